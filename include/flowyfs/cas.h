@@ -1,0 +1,108 @@
+/*
+ * cas.h - the content-addressed object store.
+ *
+ * Every object is named by the SHA-256 (lowercase hex) of its uncompressed
+ * content. Objects live under <dir>/<hex[0..2]>/<hex[2..]> with a suffix
+ * telling how they are stored:
+ *   ""       raw bytes, exactly the content (served by splice)
+ *   ".zst"   zstd seekable format: independent frames of CAS_FRAME bytes of
+ *            content, then a skippable frame holding the seek table
+ *   ".tree"  a tree object (a directory), raw text, see below
+ * Writes are atomic (temp file in <dir>/tmp, fsync, rename) and idempotent:
+ * putting content that already exists only returns its name.
+ *
+ * A tree object is text, one line per entry, sorted by name (bytewise):
+ *     <type> <mode> <hex> <size>\t<name>\n
+ * type is f (file), d (directory, hex names a tree), l (symlink, hex names
+ * a blob holding the link target text); mode is octal permission bits
+ * (0644/0755 for files, 0755 for d, 0777 for l); size is the content size
+ * of a file or link target, 0 for d. The tree's name is the SHA-256 of
+ * that text.
+ */
+#ifndef FLOWYFS_CAS_H
+#define FLOWYFS_CAS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CAS_HEX_LEN 64
+#define CAS_FRAME (1024 * 1024)
+
+typedef struct cas cas;
+
+enum cas_kind { CAS_BLOB = 1, CAS_TREE = 2 };
+
+struct cas_stat {
+	enum cas_kind kind;
+	int compressed;        /* 1 when stored as .zst */
+	uint64_t size;         /* uncompressed content size */
+	uint64_t stored_size;  /* bytes on disk */
+};
+
+struct cas_entry {
+	char type;             /* 'f', 'd' or 'l' */
+	unsigned mode;
+	char hex[CAS_HEX_LEN + 1];
+	uint64_t size;
+	char *name;
+};
+
+struct cas_tree {
+	struct cas_entry *entries; /* sorted by name */
+	size_t n;
+};
+
+/* Open (creating when missing) the store rooted at dir. */
+int cas_open(cas **out, const char *dir);
+void cas_close(cas *c);
+
+/* Is hex a well-formed object name (64 lowercase hex digits)? */
+int cas_hex_valid(const char *hex);
+
+/* SHA-256 of a buffer or of a file's content, as hex (libcrypto EVP). */
+void cas_hash_buf(char out[CAS_HEX_LEN + 1], const void *buf, size_t len);
+int cas_hash_file(char out[CAS_HEX_LEN + 1], const char *path);
+
+/* Store a buffer / a regular file as a blob. Content that compresses to
+ * less than 90% of its size (judged on a sample first) is stored .zst,
+ * otherwise raw. Returns 0 or -errno (-ENOSPC on a full disk, leaving no
+ * partial object behind). */
+int cas_put_buf(cas *c, char out[CAS_HEX_LEN + 1], const void *buf, size_t len);
+int cas_put_file(cas *c, char out[CAS_HEX_LEN + 1], const char *path);
+
+/* Store path (a file or a directory, recursively) and name it. For a
+ * directory the result is a tree. Symlinks are kept as 'l' entries only
+ * when relative and resolving inside root (the directory the output lives
+ * in, e.g. a step's out/); a symlink that is absolute or escapes root
+ * fails with -EXDEV and *err (malloc'd, caller frees) saying which path
+ * and why. A top-level path that is itself a symlink resolving inside
+ * root is followed. Sockets, fifos and devices fail with -EINVAL. */
+int cas_put_path(cas *c, char out[CAS_HEX_LEN + 1], enum cas_kind *kind_out,
+                 const char *path, const char *root, char **err);
+
+/* What is stored under hex: 0, -ENOENT when absent, -errno. */
+int cas_stat(cas *c, const char *hex, struct cas_stat *out);
+
+/* Read a tree object; cas_tree_free(NULL) is a no-op. */
+int cas_tree_read(cas *c, const char *hex, struct cas_tree **out);
+const struct cas_entry *cas_tree_find(const struct cas_tree *t, const char *name);
+void cas_tree_free(struct cas_tree *t);
+
+/* A reader for a blob. For a raw object cas_reader_fd() returns an fd
+ * that reads the content directly at the same offsets (for splice);
+ * for a .zst object it returns -1 and cas_reader_pread decompresses only
+ * the frames the range touches. Readers are safe to use from several
+ * threads at once. */
+typedef struct cas_reader cas_reader;
+int cas_reader_open(cas *c, const char *hex, cas_reader **out);
+ssize_t cas_reader_pread(cas_reader *r, void *buf, size_t len, uint64_t off);
+int cas_reader_fd(const cas_reader *r);
+uint64_t cas_reader_size(const cas_reader *r);
+void cas_reader_close(cas_reader *r);
+
+/* Copy an object out to dest: a blob to a file, a tree to a directory
+ * (recursively, recreating links). Used to materialize step inputs. */
+int cas_export(cas *c, const char *hex, const char *dest);
+
+#endif

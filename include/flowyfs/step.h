@@ -1,0 +1,83 @@
+/*
+ * step.h - pipeline and step definitions: parsing (cJSON) and validation.
+ *
+ * A pipeline is a directory: optional pipeline.json (params = the context,
+ * description, workdir) and one step per top-level *.json file, named after
+ * the file. step_load() reads such a directory and returns the parsed
+ * definition together with every problem found; it never fails on bad
+ * input (only on I/O or memory trouble). Errors are formatted
+ *     <file>:<line>:<col>: <message>
+ * with file relative to the pipeline directory (e.g. "train.json:3:5:
+ * unknown key \"foo\""), or "<file>: <message>" when no position applies.
+ */
+#ifndef FLOWYFS_STEP_H
+#define FLOWYFS_STEP_H
+
+#include <stddef.h>
+#include <cJSON.h>
+
+#define STEP_NAME_MAX 128
+
+enum step_input_kind {
+	STEP_IN_LOCAL = 1,   /* "name": an output of a step of this pipeline */
+	STEP_IN_PIPELINE,    /* "other/name": latest output of pipeline other */
+	STEP_IN_FILE,        /* "file:/abs/path": a host file or directory */
+	STEP_IN_PINNED       /* "sha256:<hex>": a pinned artifact */
+};
+
+struct step_input {
+	enum step_input_kind kind;
+	char *ref;           /* as written */
+	char *as;            /* its name under in/: the artifact name, the
+	                        basename of a file: path, or the hex */
+	char *pipeline;      /* STEP_IN_PIPELINE */
+	char *artifact;      /* LOCAL and PIPELINE: the output name */
+	char *path;          /* STEP_IN_FILE: absolute path */
+	char *hex;           /* STEP_IN_PINNED */
+	int producer;        /* LOCAL: index of the producing step, else -1 */
+};
+
+struct step_def {
+	char *name;          /* file name without .json */
+	char *file;          /* "<name>.json" */
+	char *run;
+	char *description;
+	struct step_input *inputs; size_t n_inputs;
+	char **outputs; size_t n_outputs;
+	cJSON *params;       /* resolved: object name -> value (context values
+	                        for listed names, overridden by an object) */
+	char **code; size_t n_code; /* as written; n_code == 0 && code_default
+	                        means "every file not a top-level *.json" */
+	int code_default;
+	int retries;         /* default 0 */
+	double timeout;      /* seconds, 0 = none */
+	char *canonical;     /* cJSON_PrintUnformatted of the definition,
+	                        for the cache key */
+};
+
+struct pipeline_def {
+	char *name;
+	char *dir;
+	cJSON *params;       /* the context (object, maybe empty) */
+	char *description;
+	char *workdir;       /* absolute or NULL */
+	struct step_def *steps; size_t n_steps; /* sorted by name */
+	size_t *order;       /* topological order (indexes into steps), valid
+	                        only when n_errors == 0 */
+	char **errors; size_t n_errors;
+};
+
+/* Is name a valid pipeline/step/artifact name: [A-Za-z0-9_][A-Za-z0-9_.-]*,
+ * at most STEP_NAME_MAX bytes? */
+int step_name_valid(const char *name);
+
+/* Parse and validate the pipeline in dir. *out is set even when the
+ * pipeline is invalid (then (*out)->n_errors > 0). Returns 0, or -errno
+ * when dir cannot be read. Caller frees with step_free(). */
+int step_load(struct pipeline_def **out, const char *name, const char *dir);
+void step_free(struct pipeline_def *p);
+
+/* Index of the step producing artifact name, or -1. */
+int step_producer(const struct pipeline_def *p, const char *artifact);
+
+#endif
