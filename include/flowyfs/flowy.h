@@ -1,0 +1,31 @@
+/*
+ * flowy.h - the daemon's shared state, handed to every module that needs
+ * more than its own piece: the store's parts and where they live.
+ */
+#ifndef FLOWYFS_FLOWY_H
+#define FLOWYFS_FLOWY_H
+
+#include "flowyfs/cas.h"
+#include "flowyfs/db.h"
+#include "flowyfs/inode.h"
+
+struct sched;
+struct registry;
+
+struct flowy {
+	char *store;          /* absolute store directory */
+	char *mnt;            /* absolute mountpoint */
+	char *pipelines_dir;  /* <store>/pipelines: backing files of pipelines/ */
+	char *runs_dir;       /* <store>/runs: logs, metrics, params per run */
+	char *scratch_dir;    /* <store>/scratch: where steps run */
+	int jobs;             /* -j */
+	int debug;
+	double coalesce;      /* seconds a change waits for more changes */
+	cas *cas;
+	db *db;
+	inode_table *inodes;
+	struct sched *sched;
+	struct registry *registry;
+};
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * registry.h - what the daemon knows about each pipeline between runs:
+ * whether it changed since it was last validated, whether a change is
+ * waiting to become a run, and the result of the last validation.
+ *
+ * A write that closes, an unlink, a rename marks the pipeline changed.
+ * Validation is lazy: it happens when someone opens .status/.dag or when
+ * the change window (f->coalesce) has passed, so a burst of writes costs
+ * one validation and queues one run.
+ */
+#ifndef FLOWYFS_REGISTRY_H
+#define FLOWYFS_REGISTRY_H
+
+#include <stddef.h>
+#include "flowyfs/flowy.h"
+
+enum registry_doc { REGISTRY_STATUS, REGISTRY_DAG, REGISTRY_DOT };
+
+struct registry *registry_new(void);
+void registry_free(struct registry *r);
+
+/* Is name a pipeline directory that runs (valid name, not a dot-dir)? */
+int registry_is_pipeline(const char *name);
+/* A file of pipeline changed: revalidate, and queue a run once the change
+ * window has passed. */
+void registry_changed(struct flowy *f, const char *pipeline);
+void registry_removed(struct flowy *f, const char *pipeline);
+void registry_renamed(struct flowy *f, const char *from, const char *to);
+/* Render .status / .dag / .dag.dot; malloc'd text. */
+char *registry_render(struct flowy *f, const char *pipeline, enum registry_doc doc);
+/* 1 when valid, 0 with *errors (malloc'd, one per line) when not. */
+int registry_check(struct flowy *f, const char *pipeline, char **errors);
+/* Pipelines whose window has passed and that validated: malloc'd array of
+ * malloc'd names in *out. Returns seconds until the next one is due, or
+ * -1 when nothing waits. */
+double registry_due(struct flowy *f, char ***out, size_t *n);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * sched.h - the run queue and the scheduler thread: takes queued runs one
+ * at a time, runs their steps in dependency order (independent steps in
+ * parallel up to -j), with caching, retries, timeouts, cancel and pause.
+ */
+#ifndef FLOWYFS_SCHED_H
+#define FLOWYFS_SCHED_H
+
+#include <stdint.h>
+#include "flowyfs/flowy.h"
+
+int sched_start(struct flowy *f);
+/* Stop: running steps are killed, their run marked interrupted. */
+void sched_stop(struct flowy *f);
+/* Queue a run of pipeline; force_step (or NULL) and everything downstream
+ * of it run even when cached. *out_id gets the run id. */
+int sched_enqueue(struct flowy *f, const char *pipeline, const char *trigger,
+                  const char *force_step, int64_t *out_id);
+/* cancel / pause / resume the pipeline's queued and running runs. */
+int sched_control(struct flowy *f, const char *pipeline, const char *cmd);
+/* Wake the scheduler (a change is waiting). */
+void sched_wake(struct flowy *f);
+
+#endif

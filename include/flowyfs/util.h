@@ -1,0 +1,50 @@
+/*
+ * util.h - small helpers every module uses: allocation that aborts on
+ * out-of-memory (bookkeeping only), a growable string buffer, paths and
+ * time.
+ */
+#ifndef FLOWYFS_UTIL_H
+#define FLOWYFS_UTIL_H
+
+#include <stddef.h>
+#include <stdarg.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable, always NUL-terminated byte buffer. */
+struct strbuf {
+	char *buf;
+	size_t len, cap;
+};
+void strbuf_grow(struct strbuf *sb, size_t extra);
+void strbuf_add(struct strbuf *sb, const void *data, size_t len);
+void strbuf_puts(struct strbuf *sb, const char *s);
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Hand the buffer to the caller (who frees it) and reset sb. */
+char *strbuf_detach(struct strbuf *sb, size_t *len_out);
+void strbuf_release(struct strbuf *sb);
+
+/* Seconds since the epoch, with sub-second precision. */
+double util_now(void);
+/* mkdir -p; 0 or -errno. */
+int util_mkdir_p(const char *path, unsigned mode);
+/* rm -rf (does not follow symlinks); 0 or -errno. */
+int util_rm_rf(const char *path);
+/* Copy a directory tree (regular files, dirs; symlinks are skipped).
+ * skip(rel, is_dir, arg) may exclude entries by their relative path. */
+int util_copy_tree(const char *src, const char *dst,
+                   int (*skip)(const char *rel, int is_dir, void *arg), void *arg);
+/* Read a whole file into a NUL-terminated buffer; 0 or -errno. */
+int util_read_file(const char *path, char **out, size_t *len_out);
+/* Write a whole file atomically (temp + fsync + rename); 0 or -errno. */
+int util_write_file(const char *path, const void *data, size_t len);
+/* Format a duration in seconds as "1.234s". */
+void util_fmt_secs(char *out, size_t n, double secs);
+
+#endif

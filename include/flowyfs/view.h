@@ -1,0 +1,91 @@
+/*
+ * view.h - what a view of the tree implements. A view owns one top-level
+ * directory (artifacts, runs, ...) and answers for every path below it;
+ * paths are relative to the mount root, without a leading slash
+ * ("runs/3/status"). Read-only views leave the write operations NULL and
+ * the dispatcher answers EROFS. route.c holds the table of views.
+ */
+#ifndef FLOWYFS_VIEW_H
+#define FLOWYFS_VIEW_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "flowyfs/cas.h"
+#include "flowyfs/flowy.h"
+
+struct view_attr {
+	mode_t mode;       /* S_IFDIR|0555, S_IFREG|0444, S_IFLNK|0777 ... */
+	uint64_t size;
+	double mtime;
+	int immutable;     /* never changes: the kernel may cache it forever */
+};
+
+enum fh_kind {
+	FH_BUF = 1,        /* a rendered buffer */
+	FH_FD,             /* a backing file */
+	FH_CAS,            /* a blob of the object store */
+	FH_CTL             /* a command sink: writes go to view->write */
+};
+
+struct fh {
+	enum fh_kind kind;
+	char *buf;         /* FH_BUF (malloc'd) */
+	size_t len;
+	int fd;            /* FH_FD, -1 otherwise */
+	cas_reader *reader;/* FH_CAS */
+	int direct_io, keep_cache;
+	int written;       /* a write or truncate happened through this handle */
+	char *path;        /* set by the dispatcher */
+};
+
+struct dirlist {
+	struct dir_entry { char *name; mode_t mode; } *e;
+	size_t n, cap;
+};
+
+void dirlist_add(struct dirlist *l, const char *name, mode_t mode);
+void dirlist_free(struct dirlist *l);
+
+/* Fill a view_attr for a generated file with the given text. */
+void view_text_attr(struct view_attr *a, const char *text, double mtime);
+/* Make h an FH_BUF owning text (malloc'd, handed over). */
+void view_text_fh(struct fh *h, char *text);
+/* Split path into at most n components (copied into buf); returns count. */
+int view_split(const char *path, char *buf, size_t bufsz, char **parts, int n);
+
+struct view {
+	const char *name;  /* top-level directory; "" is the root */
+	int (*getattr)(struct flowy *f, const char *path, struct view_attr *out);
+	int (*readdir)(struct flowy *f, const char *path, struct dirlist *out);
+	int (*open)(struct flowy *f, const char *path, int flags, struct fh *out);
+	int (*readlink)(struct flowy *f, const char *path, char **out);
+	/* Writable views only. */
+	int (*create)(struct flowy *f, const char *path, mode_t mode, int flags,
+	              struct fh *out);
+	int (*write)(struct flowy *f, struct fh *h, const char *buf, size_t len,
+	             off_t off);
+	int (*mkdir)(struct flowy *f, const char *path, mode_t mode);
+	int (*unlink)(struct flowy *f, const char *path);
+	int (*rmdir)(struct flowy *f, const char *path);
+	int (*rename)(struct flowy *f, const char *from, const char *to,
+	              unsigned flags);
+	int (*truncate)(struct flowy *f, const char *path, off_t size);
+	int (*chmod)(struct flowy *f, const char *path, mode_t mode);
+	int (*utimens)(struct flowy *f, const char *path,
+	               const struct timespec tv[2]);
+	void (*release)(struct flowy *f, struct fh *h);
+};
+
+/* route.c: the view owning path (never NULL for a valid path; the root
+ * view answers for "" and unknown top-level names). */
+const struct view *route_find(const char *path);
+/* The views, in listing order, NULL-terminated (root excluded). */
+extern const struct view *const route_views[];
+
+extern const struct view view_root, view_pipelines, view_artifacts,
+	view_runs, view_lineage, view_metrics;
+
+#endif

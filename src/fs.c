@@ -1,0 +1,490 @@
+/*
+ * fs.c - FUSE low-level callbacks: only dispatch to views.
+ *
+ * Each request turns its inode into a path, asks route_find() for the view
+ * owning that path and calls it. Immutable nodes get day-long entry and
+ * attribute timeouts and keep_cache; everything generated gets timeout 0
+ * and direct_io, so a new open() always sees fresh data. Data of backing
+ * files and raw objects goes out by splice from the file descriptor.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "flowyfs/fs.h"
+#include "flowyfs/log.h"
+#include "flowyfs/util.h"
+#include "flowyfs/view.h"
+
+#define IMMUTABLE_TIMEOUT 86400.0
+
+static struct flowy *F(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void attr_to_stat(struct stat *st, uint64_t ino, const struct view_attr *a)
+{
+	memset(st, 0, sizeof *st);
+	st->st_ino = ino;
+	st->st_mode = a->mode;
+	st->st_nlink = S_ISDIR(a->mode) ? 2 : 1;
+	st->st_size = (off_t)a->size;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	st->st_mtim.tv_sec = (time_t)a->mtime;
+	st->st_mtim.tv_nsec = (long)((a->mtime - (double)(time_t)a->mtime) * 1e9);
+	st->st_atim = st->st_ctim = st->st_mtim;
+}
+
+/* Resolve path's attributes and hand the kernel an entry (adding a lookup). */
+static void reply_entry(fuse_req_t req, const char *path)
+{
+	struct view_attr a = {0};
+	int rc = route_find(path)->getattr(F(req), path, &a);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	struct fuse_entry_param e = {0};
+	e.ino = inode_ref(F(req)->inodes, path);
+	e.generation = 1;
+	e.attr_timeout = e.entry_timeout = a.immutable ? IMMUTABLE_TIMEOUT : 0;
+	attr_to_stat(&e.attr, e.ino, &a);
+	if (fuse_reply_entry(req, &e) != 0)
+		inode_unref(F(req)->inodes, e.ino, 1);
+}
+
+static int valid_name(const char *name)
+{
+	return *name && strlen(name) < 256 && !strchr(name, '/');
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	char *path = inode_child_path(F(req)->inodes, parent, name);
+	if (!path) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	reply_entry(req, path);
+	free(path);
+}
+
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	inode_unref(F(req)->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count,
+                            struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		inode_unref(F(req)->inodes, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	char *path = inode_path(F(req)->inodes, ino);
+	struct view_attr a = {0};
+	int rc = path ? route_find(path)->getattr(F(req), path, &a) : -ENOENT;
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+	} else {
+		struct stat st;
+		attr_to_stat(&st, ino, &a);
+		fuse_reply_attr(req, &st, a.immutable ? IMMUTABLE_TIMEOUT : 0);
+	}
+	free(path);
+}
+
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char *path = inode_path(F(req)->inodes, ino), *target = NULL;
+	const struct view *v = path ? route_find(path) : NULL;
+	int rc = !v ? -ENOENT : v->readlink ? v->readlink(F(req), path, &target) : -EINVAL;
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
+	free(path);
+}
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	char *path = inode_path(F(req)->inodes, ino);
+	struct dirlist *l = xcalloc(1, sizeof *l);
+	dirlist_add(l, ".", S_IFDIR);
+	dirlist_add(l, "..", S_IFDIR);
+	const struct view *v = path ? route_find(path) : NULL;
+	int rc = !v ? -ENOENT : v->readdir ? v->readdir(F(req), path, l) : -ENOTDIR;
+	if (rc < 0) {
+		dirlist_free(l);
+		free(l);
+		fuse_reply_err(req, -rc);
+	} else {
+		fi->fh = (uint64_t)(uintptr_t)l;
+		fi->cache_readdir = 0;
+		fuse_reply_open(req, fi);
+	}
+	free(path);
+}
+
+static uint64_t name_ino(const char *name)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ULL;
+	return h | 1;
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+	struct dirlist *l = (struct dirlist *)(uintptr_t)fi->fh;
+	char *buf = xmalloc(size);
+	size_t used = 0;
+	for (size_t i = (size_t)off; i < l->n; i++) {
+		struct stat st = {.st_ino = name_ino(l->e[i].name), .st_mode = l->e[i].mode};
+		size_t need = fuse_add_direntry(req, buf + used, size - used,
+		                                 l->e[i].name, &st, (off_t)i + 1);
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirlist *l = (struct dirlist *)(uintptr_t)fi->fh;
+	dirlist_free(l);
+	free(l);
+	fuse_reply_err(req, 0);
+}
+
+static void fh_free(struct fh *h)
+{
+	if (!h)
+		return;
+	if (h->fd >= 0)
+		close(h->fd);
+	cas_reader_close(h->reader);
+	free(h->buf);
+	free(h->path);
+	free(h);
+}
+
+static void set_fi(struct fuse_file_info *fi, struct fh *h)
+{
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = h->direct_io;
+	fi->keep_cache = h->keep_cache;
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	char *path = inode_path(F(req)->inodes, ino);
+	struct fh *h = xcalloc(1, sizeof *h);
+	h->fd = -1;
+	const struct view *v = path ? route_find(path) : NULL;
+	int rc = !v ? -ENOENT : v->open ? v->open(F(req), path, fi->flags, h) : -EISDIR;
+	if (rc < 0) {
+		fh_free(h);
+		free(path);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	h->path = path;
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY)
+		h->written = 1;
+	set_fi(fi, h);
+	if (fuse_reply_open(req, fi) != 0)
+		fh_free(h);
+}
+
+static void reply_fd(fuse_req_t req, int fd, size_t size, off_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	switch (h->kind) {
+	case FH_BUF:
+		if ((size_t)off >= h->len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, h->buf + off,
+			               size < h->len - (size_t)off ? size : h->len - (size_t)off);
+		return;
+	case FH_FD:
+		reply_fd(req, h->fd, size, off);
+		return;
+	case FH_CAS: {
+		int fd = cas_reader_fd(h->reader);
+		if (fd >= 0) {
+			reply_fd(req, fd, size, off);
+			return;
+		}
+		char *buf = xmalloc(size);
+		ssize_t n = cas_reader_pread(h->reader, buf, size, (uint64_t)off);
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_buf(req, buf, (size_t)n);
+		free(buf);
+		return;
+	}
+	default:
+		fuse_reply_err(req, EBADF);
+	}
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+                     off_t off, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	const struct view *v = route_find(h->path);
+	int rc;
+	if (v->write) {
+		rc = v->write(F(req), h, buf, size, off);
+	} else if (h->kind == FH_FD) {
+		ssize_t n = pwrite(h->fd, buf, size, off);
+		rc = n < 0 ? -errno : (int)n;
+	} else {
+		rc = -EBADF;
+	}
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	h->written = 1;
+	fuse_reply_write(req, (size_t)rc);
+}
+
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                     struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int rc = 0;
+	if (h->kind == FH_FD && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
+		rc = errno;
+	fuse_reply_err(req, rc);
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	const struct view *v = route_find(h->path);
+	if (v->release)
+		v->release(F(req), h);
+	fh_free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      mode_t mode, struct fuse_file_info *fi)
+{
+	char *path = inode_child_path(F(req)->inodes, parent, name);
+	const struct view *v = path ? route_find(path) : NULL;
+	struct fh *h = xcalloc(1, sizeof *h);
+	h->fd = -1;
+	int rc = !v ? -ENOENT : !valid_name(name) ? -EINVAL :
+	         v->create ? v->create(F(req), path, mode, fi->flags, h) : -EROFS;
+	struct view_attr a = {0};
+	if (!rc)
+		rc = v->getattr(F(req), path, &a);
+	if (rc < 0) {
+		fh_free(h);
+		free(path);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	struct fuse_entry_param e = {0};
+	e.ino = inode_ref(F(req)->inodes, path);
+	e.generation = 1;
+	attr_to_stat(&e.attr, e.ino, &a);
+	h->path = path;
+	h->written = 1;
+	set_fi(fi, h);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		inode_unref(F(req)->inodes, e.ino, 1);
+		fh_free(h);
+	}
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	char *path = inode_child_path(F(req)->inodes, parent, name);
+	const struct view *v = path ? route_find(path) : NULL;
+	int rc = !v ? -ENOENT : v->mkdir ? v->mkdir(F(req), path, mode) : -EROFS;
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		reply_entry(req, path);
+	free(path);
+}
+
+static void fs_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
+{
+	char *path = inode_child_path(F(req)->inodes, parent, name);
+	const struct view *v = path ? route_find(path) : NULL;
+	int (*op)(struct flowy *, const char *) = !v ? NULL : dir ? v->rmdir : v->unlink;
+	int rc = !v ? -ENOENT : op ? op(F(req), path) : -EROFS;
+	fuse_reply_err(req, -rc);
+	free(path);
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fs_remove(req, parent, name, 0);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fs_remove(req, parent, name, 1);
+}
+
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                       const char *name)
+{
+	char *path = inode_child_path(F(req)->inodes, parent, name);
+	const struct view *v = path ? route_find(path) : NULL;
+	/* Symlinks could point a pipeline's snapshot outside the store. */
+	fuse_reply_err(req, v && v->create ? EPERM : EROFS);
+	free(path);
+}
+
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	char *from = inode_child_path(F(req)->inodes, parent, name);
+	char *to = inode_child_path(F(req)->inodes, newparent, newname);
+	const struct view *v = from ? route_find(from) : NULL;
+	int rc;
+	if (!from || !to)
+		rc = -ENOENT;
+	else if (v != route_find(to))
+		rc = -EXDEV;
+	else if (!valid_name(newname))
+		rc = -EINVAL;
+	else
+		rc = v->rename ? v->rename(F(req), from, to, flags) : -EROFS;
+	if (!rc)
+		inode_rename(F(req)->inodes, from, to);
+	fuse_reply_err(req, -rc);
+	free(to);
+	free(from);
+}
+
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                       int to_set, struct fuse_file_info *fi)
+{
+	char *path = inode_path(F(req)->inodes, ino);
+	const struct view *v = path ? route_find(path) : NULL;
+	struct fh *h = fi ? (struct fh *)(uintptr_t)fi->fh : NULL;
+	int rc = v ? 0 : -ENOENT;
+	if (!rc && (to_set & FUSE_SET_ATTR_SIZE)) {
+		if (h && h->kind == FH_FD)
+			rc = ftruncate(h->fd, attr->st_size) < 0 ? -errno : 0;
+		else
+			rc = v->truncate ? v->truncate(F(req), path, attr->st_size) : -EROFS;
+		if (!rc && h)
+			h->written = 1;
+	}
+	if (!rc && (to_set & FUSE_SET_ATTR_MODE))
+		rc = v->chmod ? v->chmod(F(req), path, attr->st_mode) : -EROFS;
+	if (!rc && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec tv[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		rc = v->utimens ? v->utimens(F(req), path, tv) : -EROFS;
+	}
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+	} else {
+		struct view_attr a = {0};
+		rc = v->getattr(F(req), path, &a);
+		if (rc < 0) {
+			fuse_reply_err(req, -rc);
+		} else {
+			struct stat st;
+			attr_to_stat(&st, ino, &a);
+			fuse_reply_attr(req, &st, 0);
+		}
+	}
+	free(path);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+	if (statvfs(F(req)->store, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS;
+	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->max_readahead = 1024 * 1024;
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readlink = fs_readlink,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.symlink = fs_symlink,
+	.rename = fs_rename,
+	.open = fs_open,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.fsync = fs_fsync,
+	.release = fs_release,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.releasedir = fs_releasedir,
+	.create = fs_create,
+	.statfs = fs_statfs,
+};

@@ -1,0 +1,238 @@
+/*
+ * registry.c - per-pipeline validation state and change coalescing.
+ * The scheduler thread polls registry_due(); FUSE threads mark changes and
+ * render .status/.dag. One mutex guards the table; validation itself
+ * (step_load) runs outside it on a private copy of the result.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flowyfs/dag.h"
+#include "flowyfs/registry.h"
+#include "flowyfs/step.h"
+#include "flowyfs/util.h"
+
+struct entry {
+	char *name;
+	int dirty;          /* changed since last validation */
+	int run_wanted;     /* changed since a run was last queued */
+	double changed_at;
+	int valid;
+	char *errors;       /* one per line, when invalid */
+	char *dag, *dot;    /* renderings, when valid */
+	struct entry *next;
+};
+
+struct registry {
+	pthread_mutex_t lock;
+	struct entry *head;
+};
+
+struct registry *registry_new(void)
+{
+	struct registry *r = xcalloc(1, sizeof *r);
+	pthread_mutex_init(&r->lock, NULL);
+	return r;
+}
+
+static void entry_clear(struct entry *e)
+{
+	free(e->errors);
+	free(e->dag);
+	free(e->dot);
+	e->errors = e->dag = e->dot = NULL;
+}
+
+void registry_free(struct registry *r)
+{
+	if (!r)
+		return;
+	for (struct entry *e = r->head, *n; e; e = n) {
+		n = e->next;
+		entry_clear(e);
+		free(e->name);
+		free(e);
+	}
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+int registry_is_pipeline(const char *name)
+{
+	return name[0] != '.' && step_name_valid(name);
+}
+
+/* The entry for name, created (dirty) when missing. Lock held. */
+static struct entry *get(struct registry *r, const char *name)
+{
+	for (struct entry *e = r->head; e; e = e->next)
+		if (!strcmp(e->name, name))
+			return e;
+	struct entry *e = xcalloc(1, sizeof *e);
+	e->name = xstrdup(name);
+	e->dirty = 1;
+	e->next = r->head;
+	r->head = e;
+	return e;
+}
+
+void registry_changed(struct flowy *f, const char *pipeline)
+{
+	if (!registry_is_pipeline(pipeline))
+		return;
+	struct registry *r = f->registry;
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, pipeline);
+	e->dirty = 1;
+	e->run_wanted = 1;
+	e->changed_at = util_now();
+	pthread_mutex_unlock(&r->lock);
+}
+
+void registry_removed(struct flowy *f, const char *pipeline)
+{
+	struct registry *r = f->registry;
+	pthread_mutex_lock(&r->lock);
+	for (struct entry **p = &r->head; *p; p = &(*p)->next)
+		if (!strcmp((*p)->name, pipeline)) {
+			struct entry *e = *p;
+			*p = e->next;
+			entry_clear(e);
+			free(e->name);
+			free(e);
+			break;
+		}
+	pthread_mutex_unlock(&r->lock);
+}
+
+void registry_renamed(struct flowy *f, const char *from, const char *to)
+{
+	registry_removed(f, from);
+	registry_changed(f, to);
+}
+
+/* Validate pipeline if it changed; lock not held. */
+static void validate(struct flowy *f, const char *pipeline)
+{
+	struct registry *r = f->registry;
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, pipeline);
+	int dirty = e->dirty;
+	e->dirty = 0;
+	pthread_mutex_unlock(&r->lock);
+	if (!dirty)
+		return;
+
+	char *dir = xasprintf("%s/%s", f->pipelines_dir, pipeline);
+	struct pipeline_def *p = NULL;
+	int rc = step_load(&p, pipeline, dir);
+	struct strbuf errs = {0};
+	char *dag = NULL, *dot = NULL;
+	if (rc < 0) {
+		strbuf_printf(&errs, "%s: cannot read pipeline: %s\n", pipeline, strerror(-rc));
+	} else if (p->n_errors) {
+		for (size_t i = 0; i < p->n_errors; i++)
+			strbuf_printf(&errs, "%s\n", p->errors[i]);
+	} else {
+		dag = dag_render_text(p);
+		dot = dag_render_dot(p);
+	}
+	step_free(p);
+	free(dir);
+
+	pthread_mutex_lock(&r->lock);
+	e = get(r, pipeline);
+	entry_clear(e);
+	e->valid = errs.len == 0;
+	e->errors = strbuf_detach(&errs, NULL);
+	e->dag = dag;
+	e->dot = dot;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void last_run(struct flowy *f, const char *pipeline, struct strbuf *sb)
+{
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT id, status FROM runs WHERE "
+	                              "pipeline=? ORDER BY id DESC LIMIT 1", "t", pipeline);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		strbuf_printf(sb, "last run: %lld %s\n", (long long)sqlite3_column_int64(st, 0),
+		              (const char *)sqlite3_column_text(st, 1));
+	else
+		strbuf_puts(sb, "last run: none\n");
+	sqlite3_finalize(st);
+	db_unlock(f->db);
+}
+
+char *registry_render(struct flowy *f, const char *pipeline, enum registry_doc doc)
+{
+	validate(f, pipeline);
+	struct registry *r = f->registry;
+	struct strbuf sb = {0};
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, pipeline);
+	switch (doc) {
+	case REGISTRY_STATUS:
+		strbuf_printf(&sb, "%s\n%s", e->valid ? "valid" : "invalid", e->errors);
+		break;
+	case REGISTRY_DAG:
+		strbuf_puts(&sb, e->valid ? e->dag : "invalid: see .status\n");
+		break;
+	case REGISTRY_DOT:
+		strbuf_puts(&sb, e->valid ? e->dot : "// invalid: see .status\n");
+		break;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (doc == REGISTRY_STATUS)
+		last_run(f, pipeline, &sb);
+	return strbuf_detach(&sb, NULL);
+}
+
+int registry_check(struct flowy *f, const char *pipeline, char **errors)
+{
+	validate(f, pipeline);
+	struct registry *r = f->registry;
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, pipeline);
+	int valid = e->valid;
+	if (!valid && errors)
+		*errors = xstrdup(e->errors);
+	pthread_mutex_unlock(&r->lock);
+	return valid;
+}
+
+double registry_due(struct flowy *f, char ***out, size_t *n)
+{
+	struct registry *r = f->registry;
+	double now = util_now(), next = -1;
+	char **due = NULL;
+	size_t k = 0;
+	pthread_mutex_lock(&r->lock);
+	for (struct entry *e = r->head; e; e = e->next) {
+		if (!e->run_wanted)
+			continue;
+		double left = e->changed_at + f->coalesce - now;
+		if (left > 0) {
+			if (next < 0 || left < next)
+				next = left;
+			continue;
+		}
+		e->run_wanted = 0;
+		due = xrealloc(due, (k + 1) * sizeof *due);
+		due[k++] = xstrdup(e->name);
+	}
+	pthread_mutex_unlock(&r->lock);
+	/* Keep only those that validate. */
+	size_t j = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (registry_check(f, due[i], NULL))
+			due[j++] = due[i];
+		else
+			free(due[i]);
+	}
+	*out = due;
+	*n = j;
+	return next;
+}

@@ -1,0 +1,76 @@
+/*
+ * route.c - the router: a table from top-level directory to view, like
+ * tmux's command table. Adding a view is adding one file and one row.
+ * Also the small helpers views share (directory lists, rendered text).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "flowyfs/util.h"
+#include "flowyfs/view.h"
+
+const struct view *const route_views[] = {
+	&view_pipelines, &view_artifacts, &view_runs, &view_lineage,
+	&view_metrics, NULL,
+};
+
+const struct view *route_find(const char *path)
+{
+	size_t n = strcspn(path, "/");
+	for (const struct view *const *v = route_views; *v; v++)
+		if (strlen((*v)->name) == n && !strncmp((*v)->name, path, n))
+			return *v;
+	return &view_root;
+}
+
+void dirlist_add(struct dirlist *l, const char *name, mode_t mode)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->e = xrealloc(l->e, l->cap * sizeof *l->e);
+	}
+	l->e[l->n].name = xstrdup(name);
+	l->e[l->n].mode = mode;
+	l->n++;
+}
+
+void dirlist_free(struct dirlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->e[i].name);
+	free(l->e);
+	l->e = NULL;
+	l->n = l->cap = 0;
+}
+
+void view_text_attr(struct view_attr *a, const char *text, double mtime)
+{
+	a->mode = S_IFREG | 0444;
+	a->size = strlen(text);
+	a->mtime = mtime;
+	a->immutable = 0;
+}
+
+void view_text_fh(struct fh *h, char *text)
+{
+	h->kind = FH_BUF;
+	h->buf = text;
+	h->len = strlen(text);
+	h->direct_io = 1;
+}
+
+int view_split(const char *path, char *buf, size_t bufsz, char **parts, int n)
+{
+	size_t len = strlen(path);
+	if (len >= bufsz)
+		return -1;
+	memcpy(buf, path, len + 1);
+	int k = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(buf, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+		if (k == n)
+			return n + 1; /* deeper than the caller cares about */
+		parts[k++] = t;
+	}
+	return k;
+}

@@ -1,0 +1,1158 @@
+/*
+ * sched.c - the run queue and the scheduler thread.
+ *
+ * One thread takes queued runs in order. A run snapshots the pipeline's
+ * files, parses the snapshot (so edits during a run do not leak into it),
+ * then walks the DAG: a step whose dependencies succeeded is looked up in
+ * the cache by a key over its definition, code files, params and input
+ * content hashes; a hit reuses the recorded outputs, a miss starts the
+ * process (exec.c) and, once it exits 0 with every declared output, hashes
+ * and commits the outputs (cas.c) and records them (one transaction).
+ * The thread sleeps in poll() on the steps' pidfds and an eventfd, so an
+ * exit, a cancel or a stop wakes it at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <cJSON.h>
+
+#include "flowyfs/dag.h"
+#include "flowyfs/exec.h"
+#include "flowyfs/log.h"
+#include "flowyfs/registry.h"
+#include "flowyfs/sched.h"
+#include "flowyfs/step.h"
+#include "flowyfs/util.h"
+
+extern char **environ;
+
+#define KILL_GRACE 2.0
+
+struct job {
+	int64_t run_id;
+	char *pipeline, *force;
+	struct job *next;
+};
+
+struct sched {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	int wake_fd;
+	int stop;
+	struct job *head;
+	/* Control of the run in progress (lock held to touch). */
+	char *cur_pipeline;
+	int cancel, paused;
+};
+
+enum state { S_PENDING, S_RUNNING, S_DONE, S_FAILED, S_SKIPPED };
+
+struct srun {                 /* one step within a run */
+	struct step_def *def;
+	enum state state;
+	int forced, attempts, exit_code, cached;
+	struct exec_proc proc;
+	double started, finished, term_sent;
+	int log_fd;
+	char *scratch;
+	char **in_hex;            /* per input */
+	char (*out_hex)[CAS_HEX_LEN + 1];
+	char *key, *key_parts, *reason, *error;
+};
+
+struct codefile {
+	char *rel;
+	char hex[CAS_HEX_LEN + 1];
+};
+
+struct run {
+	struct flowy *f;
+	int64_t id;
+	char *pipeline;
+	char *rundir, *snapshot, *scratch;
+	struct pipeline_def *p;
+	size_t **deps, *ndeps;
+	struct srun *s;
+	struct codefile *code;
+	size_t ncode;
+	size_t running;
+};
+
+/* ---- queue ----------------------------------------------------------- */
+
+void sched_wake(struct flowy *f)
+{
+	uint64_t one = 1;
+	if (f->sched && write(f->sched->wake_fd, &one, sizeof one) < 0)
+		log_debug("wake: %s", strerror(errno));
+}
+
+int sched_enqueue(struct flowy *f, const char *pipeline, const char *trigger,
+                  const char *force_step, int64_t *out_id)
+{
+	int64_t id;
+	int rc = db_run_create(f->db, &id, pipeline, trigger);
+	if (rc < 0)
+		return rc;
+	struct job *j = xcalloc(1, sizeof *j);
+	j->run_id = id;
+	j->pipeline = xstrdup(pipeline);
+	j->force = force_step ? xstrdup(force_step) : NULL;
+	struct sched *s = f->sched;
+	pthread_mutex_lock(&s->lock);
+	struct job **t = &s->head;
+	while (*t)
+		t = &(*t)->next;
+	*t = j;
+	pthread_mutex_unlock(&s->lock);
+	sched_wake(f);
+	if (out_id)
+		*out_id = id;
+	log_debug("queued run %lld of %s (%s)", (long long)id, pipeline, trigger);
+	return 0;
+}
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->pipeline);
+	free(j->force);
+	free(j);
+}
+
+int sched_control(struct flowy *f, const char *pipeline, const char *cmd)
+{
+	struct sched *s = f->sched;
+	int found = 0;
+	pthread_mutex_lock(&s->lock);
+	int current = s->cur_pipeline && !strcmp(s->cur_pipeline, pipeline);
+	if (!strcmp(cmd, "cancel")) {
+		for (struct job **p = &s->head; *p;) {
+			if (!strcmp((*p)->pipeline, pipeline)) {
+				struct job *j = *p;
+				*p = j->next;
+				db_exec(f->db, "UPDATE runs SET status='cancelled', finished=? "
+				        "WHERE id=?", "di", util_now(), j->run_id);
+				job_free(j);
+				found = 1;
+			} else {
+				p = &(*p)->next;
+			}
+		}
+		if (current)
+			s->cancel = found = 1;
+	} else if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume")) {
+		if (current)
+			s->paused = !strcmp(cmd, "pause");
+		found = current;
+	} else {
+		pthread_mutex_unlock(&s->lock);
+		return -EINVAL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	sched_wake(f);
+	return found ? 0 : -ESRCH;
+}
+
+/* ---- run setup -------------------------------------------------------- */
+
+static int skip_dot(const char *rel, int is_dir, void *arg)
+{
+	const char *base = strrchr(rel, '/');
+	return (base ? base[1] : rel[0]) == '.';
+}
+
+static int collect_code(struct run *r, const char *dir, const char *rel)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d)) && !rc) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *path = xasprintf("%s/%s", dir, e->d_name);
+		char *sub = *rel ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			rc = collect_code(r, path, sub);
+			free(sub);
+		} else if (S_ISREG(st.st_mode)) {
+			r->code = xrealloc(r->code, (r->ncode + 1) * sizeof *r->code);
+			r->code[r->ncode].rel = sub;
+			rc = cas_hash_file(r->code[r->ncode].hex, path);
+			r->ncode++;
+		} else {
+			free(sub);
+		}
+		free(path);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int cmp_code(const void *a, const void *b)
+{
+	return strcmp(((const struct codefile *)a)->rel, ((const struct codefile *)b)->rel);
+}
+
+/* Is code file rel part of step s's code? */
+static int in_code(const struct step_def *s, const char *rel)
+{
+	if (s->code_default) {
+		if (strchr(rel, '/'))
+			return 1;
+		size_t n = strlen(rel);
+		return !(n > 5 && !strcmp(rel + n - 5, ".json"));
+	}
+	for (size_t i = 0; i < s->n_code; i++) {
+		size_t n = strlen(s->code[i]);
+		while (n && s->code[i][n - 1] == '/')
+			n--;
+		if (!strncmp(rel, s->code[i], n) && (rel[n] == '\0' || rel[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+static void run_free(struct run *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; r->p && i < r->p->n_steps; i++) {
+		struct srun *s = &r->s[i];
+		for (size_t k = 0; k < s->def->n_inputs; k++)
+			free(s->in_hex[k]);
+		free(s->in_hex);
+		free(s->out_hex);
+		free(s->scratch);
+		free(s->key);
+		free(s->key_parts);
+		free(s->reason);
+		free(s->error);
+		if (s->log_fd > 0)
+			close(s->log_fd);
+	}
+	free(r->s);
+	if (r->p)
+		dag_deps_free(r->deps, r->ndeps, r->p->n_steps);
+	for (size_t i = 0; i < r->ncode; i++)
+		free(r->code[i].rel);
+	free(r->code);
+	step_free(r->p);
+	free(r->scratch);
+	free(r->snapshot);
+	free(r->rundir);
+	free(r->pipeline);
+	free(r);
+}
+
+static int run_fail_setup(struct flowy *f, int64_t id, const char *msg)
+{
+	log_info("run %lld failed: %s", (long long)id, msg);
+	return db_exec(f->db, "UPDATE runs SET status='failed', finished=?, error=? "
+	               "WHERE id=?", "dti", util_now(), msg, id);
+}
+
+/* Snapshot and parse the pipeline; NULL when the run cannot start (the
+ * run row says why). */
+static struct run *run_setup(struct flowy *f, struct job *j)
+{
+	struct run *r = xcalloc(1, sizeof *r);
+	r->f = f;
+	r->id = j->run_id;
+	r->pipeline = xstrdup(j->pipeline);
+	r->rundir = xasprintf("%s/%lld", f->runs_dir, (long long)r->id);
+	r->snapshot = xasprintf("%s/snapshot", r->rundir);
+	r->scratch = xasprintf("%s/%lld", f->scratch_dir, (long long)r->id);
+	char *src = xasprintf("%s/%s", f->pipelines_dir, r->pipeline);
+	char *msg = NULL;
+	int rc = util_copy_tree(src, r->snapshot, skip_dot, NULL);
+	free(src);
+	if (rc < 0) {
+		msg = xasprintf("cannot snapshot pipeline %s: %s", r->pipeline, strerror(-rc));
+		goto fail;
+	}
+	rc = step_load(&r->p, r->pipeline, r->snapshot);
+	if (rc < 0 || r->p->n_errors) {
+		msg = rc < 0 ? xasprintf("cannot read pipeline: %s", strerror(-rc))
+		             : xasprintf("pipeline is invalid: %s", r->p->errors[0]);
+		goto fail;
+	}
+	rc = collect_code(r, r->snapshot, "");
+	if (rc < 0) {
+		msg = xasprintf("cannot hash code: %s", strerror(-rc));
+		goto fail;
+	}
+	qsort(r->code, r->ncode, sizeof *r->code, cmp_code);
+	dag_deps(&r->deps, &r->ndeps, r->p);
+	r->s = xcalloc(r->p->n_steps, sizeof *r->s);
+	unsigned char *mark = xcalloc(r->p->n_steps, 1);
+	if (j->force) {
+		int i = -1;
+		for (size_t k = 0; k < r->p->n_steps; k++)
+			if (!strcmp(r->p->steps[k].name, j->force))
+				i = (int)k;
+		if (i < 0) {
+			free(mark);
+			msg = xasprintf("rerun: no step named %s", j->force);
+			goto fail;
+		}
+		dag_downstream(r->p, (size_t)i, mark);
+	}
+	for (size_t i = 0; i < r->p->n_steps; i++) {
+		struct srun *s = &r->s[i];
+		s->def = &r->p->steps[i];
+		s->forced = mark[i];
+		s->log_fd = -1;
+		s->in_hex = xcalloc(s->def->n_inputs + 1, sizeof *s->in_hex);
+		s->out_hex = xcalloc(s->def->n_outputs + 1, sizeof *s->out_hex);
+	}
+	free(mark);
+
+	char *params = cJSON_PrintUnformatted(r->p->params);
+	db_lock(f->db);
+	db_begin(f->db);
+	db_exec(f->db, "UPDATE runs SET status='running', started=?, params=? WHERE id=?",
+	        "dti", util_now(), params, r->id);
+	for (size_t i = 0; i < r->p->n_steps; i++)
+		db_exec(f->db, "INSERT OR REPLACE INTO steps(run_id, name, status) "
+		        "VALUES(?, ?, 'pending')", "it", r->id, r->p->steps[i].name);
+	db_commit(f->db);
+	db_unlock(f->db);
+	free(params);
+	return r;
+fail:
+	run_fail_setup(f, r->id, msg);
+	free(msg);
+	run_free(r);
+	return NULL;
+}
+
+/* ---- cache ------------------------------------------------------------ */
+
+static char *json_value(const cJSON *v)
+{
+	return cJSON_PrintUnformatted(v);
+}
+
+/* Resolve every input of step i to a content hash. */
+static int resolve_inputs(struct run *r, size_t i, char **err)
+{
+	struct flowy *f = r->f;
+	struct srun *s = &r->s[i];
+	for (size_t k = 0; k < s->def->n_inputs; k++) {
+		const struct step_input *in = &s->def->inputs[k];
+		char hex[CAS_HEX_LEN + 1] = "";
+		switch (in->kind) {
+		case STEP_IN_LOCAL: {
+			const struct srun *p = &r->s[in->producer];
+			for (size_t o = 0; o < p->def->n_outputs; o++)
+				if (!strcmp(p->def->outputs[o], in->artifact))
+					memcpy(hex, p->out_hex[o], sizeof hex);
+			break;
+		}
+		case STEP_IN_PIPELINE: {
+			db_lock(f->db);
+			char *h = db_text(f->db, "SELECT hash FROM latest WHERE pipeline=? AND "
+			                  "name=?", "tt", in->pipeline, in->artifact);
+			db_unlock(f->db);
+			if (!h) {
+				*err = xasprintf("input %s: pipeline %s has no artifact %s yet",
+				                 in->ref, in->pipeline, in->artifact);
+				return -ENOENT;
+			}
+			snprintf(hex, sizeof hex, "%s", h);
+			free(h);
+			break;
+		}
+		case STEP_IN_FILE: {
+			size_t ml = strlen(f->mnt);
+			if (!strncmp(in->path, f->mnt, ml) &&
+			    (in->path[ml] == '/' || !in->path[ml])) {
+				*err = xasprintf("input %s: a file: input may not point into "
+				                 "the mount (use other/name or sha256:)", in->ref);
+				return -EINVAL;
+			}
+			enum cas_kind kind;
+			char *why = NULL;
+			int rc = cas_put_path(f->cas, hex, &kind, in->path, "/", &why);
+			if (rc < 0) {
+				*err = xasprintf("input %s: %s", in->ref, why ? why : strerror(-rc));
+				free(why);
+				return rc;
+			}
+			break;
+		}
+		case STEP_IN_PINNED: {
+			struct cas_stat st;
+			if (cas_stat(f->cas, in->hex, &st) < 0) {
+				*err = xasprintf("input %s: no such artifact", in->ref);
+				return -ENOENT;
+			}
+			snprintf(hex, sizeof hex, "%s", in->hex);
+			break;
+		}
+		}
+		s->in_hex[k] = xstrdup(hex);
+	}
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The cache key of step i and its parts as JSON (for reasons). */
+static void compute_key(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	struct strbuf kt = {0};
+	cJSON *parts = cJSON_CreateObject();
+	char defhash[CAS_HEX_LEN + 1];
+	cas_hash_buf(defhash, s->def->canonical, strlen(s->def->canonical));
+	strbuf_printf(&kt, "flowyfs-cache-v1\ndef %s\n", defhash);
+	cJSON_AddStringToObject(parts, "definition", defhash);
+
+	cJSON *code = cJSON_AddObjectToObject(parts, "code");
+	for (size_t c = 0; c < r->ncode; c++)
+		if (in_code(s->def, r->code[c].rel)) {
+			strbuf_printf(&kt, "code %s %s\n", r->code[c].rel, r->code[c].hex);
+			cJSON_AddStringToObject(code, r->code[c].rel, r->code[c].hex);
+		}
+
+	cJSON *params = cJSON_AddObjectToObject(parts, "params");
+	size_t np = (size_t)cJSON_GetArraySize(s->def->params), k = 0;
+	char **names = xcalloc(np + 1, sizeof *names);
+	for (cJSON *p = s->def->params->child; p; p = p->next)
+		names[k++] = p->string;
+	qsort(names, np, sizeof *names, cmp_str);
+	for (k = 0; k < np; k++) {
+		cJSON *v = cJSON_GetObjectItemCaseSensitive(s->def->params, names[k]);
+		char *txt = json_value(v);
+		strbuf_printf(&kt, "param %s %s\n", names[k], txt);
+		cJSON_AddStringToObject(params, names[k], txt);
+		free(txt);
+	}
+	free(names);
+
+	cJSON *inputs = cJSON_AddObjectToObject(parts, "inputs");
+	for (k = 0; k < s->def->n_inputs; k++) {
+		strbuf_printf(&kt, "input %s %s\n", s->def->inputs[k].as, s->in_hex[k]);
+		cJSON_AddStringToObject(inputs, s->def->inputs[k].as, s->in_hex[k]);
+	}
+	s->key = xmalloc(CAS_HEX_LEN + 1);
+	cas_hash_buf(s->key, kt.buf, kt.len);
+	s->key_parts = cJSON_PrintUnformatted(parts);
+	cJSON_Delete(parts);
+	strbuf_release(&kt);
+}
+
+/* Compare one section of the key parts with the earlier run's. */
+static void diff_section(struct strbuf *why, const cJSON *now, const cJSON *before,
+                         const char *fmt_changed, const char *fmt_added,
+                         const char *fmt_removed)
+{
+	for (const cJSON *a = now ? now->child : NULL; a; a = a->next) {
+		const cJSON *b = cJSON_GetObjectItemCaseSensitive(before, a->string);
+		const char *fmt = !b ? fmt_added :
+		                  strcmp(a->valuestring, b->valuestring) ? fmt_changed : NULL;
+		if (fmt) {
+			if (why->len)
+				strbuf_puts(why, ", ");
+			strbuf_printf(why, fmt, a->string);
+		}
+	}
+	for (const cJSON *b = before ? before->child : NULL; b; b = b->next)
+		if (!cJSON_GetObjectItemCaseSensitive(now, b->string)) {
+			if (why->len)
+				strbuf_puts(why, ", ");
+			strbuf_printf(why, fmt_removed, b->string);
+		}
+}
+
+/* Why step i must run: compares its key parts with the last run of the
+ * same step of this pipeline. */
+static char *explain_miss(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	if (s->forced)
+		return xstrdup("forced");
+	struct flowy *f = r->f;
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db,
+		"SELECT s.key_parts, s.status FROM steps s JOIN runs r ON r.id = s.run_id "
+		"WHERE r.pipeline=? AND s.name=? AND s.key_parts IS NOT NULL AND s.run_id<? "
+		"ORDER BY s.run_id DESC LIMIT 1", "tti", r->pipeline, s->def->name, r->id);
+	char *prev = NULL, *prev_status = NULL;
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		prev = xstrdup((const char *)sqlite3_column_text(st, 0));
+		prev_status = xstrdup((const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	db_unlock(f->db);
+	if (!prev)
+		return xstrdup("no earlier run");
+	cJSON *now = cJSON_Parse(s->key_parts), *before = cJSON_Parse(prev);
+	struct strbuf why = {0};
+	const cJSON *dn = cJSON_GetObjectItemCaseSensitive(now, "definition");
+	const cJSON *db = cJSON_GetObjectItemCaseSensitive(before, "definition");
+	if (!cJSON_IsString(db) || strcmp(dn->valuestring, db->valuestring))
+		strbuf_puts(&why, "definition changed");
+	diff_section(&why, cJSON_GetObjectItemCaseSensitive(now, "inputs"),
+	             cJSON_GetObjectItemCaseSensitive(before, "inputs"),
+	             "input %s changed", "input %s added", "input %s removed");
+	diff_section(&why, cJSON_GetObjectItemCaseSensitive(now, "code"),
+	             cJSON_GetObjectItemCaseSensitive(before, "code"),
+	             "%s changed", "%s added", "%s removed");
+	diff_section(&why, cJSON_GetObjectItemCaseSensitive(now, "params"),
+	             cJSON_GetObjectItemCaseSensitive(before, "params"),
+	             "param %s changed", "param %s added", "param %s removed");
+	if (!why.len)
+		strbuf_puts(&why, strcmp(prev_status, "failed") ? "outputs missing"
+		                                                 : "earlier run failed");
+	cJSON_Delete(before);
+	cJSON_Delete(now);
+	free(prev);
+	free(prev_status);
+	return strbuf_detach(&why, NULL);
+}
+
+/* A cache hit fills out_hex from the run that made the key. */
+static int cache_lookup(struct run *r, size_t i)
+{
+	struct flowy *f = r->f;
+	struct srun *s = &r->s[i];
+	size_t found = 0;
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db,
+		"SELECT io.name, io.hash FROM cache c JOIN step_io io ON io.run_id=c.run_id "
+		"AND io.step=c.step AND io.dir='out' WHERE c.key=?", "t", s->key);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const char *hex = (const char *)sqlite3_column_text(st, 1);
+		struct cas_stat cs;
+		for (size_t o = 0; o < s->def->n_outputs; o++)
+			if (!strcmp(s->def->outputs[o], name) && cas_stat(f->cas, hex, &cs) == 0) {
+				snprintf(s->out_hex[o], CAS_HEX_LEN + 1, "%s", hex);
+				found++;
+			}
+	}
+	sqlite3_finalize(st);
+	db_unlock(f->db);
+	return found == s->def->n_outputs;
+}
+
+/* ---- recording -------------------------------------------------------- */
+
+static void record_inputs(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	for (size_t k = 0; k < s->def->n_inputs; k++)
+		db_exec(r->f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, "
+		        "hash, ref) VALUES(?, ?, 'in', ?, ?, ?)", "itttt", r->id,
+		        s->def->name, s->def->inputs[k].as, s->in_hex[k], s->def->inputs[k].ref);
+}
+
+/* Record the end of step i: status, outputs, latest, cache. */
+static void record_end(struct run *r, size_t i, const char *status)
+{
+	struct flowy *f = r->f;
+	struct srun *s = &r->s[i];
+	int ok = !strcmp(status, "succeeded") || !strcmp(status, "cached");
+	db_lock(f->db);
+	db_begin(f->db);
+	record_inputs(r, i);
+	db_exec(f->db, "UPDATE steps SET status=?, exit_code=?, attempts=?, started=?, "
+	        "finished=?, cached=?, reason=?, cache_key=?, key_parts=?, error=? "
+	        "WHERE run_id=? AND name=?", "tiiddittttit", status,
+	        (int64_t)s->exit_code, (int64_t)s->attempts, s->started, s->finished,
+	        (int64_t)s->cached, s->reason, s->key, s->key_parts, s->error,
+	        r->id, s->def->name);
+	if (!s->attempts && !s->cached)
+		db_exec(f->db, "UPDATE steps SET exit_code=NULL WHERE run_id=? AND name=?",
+		        "it", r->id, s->def->name);
+	for (size_t o = 0; ok && o < s->def->n_outputs; o++) {
+		struct cas_stat cs = {0};
+		cas_stat(f->cas, s->out_hex[o], &cs);
+		db_exec(f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, hash) "
+		        "VALUES(?, ?, 'out', ?, ?)", "ittt", r->id, s->def->name,
+		        s->def->outputs[o], s->out_hex[o]);
+		db_exec(f->db, "INSERT OR IGNORE INTO artifacts(hash, kind, size, created) "
+		        "VALUES(?, ?, ?, ?)", "ttid", s->out_hex[o],
+		        cs.kind == CAS_TREE ? "tree" : "blob", (int64_t)cs.size, util_now());
+		db_exec(f->db, "INSERT OR REPLACE INTO latest(pipeline, name, hash, run_id) "
+		        "VALUES(?, ?, ?, ?)", "ttti", r->pipeline, s->def->outputs[o],
+		        s->out_hex[o], r->id);
+	}
+	if (ok && !s->cached)
+		db_exec(f->db, "INSERT OR REPLACE INTO cache(key, run_id, step) VALUES(?, ?, ?)",
+		        "tit", s->key, r->id, s->def->name);
+	db_commit(f->db);
+	db_unlock(f->db);
+}
+
+static void step_log(struct srun *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void step_log(struct srun *s, const char *fmt, ...)
+{
+	if (s->log_fd < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	dprintf(s->log_fd, "flowyfs: ");
+	vdprintf(s->log_fd, fmt, ap);
+	dprintf(s->log_fd, "\n");
+	va_end(ap);
+}
+
+static void step_finish(struct run *r, size_t i, enum state st, const char *status)
+{
+	struct srun *s = &r->s[i];
+	s->state = st;
+	s->finished = util_now();
+	if (s->error)
+		step_log(s, "%s", s->error);
+	record_end(r, i, status);
+	if (s->scratch) {
+		util_rm_rf(s->scratch);
+		free(s->scratch);
+		s->scratch = NULL;
+	}
+	log_debug("run %lld step %s: %s", (long long)r->id, s->def->name, status);
+}
+
+/* ---- starting and ending a process ------------------------------------ */
+
+static void add_env(char ***env, size_t *n, char *kv)
+{
+	*env = xrealloc(*env, (*n + 2) * sizeof **env);
+	(*env)[(*n)++] = kv;
+	(*env)[*n] = NULL;
+}
+
+static char **build_env(struct run *r, size_t i, const char *params_path,
+                        const char *metrics_path)
+{
+	struct srun *s = &r->s[i];
+	char **env = NULL;
+	size_t n = 0;
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "FLOWY_", 6))
+			add_env(&env, &n, xstrdup(*e));
+	add_env(&env, &n, xasprintf("FLOWY_PIPELINE=%s", r->pipeline));
+	add_env(&env, &n, xasprintf("FLOWY_STEP=%s", s->def->name));
+	add_env(&env, &n, xasprintf("FLOWY_RUN=%lld", (long long)r->id));
+	add_env(&env, &n, xasprintf("FLOWY_IN=%s/in", s->scratch));
+	add_env(&env, &n, xasprintf("FLOWY_OUT=%s/out", s->scratch));
+	add_env(&env, &n, xasprintf("FLOWY_PARAMS=%s", params_path));
+	add_env(&env, &n, xasprintf("FLOWY_METRICS=%s", metrics_path));
+	add_env(&env, &n, xasprintf("FLOWY_MOUNT=%s", r->f->mnt));
+	for (cJSON *p = s->def->params->child; p; p = p->next) {
+		if (cJSON_IsString(p))
+			add_env(&env, &n, xasprintf("FLOWY_PARAM_%s=%s", p->string, p->valuestring));
+		else if (cJSON_IsNumber(p) || cJSON_IsBool(p)) {
+			char *v = cJSON_PrintUnformatted(p);
+			add_env(&env, &n, xasprintf("FLOWY_PARAM_%s=%s", p->string, v));
+			free(v);
+		}
+	}
+	return env;
+}
+
+static void free_env(char **env)
+{
+	for (char **e = env; e && *e; e++)
+		free(*e);
+	free(env);
+}
+
+/* Open (once) the step's log, runs/<id>/<step>.log in the store. */
+static int open_log(struct run *r, struct srun *s)
+{
+	if (s->log_fd >= 0)
+		return 0;
+	char *path = xasprintf("%s/%s.log", r->rundir, s->def->name);
+	s->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	free(path);
+	return s->log_fd < 0 ? -errno : 0;
+}
+
+static int prepare_scratch(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	int rc;
+	if (s->scratch)
+		util_rm_rf(s->scratch);
+	else
+		s->scratch = xasprintf("%s/%s", r->scratch, s->def->name);
+	char *in = xasprintf("%s/in", s->scratch), *out = xasprintf("%s/out", s->scratch);
+	rc = util_mkdir_p(in, 0755);
+	if (!rc)
+		rc = util_mkdir_p(out, 0755);
+	for (size_t c = 0; !rc && c < r->ncode; c++) {
+		if (!in_code(s->def, r->code[c].rel))
+			continue;
+		char *src = xasprintf("%s/%s", r->snapshot, r->code[c].rel);
+		char *dst = xasprintf("%s/%s", s->scratch, r->code[c].rel);
+		char *slash = strrchr(dst, '/');
+		*slash = '\0';
+		rc = util_mkdir_p(dst, 0755);
+		*slash = '/';
+		if (!rc) {
+			char *data = NULL;
+			size_t len;
+			struct stat st;
+			rc = util_read_file(src, &data, &len);
+			if (!rc) {
+				int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC,
+				              stat(src, &st) == 0 ? st.st_mode & 0777 : 0644);
+				if (fd < 0 || write(fd, data, len) != (ssize_t)len)
+					rc = -errno;
+				if (fd >= 0)
+					close(fd);
+			}
+			free(data);
+		}
+		free(dst);
+		free(src);
+	}
+	/* Inputs are the immutable artifacts, reached through the mount. */
+	for (size_t k = 0; !rc && k < s->def->n_inputs; k++) {
+		char *link = xasprintf("%s/%s", in, s->def->inputs[k].as);
+		char *target = xasprintf("%s/artifacts/sha256/%s", r->f->mnt, s->in_hex[k]);
+		if (symlink(target, link) < 0)
+			rc = -errno;
+		free(target);
+		free(link);
+	}
+	free(out);
+	free(in);
+	return rc;
+}
+
+static int start_step(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	int rc = prepare_scratch(r, i);
+	char *params_path = xasprintf("%s/%s.params.json", r->rundir, s->def->name);
+	char *metrics_path = xasprintf("%s/%s.metrics", r->rundir, s->def->name);
+	if (rc < 0) {
+		s->error = xasprintf("cannot prepare scratch directory: %s", strerror(-rc));
+		goto out;
+	}
+	char *pj = cJSON_Print(s->def->params);
+	rc = util_write_file(params_path, pj, strlen(pj));
+	free(pj);
+	if (!rc) {
+		int mfd = open(metrics_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (mfd >= 0)
+			close(mfd);
+		rc = open_log(r, s);
+	}
+	if (rc < 0) {
+		s->error = xasprintf("cannot write run files: %s", strerror(-rc));
+		goto out;
+	}
+	s->attempts++;
+	if (s->attempts > 1)
+		step_log(s, "attempt %d of %d", s->attempts, s->def->retries + 1);
+	char **env = build_env(r, i, params_path, metrics_path);
+	char *cwd = s->scratch;
+	rc = exec_start(&s->proc, s->def->run, cwd, env, s->log_fd);
+	free_env(env);
+	if (rc < 0) {
+		s->error = xasprintf("cannot start /bin/sh: %s", strerror(-rc));
+		goto out;
+	}
+	if (s->attempts == 1) {
+		s->started = util_now();
+		db_exec(r->f->db, "UPDATE steps SET status='running', started=?, reason=? "
+		        "WHERE run_id=? AND name=?", "dtit", s->started, s->reason, r->id,
+		        s->def->name);
+	}
+	db_exec(r->f->db, "UPDATE steps SET attempts=? WHERE run_id=? AND name=?", "iit",
+	        (int64_t)s->attempts, r->id, s->def->name);
+	s->state = S_RUNNING;
+	s->term_sent = 0;
+	r->running++;
+out:
+	free(metrics_path);
+	free(params_path);
+	return rc;
+}
+
+/* A top-level output that is a symlink into the artifacts of this mount
+ * (e.g. made by `ln -s in/x out/y`) names an existing artifact: reuse it
+ * without reading through the mount. Returns 1 when handled. */
+static int reuse_linked_artifact(struct run *r, size_t i, size_t o, const char *path)
+{
+	struct srun *s = &r->s[i];
+	char target[PATH_MAX];
+	ssize_t n = readlink(path, target, sizeof target - 1);
+	if (n < 0)
+		return 0;
+	target[n] = '\0';
+	const char *t = target;
+	if (!strncmp(t, "../in/", 6)) {
+		for (size_t k = 0; k < s->def->n_inputs; k++)
+			if (!strcmp(t + 6, s->def->inputs[k].as)) {
+				snprintf(s->out_hex[o], CAS_HEX_LEN + 1, "%s", s->in_hex[k]);
+				return 1;
+			}
+		return 0;
+	}
+	char *prefix = xasprintf("%s/artifacts/sha256/", r->f->mnt);
+	size_t pl = strlen(prefix);
+	int ok = !strncmp(t, prefix, pl) && cas_hex_valid(t + pl) &&
+	         cas_stat(r->f->cas, t + pl, &(struct cas_stat){0}) == 0;
+	free(prefix);
+	if (ok)
+		snprintf(s->out_hex[o], CAS_HEX_LEN + 1, "%s", t + pl);
+	return ok;
+}
+
+/* Hash and commit every declared output; 0 or -errno with s->error set. */
+static int ingest_outputs(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	char *root = xasprintf("%s/out", s->scratch);
+	int rc = 0;
+	for (size_t o = 0; !rc && o < s->def->n_outputs; o++) {
+		char *path = xasprintf("%s/%s", root, s->def->outputs[o]);
+		struct stat st;
+		if (lstat(path, &st) < 0) {
+			s->error = xasprintf("step did not write its output out/%s",
+			                     s->def->outputs[o]);
+			rc = -ENOENT;
+		} else if (S_ISLNK(st.st_mode) && reuse_linked_artifact(r, i, o, path)) {
+			;
+		} else {
+			enum cas_kind kind;
+			char *why = NULL;
+			rc = cas_put_path(r->f->cas, s->out_hex[o], &kind, path, root, &why);
+			if (rc < 0)
+				s->error = xasprintf("output out/%s: %s", s->def->outputs[o],
+				                     why ? why : strerror(-rc));
+			free(why);
+		}
+		free(path);
+	}
+	free(root);
+	return rc;
+}
+
+static void step_exited(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	s->exit_code = exec_reap(&s->proc);
+	r->running--;
+	int timed_out = s->term_sent > 0;
+	free(s->error);
+	s->error = NULL;
+	int rc = 0;
+	if (timed_out) {
+		s->error = xasprintf("timed out after %gs", s->def->timeout);
+		rc = -ETIMEDOUT;
+	} else if (s->exit_code != 0) {
+		s->error = xasprintf("step exited with status %d", s->exit_code);
+		rc = -EIO;
+	} else {
+		rc = ingest_outputs(r, i);
+	}
+	if (!rc) {
+		step_finish(r, i, S_DONE, "succeeded");
+		return;
+	}
+	if (s->attempts <= s->def->retries) {
+		step_log(s, "%s; retrying", s->error);
+		free(s->error);
+		s->error = NULL;
+		if (start_step(r, i) == 0)
+			return;
+	}
+	step_finish(r, i, S_FAILED, "failed");
+}
+
+/* ---- the run loop ----------------------------------------------------- */
+
+/* Decide what step i does next, when it is pending. */
+static void consider(struct run *r, size_t i, int may_start)
+{
+	struct srun *s = &r->s[i];
+	for (size_t d = 0; d < r->ndeps[i]; d++) {
+		enum state ds = r->s[r->deps[i][d]].state;
+		if (ds == S_FAILED || ds == S_SKIPPED) {
+			s->reason = xasprintf("upstream step %s %s", r->s[r->deps[i][d]].def->name,
+			                      ds == S_FAILED ? "failed" : "was skipped");
+			step_finish(r, i, S_SKIPPED, "skipped");
+			return;
+		}
+		if (ds != S_DONE)
+			return;
+	}
+	if (!may_start)
+		return;
+	if (!s->key) {
+		char *err = NULL;
+		if (resolve_inputs(r, i, &err) < 0) {
+			s->error = err;
+			open_log(r, s);
+			step_finish(r, i, S_FAILED, "failed");
+			return;
+		}
+		compute_key(r, i);
+		if (!s->forced && cache_lookup(r, i)) {
+			s->cached = 1;
+			s->reason = xstrdup("cached");
+			s->started = util_now();
+			step_finish(r, i, S_DONE, "cached");
+			return;
+		}
+		s->reason = explain_miss(r, i);
+	}
+	if (start_step(r, i) < 0)
+		step_finish(r, i, S_FAILED, "failed");
+}
+
+static int take_flag(struct sched *sc, int *flag)
+{
+	pthread_mutex_lock(&sc->lock);
+	int v = *flag;
+	pthread_mutex_unlock(&sc->lock);
+	return v;
+}
+
+static void drain_wake(int fd)
+{
+	uint64_t v;
+	if (read(fd, &v, sizeof v) < 0 && errno != EAGAIN)
+		log_debug("wake read: %s", strerror(errno));
+}
+
+/* Kill what runs and record the ending (status for steps cut short). */
+static void stop_running(struct run *r, const char *why)
+{
+	for (size_t i = 0; i < r->p->n_steps; i++)
+		if (r->s[i].state == S_RUNNING)
+			exec_signal(&r->s[i].proc, SIGTERM);
+	double until = util_now() + KILL_GRACE;
+	for (size_t i = 0; i < r->p->n_steps; i++) {
+		struct srun *s = &r->s[i];
+		if (s->state != S_RUNNING)
+			continue;
+		double left = until - util_now();
+		struct pollfd pf = {.fd = s->proc.pidfd, .events = POLLIN};
+		if (left <= 0 || poll(&pf, 1, (int)(left * 1000)) <= 0)
+			exec_signal(&s->proc, SIGKILL);
+		s->exit_code = exec_reap(&s->proc);
+		r->running--;
+		s->error = xstrdup(why);
+		step_finish(r, i, S_FAILED, "failed");
+	}
+	for (size_t i = 0; i < r->p->n_steps; i++)
+		if (r->s[i].state == S_PENDING) {
+			r->s[i].reason = xstrdup(why);
+			step_finish(r, i, S_SKIPPED, "skipped");
+		}
+}
+
+static void set_paused(struct run *r, int paused)
+{
+	for (size_t i = 0; i < r->p->n_steps; i++)
+		if (r->s[i].state == S_RUNNING)
+			exec_signal(&r->s[i].proc, paused ? SIGSTOP : SIGCONT);
+}
+
+static void execute(struct run *r)
+{
+	struct flowy *f = r->f;
+	struct sched *sc = f->sched;
+	size_t n = r->p->n_steps;
+	struct pollfd *pfd = xcalloc(n + 1, sizeof *pfd);
+	size_t *who = xcalloc(n + 1, sizeof *who);
+	const char *end = NULL;
+	int was_paused = 0;
+	for (;;) {
+		if (take_flag(sc, &sc->stop)) {
+			end = "interrupted";
+			stop_running(r, "interrupted: flowyfs stopped");
+			break;
+		}
+		if (take_flag(sc, &sc->cancel)) {
+			end = "cancelled";
+			stop_running(r, "cancelled");
+			break;
+		}
+		int paused = take_flag(sc, &sc->paused);
+		if (paused != was_paused)
+			set_paused(r, paused);
+		was_paused = paused;
+
+		size_t open = 0;
+		for (size_t k = 0; k < n; k++) {
+			size_t i = r->p->order[k];
+			if (r->s[i].state == S_PENDING)
+				consider(r, i, !paused && r->running < (size_t)f->jobs);
+			if (r->s[i].state == S_PENDING || r->s[i].state == S_RUNNING)
+				open++;
+		}
+		if (!open)
+			break;
+
+		/* Sleep until an exit, a wake-up or the nearest timeout. */
+		size_t np = 0;
+		double now = util_now(), next = -1;
+		pfd[np].fd = sc->wake_fd;
+		pfd[np++].events = POLLIN;
+		for (size_t i = 0; i < n; i++) {
+			struct srun *s = &r->s[i];
+			if (s->state != S_RUNNING)
+				continue;
+			who[np] = i;
+			pfd[np].fd = s->proc.pidfd;
+			pfd[np++].events = POLLIN;
+			if (s->def->timeout > 0 && !paused) {
+				double due = s->term_sent ? s->term_sent + KILL_GRACE
+				                          : s->started + s->def->timeout;
+				if (due <= now) {
+					exec_signal(&s->proc, s->term_sent ? SIGKILL : SIGTERM);
+					if (!s->term_sent)
+						s->term_sent = now;
+					due = now + KILL_GRACE;
+				}
+				if (next < 0 || due - now < next)
+					next = due - now;
+			}
+		}
+		int ms = next < 0 ? -1 : (int)(next * 1000) + 1;
+		if (poll(pfd, np, ms) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents)
+			drain_wake(sc->wake_fd);
+		for (size_t p = 1; p < np; p++)
+			if (pfd[p].revents)
+				step_exited(r, who[p]);
+	}
+	free(who);
+	free(pfd);
+	if (!end) {
+		end = "succeeded";
+		for (size_t i = 0; i < n; i++)
+			if (r->s[i].state != S_DONE)
+				end = "failed";
+	}
+	db_exec(f->db, "UPDATE runs SET status=?, finished=? WHERE id=?", "tdi", end,
+	        util_now(), r->id);
+	util_rm_rf(r->scratch);
+	log_debug("run %lld: %s", (long long)r->id, end);
+}
+
+static void *sched_main(void *arg)
+{
+	struct flowy *f = arg;
+	struct sched *sc = f->sched;
+	for (;;) {
+		char **due = NULL;
+		size_t ndue = 0;
+		double next = registry_due(f, &due, &ndue);
+		for (size_t i = 0; i < ndue; i++) {
+			sched_enqueue(f, due[i], "change", NULL, NULL);
+			free(due[i]);
+		}
+		free(due);
+
+		pthread_mutex_lock(&sc->lock);
+		if (sc->stop) {
+			pthread_mutex_unlock(&sc->lock);
+			break;
+		}
+		struct job *j = sc->head;
+		if (j) {
+			sc->head = j->next;
+			sc->cur_pipeline = xstrdup(j->pipeline);
+			sc->cancel = sc->paused = 0;
+		}
+		pthread_mutex_unlock(&sc->lock);
+
+		if (!j) {
+			struct pollfd pf = {.fd = sc->wake_fd, .events = POLLIN};
+			poll(&pf, 1, next < 0 ? 1000 : (int)(next * 1000) + 1);
+			if (pf.revents)
+				drain_wake(sc->wake_fd);
+			continue;
+		}
+		struct run *r = run_setup(f, j);
+		if (r)
+			execute(r);
+		run_free(r);
+		job_free(j);
+		pthread_mutex_lock(&sc->lock);
+		free(sc->cur_pipeline);
+		sc->cur_pipeline = NULL;
+		pthread_mutex_unlock(&sc->lock);
+	}
+	/* Whatever is still queued will not run in this daemon. */
+	pthread_mutex_lock(&sc->lock);
+	for (struct job *j = sc->head, *next; j; j = next) {
+		next = j->next;
+		db_exec(f->db, "UPDATE runs SET status='interrupted', finished=? WHERE id=?",
+		        "di", util_now(), j->run_id);
+		job_free(j);
+	}
+	sc->head = NULL;
+	pthread_mutex_unlock(&sc->lock);
+	return NULL;
+}
+
+int sched_start(struct flowy *f)
+{
+	struct sched *sc = xcalloc(1, sizeof *sc);
+	pthread_mutex_init(&sc->lock, NULL);
+	sc->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sc->wake_fd < 0) {
+		int rc = -errno;
+		free(sc);
+		return rc;
+	}
+	f->sched = sc;
+	int rc = -pthread_create(&sc->thread, NULL, sched_main, f);
+	if (rc) {
+		close(sc->wake_fd);
+		free(sc);
+		f->sched = NULL;
+	}
+	return rc;
+}
+
+void sched_stop(struct flowy *f)
+{
+	struct sched *sc = f->sched;
+	if (!sc)
+		return;
+	pthread_mutex_lock(&sc->lock);
+	sc->stop = 1;
+	pthread_mutex_unlock(&sc->lock);
+	sched_wake(f);
+	pthread_join(sc->thread, NULL);
+	close(sc->wake_fd);
+	free(sc->cur_pipeline);
+	pthread_mutex_destroy(&sc->lock);
+	free(sc);
+	f->sched = NULL;
+}

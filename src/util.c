@@ -1,0 +1,335 @@
+/*
+ * util.c - allocation, string buffers, recursive directory helpers and
+ * time: the small things every module needs, in one place so none of them
+ * grows its own copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "flowyfs/util.h"
+
+static void oom(void)
+{
+	fputs("flowyfs: out of memory\n", stderr);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+	if (!d)
+		oom();
+	return d;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *d = strndup(s, n);
+	if (!d)
+		oom();
+	return d;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	return s;
+}
+
+void strbuf_grow(struct strbuf *sb, size_t extra)
+{
+	if (sb->len + extra + 1 <= sb->cap)
+		return;
+	size_t cap = sb->cap ? sb->cap : 256;
+	while (cap < sb->len + extra + 1)
+		cap *= 2;
+	sb->buf = xrealloc(sb->buf, cap);
+	sb->cap = cap;
+}
+
+void strbuf_add(struct strbuf *sb, const void *data, size_t len)
+{
+	strbuf_grow(sb, len);
+	memcpy(sb->buf + sb->len, data, len);
+	sb->len += len;
+	sb->buf[sb->len] = '\0';
+}
+
+void strbuf_puts(struct strbuf *sb, const char *s)
+{
+	strbuf_add(sb, s, strlen(s));
+}
+
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	strbuf_grow(sb, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+}
+
+char *strbuf_detach(struct strbuf *sb, size_t *len_out)
+{
+	strbuf_grow(sb, 0);
+	char *b = sb->buf;
+	if (len_out)
+		*len_out = sb->len;
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+	return b;
+}
+
+void strbuf_release(struct strbuf *sb)
+{
+	free(sb->buf);
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+}
+
+double util_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int util_mkdir_p(const char *path, unsigned mode)
+{
+	char *p = xstrdup(path);
+	int rc = 0;
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, mode) < 0 && errno != EEXIST) {
+				rc = -errno;
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return rc;
+}
+
+static int rm_rf_at(int at, const char *name)
+{
+	struct stat st;
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(at, name, 0) < 0 ? -errno : 0;
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	fchmod(fd, 0700); /* exported inputs are read-only */
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	int rc = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		int r = rm_rf_at(dirfd(d), e->d_name);
+		if (r < 0 && !rc)
+			rc = r;
+	}
+	closedir(d);
+	if (unlinkat(at, name, AT_REMOVEDIR) < 0 && !rc)
+		rc = -errno;
+	return rc;
+}
+
+int util_rm_rf(const char *path)
+{
+	return rm_rf_at(AT_FDCWD, path);
+}
+
+static int copy_file(const char *src, const char *dst, mode_t mode)
+{
+	int in = open(src, O_RDONLY | O_NOFOLLOW);
+	if (in < 0)
+		return -errno;
+	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, mode & 0777);
+	if (out < 0) {
+		int e = -errno;
+		close(in);
+		return e;
+	}
+	int rc = 0;
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno != EXDEV && errno != ENOSYS && errno != EINVAL) {
+				rc = -errno;
+				break;
+			}
+			char buf[65536];
+			ssize_t r;
+			while ((r = read(in, buf, sizeof buf)) > 0)
+				if (write(out, buf, (size_t)r) != r) {
+					rc = -errno;
+					break;
+				}
+			if (r < 0)
+				rc = -errno;
+			break;
+		}
+	}
+	close(out);
+	close(in);
+	return rc;
+}
+
+static int copy_tree_rel(const char *src, const char *dst, const char *rel,
+                         int (*skip)(const char *, int, void *), void *arg)
+{
+	DIR *d = opendir(src);
+	if (!d)
+		return -errno;
+	int rc = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && !rc) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char *s = xasprintf("%s/%s", src, e->d_name);
+		char *t = xasprintf("%s/%s", dst, e->d_name);
+		char *r = *rel ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
+		struct stat st;
+		if (lstat(s, &st) == 0) {
+			int is_dir = S_ISDIR(st.st_mode);
+			if (skip && skip(r, is_dir, arg))
+				;
+			else if (is_dir) {
+				if (mkdir(t, 0755) < 0 && errno != EEXIST)
+					rc = -errno;
+				else
+					rc = copy_tree_rel(s, t, r, skip, arg);
+			} else if (S_ISREG(st.st_mode)) {
+				rc = copy_file(s, t, st.st_mode);
+			}
+		}
+		free(r);
+		free(t);
+		free(s);
+	}
+	closedir(d);
+	return rc;
+}
+
+int util_copy_tree(const char *src, const char *dst,
+                   int (*skip)(const char *rel, int is_dir, void *arg), void *arg)
+{
+	int rc = util_mkdir_p(dst, 0755);
+	if (rc < 0)
+		return rc;
+	return copy_tree_rel(src, dst, "", skip, arg);
+}
+
+int util_read_file(const char *path, char **out, size_t *len_out)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	struct strbuf sb = {0};
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		strbuf_add(&sb, buf, (size_t)n);
+	int rc = n < 0 ? -errno : 0;
+	close(fd);
+	if (rc < 0) {
+		strbuf_release(&sb);
+		return rc;
+	}
+	*out = strbuf_detach(&sb, len_out);
+	return 0;
+}
+
+int util_write_file(const char *path, const void *data, size_t len)
+{
+	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	int rc = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+out:
+	free(tmp);
+	return rc;
+}
+
+void util_fmt_secs(char *out, size_t n, double secs)
+{
+	snprintf(out, n, "%.3fs", secs < 0 ? 0 : secs);
+}

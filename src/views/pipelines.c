@@ -1,0 +1,364 @@
+/*
+ * views/pipelines.c - pipelines/: the one read-write view.
+ *
+ * Files are kept in <store>/pipelines and every operation passes through
+ * to that backing directory, so content survives remounts. Each pipeline
+ * directory also shows generated files: .status and .dag/.dag.dot
+ * (rendered by the registry) and .ctl, a write-only command sink. Closing
+ * a written file, unlink, rename and mkdir tell the registry the pipeline
+ * changed, which revalidates it and, after the change window, queues a run.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flowyfs/log.h"
+#include "flowyfs/registry.h"
+#include "flowyfs/sched.h"
+#include "flowyfs/util.h"
+#include "flowyfs/view.h"
+
+enum gen { GEN_NONE, GEN_STATUS, GEN_DAG, GEN_DOT, GEN_CTL };
+
+static const char *const gen_names[] = {
+	[GEN_STATUS] = ".status", [GEN_DAG] = ".dag", [GEN_DOT] = ".dag.dot",
+	[GEN_CTL] = ".ctl",
+};
+
+/* Parsed path: pipelines[/<p>[/<rest>]]. */
+struct ppath {
+	char p[256];
+	const char *rest;   /* after "<p>/", or NULL */
+	int depth;          /* 0: pipelines, 1: pipelines/<p>, 2+: inside */
+	enum gen gen;
+};
+
+static void parse(const char *path, struct ppath *pp)
+{
+	memset(pp, 0, sizeof *pp);
+	const char *s = path + strlen("pipelines");
+	if (*s != '/')
+		return;
+	s++;
+	size_t n = strcspn(s, "/");
+	snprintf(pp->p, sizeof pp->p, "%.*s", (int)n, s);
+	pp->depth = 1;
+	if (s[n] == '/') {
+		pp->rest = s + n + 1;
+		pp->depth = strchr(pp->rest, '/') ? 3 : 2;
+		if (pp->depth == 2 && registry_is_pipeline(pp->p))
+			for (int g = GEN_STATUS; g <= GEN_CTL; g++)
+				if (!strcmp(pp->rest, gen_names[g]))
+					pp->gen = (enum gen)g;
+	}
+}
+
+static char *backing(struct flowy *f, const char *path)
+{
+	const char *s = path + strlen("pipelines");
+	return xasprintf("%s%s", f->pipelines_dir, s);
+}
+
+static void stat_to_attr(const struct stat *st, struct view_attr *a)
+{
+	a->mode = st->st_mode;
+	a->size = (uint64_t)st->st_size;
+	a->mtime = (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
+}
+
+static int pl_getattr(struct flowy *f, const char *path, struct view_attr *a)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	if (pp.gen == GEN_CTL) {
+		a->mode = S_IFREG | 0200;
+		return 0;
+	}
+	if (pp.gen) {
+		char *t = registry_render(f, pp.p, pp.gen == GEN_STATUS ? REGISTRY_STATUS :
+		                          pp.gen == GEN_DAG ? REGISTRY_DAG : REGISTRY_DOT);
+		view_text_attr(a, t, util_now());
+		free(t);
+		return 0;
+	}
+	char *b = backing(f, path);
+	struct stat st;
+	int rc = lstat(b, &st) < 0 ? -errno : 0;
+	free(b);
+	if (!rc)
+		stat_to_attr(&st, a);
+	return rc;
+}
+
+static int pl_readdir(struct flowy *f, const char *path, struct dirlist *l)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	char *b = backing(f, path);
+	DIR *d = opendir(b);
+	free(b);
+	if (!d)
+		return -errno;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			dirlist_add(l, e->d_name, (mode_t)DTTOIF(e->d_type));
+	closedir(d);
+	if (pp.depth == 1 && registry_is_pipeline(pp.p))
+		for (int g = GEN_STATUS; g <= GEN_CTL; g++)
+			dirlist_add(l, gen_names[g], S_IFREG);
+	return 0;
+}
+
+static void changed(struct flowy *f, const struct ppath *pp)
+{
+	if (pp->depth >= 1) {
+		registry_changed(f, pp->p);
+		sched_wake(f);
+	}
+}
+
+static int pl_open(struct flowy *f, const char *path, int flags, struct fh *h)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	int acc = flags & O_ACCMODE;
+	if (pp.gen == GEN_CTL) {
+		if (acc == O_RDONLY)
+			return -EACCES;
+		h->kind = FH_CTL;
+		h->direct_io = 1;
+		return 0;
+	}
+	if (pp.gen) {
+		if (acc != O_RDONLY)
+			return -EACCES;
+		view_text_fh(h, registry_render(f, pp.p, pp.gen == GEN_STATUS ?
+		             REGISTRY_STATUS : pp.gen == GEN_DAG ? REGISTRY_DAG : REGISTRY_DOT));
+		return 0;
+	}
+	char *b = backing(f, path);
+	int fd = open(b, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW | O_CLOEXEC);
+	free(b);
+	if (fd < 0)
+		return -errno;
+	h->kind = FH_FD;
+	h->fd = fd;
+	h->direct_io = 1;
+	return 0;
+}
+
+/* Files may only be made inside a pipeline directory, never over a
+ * generated name. */
+static int may_create(const struct ppath *pp)
+{
+	if (pp->depth < 2)
+		return pp->depth == 1 ? -EPERM : -EEXIST;
+	if (pp->gen)
+		return -EEXIST;
+	return 0;
+}
+
+static int pl_create(struct flowy *f, const char *path, mode_t mode, int flags,
+                     struct fh *h)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	int rc = may_create(&pp);
+	if (rc)
+		return rc;
+	char *b = backing(f, path);
+	int fd = open(b, ((flags | O_CREAT) & ~O_NOCTTY) | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+	free(b);
+	if (fd < 0)
+		return -errno;
+	h->kind = FH_FD;
+	h->fd = fd;
+	h->direct_io = 1;
+	return 0;
+}
+
+static int pl_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
+                    off_t off)
+{
+	if (h->kind == FH_FD) {
+		ssize_t n = pwrite(h->fd, buf, len, off);
+		return n < 0 ? -errno : (int)n;
+	}
+	if (h->kind != FH_CTL)
+		return -EBADF;
+	struct ppath pp;
+	parse(h->path, &pp);
+	/* One command per line; a write is a batch of whole lines. */
+	char *text = xstrndup(buf, len);
+	int rc = (int)len;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line && rc > 0;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char cmd[32] = "", arg[256] = "";
+		if (sscanf(line, "%31s %255s", cmd, arg) < 1)
+			continue;
+		int r = 0;
+		if (!strcmp(cmd, "run") || !strcmp(cmd, "rerun")) {
+			char *errors = NULL;
+			if (!registry_check(f, pp.p, &errors)) {
+				log_info("%s: run refused: pipeline is invalid: %s", pp.p, errors);
+				r = -EINVAL;
+			} else if (!strcmp(cmd, "rerun") && !*arg) {
+				r = -EINVAL;
+			} else {
+				r = sched_enqueue(f, pp.p, !strcmp(cmd, "run") ? "ctl" : "rerun",
+				                  *arg ? arg : NULL, NULL);
+			}
+			free(errors);
+		} else if (!strcmp(cmd, "cancel") || !strcmp(cmd, "pause") ||
+		           !strcmp(cmd, "resume")) {
+			r = sched_control(f, pp.p, cmd);
+		} else {
+			log_info("%s/.ctl: unknown command \"%s\"", pp.p, cmd);
+			r = -EINVAL;
+		}
+		if (r < 0)
+			rc = r;
+	}
+	free(text);
+	return rc;
+}
+
+static void pl_release(struct flowy *f, struct fh *h)
+{
+	if (h->kind == FH_FD && h->written) {
+		struct ppath pp;
+		parse(h->path, &pp);
+		changed(f, &pp);
+	}
+}
+
+static int pl_mkdir(struct flowy *f, const char *path, mode_t mode)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	if (pp.depth == 1 && !registry_is_pipeline(pp.p) && pp.p[0] != '.')
+		return -EINVAL;
+	if (pp.gen)
+		return -EEXIST;
+	char *b = backing(f, path);
+	int rc = mkdir(b, mode & 07777) < 0 ? -errno : 0;
+	free(b);
+	if (!rc)
+		changed(f, &pp);
+	return rc;
+}
+
+static int pl_remove(struct flowy *f, const char *path, int dir)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	if (pp.gen)
+		return -EPERM;
+	char *b = backing(f, path);
+	int rc = (dir ? rmdir(b) : unlink(b)) < 0 ? -errno : 0;
+	free(b);
+	if (!rc && pp.depth == 1)
+		registry_removed(f, pp.p);
+	else if (!rc)
+		changed(f, &pp);
+	return rc;
+}
+
+static int pl_unlink(struct flowy *f, const char *path)
+{
+	return pl_remove(f, path, 0);
+}
+
+static int pl_rmdir(struct flowy *f, const char *path)
+{
+	return pl_remove(f, path, 1);
+}
+
+static int pl_rename(struct flowy *f, const char *from, const char *to, unsigned flags)
+{
+	struct ppath a, b;
+	parse(from, &a);
+	parse(to, &b);
+	if (a.gen || b.gen || a.depth == 0 || b.depth == 0)
+		return -EPERM;
+	if (b.depth == 1 && !registry_is_pipeline(b.p) && b.p[0] != '.')
+		return -EINVAL;
+	if (a.depth != 1 && b.depth == 1)
+		return -EPERM; /* only directories are pipelines */
+	char *fb = backing(f, from), *tb = backing(f, to);
+	int rc = renameat2(AT_FDCWD, fb, AT_FDCWD, tb, flags) < 0 ? -errno : 0;
+	free(tb);
+	free(fb);
+	if (rc)
+		return rc;
+	if (a.depth == 1 && b.depth == 1) {
+		registry_renamed(f, a.p, b.p);
+		sched_wake(f);
+	} else {
+		changed(f, &a);
+		if (strcmp(a.p, b.p))
+			changed(f, &b);
+	}
+	return 0;
+}
+
+static int pl_truncate(struct flowy *f, const char *path, off_t size)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	if (pp.gen)
+		return pp.gen == GEN_CTL ? 0 : -EACCES;
+	char *b = backing(f, path);
+	int rc = truncate(b, size) < 0 ? -errno : 0;
+	free(b);
+	if (!rc)
+		changed(f, &pp);
+	return rc;
+}
+
+static int pl_chmod(struct flowy *f, const char *path, mode_t mode)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	if (pp.gen)
+		return -EPERM;
+	char *b = backing(f, path);
+	int rc = chmod(b, mode & 07777) < 0 ? -errno : 0;
+	free(b);
+	return rc;
+}
+
+static int pl_utimens(struct flowy *f, const char *path, const struct timespec tv[2])
+{
+	struct ppath pp;
+	parse(path, &pp);
+	if (pp.gen)
+		return 0;
+	char *b = backing(f, path);
+	int rc = utimensat(AT_FDCWD, b, tv, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	free(b);
+	return rc;
+}
+
+const struct view view_pipelines = {
+	.name = "pipelines",
+	.getattr = pl_getattr,
+	.readdir = pl_readdir,
+	.open = pl_open,
+	.create = pl_create,
+	.write = pl_write,
+	.mkdir = pl_mkdir,
+	.unlink = pl_unlink,
+	.rmdir = pl_rmdir,
+	.rename = pl_rename,
+	.truncate = pl_truncate,
+	.chmod = pl_chmod,
+	.utimens = pl_utimens,
+	.release = pl_release,
+};

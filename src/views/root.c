@@ -1,0 +1,68 @@
+/*
+ * views/root.c - the mount root: the generated README and one directory
+ * per view of the route table.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include "flowyfs/util.h"
+#include "flowyfs/view.h"
+
+static const char readme[] =
+	"flowyfs: pipelines as a content-addressed tree\n"
+	"\n"
+	"pipelines/<p>/      write <step>.json files here; .status says if the\n"
+	"                    pipeline is valid, .dag shows the graph, and\n"
+	"                    `echo run > pipelines/<p>/.ctl` starts a run\n"
+	"artifacts/sha256/   every output, named by the SHA-256 of its content\n"
+	"artifacts/<p>/<n>   the latest version of output n of pipeline p\n"
+	"runs/<id>/          one run: status, timing, params, steps/<s>/log\n"
+	"runs/latest         the newest run\n"
+	"lineage/            where each artifact came from\n"
+	"metrics/            numbers the steps reported, across runs\n"
+	"\n"
+	"Everything is plain text; see the flowyfs docs for the full layout.\n";
+
+static int root_getattr(struct flowy *f, const char *path, struct view_attr *a)
+{
+	if (!*path) {
+		a->mode = S_IFDIR | 0755;
+		return 0;
+	}
+	if (!strcmp(path, "README")) {
+		view_text_attr(a, readme, 0);
+		a->immutable = 1;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int root_readdir(struct flowy *f, const char *path, struct dirlist *l)
+{
+	if (*path)
+		return -ENOTDIR;
+	dirlist_add(l, "README", S_IFREG);
+	for (const struct view *const *v = route_views; *v; v++)
+		dirlist_add(l, (*v)->name, S_IFDIR);
+	return 0;
+}
+
+static int root_open(struct flowy *f, const char *path, int flags, struct fh *h)
+{
+	if (strcmp(path, "README"))
+		return *path ? -ENOENT : -EISDIR;
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		return -EROFS;
+	view_text_fh(h, xstrdup(readme));
+	h->direct_io = 0;
+	h->keep_cache = 1;
+	return 0;
+}
+
+const struct view view_root = {
+	.name = "",
+	.getattr = root_getattr,
+	.readdir = root_readdir,
+	.open = root_open,
+};

@@ -1,0 +1,416 @@
+/*
+ * views/runs.c - runs/: one directory per run, rendered from SQLite at
+ * open (so a new open always shows the current state of a live run).
+ *
+ *   runs/latest -> <id>
+ *   runs/<id>/{status,pipeline,started,finished,duration,params.json,summary}
+ *   runs/<id>/steps/<s>/{status,log,exit_code,attempts,duration,cached,
+ *                        reason,error}, inputs/<n>, outputs/<n> (symlinks)
+ *
+ * Times are ISO 8601 UTC; durations are seconds with millisecond
+ * precision; a value not known yet renders as an empty line.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "flowyfs/util.h"
+#include "flowyfs/view.h"
+
+static void fmt_time(struct strbuf *sb, sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+		strbuf_puts(sb, "\n");
+		return;
+	}
+	double t = sqlite3_column_double(st, col);
+	time_t s = (time_t)t;
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	char buf[64];
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	strbuf_printf(sb, "%s.%03dZ\n", buf, (int)((t - (double)s) * 1000));
+}
+
+/* Duration from columns a (start) and b (end); a live one runs to now. */
+static void fmt_duration(struct strbuf *sb, sqlite3_stmt *st, int a, int b)
+{
+	if (sqlite3_column_type(st, a) == SQLITE_NULL) {
+		strbuf_puts(sb, "\n");
+		return;
+	}
+	double end = sqlite3_column_type(st, b) == SQLITE_NULL ? util_now()
+	             : sqlite3_column_double(st, b);
+	strbuf_printf(sb, "%.3f\n", end - sqlite3_column_double(st, a));
+}
+
+static void fmt_col(struct strbuf *sb, sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	strbuf_printf(sb, "%s\n", t ? (const char *)t : "");
+}
+
+/* ---- run files -------------------------------------------------------- */
+
+static const char *const run_files[] = {
+	"status", "pipeline", "started", "finished", "duration", "params.json",
+	"summary", "error", NULL,
+};
+
+static void render_summary(struct flowy *f, int64_t id, struct strbuf *sb)
+{
+	sqlite3_stmt *st = db_prepare(f->db,
+		"SELECT s.name, s.status, s.started, s.finished, s.cached, "
+		"(SELECT group_concat(name, ',') FROM (SELECT name FROM step_io WHERE "
+		"run_id=s.run_id AND step=s.name AND dir='out' ORDER BY name)) "
+		"FROM steps s WHERE s.run_id=? ORDER BY s.name", "i", id);
+	strbuf_puts(sb, "step\tstatus\tduration\tcached\toutputs\n");
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		strbuf_printf(sb, "%s\t%s\t", sqlite3_column_text(st, 0),
+		              sqlite3_column_text(st, 1));
+		struct strbuf d = {0};
+		fmt_duration(&d, st, 2, 3);
+		d.buf[d.len - 1] = '\0';
+		const unsigned char *outs = sqlite3_column_text(st, 5);
+		strbuf_printf(sb, "%s\t%s\t%s\n", *d.buf ? d.buf : "-",
+		              sqlite3_column_int(st, 4) ? "yes" : "no",
+		              outs ? (const char *)outs : "-");
+		strbuf_release(&d);
+	}
+	sqlite3_finalize(st);
+}
+
+/* Render runs/<id>/<name>; -ENOENT when the run does not exist. */
+static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
+{
+	struct strbuf sb = {0};
+	int rc = 0;
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT status, pipeline, started, finished, "
+	                              "params, error FROM runs WHERE id=?", "i", id);
+	if (!st || sqlite3_step(st) != SQLITE_ROW) {
+		rc = -ENOENT;
+	} else if (!strcmp(name, "status")) {
+		fmt_col(&sb, st, 0);
+	} else if (!strcmp(name, "pipeline")) {
+		fmt_col(&sb, st, 1);
+	} else if (!strcmp(name, "started")) {
+		fmt_time(&sb, st, 2);
+	} else if (!strcmp(name, "finished")) {
+		fmt_time(&sb, st, 3);
+	} else if (!strcmp(name, "duration")) {
+		fmt_duration(&sb, st, 2, 3);
+	} else if (!strcmp(name, "params.json")) {
+		const unsigned char *p = sqlite3_column_text(st, 4);
+		strbuf_printf(&sb, "%s\n", p ? (const char *)p : "{}");
+	} else if (!strcmp(name, "error")) {
+		fmt_col(&sb, st, 5);
+	} else if (!strcmp(name, "summary")) {
+		render_summary(f, id, &sb);
+	} else {
+		rc = -ENOENT;
+	}
+	sqlite3_finalize(st);
+	db_unlock(f->db);
+	if (rc) {
+		strbuf_release(&sb);
+		return rc;
+	}
+	*out = strbuf_detach(&sb, NULL);
+	return 0;
+}
+
+/* ---- step files ------------------------------------------------------- */
+
+static const char *const step_files[] = {
+	"status", "log", "exit_code", "attempts", "duration", "cached", "reason",
+	"error", NULL,
+};
+
+static int render_step(struct flowy *f, int64_t id, const char *step,
+                       const char *name, char **out)
+{
+	struct strbuf sb = {0};
+	int rc = 0;
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT status, exit_code, attempts, started, "
+	                              "finished, cached, reason, error FROM steps "
+	                              "WHERE run_id=? AND name=?", "it", id, step);
+	if (!st || sqlite3_step(st) != SQLITE_ROW)
+		rc = -ENOENT;
+	else if (!strcmp(name, "status"))
+		fmt_col(&sb, st, 0);
+	else if (!strcmp(name, "exit_code"))
+		fmt_col(&sb, st, 1);
+	else if (!strcmp(name, "attempts"))
+		fmt_col(&sb, st, 2);
+	else if (!strcmp(name, "duration"))
+		fmt_duration(&sb, st, 3, 4);
+	else if (!strcmp(name, "cached"))
+		strbuf_puts(&sb, sqlite3_column_int(st, 5) ? "yes\n" : "no\n");
+	else if (!strcmp(name, "reason"))
+		fmt_col(&sb, st, 6);
+	else if (!strcmp(name, "error"))
+		fmt_col(&sb, st, 7);
+	else
+		rc = -ENOENT;
+	sqlite3_finalize(st);
+	db_unlock(f->db);
+	if (rc) {
+		strbuf_release(&sb);
+		return rc;
+	}
+	*out = strbuf_detach(&sb, NULL);
+	return 0;
+}
+
+static int is_one_of(const char *const *list, const char *name)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, name))
+			return 1;
+	return 0;
+}
+
+/* ---- paths ------------------------------------------------------------ */
+
+struct rpath {
+	int n;               /* components */
+	char *part[7];
+	int64_t id;
+	char buf[4096];
+};
+
+static int parse(const char *path, struct rpath *rp)
+{
+	rp->n = view_split(path, rp->buf, sizeof rp->buf, rp->part, 7);
+	rp->id = 0;
+	if (rp->n >= 2 && strcmp(rp->part[1], "latest")) {
+		char *end;
+		rp->id = strtoll(rp->part[1], &end, 10);
+		if (*end || rp->id <= 0 || rp->part[1][0] == '0')
+			return -ENOENT;
+	}
+	return rp->n > 6 ? -ENOENT : 0;
+}
+
+static int64_t latest_id(struct flowy *f)
+{
+	db_lock(f->db);
+	int64_t id = db_int(f->db, 0, "SELECT max(id) FROM runs", "");
+	db_unlock(f->db);
+	return id;
+}
+
+static int run_exists(struct flowy *f, int64_t id)
+{
+	db_lock(f->db);
+	int64_t c = db_int(f->db, 0, "SELECT count(*) FROM runs WHERE id=?", "i", id);
+	db_unlock(f->db);
+	return c > 0;
+}
+
+static int step_exists(struct flowy *f, int64_t id, const char *step)
+{
+	db_lock(f->db);
+	int64_t c = db_int(f->db, 0, "SELECT count(*) FROM steps WHERE run_id=? AND name=?",
+	                   "it", id, step);
+	db_unlock(f->db);
+	return c > 0;
+}
+
+/* The hash of input/output name of a step, malloc'd, or NULL. */
+static char *io_hash(struct flowy *f, int64_t id, const char *step, const char *dir,
+                     const char *name)
+{
+	db_lock(f->db);
+	char *h = db_text(f->db, "SELECT hash FROM step_io WHERE run_id=? AND step=? AND "
+	                  "dir=? AND name=?", "ittt", id, step, dir, name);
+	db_unlock(f->db);
+	return h;
+}
+
+static const char *io_dir(const char *name)
+{
+	return !strcmp(name, "inputs") ? "in" : !strcmp(name, "outputs") ? "out" : NULL;
+}
+
+static char *log_path(struct flowy *f, int64_t id, const char *step)
+{
+	return xasprintf("%s/%lld/%s.log", f->runs_dir, (long long)id, step);
+}
+
+static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
+{
+	struct rpath rp;
+	if (parse(path, &rp) < 0)
+		return -ENOENT;
+	if (rp.n == 1) {
+		a->mode = S_IFDIR | 0555;
+		return 0;
+	}
+	if (rp.n == 2 && !rp.id) {
+		int64_t id = latest_id(f);
+		if (!id)
+			return -ENOENT;
+		char t[32];
+		a->mode = S_IFLNK | 0777;
+		a->size = (uint64_t)snprintf(t, sizeof t, "%lld", (long long)id);
+		return 0;
+	}
+	if (!rp.id || !run_exists(f, rp.id))
+		return -ENOENT;
+	if (rp.n == 2 || (rp.n == 3 && !strcmp(rp.part[2], "steps"))) {
+		a->mode = S_IFDIR | 0555;
+		return 0;
+	}
+	char *text = NULL;
+	if (rp.n == 3) {
+		int rc = is_one_of(run_files, rp.part[2]) ?
+		         render_run(f, rp.id, rp.part[2], &text) : -ENOENT;
+		if (rc < 0)
+			return rc;
+		view_text_attr(a, text, util_now());
+		free(text);
+		return 0;
+	}
+	if (strcmp(rp.part[2], "steps") || !step_exists(f, rp.id, rp.part[3]))
+		return -ENOENT;
+	if (rp.n == 4 || (rp.n == 5 && io_dir(rp.part[4]))) {
+		a->mode = S_IFDIR | 0555;
+		return 0;
+	}
+	if (rp.n == 5 && !strcmp(rp.part[4], "log")) {
+		char *lp = log_path(f, rp.id, rp.part[3]);
+		struct stat st;
+		a->mode = S_IFREG | 0444;
+		a->size = stat(lp, &st) == 0 ? (uint64_t)st.st_size : 0;
+		a->mtime = stat(lp, &st) == 0 ? (double)st.st_mtime : 0;
+		free(lp);
+		return 0;
+	}
+	if (rp.n == 5) {
+		int rc = is_one_of(step_files, rp.part[4]) ?
+		         render_step(f, rp.id, rp.part[3], rp.part[4], &text) : -ENOENT;
+		if (rc < 0)
+			return rc;
+		view_text_attr(a, text, util_now());
+		free(text);
+		return 0;
+	}
+	const char *dir = io_dir(rp.part[4]);
+	char *h = dir ? io_hash(f, rp.id, rp.part[3], dir, rp.part[5]) : NULL;
+	if (!h)
+		return -ENOENT;
+	a->mode = S_IFLNK | 0777;
+	a->size = strlen("../../../../../artifacts/sha256/") + strlen(h);
+	free(h);
+	return 0;
+}
+
+static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
+{
+	struct rpath rp;
+	if (parse(path, &rp) < 0)
+		return -ENOENT;
+	if (rp.n == 2) {
+		for (const char *const *n = run_files; *n; n++)
+			dirlist_add(l, *n, S_IFREG);
+		dirlist_add(l, "steps", S_IFDIR);
+		return 0;
+	}
+	if (rp.n == 4) {
+		for (const char *const *n = step_files; *n; n++)
+			dirlist_add(l, *n, S_IFREG);
+		dirlist_add(l, "inputs", S_IFDIR);
+		dirlist_add(l, "outputs", S_IFDIR);
+		return 0;
+	}
+	sqlite3_stmt *st = NULL;
+	db_lock(f->db);
+	if (rp.n == 1) {
+		if (db_int(f->db, 0, "SELECT count(*) FROM runs", ""))
+			dirlist_add(l, "latest", S_IFLNK);
+		st = db_prepare(f->db, "SELECT id FROM runs ORDER BY id", "");
+	} else if (rp.n == 3) {
+		st = db_prepare(f->db, "SELECT name FROM steps WHERE run_id=? ORDER BY name",
+		                "i", rp.id);
+	} else if (rp.n == 5 && io_dir(rp.part[4])) {
+		st = db_prepare(f->db, "SELECT name FROM step_io WHERE run_id=? AND step=? "
+		                "AND dir=? ORDER BY name", "itt", rp.id, rp.part[3],
+		                io_dir(rp.part[4]));
+	}
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
+		            rp.n == 1 || rp.n == 3 ? S_IFDIR : S_IFLNK);
+	sqlite3_finalize(st);
+	db_unlock(f->db);
+	return st ? 0 : -ENOTDIR;
+}
+
+static int runs_open(struct flowy *f, const char *path, int flags, struct fh *h)
+{
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		return -EROFS;
+	struct rpath rp;
+	if (parse(path, &rp) < 0 || !rp.id)
+		return -ENOENT;
+	char *text = NULL;
+	int rc;
+	if (rp.n == 3) {
+		rc = render_run(f, rp.id, rp.part[2], &text);
+	} else if (rp.n == 5 && !strcmp(rp.part[4], "log")) {
+		char *lp = log_path(f, rp.id, rp.part[3]);
+		int fd = open(lp, O_RDONLY | O_CLOEXEC);
+		free(lp);
+		if (fd >= 0) {
+			h->kind = FH_FD;
+			h->fd = fd;
+			h->direct_io = 1;
+			return 0;
+		}
+		rc = 0;
+		text = xstrdup("");
+	} else if (rp.n == 5) {
+		rc = render_step(f, rp.id, rp.part[3], rp.part[4], &text);
+	} else {
+		rc = -EISDIR;
+	}
+	if (rc < 0)
+		return rc;
+	view_text_fh(h, text);
+	return 0;
+}
+
+static int runs_readlink(struct flowy *f, const char *path, char **out)
+{
+	struct rpath rp;
+	if (parse(path, &rp) < 0)
+		return -ENOENT;
+	if (rp.n == 2 && !rp.id) {
+		int64_t id = latest_id(f);
+		if (!id)
+			return -ENOENT;
+		*out = xasprintf("%lld", (long long)id);
+		return 0;
+	}
+	const char *dir = rp.n == 6 ? io_dir(rp.part[4]) : NULL;
+	char *h = dir ? io_hash(f, rp.id, rp.part[3], dir, rp.part[5]) : NULL;
+	if (!h)
+		return -EINVAL;
+	*out = xasprintf("../../../../../artifacts/sha256/%s", h);
+	free(h);
+	return 0;
+}
+
+const struct view view_runs = {
+	.name = "runs",
+	.getattr = runs_getattr,
+	.readdir = runs_readdir,
+	.open = runs_open,
+	.readlink = runs_readlink,
+};
