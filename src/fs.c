@@ -26,9 +26,12 @@ static struct flowy *F(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+static double mount_time;
+
 static void attr_to_stat(struct stat *st, uint64_t ino, const struct view_attr *a)
 {
 	memset(st, 0, sizeof *st);
+	double mtime = a->mtime ? a->mtime : mount_time;
 	st->st_ino = ino;
 	st->st_mode = a->mode;
 	st->st_nlink = S_ISDIR(a->mode) ? 2 : 1;
@@ -37,8 +40,8 @@ static void attr_to_stat(struct stat *st, uint64_t ino, const struct view_attr *
 	st->st_gid = getgid();
 	st->st_blksize = 4096;
 	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
-	st->st_mtim.tv_sec = (time_t)a->mtime;
-	st->st_mtim.tv_nsec = (long)((a->mtime - (double)(time_t)a->mtime) * 1e9);
+	st->st_mtim.tv_sec = (time_t)mtime;
+	st->st_mtim.tv_nsec = (long)((mtime - (double)(time_t)mtime) * 1e9);
 	st->st_atim = st->st_ctim = st->st_mtim;
 }
 
@@ -454,6 +457,7 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
+	mount_time = util_now();
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)

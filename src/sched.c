@@ -577,8 +577,8 @@ static void record_end(struct run *r, size_t i, const char *status)
 	db_lock(f->db);
 	db_begin(f->db);
 	record_inputs(r, i);
-	db_exec(f->db, "UPDATE steps SET status=?, exit_code=?, attempts=?, started=?, "
-	        "finished=?, cached=?, reason=?, cache_key=?, key_parts=?, error=? "
+	db_exec(f->db, "UPDATE steps SET status=?, exit_code=?, attempts=?, started=nullif(?, 0), "
+	        "finished=nullif(?, 0), cached=?, reason=?, cache_key=?, key_parts=?, error=? "
 	        "WHERE run_id=? AND name=?", "tiiddittttit", status,
 	        (int64_t)s->exit_code, (int64_t)s->attempts, s->started, s->finished,
 	        (int64_t)s->cached, s->reason, s->key, s->key_parts, s->error,
@@ -847,8 +847,8 @@ static int ingest_outputs(struct run *r, size_t i)
 			char *why = NULL;
 			rc = cas_put_path(r->f->cas, s->out_hex[o], &kind, path, root, &why);
 			if (rc < 0)
-				s->error = xasprintf("output out/%s: %s", s->def->outputs[o],
-				                     why ? why : strerror(-rc));
+				s->error = why ? xstrdup(why) : xasprintf("output out/%s: %s",
+				                     s->def->outputs[o], strerror(-rc));
 			free(why);
 		}
 		free(path);
