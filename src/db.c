@@ -50,6 +50,14 @@ static const char *const migrations[] = {
 	"  run_id INTEGER NOT NULL, step TEXT NOT NULL, name TEXT NOT NULL,"
 	"  idx INTEGER NOT NULL, value REAL NOT NULL, time REAL NOT NULL);"
 	"CREATE INDEX metrics_run ON metrics(run_id, step, name, idx);",
+	/* 2: what tracking shows: resolved params per step, run environment,
+	 * git state, the graph, and fast lineage lookups. */
+	"ALTER TABLE steps ADD COLUMN params TEXT;"
+	"ALTER TABLE runs ADD COLUMN env TEXT;"
+	"ALTER TABLE runs ADD COLUMN git TEXT;"
+	"ALTER TABLE runs ADD COLUMN dag TEXT;"
+	"CREATE INDEX step_io_run ON step_io(run_id, step, dir);"
+	"CREATE INDEX metrics_name ON metrics(name, run_id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

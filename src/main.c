@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flowyfs/envinfo.h"
 #include "flowyfs/fs.h"
 #include "flowyfs/log.h"
 #include "flowyfs/registry.h"
@@ -196,6 +197,14 @@ static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 		return 1;
 	}
 	db_recover(f->db);
+	char *history = xasprintf("%s/history.git", f->store);
+	rc = vcs_open(&f->vcs, history, &err);
+	free(history);
+	if (rc < 0) {
+		die("store %s: %s", f->store, err ? err : strerror(-rc));
+		free(err);
+		return 1;
+	}
 	return 0;
 }
 
@@ -306,6 +315,8 @@ out_session:
 out:
 	registry_free(f.registry);
 	inode_table_free(f.inodes);
+	vcs_close(f.vcs);
+	envinfo_free_cache();
 	db_close(f.db);
 	cas_close(f.cas);
 	if (lock_fd >= 0)

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
@@ -73,4 +74,14 @@ int view_split(const char *path, char *buf, size_t bufsz, char **parts, int n)
 		parts[k++] = t;
 	}
 	return k;
+}
+
+void view_fmt_time(struct strbuf *sb, double t)
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	char buf[64];
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	strbuf_printf(sb, "%s.%03dZ", buf, (int)((t - (double)s) * 1000));
 }

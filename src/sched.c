@@ -28,8 +28,10 @@
 #include <cJSON.h>
 
 #include "flowyfs/dag.h"
+#include "flowyfs/envinfo.h"
 #include "flowyfs/exec.h"
 #include "flowyfs/log.h"
+#include "flowyfs/metrics.h"
 #include "flowyfs/registry.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/step.h"
@@ -38,6 +40,7 @@
 extern char **environ;
 
 #define KILL_GRACE 2.0
+#define METRICS_TICK 0.2   /* seconds between reads of running steps' metrics */
 
 struct job {
 	int64_t run_id;
@@ -69,6 +72,7 @@ struct srun {                 /* one step within a run */
 	char **in_hex;            /* per input */
 	char (*out_hex)[CAS_HEX_LEN + 1];
 	char *key, *key_parts, *reason, *error;
+	struct metrics_tail metrics;
 };
 
 struct codefile {
@@ -86,6 +90,7 @@ struct run {
 	struct srun *s;
 	struct codefile *code;
 	size_t ncode;
+	char *workdir_code;       /* workdir commit (+dirty hash), or NULL */
 	size_t running;
 };
 
@@ -243,6 +248,7 @@ static void run_free(struct run *r)
 		free(s->key_parts);
 		free(s->reason);
 		free(s->error);
+		metrics_tail_free(&s->metrics);
 		if (s->log_fd > 0)
 			close(s->log_fd);
 	}
@@ -252,6 +258,7 @@ static void run_free(struct run *r)
 	for (size_t i = 0; i < r->ncode; i++)
 		free(r->code[i].rel);
 	free(r->code);
+	free(r->workdir_code);
 	step_free(r->p);
 	free(r->scratch);
 	free(r->snapshot);
@@ -265,6 +272,61 @@ static int run_fail_setup(struct flowy *f, int64_t id, const char *msg)
 	log_info("run %lld failed: %s", (long long)id, msg);
 	return db_exec(f->db, "UPDATE runs SET status='failed', finished=?, error=? "
 	               "WHERE id=?", "dti", util_now(), msg, id);
+}
+
+static int inside(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strncmp(path, dir, n) && (path[n] == '/' || !path[n]);
+}
+
+/* Commit the snapshot to the store's history, read the workdir's git
+ * state, and record them with the run's environment and graph. */
+static int record_versions(struct run *r, char **msg)
+{
+	struct flowy *f = r->f;
+	char commit[41] = "", *err = NULL, *git = NULL;
+	char *cmsg = xasprintf("run %lld of %s", (long long)r->id, r->pipeline);
+	if (vcs_commit_dir(f->vcs, commit, r->pipeline, r->snapshot, cmsg, &err) < 0) {
+		log_error("run %lld: %s", (long long)r->id, err);
+		free(err);
+		err = NULL;
+		commit[0] = '\0';
+	}
+	free(cmsg);
+	const char *wd = r->p->workdir;
+	if (wd && (inside(wd, f->mnt) || inside(wd, f->store))) {
+		*msg = xasprintf("workdir %s: must be outside the mount and the store", wd);
+		return -EINVAL;
+	}
+	if (wd) {
+		struct vcs_workdir w;
+		if (vcs_workdir_state(&w, wd, &err) == 0) {
+			git = xasprintf("workdir\t%s\ncommit\t%s\nbranch\t%s\ndirty\t%s\n%s%s%s",
+			                wd, w.commit, w.branch, w.dirty ? "yes" : "no",
+			                w.dirty ? "dirty_hash\t" : "", w.dirty ? w.dirty_hash : "",
+			                w.dirty ? "\n" : "");
+			r->workdir_code = xasprintf("%s%s%s", w.commit, w.dirty ? "+" : "",
+			                            w.dirty ? w.dirty_hash : "");
+		} else {
+			git = xasprintf("workdir\t%s\nerror\t%s\n", wd, err);
+			r->workdir_code = xstrdup("not a git repository");
+		}
+		free(err);
+		vcs_workdir_free(&w);
+	}
+	const char **cmds = xcalloc(r->p->n_steps + 1, sizeof *cmds);
+	for (size_t i = 0; i < r->p->n_steps; i++)
+		cmds[i] = r->p->steps[i].run;
+	char *env = envinfo_render(cmds, r->p->n_steps);
+	free(cmds);
+	char *dot = dag_render_dot(r->p);
+	db_exec(f->db, "UPDATE runs SET commit_id=nullif(?, ''), git=?, env=?, dag=? "
+	        "WHERE id=?", "tttti", commit, git ? git : "", env, dot, r->id);
+	free(dot);
+	free(env);
+	free(git);
+	return 0;
 }
 
 /* Snapshot and parse the pipeline; NULL when the run cannot start (the
@@ -323,6 +385,8 @@ static struct run *run_setup(struct flowy *f, struct job *j)
 	}
 	free(mark);
 
+	if (record_versions(r, &msg) < 0)
+		goto fail;
 	char *params = cJSON_PrintUnformatted(r->p->params);
 	db_lock(f->db);
 	db_begin(f->db);
@@ -429,6 +493,10 @@ static void compute_key(struct run *r, size_t i)
 	cJSON_AddStringToObject(parts, "definition", defhash);
 
 	cJSON *code = cJSON_AddObjectToObject(parts, "code");
+	if (s->def->code_default && r->workdir_code) {
+		strbuf_printf(&kt, "code workdir %s\n", r->workdir_code);
+		cJSON_AddStringToObject(code, "workdir", r->workdir_code);
+	}
 	for (size_t c = 0; c < r->ncode; c++)
 		if (in_code(s->def, r->code[c].rel)) {
 			strbuf_printf(&kt, "code %s %s\n", r->code[c].rel, r->code[c].hex);
@@ -586,6 +654,10 @@ static void record_end(struct run *r, size_t i, const char *status)
 	if (!s->attempts && !s->cached)
 		db_exec(f->db, "UPDATE steps SET exit_code=NULL WHERE run_id=? AND name=?",
 		        "it", r->id, s->def->name);
+	char *params = cJSON_PrintUnformatted(s->def->params);
+	db_exec(f->db, "UPDATE steps SET params=? WHERE run_id=? AND name=?", "tit",
+	        params, r->id, s->def->name);
+	free(params);
 	for (size_t o = 0; ok && o < s->def->n_outputs; o++) {
 		struct cas_stat cs = {0};
 		cas_stat(f->cas, s->out_hex[o], &cs);
@@ -663,6 +735,8 @@ static char **build_env(struct run *r, size_t i, const char *params_path,
 	add_env(&env, &n, xasprintf("FLOWY_PARAMS=%s", params_path));
 	add_env(&env, &n, xasprintf("FLOWY_METRICS=%s", metrics_path));
 	add_env(&env, &n, xasprintf("FLOWY_MOUNT=%s", r->f->mnt));
+	if (r->p->workdir)
+		add_env(&env, &n, xasprintf("FLOWY_WORKDIR=%s", r->p->workdir));
 	for (cJSON *p = s->def->params->child; p; p = p->next) {
 		if (cJSON_IsString(p))
 			add_env(&env, &n, xasprintf("FLOWY_PARAM_%s=%s", p->string, p->valuestring));
@@ -781,6 +855,7 @@ static int start_step(struct run *r, size_t i)
 		goto out;
 	}
 	if (s->attempts == 1) {
+		metrics_tail_init(&s->metrics, metrics_path, r->id, s->def->name);
 		s->started = util_now();
 		db_exec(r->f->db, "UPDATE steps SET status='running', started=?, reason=? "
 		        "WHERE run_id=? AND name=?", "dtit", s->started, s->reason, r->id,
@@ -862,6 +937,12 @@ static void step_exited(struct run *r, size_t i)
 	struct srun *s = &r->s[i];
 	s->exit_code = exec_reap(&s->proc);
 	r->running--;
+	metrics_tail_poll(&s->metrics, r->f->db, 1);
+	if (s->metrics.bad) {
+		step_log(s, "%ld malformed metric line(s) ignored (first: %s)",
+		         s->metrics.bad, s->metrics.first_bad);
+		s->metrics.bad = 0;
+	}
 	int timed_out = s->term_sent > 0;
 	free(s->error);
 	s->error = NULL;
@@ -1040,11 +1121,15 @@ static void execute(struct run *r)
 					next = due - now;
 			}
 		}
+		if (np > 1 && (next < 0 || next > METRICS_TICK))
+			next = METRICS_TICK;
 		int ms = next < 0 ? -1 : (int)(next * 1000) + 1;
 		if (poll(pfd, np, ms) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents)
 			drain_wake(sc->wake_fd);
+		for (size_t p = 1; p < np; p++)
+			metrics_tail_poll(&r->s[who[p]].metrics, f->db, 0);
 		for (size_t p = 1; p < np; p++)
 			if (pfd[p].revents)
 				step_exited(r, who[p]);

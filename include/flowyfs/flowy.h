@@ -8,6 +8,7 @@
 #include "flowyfs/cas.h"
 #include "flowyfs/db.h"
 #include "flowyfs/inode.h"
+#include "flowyfs/vcs.h"
 
 struct sched;
 struct registry;
@@ -23,6 +24,7 @@ struct flowy {
 	double coalesce;      /* seconds a change waits for more changes */
 	cas *cas;
 	db *db;
+	vcs *vcs;             /* <store>/history.git: versions of pipelines */
 	inode_table *inodes;
 	struct sched *sched;
 	struct registry *registry;

@@ -53,6 +53,10 @@ void dirlist_free(struct dirlist *l);
 void view_text_attr(struct view_attr *a, const char *text, double mtime);
 /* Make h an FH_BUF owning text (malloc'd, handed over). */
 void view_text_fh(struct fh *h, char *text);
+/* Append t (seconds since the epoch) as ISO 8601 UTC with milliseconds,
+ * without newline. */
+struct strbuf;
+void view_fmt_time(struct strbuf *sb, double t);
 /* Split path into at most n components (copied into buf); returns count. */
 int view_split(const char *path, char *buf, size_t bufsz, char **parts, int n);
 

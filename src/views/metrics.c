@@ -1,28 +1,286 @@
 /*
- * views/metrics.c - metrics/: numbers steps report, across runs. The directory
- * exists now; its entries (<p>/<metric>, <p>/runs.tsv)
- * are filled in by the tracking work (issue 3).
+ * views/metrics.c - metrics/: what steps reported, compared across runs.
+ *
+ *   metrics/<p>/<metric>   TSV, one row per run and step that reported it:
+ *                          run, step, value (the last one), time
+ *   metrics/<p>/runs.tsv   TSV, one row per run of <p>: run, status, started,
+ *                          duration, every param, the last value of every
+ *                          metric (empty where a run has none)
+ *
+ * Both start with a header row and are sorted by run id, ready for
+ * `sort -t$'\t' -k`, `column -t` and awk. Rendered from SQLite at open.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
+#include "flowyfs/util.h"
 #include "flowyfs/view.h"
+
+static int pipeline_has_runs(struct flowy *f, const char *p)
+{
+	db_lock(f->db);
+	int64_t c = db_int(f->db, 0, "SELECT count(*) FROM runs WHERE pipeline=?", "t", p);
+	db_unlock(f->db);
+	return c > 0;
+}
+
+static int metric_exists(struct flowy *f, const char *p, const char *m)
+{
+	db_lock(f->db);
+	int64_t c = db_int(f->db, 0, "SELECT count(*) FROM metrics WHERE name=? AND run_id "
+	                   "IN (SELECT id FROM runs WHERE pipeline=?)", "tt", m, p);
+	db_unlock(f->db);
+	return c > 0;
+}
+
+static void fmt_num(struct strbuf *sb, double v)
+{
+	strbuf_printf(sb, "%.17g", v);
+}
+
+static char *render_metric(struct flowy *f, const char *p, const char *m)
+{
+	struct strbuf sb = {0};
+	strbuf_puts(&sb, "run\tstep\tvalue\ttime\n");
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db,
+		"SELECT m.run_id, m.step, m.value, m.time FROM metrics m "
+		"JOIN runs r ON r.id = m.run_id WHERE r.pipeline=? AND m.name=? AND "
+		"m.idx = (SELECT max(idx) FROM metrics x WHERE x.run_id=m.run_id AND "
+		"x.step=m.step AND x.name=m.name) ORDER BY m.run_id, m.step", "tt", p, m);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		strbuf_printf(&sb, "%lld\t%s\t", (long long)sqlite3_column_int64(st, 0),
+		              sqlite3_column_text(st, 1));
+		fmt_num(&sb, sqlite3_column_double(st, 2));
+		strbuf_puts(&sb, "\t");
+		view_fmt_time(&sb, sqlite3_column_double(st, 3));
+		strbuf_puts(&sb, "\n");
+	}
+	sqlite3_finalize(st);
+	db_unlock(f->db);
+	return strbuf_detach(&sb, NULL);
+}
+
+struct names {
+	char **v;
+	size_t n;
+};
+
+static void names_add(struct names *ns, const char *s)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		if (!strcmp(ns->v[i], s))
+			return;
+	ns->v = xrealloc(ns->v, (ns->n + 1) * sizeof *ns->v);
+	ns->v[ns->n++] = xstrdup(s);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_free(struct names *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+}
+
+static size_t names_index(const struct names *ns, const char *s)
+{
+	char *const *hit = bsearch(&s, ns->v, ns->n, sizeof *ns->v, cmp_str);
+	return hit ? (size_t)(hit - ns->v) : (size_t)-1;
+}
+
+struct run_row {
+	int64_t id;
+	char *status;
+	double started, finished;
+	int has_started, has_finished;
+	cJSON *params;
+	double *last;        /* per metric */
+	unsigned char *has;  /* per metric */
+};
+
+static char *render_runs_tsv(struct flowy *f, const char *p)
+{
+	struct names params = {0}, metrics = {0};
+	struct run_row *rows = NULL;
+	size_t nrows = 0;
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT id, status, started, finished, params "
+	                              "FROM runs WHERE pipeline=? ORDER BY id", "t", p);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		rows = xrealloc(rows, (nrows + 1) * sizeof *rows);
+		struct run_row *r = &rows[nrows++];
+		memset(r, 0, sizeof *r);
+		r->id = sqlite3_column_int64(st, 0);
+		r->status = xstrdup((const char *)sqlite3_column_text(st, 1));
+		r->has_started = sqlite3_column_type(st, 2) != SQLITE_NULL;
+		r->started = sqlite3_column_double(st, 2);
+		r->has_finished = sqlite3_column_type(st, 3) != SQLITE_NULL;
+		r->finished = sqlite3_column_double(st, 3);
+		const unsigned char *pj = sqlite3_column_text(st, 4);
+		r->params = pj ? cJSON_Parse((const char *)pj) : NULL;
+		for (cJSON *c = r->params ? r->params->child : NULL; c; c = c->next)
+			names_add(&params, c->string);
+	}
+	sqlite3_finalize(st);
+	st = db_prepare(f->db, "SELECT DISTINCT name FROM metrics WHERE run_id IN "
+	                "(SELECT id FROM runs WHERE pipeline=?)", "t", p);
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		names_add(&metrics, (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	qsort(params.v, params.n, sizeof *params.v, cmp_str);
+	qsort(metrics.v, metrics.n, sizeof *metrics.v, cmp_str);
+	for (size_t i = 0; i < nrows; i++) {
+		rows[i].last = xcalloc(metrics.n + 1, sizeof *rows[i].last);
+		rows[i].has = xcalloc(metrics.n + 1, 1);
+	}
+	/* Last value of each metric per run: rows come in time order. */
+	st = db_prepare(f->db, "SELECT m.run_id, m.name, m.value FROM metrics m JOIN runs r "
+	                "ON r.id=m.run_id WHERE r.pipeline=? ORDER BY m.run_id, m.time, "
+	                "m.rowid", "t", p);
+	size_t ri = 0;
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		while (ri < nrows && rows[ri].id < id)
+			ri++;
+		if (ri == nrows || rows[ri].id != id)
+			continue;
+		size_t mi = names_index(&metrics, (const char *)sqlite3_column_text(st, 1));
+		if (mi != (size_t)-1) {
+			rows[ri].last[mi] = sqlite3_column_double(st, 2);
+			rows[ri].has[mi] = 1;
+		}
+	}
+	sqlite3_finalize(st);
+	db_unlock(f->db);
+
+	struct strbuf sb = {0};
+	strbuf_puts(&sb, "run\tstatus\tstarted\tduration");
+	for (size_t i = 0; i < params.n; i++)
+		strbuf_printf(&sb, "\t%s", params.v[i]);
+	for (size_t i = 0; i < metrics.n; i++)
+		strbuf_printf(&sb, "\t%s", metrics.v[i]);
+	strbuf_puts(&sb, "\n");
+	for (size_t i = 0; i < nrows; i++) {
+		struct run_row *r = &rows[i];
+		strbuf_printf(&sb, "%lld\t%s\t", (long long)r->id, r->status);
+		if (r->has_started)
+			view_fmt_time(&sb, r->started);
+		strbuf_puts(&sb, "\t");
+		if (r->has_started)
+			strbuf_printf(&sb, "%.3f", (r->has_finished ? r->finished : util_now()) -
+			              r->started);
+		for (size_t k = 0; k < params.n; k++) {
+			cJSON *v = cJSON_GetObjectItemCaseSensitive(r->params, params.v[k]);
+			strbuf_puts(&sb, "\t");
+			if (cJSON_IsString(v)) {
+				strbuf_puts(&sb, v->valuestring);
+			} else if (v) {
+				char *t = cJSON_PrintUnformatted(v);
+				strbuf_puts(&sb, t);
+				free(t);
+			}
+		}
+		for (size_t k = 0; k < metrics.n; k++) {
+			strbuf_puts(&sb, "\t");
+			if (r->has[k])
+				fmt_num(&sb, r->last[k]);
+		}
+		strbuf_puts(&sb, "\n");
+		free(r->status);
+		cJSON_Delete(r->params);
+		free(r->last);
+		free(r->has);
+	}
+	free(rows);
+	names_free(&params);
+	names_free(&metrics);
+	return strbuf_detach(&sb, NULL);
+}
+
+static int render(struct flowy *f, const char *p, const char *name, char **out)
+{
+	if (!strcmp(name, "runs.tsv")) {
+		*out = render_runs_tsv(f, p);
+		return 0;
+	}
+	if (!metric_exists(f, p, name))
+		return -ENOENT;
+	*out = render_metric(f, p, name);
+	return 0;
+}
 
 static int metrics_getattr(struct flowy *f, const char *path, struct view_attr *a)
 {
-	if (strcmp(path, "metrics"))
+	char buf[4096], *part[3];
+	int n = view_split(path, buf, sizeof buf, part, 3);
+	if (n == 1) {
+		a->mode = S_IFDIR | 0555;
+		return 0;
+	}
+	if (n > 3 || !pipeline_has_runs(f, part[1]))
 		return -ENOENT;
-	a->mode = S_IFDIR | 0555;
+	if (n == 2) {
+		a->mode = S_IFDIR | 0555;
+		return 0;
+	}
+	char *text = NULL;
+	int rc = render(f, part[1], part[2], &text);
+	if (rc < 0)
+		return rc;
+	view_text_attr(a, text, util_now());
+	free(text);
 	return 0;
 }
 
 static int metrics_readdir(struct flowy *f, const char *path, struct dirlist *l)
 {
-	return strcmp(path, "metrics") ? -ENOENT : 0;
+	char buf[4096], *part[3];
+	int n = view_split(path, buf, sizeof buf, part, 3);
+	if (n > 2)
+		return -ENOTDIR;
+	if (n == 2)
+		dirlist_add(l, "runs.tsv", S_IFREG);
+	db_lock(f->db);
+	sqlite3_stmt *st = n == 1 ?
+		db_prepare(f->db, "SELECT DISTINCT pipeline FROM runs ORDER BY 1", "") :
+		db_prepare(f->db, "SELECT DISTINCT name FROM metrics WHERE run_id IN "
+		           "(SELECT id FROM runs WHERE pipeline=?) ORDER BY 1", "t", part[1]);
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
+		            n == 1 ? S_IFDIR : S_IFREG);
+	sqlite3_finalize(st);
+	db_unlock(f->db);
+	return 0;
+}
+
+static int metrics_open(struct flowy *f, const char *path, int flags, struct fh *h)
+{
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		return -EROFS;
+	char buf[4096], *part[3];
+	int n = view_split(path, buf, sizeof buf, part, 3);
+	if (n != 3)
+		return n < 3 ? -EISDIR : -ENOENT;
+	char *text = NULL;
+	int rc = render(f, part[1], part[2], &text);
+	if (rc < 0)
+		return rc;
+	view_text_fh(h, text);
+	return 0;
 }
 
 const struct view view_metrics = {
 	.name = "metrics",
 	.getattr = metrics_getattr,
 	.readdir = metrics_readdir,
+	.open = metrics_open,
 };

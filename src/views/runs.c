@@ -27,13 +27,8 @@ static void fmt_time(struct strbuf *sb, sqlite3_stmt *st, int col)
 		strbuf_puts(sb, "\n");
 		return;
 	}
-	double t = sqlite3_column_double(st, col);
-	time_t s = (time_t)t;
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	char buf[64];
-	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-	strbuf_printf(sb, "%s.%03dZ\n", buf, (int)((t - (double)s) * 1000));
+	view_fmt_time(sb, sqlite3_column_double(st, col));
+	strbuf_puts(sb, "\n");
 }
 
 /* Duration from columns a (start) and b (end); a live one runs to now. */
