@@ -627,13 +627,25 @@ static int cache_lookup(struct run *r, size_t i)
 
 /* ---- recording -------------------------------------------------------- */
 
+/* Make hex known as an artifact (listed in artifacts/sha256, lineage/). */
+static void record_artifact(struct flowy *f, const char *hex)
+{
+	struct cas_stat cs = {0};
+	cas_stat(f->cas, hex, &cs);
+	db_exec(f->db, "INSERT OR IGNORE INTO artifacts(hash, kind, size, created) "
+	        "VALUES(?, ?, ?, ?)", "ttid", hex, cs.kind == CAS_TREE ? "tree" : "blob",
+	        (int64_t)cs.size, util_now());
+}
+
 static void record_inputs(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
-	for (size_t k = 0; k < s->def->n_inputs; k++)
+	for (size_t k = 0; k < s->def->n_inputs && s->in_hex[k]; k++) {
 		db_exec(r->f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, "
 		        "hash, ref) VALUES(?, ?, 'in', ?, ?, ?)", "itttt", r->id,
 		        s->def->name, s->def->inputs[k].as, s->in_hex[k], s->def->inputs[k].ref);
+		record_artifact(r->f, s->in_hex[k]);
+	}
 }
 
 /* Record the end of step i: status, outputs, latest, cache. */
@@ -659,14 +671,10 @@ static void record_end(struct run *r, size_t i, const char *status)
 	        params, r->id, s->def->name);
 	free(params);
 	for (size_t o = 0; ok && o < s->def->n_outputs; o++) {
-		struct cas_stat cs = {0};
-		cas_stat(f->cas, s->out_hex[o], &cs);
 		db_exec(f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, hash) "
 		        "VALUES(?, ?, 'out', ?, ?)", "ittt", r->id, s->def->name,
 		        s->def->outputs[o], s->out_hex[o]);
-		db_exec(f->db, "INSERT OR IGNORE INTO artifacts(hash, kind, size, created) "
-		        "VALUES(?, ?, ?, ?)", "ttid", s->out_hex[o],
-		        cs.kind == CAS_TREE ? "tree" : "blob", (int64_t)cs.size, util_now());
+		record_artifact(f, s->out_hex[o]);
 		db_exec(f->db, "INSERT OR REPLACE INTO latest(pipeline, name, hash, run_id) "
 		        "VALUES(?, ?, ?, ?)", "ttti", r->pipeline, s->def->outputs[o],
 		        s->out_hex[o], r->id);

@@ -4,8 +4,9 @@
  *   metrics/<p>/<metric>   TSV, one row per run and step that reported it:
  *                          run, step, value (the last one), time
  *   metrics/<p>/runs.tsv   TSV, one row per run of <p>: run, status, started,
- *                          duration, every param, the last value of every
- *                          metric (empty where a run has none)
+ *                          duration, params.<name> for every param,
+ *                          metrics.<name>: the last value of every metric
+ *                          (empty where a run has none)
  *
  * Both start with a header row and are sorted by run id, ready for
  * `sort -t$'\t' -k`, `column -t` and awk. Rendered from SQLite at open.
@@ -165,9 +166,9 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	struct strbuf sb = {0};
 	strbuf_puts(&sb, "run\tstatus\tstarted\tduration");
 	for (size_t i = 0; i < params.n; i++)
-		strbuf_printf(&sb, "\t%s", params.v[i]);
+		strbuf_printf(&sb, "\tparams.%s", params.v[i]);
 	for (size_t i = 0; i < metrics.n; i++)
-		strbuf_printf(&sb, "\t%s", metrics.v[i]);
+		strbuf_printf(&sb, "\tmetrics.%s", metrics.v[i]);
 	strbuf_puts(&sb, "\n");
 	for (size_t i = 0; i < nrows; i++) {
 		struct run_row *r = &rows[i];

@@ -3,9 +3,12 @@
  * open (so a new open always shows the current state of a live run).
  *
  *   runs/latest -> <id>
- *   runs/<id>/{status,pipeline,started,finished,duration,params.json,summary}
+ *   runs/<id>/{status,pipeline,started,finished,duration,params.json,summary,
+ *              run.json,git,env,dag.dot,pipeline.commit,error}
+ *   runs/<id>/snapshot/...   the pipeline files the run used (read-only)
  *   runs/<id>/steps/<s>/{status,log,exit_code,attempts,duration,cached,
- *                        reason,error}, inputs/<n>, outputs/<n> (symlinks)
+ *                        reason,error}, inputs/<n>, outputs/<n> (symlinks),
+ *                        metrics/<m> (index<TAB>value series)
  *
  * Times are ISO 8601 UTC; durations are seconds with millisecond
  * precision; a value not known yet renders as an empty line.
@@ -17,6 +20,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cJSON.h>
 
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
@@ -53,8 +61,126 @@ static void fmt_col(struct strbuf *sb, sqlite3_stmt *st, int col)
 
 static const char *const run_files[] = {
 	"status", "pipeline", "started", "finished", "duration", "params.json",
-	"summary", "error", NULL,
+	"summary", "error", "run.json", "git", "env", "dag.dot", "pipeline.commit",
+	NULL,
 };
+
+static cJSON *json_time(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return cJSON_CreateNull();
+	struct strbuf sb = {0};
+	view_fmt_time(&sb, sqlite3_column_double(st, col));
+	cJSON *j = cJSON_CreateString(sb.buf);
+	strbuf_release(&sb);
+	return j;
+}
+
+static cJSON *json_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	return t ? cJSON_CreateString((const char *)t) : cJSON_CreateNull();
+}
+
+static cJSON *json_duration(sqlite3_stmt *st, int a, int b)
+{
+	if (sqlite3_column_type(st, a) == SQLITE_NULL)
+		return cJSON_CreateNull();
+	double end = sqlite3_column_type(st, b) == SQLITE_NULL ? util_now()
+	             : sqlite3_column_double(st, b);
+	return cJSON_CreateNumber((double)(long long)((end - sqlite3_column_double(st, a))
+	                                              * 1000) / 1000);
+}
+
+/* key<TAB>value lines as a JSON object. */
+static cJSON *json_kv(const unsigned char *text)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *copy = xstrdup(text ? (const char *)text : ""), *save = NULL;
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *tab = strchr(l, '\t');
+		if (tab) {
+			*tab = '\0';
+			cJSON_AddStringToObject(o, l, tab + 1);
+		}
+	}
+	free(copy);
+	return o;
+}
+
+static cJSON *json_parsed(const unsigned char *text)
+{
+	cJSON *j = text ? cJSON_Parse((const char *)text) : NULL;
+	return j ? j : cJSON_CreateObject();
+}
+
+/* Everything about a run in one JSON document. Lock held. */
+static void render_run_json(struct flowy *f, int64_t id, sqlite3_stmt *run,
+                            struct strbuf *sb)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "id", (double)id);
+	cJSON_AddItemToObject(o, "pipeline", json_text(run, 1));
+	cJSON_AddItemToObject(o, "status", json_text(run, 0));
+	cJSON_AddItemToObject(o, "started", json_time(run, 2));
+	cJSON_AddItemToObject(o, "finished", json_time(run, 3));
+	cJSON_AddItemToObject(o, "duration", json_duration(run, 2, 3));
+	cJSON_AddItemToObject(o, "params", json_parsed(sqlite3_column_text(run, 4)));
+	cJSON_AddItemToObject(o, "commit", json_text(run, 6));
+	cJSON_AddItemToObject(o, "git", json_kv(sqlite3_column_text(run, 7)));
+	cJSON_AddItemToObject(o, "env", json_kv(sqlite3_column_text(run, 8)));
+	cJSON_AddItemToObject(o, "error", json_text(run, 5));
+	cJSON *steps = cJSON_AddArrayToObject(o, "steps");
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT name, status, exit_code, attempts, "
+	                              "started, finished, cached, reason, error, params "
+	                              "FROM steps WHERE run_id=? ORDER BY name", "i", id);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *s = cJSON_CreateObject();
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		cJSON_AddStringToObject(s, "name", name);
+		cJSON_AddItemToObject(s, "status", json_text(st, 1));
+		cJSON_AddItemToObject(s, "exit_code", sqlite3_column_type(st, 2) == SQLITE_NULL ?
+		                      cJSON_CreateNull() :
+		                      cJSON_CreateNumber(sqlite3_column_int(st, 2)));
+		cJSON_AddNumberToObject(s, "attempts", sqlite3_column_int(st, 3));
+		cJSON_AddItemToObject(s, "started", json_time(st, 4));
+		cJSON_AddItemToObject(s, "finished", json_time(st, 5));
+		cJSON_AddItemToObject(s, "duration", json_duration(st, 4, 5));
+		cJSON_AddBoolToObject(s, "cached", sqlite3_column_int(st, 6));
+		cJSON_AddItemToObject(s, "reason", json_text(st, 7));
+		cJSON_AddItemToObject(s, "error", json_text(st, 8));
+		cJSON_AddItemToObject(s, "params", json_parsed(sqlite3_column_text(st, 9)));
+		cJSON *in = cJSON_AddObjectToObject(s, "inputs");
+		cJSON *out = cJSON_AddObjectToObject(s, "outputs");
+		sqlite3_stmt *io = db_prepare(f->db, "SELECT dir, name, hash FROM step_io WHERE "
+		                              "run_id=? AND step=? ORDER BY dir, name", "it",
+		                              id, name);
+		while (io && sqlite3_step(io) == SQLITE_ROW)
+			cJSON_AddStringToObject(strcmp((const char *)sqlite3_column_text(io, 0), "in")
+			                        ? out : in,
+			                        (const char *)sqlite3_column_text(io, 1),
+			                        (const char *)sqlite3_column_text(io, 2));
+		sqlite3_finalize(io);
+		cJSON *metrics = cJSON_AddObjectToObject(s, "metrics");
+		sqlite3_stmt *m = db_prepare(f->db, "SELECT name, value FROM metrics WHERE "
+		                             "run_id=? AND step=? ORDER BY name, idx", "it",
+		                             id, name);
+		while (m && sqlite3_step(m) == SQLITE_ROW) {
+			const char *mn = (const char *)sqlite3_column_text(m, 0);
+			cJSON *series = cJSON_GetObjectItemCaseSensitive(metrics, mn);
+			if (!series)
+				series = cJSON_AddArrayToObject(metrics, mn);
+			cJSON_AddItemToArray(series, cJSON_CreateNumber(sqlite3_column_double(m, 1)));
+		}
+		sqlite3_finalize(m);
+		cJSON_AddItemToArray(steps, s);
+	}
+	sqlite3_finalize(st);
+	char *text = cJSON_Print(o);
+	strbuf_printf(sb, "%s\n", text);
+	free(text);
+	cJSON_Delete(o);
+}
 
 static void render_summary(struct flowy *f, int64_t id, struct strbuf *sb)
 {
@@ -86,7 +212,8 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 	int rc = 0;
 	db_lock(f->db);
 	sqlite3_stmt *st = db_prepare(f->db, "SELECT status, pipeline, started, finished, "
-	                              "params, error FROM runs WHERE id=?", "i", id);
+	                              "params, error, commit_id, git, env, dag FROM runs "
+	                              "WHERE id=?", "i", id);
 	if (!st || sqlite3_step(st) != SQLITE_ROW) {
 		rc = -ENOENT;
 	} else if (!strcmp(name, "status")) {
@@ -106,6 +233,14 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 		fmt_col(&sb, st, 5);
 	} else if (!strcmp(name, "summary")) {
 		render_summary(f, id, &sb);
+	} else if (!strcmp(name, "run.json")) {
+		render_run_json(f, id, st, &sb);
+	} else if (!strcmp(name, "pipeline.commit")) {
+		fmt_col(&sb, st, 6);
+	} else if (!strcmp(name, "git") || !strcmp(name, "env") || !strcmp(name, "dag.dot")) {
+		const unsigned char *t = sqlite3_column_text(st, !strcmp(name, "git") ? 7 :
+		                                             !strcmp(name, "env") ? 8 : 9);
+		strbuf_puts(&sb, t ? (const char *)t : "");
 	} else {
 		rc = -ENOENT;
 	}
@@ -239,8 +374,63 @@ static char *log_path(struct flowy *f, int64_t id, const char *step)
 	return xasprintf("%s/%lld/%s.log", f->runs_dir, (long long)id, step);
 }
 
+/* runs/<id>/snapshot[/...] -> its backing path in the store, else NULL. */
+static char *snapshot_backing(struct flowy *f, const char *path)
+{
+	const char *p = path + strlen("runs/");
+	size_t digits = strspn(p, "0123456789");
+	if (!digits || p[0] == '0' || strncmp(p + digits, "/snapshot", 9) ||
+	    (p[digits + 9] && p[digits + 9] != '/'))
+		return NULL;
+	return xasprintf("%s/%.*s/snapshot%s", f->runs_dir, (int)digits, p,
+	                 p + digits + 9);
+}
+
+/* The series of metric m of a step: index<TAB>value rows; NULL if none. */
+static char *render_series(struct flowy *f, int64_t id, const char *step, const char *m)
+{
+	struct strbuf sb = {0};
+	int rows = 0;
+	strbuf_puts(&sb, "index\tvalue\n");
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT idx, value FROM metrics WHERE run_id=? "
+	                              "AND step=? AND name=? ORDER BY idx", "itt", id, step, m);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		strbuf_printf(&sb, "%lld\t%.17g\n", (long long)sqlite3_column_int64(st, 0),
+		              sqlite3_column_double(st, 1));
+		rows++;
+	}
+	sqlite3_finalize(st);
+	db_unlock(f->db);
+	if (!rows) {
+		strbuf_release(&sb);
+		return NULL;
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
+static int snapshot_getattr(const char *backing, struct view_attr *a)
+{
+	struct stat st;
+	if (lstat(backing, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return -ENOENT;
+	a->mode = (st.st_mode & ~(mode_t)0222);
+	a->size = (uint64_t)st.st_size;
+	a->mtime = (double)st.st_mtime;
+	a->immutable = 1;
+	return 0;
+}
+
 static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 {
+	char *snap = snapshot_backing(f, path);
+	if (snap) {
+		int rc = snapshot_getattr(snap, a);
+		free(snap);
+		return rc;
+	}
 	struct rpath rp;
 	if (parse(path, &rp) < 0)
 		return -ENOENT;
@@ -275,8 +465,16 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 	}
 	if (strcmp(rp.part[2], "steps") || !step_exists(f, rp.id, rp.part[3]))
 		return -ENOENT;
-	if (rp.n == 4 || (rp.n == 5 && io_dir(rp.part[4]))) {
+	if (rp.n == 4 || (rp.n == 5 && (io_dir(rp.part[4]) || !strcmp(rp.part[4], "metrics")))) {
 		a->mode = S_IFDIR | 0555;
+		return 0;
+	}
+	if (rp.n == 6 && !strcmp(rp.part[4], "metrics")) {
+		text = render_series(f, rp.id, rp.part[3], rp.part[5]);
+		if (!text)
+			return -ENOENT;
+		view_text_attr(a, text, util_now());
+		free(text);
 		return 0;
 	}
 	if (rp.n == 5 && !strcmp(rp.part[4], "log")) {
@@ -309,6 +507,19 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 
 static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 {
+	char *snap = snapshot_backing(f, path);
+	if (snap) {
+		DIR *d = opendir(snap);
+		free(snap);
+		if (!d)
+			return -errno;
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				dirlist_add(l, e->d_name, (mode_t)DTTOIF(e->d_type));
+		closedir(d);
+		return 0;
+	}
 	struct rpath rp;
 	if (parse(path, &rp) < 0)
 		return -ENOENT;
@@ -316,6 +527,7 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		for (const char *const *n = run_files; *n; n++)
 			dirlist_add(l, *n, S_IFREG);
 		dirlist_add(l, "steps", S_IFDIR);
+		dirlist_add(l, "snapshot", S_IFDIR);
 		return 0;
 	}
 	if (rp.n == 4) {
@@ -323,6 +535,7 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 			dirlist_add(l, *n, S_IFREG);
 		dirlist_add(l, "inputs", S_IFDIR);
 		dirlist_add(l, "outputs", S_IFDIR);
+		dirlist_add(l, "metrics", S_IFDIR);
 		return 0;
 	}
 	sqlite3_stmt *st = NULL;
@@ -338,10 +551,14 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		st = db_prepare(f->db, "SELECT name FROM step_io WHERE run_id=? AND step=? "
 		                "AND dir=? ORDER BY name", "itt", rp.id, rp.part[3],
 		                io_dir(rp.part[4]));
+	} else if (rp.n == 5 && !strcmp(rp.part[4], "metrics")) {
+		st = db_prepare(f->db, "SELECT DISTINCT name FROM metrics WHERE run_id=? AND "
+		                "step=? ORDER BY name", "it", rp.id, rp.part[3]);
 	}
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
-		            rp.n == 1 || rp.n == 3 ? S_IFDIR : S_IFLNK);
+		            rp.n == 1 || rp.n == 3 ? S_IFDIR :
+		            !strcmp(rp.part[4], "metrics") ? S_IFREG : S_IFLNK);
 	sqlite3_finalize(st);
 	db_unlock(f->db);
 	return st ? 0 : -ENOTDIR;
@@ -351,6 +568,17 @@ static int runs_open(struct flowy *f, const char *path, int flags, struct fh *h)
 {
 	if ((flags & O_ACCMODE) != O_RDONLY)
 		return -EROFS;
+	char *snap = snapshot_backing(f, path);
+	if (snap) {
+		int fd = open(snap, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		free(snap);
+		if (fd < 0)
+			return -errno;
+		h->kind = FH_FD;
+		h->fd = fd;
+		h->keep_cache = 1;
+		return 0;
+	}
 	struct rpath rp;
 	if (parse(path, &rp) < 0 || !rp.id)
 		return -ENOENT;
@@ -372,6 +600,9 @@ static int runs_open(struct flowy *f, const char *path, int flags, struct fh *h)
 		text = xstrdup("");
 	} else if (rp.n == 5) {
 		rc = render_step(f, rp.id, rp.part[3], rp.part[4], &text);
+	} else if (rp.n == 6 && !strcmp(rp.part[4], "metrics")) {
+		text = render_series(f, rp.id, rp.part[3], rp.part[5]);
+		rc = text ? 0 : -ENOENT;
 	} else {
 		rc = -EISDIR;
 	}
