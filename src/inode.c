@@ -180,7 +180,7 @@ void inode_rename(inode_table *t, const char *from, const char *to)
 	struct node *target = find_path(t, to);
 	if (target) { /* the replaced node keeps its ino but becomes unreachable */
 		unindex_path(t, target);
-		char *dead = xasprintf("\x01dead/%llu", (unsigned long long)target->ino);
+		char *dead = xasprintf("\001dead/%llu", (unsigned long long)target->ino);
 		free(target->path);
 		target->path = dead;
 		struct node **b = &t->by_path[hash_str(dead) % t->nbuckets];

@@ -26,7 +26,8 @@ char *dag_render_text(const struct pipeline_def *p);
 char *dag_render_dot(const struct pipeline_def *p);
 
 /* Indexes of the steps downstream of step i, including i (mark[] gets 1),
- * mark has n_steps entries. */
+ * mark has n_steps entries. Other entries are left as they are (zero mark
+ * first; marks from several calls add up). */
 void dag_downstream(const struct pipeline_def *p, size_t i, unsigned char *mark);
 
 #endif

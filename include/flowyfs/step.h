@@ -51,7 +51,8 @@ struct step_def {
 	int code_default;
 	int retries;         /* default 0 */
 	double timeout;      /* seconds, 0 = none */
-	char *canonical;     /* cJSON_PrintUnformatted of the definition,
+	char *canonical;     /* cJSON_PrintUnformatted of the definition (keys
+	                        sorted, description left out),
 	                        for the cache key */
 };
 
