@@ -26,6 +26,7 @@
 #include "flowyfs/registry.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
+#include "flowyfs/watch.h"
 
 #define FLOWYFS_VERSION "0.1.0"
 
@@ -295,15 +296,18 @@ int main(int argc, char **argv)
 			goto out_unmount;
 	}
 	write_pid(lock_fd);
-	if ((rc = sched_start(&f)) != 0) {
+	if ((rc = watch_start(&f)) != 0 || (rc = sched_start(&f)) != 0) {
 		log_error("cannot start the scheduler: %s", strerror(-rc));
+		watch_stop(&f);
 		rc = 1;
 		goto out_unmount;
 	}
+	registry_scan(&f);
 	log_info("serving store %s on %s with -j %d", f.store, f.mnt, f.jobs);
 	struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
 	rc = fuse_session_loop_mt(se, &cfg) ? 1 : 0;
 	sched_stop(&f);
+	watch_stop(&f);
 	log_info("stopped");
 out_unmount:
 	fuse_session_unmount(se);

@@ -4,6 +4,7 @@
  * render .status/.dag. One mutex guards the table; validation itself
  * (step_load) runs outside it on a private copy of the result.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "flowyfs/registry.h"
 #include "flowyfs/step.h"
 #include "flowyfs/util.h"
+#include "flowyfs/watch.h"
 
 struct entry {
 	char *name;
@@ -94,6 +96,7 @@ void registry_changed(struct flowy *f, const char *pipeline)
 void registry_removed(struct flowy *f, const char *pipeline)
 {
 	struct registry *r = f->registry;
+	watch_set(f, pipeline, NULL, 0);
 	pthread_mutex_lock(&r->lock);
 	for (struct entry **p = &r->head; *p; p = &(*p)->next)
 		if (!strcmp((*p)->name, pipeline)) {
@@ -111,6 +114,22 @@ void registry_renamed(struct flowy *f, const char *from, const char *to)
 {
 	registry_removed(f, from);
 	registry_changed(f, to);
+}
+
+/* Watch the host paths of the pipeline's file: inputs (none if invalid). */
+static void watch_inputs(struct flowy *f, const char *pipeline,
+                         const struct pipeline_def *p)
+{
+	char **paths = NULL;
+	size_t n = 0;
+	for (size_t i = 0; p && !p->n_errors && i < p->n_steps; i++)
+		for (size_t k = 0; k < p->steps[i].n_inputs; k++)
+			if (p->steps[i].inputs[k].kind == STEP_IN_FILE) {
+				paths = xrealloc(paths, (n + 1) * sizeof *paths);
+				paths[n++] = p->steps[i].inputs[k].path;
+			}
+	watch_set(f, pipeline, paths, n);
+	free(paths);
 }
 
 /* Validate pipeline if it changed; lock not held. */
@@ -139,6 +158,7 @@ static void validate(struct flowy *f, const char *pipeline)
 		dag = dag_render_text(p);
 		dot = dag_render_dot(p);
 	}
+	watch_inputs(f, pipeline, rc < 0 ? NULL : p);
 	step_free(p);
 	free(dir);
 
@@ -201,6 +221,18 @@ int registry_check(struct flowy *f, const char *pipeline, char **errors)
 		*errors = xstrdup(e->errors);
 	pthread_mutex_unlock(&r->lock);
 	return valid;
+}
+
+void registry_scan(struct flowy *f)
+{
+	DIR *d = opendir(f->pipelines_dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (registry_is_pipeline(e->d_name))
+			validate(f, e->d_name);
+	closedir(d);
 }
 
 double registry_due(struct flowy *f, char ***out, size_t *n)

@@ -12,6 +12,7 @@
 
 struct sched;
 struct registry;
+struct watch;
 
 struct flowy {
 	char *store;          /* absolute store directory */
@@ -28,6 +29,7 @@ struct flowy {
 	inode_table *inodes;
 	struct sched *sched;
 	struct registry *registry;
+	struct watch *watch;
 };
 
 #endif

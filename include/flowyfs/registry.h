@@ -30,6 +30,8 @@ void registry_renamed(struct flowy *f, const char *from, const char *to);
 char *registry_render(struct flowy *f, const char *pipeline, enum registry_doc doc);
 /* 1 when valid, 0 with *errors (malloc'd, one per line) when not. */
 int registry_check(struct flowy *f, const char *pipeline, char **errors);
+/* Validate every pipeline of the store (at start: sets up watches). */
+void registry_scan(struct flowy *f);
 /* Pipelines whose window has passed and that validated: malloc'd array of
  * malloc'd names in *out. Returns seconds until the next one is due, or
  * -1 when nothing waits. */
