@@ -77,11 +77,17 @@ int cas_put_file(cas *c, char out[CAS_HEX_LEN + 1], const char *path);
  * in, e.g. a step's out/); a symlink that is absolute or escapes root
  * fails with -EXDEV and *err (malloc'd, caller frees) saying which path
  * and why. A top-level path that is itself a symlink resolving inside
- * root is followed. Sockets, fifos and devices fail with -EINVAL. */
+ * root is followed. Sockets, fifos and devices fail with -EINVAL.
+ * (root NULL means the stored directory itself, or a file's directory;
+ * a path outside root fails with -EINVAL; when err is not NULL every
+ * failure sets *err, naming paths inside root relative to root's parent,
+ * e.g. "out/model/link".) */
 int cas_put_path(cas *c, char out[CAS_HEX_LEN + 1], enum cas_kind *kind_out,
                  const char *path, const char *root, char **err);
 
-/* What is stored under hex: 0, -ENOENT when absent, -errno. */
+/* What is stored under hex: 0, -ENOENT when absent, -errno. (Content
+ * stored both as a blob and as a tree, like the empty text, reports the
+ * blob; tree entries say which one they mean.) */
 int cas_stat(cas *c, const char *hex, struct cas_stat *out);
 
 /* Read a tree object; cas_tree_free(NULL) is a no-op. */
@@ -102,7 +108,10 @@ uint64_t cas_reader_size(const cas_reader *r);
 void cas_reader_close(cas_reader *r);
 
 /* Copy an object out to dest: a blob to a file, a tree to a directory
- * (recursively, recreating links). Used to materialize step inputs. */
+ * (recursively, recreating links). Used to materialize step inputs.
+ * dest must not exist (-EEXIST). Files come out read-only (0444, 0555
+ * when executable), directories 0755. A failed blob leaves no file; a
+ * failed tree leaves what was done for the caller to remove. */
 int cas_export(cas *c, const char *hex, const char *dest);
 
 #endif
