@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# bench/run.sh - flowyfs speed against the baselines DESIGN.md section 7
+# names, measured side by side in one run (`make bench`).
+#
+#   1. large artifact read through the mount vs the same bytes on local disk
+#      (1 GiB incompressible: cold and warm), and a compressible artifact
+#      read cold vs `zstd -d` of the same content (zstd -3).
+#   2. a 1,000-step chain pipeline vs an equivalent Makefile: cold run
+#      (vs `make -j1`) and re-check with nothing changed (vs `make -q`).
+#
+# Environment:
+#   BENCH_BIG_MB    size of the incompressible artifact, MiB   (1024)
+#   BENCH_TEXT_MB   size of the compressible artifact, MiB     (256)
+#   BENCH_CHAIN     steps in the chain                          (1000)
+#   BENCH_REPS      repetitions per timing; the best is kept    (3)
+#   BENCH_POLL      seconds between polls of a run's status     (0.05)
+#   BENCH_DIR       scratch directory (default: mktemp under /tmp); it must
+#                   be on the same disk as the local-disk baseline
+#   BENCH_KEEP=1    keep BENCH_DIR afterwards
+#   BENCH_STRICT=1  exit 1 when a target is missed
+#   FLOWYFS_BIN     the daemon (default: build/flowyfs of this repo)
+#
+# Cold reads drop the page cache (sync; echo 3 > /proc/sys/vm/drop_caches)
+# before each read, for the baseline and for the mount alike; without root
+# they are skipped. The daemon runs with -j 1, like make -j1.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${FLOWYFS_BIN:-$here/build/flowyfs}
+big_mb=${BENCH_BIG_MB:-1024}
+text_mb=${BENCH_TEXT_MB:-256}
+chain_n=${BENCH_CHAIN:-1000}
+reps=${BENCH_REPS:-3}
+poll=${BENCH_POLL:-0.05}
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ -x "$bin" ] || die "no daemon at $bin (run make first)"
+for t in zstd make fusermount3 dd awk; do
+	command -v "$t" >/dev/null || die "$t is not installed"
+done
+
+if [ -n "${BENCH_DIR:-}" ]; then
+	dir=$BENCH_DIR
+	mkdir -p "$dir"
+else
+	dir=$(mktemp -d /tmp/flowybench.XXXXXX)
+fi
+dir=$(cd "$dir" && pwd)
+store=$dir/store mnt=$dir/mnt data=$dir/data mk=$dir/make
+mkdir -p "$store" "$mnt" "$data" "$mk"
+pid=""
+
+cleanup() {
+	local rc=$?
+	if [ -n "$pid" ]; then
+		fusermount3 -u "$mnt" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		echo "bench: kept $dir" >&2
+	else
+		rm -rf "$dir"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- helpers -----------------------------------------------------------
+
+now() { date +%s.%N; }
+# sub A B: A - B; div A B: A / B (empty when B is 0 or either is missing)
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a - b }'; }
+div() {
+	[ -n "$1" ] && [ -n "$2" ] || return 0
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.6f", a / b }'
+}
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
+
+# A sleep that forks nothing: read with a timeout on a pipe nobody writes.
+exec {sleep_fd}<> <(:)
+nap() { read -r -t "$1" -u "$sleep_fd" _ || true; }
+
+can_drop=0
+if [ -w /proc/sys/vm/drop_caches ]; then can_drop=1; fi
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+
+# read_secs FILE: seconds to read FILE sequentially (dd, 1 MiB blocks).
+read_secs() {
+	local t0 t1
+	t0=$(now)
+	dd if="$1" of=/dev/null bs=1M status=none
+	t1=$(now)
+	sub "$t1" "$t0"
+}
+
+# Run ids are global and increasing; one thing runs at a time here, so the
+# run a change queues is the one after the current latest.
+latest_id() {
+	local l
+	l=$(readlink "$mnt/runs/latest" 2>/dev/null) || { echo 0; return; }
+	echo "$l"
+}
+
+# iso_epoch ISO: epoch seconds of a run's started/finished timestamp.
+iso_epoch() { [ -n "$1" ] && date -d "$1" +%s.%N 2>/dev/null; }
+
+# wait_run ID TIMEOUT_S: poll runs/ID/status until terminal; prints status.
+# Polling costs the daemon work (each poll is a lookup, getattr, open and
+# read of a generated file), so it is not done too often; the end time is
+# then taken from the run's own `finished` stamp (ms), which the daemon
+# writes with the terminal status.
+wait_run() {
+	local id=$1 limit=$2 st="" t0
+	t0=$SECONDS
+	while :; do
+		st=""
+		{ read -r st < "$mnt/runs/$id/status"; } 2>/dev/null || true
+		case $st in
+		succeeded | failed | cancelled | interrupted) echo "$st"; return 0 ;;
+		esac
+		if (( SECONDS - t0 > limit )); then
+			echo "timeout(${st:-none})"
+			return 0
+		fi
+		nap "$poll"
+	done
+}
+
+# run_end ID T_POLLED: the end of run ID: its `finished` stamp, else the
+# time the poll saw it end.
+run_end() {
+	local f
+	f=$(iso_epoch "$(cat "$mnt/runs/$1/finished" 2>/dev/null)") || true
+	echo "${f:-$2}"
+}
+
+# publish NAME: move the staging dir pipelines/.NAME to pipelines/NAME
+# and wait for the run that queues; prints "seconds status id t0".
+publish() {
+	local name=$1 limit=${2:-600} prev id t0 t1 st
+	prev=$(latest_id)
+	id=$((prev + 1))
+	t0=$(now)
+	mv "$mnt/pipelines/.$name" "$mnt/pipelines/$name"
+	st=$(wait_run "$id" "$limit")
+	t1=$(run_end "$id" "$(now)")
+	echo "$(sub "$t1" "$t0") $st $id $t0"
+}
+
+check_run() { # check_run STATUS ID WHAT
+	if [ "$1" != succeeded ]; then
+		echo "bench: $3: run $2 ended $1" >&2
+		cat "$mnt/pipelines/${4:-x}/.status" 2>/dev/null >&2 || true
+		exit 1
+	fi
+}
+
+gbps() { # gbps BYTES SECONDS
+	awk -v b="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.3f", b / s / 1e9 }'
+}
+
+# --- mount --------------------------------------------------------------
+
+"$bin" --store "$store" -j 1 -f "$mnt" > "$dir/flowyfs.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do
+	grep -q " $mnt fuse" /proc/mounts && break
+	kill -0 "$pid" 2>/dev/null || { cat "$dir/flowyfs.log" >&2; pid=""; die "daemon exited"; }
+	nap 0.02
+done
+grep -q " $mnt fuse" /proc/mounts || die "mount did not appear"
+
+echo "flowyfs bench: $(uname -r), $(nproc) CPUs, dir $dir"
+echo "  big ${big_mb} MiB, text ${text_mb} MiB, chain ${chain_n} steps, best of ${reps}"
+[ "$can_drop" = 1 ] || echo "  not root: cold reads skipped"
+
+# --- 1. large artifact read ------------------------------------------------
+
+echo "== artifacts: generating data"
+big=$data/big.bin text=$data/text.txt
+head -c "${big_mb}M" /dev/urandom > "$big"
+# Compressible text: numbers, one per line (zstd -3 gets ~4x on this).
+{ seq 1 100000000 || true; } | head -c "${text_mb}M" > "$text"
+zstd -3 -q -f -o "$text.zst" "$text"
+big_bytes=$(stat -c %s "$big")
+text_bytes=$(stat -c %s "$text")
+
+mkdir "$mnt/pipelines/.big"
+cat > "$mnt/pipelines/.big/big.json" <<JSON
+{"run": "cat $big > out/big", "outputs": ["big"]}
+JSON
+cat > "$mnt/pipelines/.big/text.json" <<JSON
+{"run": "cat $text > out/text", "outputs": ["text"]}
+JSON
+read -r secs st id _ < <(publish big 600)
+check_run "$st" "$id" "ingest" big
+echo "   ingest run $id: ${secs}s for $((big_mb + text_mb)) MiB (steps: $(awk -F'\t' 'NR>1 { printf "%s %ss ", $1, $3 }' "$mnt/runs/$id/summary"))"
+
+fbig=$mnt/artifacts/big/big ftext=$mnt/artifacts/big/text
+[ "$(stat -L -c %s "$fbig")" = "$big_bytes" ] || die "artifact big has the wrong size"
+[ "$(stat -L -c %s "$ftext")" = "$text_bytes" ] || die "artifact text has the wrong size"
+hex_big=$(basename "$(readlink "$fbig")") hex_text=$(basename "$(readlink "$ftext")")
+obj() { # the object file of a hash: objects/ab/<rest>[.zst|.tree]
+	local f
+	for f in "$store/objects/${1:0:2}/${1:2}"*; do [ -f "$f" ] && echo "$f" && return; done
+	echo /dev/null
+}
+obj_big=$(obj "$hex_big") obj_text=$(obj "$hex_text")
+echo "   stored: big as ${obj_big##*/} ($(stat -c %s "$obj_big") B);" \
+	"text as ${obj_text##*/} ($(stat -c %s "$obj_text") B)" \
+	"(zstd -3 file: $(stat -c %s "$text.zst") B)"
+
+cold_local="" cold_flowy="" warm_local="" warm_flowy=""
+cold_text="" cold_zstd=""
+if [ "$can_drop" = 1 ]; then
+	echo "== cold reads (page cache dropped before each)"
+	for _ in $(seq 1 "$reps"); do
+		drop_caches; s=$(read_secs "$big"); cold_local=$(min "$cold_local" "$s")
+		drop_caches; s=$(read_secs "$fbig"); cold_flowy=$(min "$cold_flowy" "$s")
+		drop_caches
+		t0=$(now); zstd -d -q -c "$text.zst" > /dev/null; t1=$(now)
+		cold_zstd=$(min "$cold_zstd" "$(sub "$t1" "$t0")")
+		drop_caches; s=$(read_secs "$ftext"); cold_text=$(min "$cold_text" "$s")
+	done
+fi
+echo "== warm reads (read once, then time the next reads)"
+read_secs "$big" > /dev/null
+read_secs "$fbig" > /dev/null
+for _ in $(seq 1 "$reps"); do
+	s=$(read_secs "$big"); warm_local=$(min "$warm_local" "$s")
+	s=$(read_secs "$fbig"); warm_flowy=$(min "$warm_flowy" "$s")
+done
+# The files are identical (a cheap check: sizes were checked above).
+cmp -n $((4 << 20)) "$big" "$fbig" || die "artifact big differs from its source"
+cmp -n $((4 << 20)) "$text" "$ftext" || die "artifact text differs from its source"
+
+# --- 2. chain ---------------------------------------------------------------
+
+echo "== chain: ${chain_n} steps"
+name() { printf 'o%04d' "$1"; }
+# The Makefile: a rule per step, each recipe run by make's shell.
+{
+	echo "all: $(name "$chain_n")"
+	echo "$(name 1):"
+	printf '\techo 1 > $@\n'
+	for ((i = 2; i <= chain_n; i++)); do
+		echo "$(name "$i"): $(name $((i - 1)))"
+		printf '\techo %d > $@\n' "$i"
+	done
+} > "$mk/chain.mk"
+
+# The pipeline, written into a staging dir (never validated nor run).
+stage=$mnt/pipelines/.chain
+mkdir "$stage"
+printf '{"run": "echo $FLOWY_STEP > out/%s", "outputs": ["%s"]}\n' \
+	"$(name 1)" "$(name 1)" > "$stage/$(printf 's%04d' 1).json"
+for ((i = 2; i <= chain_n; i++)); do
+	o=$(name "$i") p=$(name $((i - 1)))
+	printf '{"run": "echo $FLOWY_STEP > out/%s", "inputs": ["%s"], "outputs": ["%s"]}\n' \
+		"$o" "$p" "$o" > "$stage/$(printf 's%04d' "$i").json"
+done
+
+make_cold="" make_q=""
+for _ in $(seq 1 "$reps"); do
+	rm -f "$mk"/o[0-9]*
+	t0=$(now); make -s -C "$mk" -f chain.mk -j1 > /dev/null; t1=$(now)
+	make_cold=$(min "$make_cold" "$(sub "$t1" "$t0")")
+done
+for _ in $(seq 1 "$reps"); do
+	t0=$(now); make -q -C "$mk" -f chain.mk; t1=$(now)
+	make_q=$(min "$make_q" "$(sub "$t1" "$t0")")
+done
+
+sync
+read -r chain_cold st chain_id chain_t0 < <(publish chain 900)
+check_run "$st" "$chain_id" "chain cold" chain
+chain_run=$(cat "$mnt/runs/$chain_id/duration")
+chain_wait=$(sub "$(iso_epoch "$(cat "$mnt/runs/$chain_id/started")")" "$chain_t0")
+n_ok=$(awk -F'\t' 'NR>1 && $2=="succeeded"' "$mnt/runs/$chain_id/summary" | wc -l)
+[ "$n_ok" = "$chain_n" ] || die "chain cold: $n_ok of $chain_n steps succeeded"
+[ "$(cat "$mnt/artifacts/chain/$(name "$chain_n")")" = "s$(printf '%04d' "$chain_n")" ] ||
+	die "chain: last output is wrong"
+
+chain_q="" chain_q_run="" chain_q_wait=""
+for _ in $(seq 1 "$reps"); do
+	prev=$(latest_id)
+	t0=$(now)
+	echo run > "$mnt/pipelines/chain/.ctl"
+	st=$(wait_run $((prev + 1)) 300)
+	t1=$(run_end $((prev + 1)) "$(now)")
+	chain_q_wait=$(min "$chain_q_wait" \
+		"$(sub "$(iso_epoch "$(cat "$mnt/runs/$((prev + 1))/started")")" "$t0")")
+	check_run "$st" $((prev + 1)) "chain re-check" chain
+	chain_q=$(min "$chain_q" "$(sub "$t1" "$t0")")
+	chain_q_run=$(min "$chain_q_run" "$(cat "$mnt/runs/$((prev + 1))/duration")")
+	n_c=$(awk -F'\t' 'NR>1 && $2=="cached"' "$mnt/runs/$((prev + 1))/summary" | wc -l)
+	[ "$n_c" = "$chain_n" ] || die "chain re-check: $n_c of $chain_n steps cached"
+done
+
+# --- 3. table --------------------------------------------------------------
+
+rows=()
+# row METRIC FLOWY BASE UNIT DIR TARGET: DIR ge (ratio flowy/base >= TARGET)
+# or le (<= TARGET); an empty value prints n/a.
+row() {
+	local ratio pass
+	ratio=$(div "$2" "$3")
+	if [ -z "$ratio" ]; then
+		pass=n/a
+	elif awk -v r="$ratio" -v t="$6" -v d="$5" \
+		'BEGIN { exit !(d == "ge" ? r >= t : r <= t) }'; then
+		pass=ok
+	else
+		pass=MISS
+	fi
+	rows+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s' "$1" \
+		"${2:+$2 $4}" "${3:+$3 $4}" "${ratio:+$(printf '%.2fx' "$ratio")}" \
+		"$([ "$5" = ge ] && echo '>=' || echo '<=') ${6}x" "$pass")")
+}
+row "read ${big_mb}MiB warm (vs local disk warm)" \
+	"$(gbps "$big_bytes" "$warm_flowy")" "$(gbps "$big_bytes" "$warm_local")" GB/s ge 0.8
+row "read ${big_mb}MiB cold (vs local disk cold)" \
+	"$(gbps "$big_bytes" "$cold_flowy")" "$(gbps "$big_bytes" "$cold_local")" GB/s ge 0.9
+row "read ${text_mb}MiB text cold (vs zstd -d)" \
+	"$(gbps "$text_bytes" "$cold_text")" "$(gbps "$text_bytes" "$cold_zstd")" GB/s ge 1.0
+s3() { [ -n "$1" ] && printf '%.3f' "$1"; }
+# Times: a ratio flowyfs/make; lower is better.
+row "chain ${chain_n} cold (vs make -j1)" \
+	"$(s3 "$chain_cold")" "$(s3 "$make_cold")" s le 1.1
+row "chain ${chain_n} re-check (vs make -q)" \
+	"$(s3 "$chain_q")" "$(s3 "$make_q")" s le 1.0
+
+echo
+{
+	printf 'metric\tflowyfs\tbaseline\tratio\ttarget\tpass\n'
+	printf '%s\n' "${rows[@]}"
+} | column -t -s "$(printf '\t')"
+echo
+echo "notes: reads are the best of ${reps} (dd bs=1M); chain times are wall time"
+echo "  from mv (cold) or 'echo run > .ctl' (re-check) to the run's terminal status"
+echo "  (its 'finished' stamp), so they include the change window; make: best of ${reps}."
+echo "  chain cold: $(s3 "$chain_wait")s from mv to run started, then ${chain_run}s run duration."
+echo "  re-check: $(s3 "$chain_q_wait")s from .ctl to run started, ${chain_q_run}s run duration (best)."
+echo "  per step: flowyfs $(awk -v s="$chain_cold" -v n="$chain_n" 'BEGIN { printf "%.2f", s / n * 1000 }') ms," \
+	"make $(awk -v s="$make_cold" -v n="$chain_n" 'BEGIN { printf "%.2f", s / n * 1000 }') ms"
+echo "  read sizes: big ${big_bytes} B, text ${text_bytes} B; GB = 1e9 B."
+
+if [ "${BENCH_STRICT:-0}" = 1 ]; then
+	for r in "${rows[@]}"; do
+		case $r in *MISS) exit 1 ;; esac
+	done
+fi
+exit 0
