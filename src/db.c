@@ -15,9 +15,24 @@
 #include "flowyfs/log.h"
 #include "flowyfs/util.h"
 
+#define STMT_CACHE 96
+
+/* Prepared statements are kept by their SQL text: preparing costs more
+ * than running most of our statements. A cached statement is lent to one
+ * user at a time; a second user of the same SQL (recursion) gets a fresh
+ * one that db_finish() finalizes. */
+struct cached_stmt {
+	const char *sql;
+	sqlite3_stmt *st;
+	int busy;
+};
+
 struct db {
 	sqlite3 *conn;
 	pthread_mutex_t lock;
+	int tx_depth;
+	struct cached_stmt cache[STMT_CACHE];
+	size_t ncache;
 };
 
 static const char *const migrations[] = {
@@ -58,6 +73,8 @@ static const char *const migrations[] = {
 	"ALTER TABLE runs ADD COLUMN dag TEXT;"
 	"CREATE INDEX step_io_run ON step_io(run_id, step, dir);"
 	"CREATE INDEX metrics_name ON metrics(name, run_id);",
+	/* 3: runs of an unchanged pipeline share the snapshot of an earlier run. */
+	"ALTER TABLE runs ADD COLUMN snapshot_run INTEGER;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -149,6 +166,8 @@ void db_close(db *d)
 {
 	if (!d)
 		return;
+	for (size_t i = 0; i < d->ncache; i++)
+		sqlite3_finalize(d->cache[i].st);
 	sqlite3_close(d->conn);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
@@ -164,13 +183,52 @@ void db_unlock(db *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static sqlite3_stmt *prepare_v(db *d, const char *sql, const char *types, va_list ap)
+static sqlite3_stmt *lend(db *d, const char *sql)
 {
+	struct cached_stmt *free_slot = NULL;
+	for (size_t i = 0; i < d->ncache; i++) {
+		struct cached_stmt *c = &d->cache[i];
+		if (c->sql != sql && strcmp(c->sql, sql))
+			continue;
+		if (c->busy)
+			break;
+		c->busy = 1;
+		return c->st;
+	}
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(d->conn, sql, -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v3(d->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+	                       NULL) != SQLITE_OK) {
 		log_error("sqlite prepare: %s: %s", sqlite3_errmsg(d->conn), sql);
 		return NULL;
 	}
+	if (d->ncache < STMT_CACHE) {
+		free_slot = &d->cache[d->ncache++];
+		free_slot->sql = xstrdup(sql);
+		free_slot->st = st;
+		free_slot->busy = 1;
+	}
+	return st;
+}
+
+void db_finish(db *d, sqlite3_stmt *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < d->ncache; i++)
+		if (d->cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			d->cache[i].busy = 0;
+			return;
+		}
+	sqlite3_finalize(st);
+}
+
+static sqlite3_stmt *prepare_v(db *d, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *st = lend(d, sql);
+	if (!st)
+		return NULL;
 	int i = 1;
 	for (const char *t = types ? types : ""; *t; t++, i++) {
 		switch (*t) {
@@ -217,7 +275,7 @@ int db_exec(db *d, const char *sql, const char *types, ...)
 			rc = 0;
 		else
 			log_error("sqlite: %s: %s", sqlite3_errmsg(d->conn), sql);
-		sqlite3_finalize(st);
+		db_finish(d, st);
 	}
 	db_unlock(d);
 	va_end(ap);
@@ -234,7 +292,7 @@ int64_t db_int(db *d, int64_t dflt, const char *sql, const char *types, ...)
 	if (st && sqlite3_step(st) == SQLITE_ROW &&
 	    sqlite3_column_type(st, 0) != SQLITE_NULL)
 		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_finish(d, st);
 	return v;
 }
 
@@ -248,17 +306,21 @@ char *db_text(db *d, const char *sql, const char *types, ...)
 	if (st && sqlite3_step(st) == SQLITE_ROW &&
 	    sqlite3_column_type(st, 0) != SQLITE_NULL)
 		v = xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_finish(d, st);
 	return v;
 }
 
 int db_begin(db *d)
 {
+	if (d->tx_depth++)
+		return 0;
 	return exec_sql(d->conn, "BEGIN IMMEDIATE", NULL);
 }
 
 int db_commit(db *d)
 {
+	if (!d->tx_depth || --d->tx_depth)
+		return 0;
 	char *err = NULL;
 	int rc = exec_sql(d->conn, "COMMIT", &err);
 	if (rc) {
@@ -270,7 +332,8 @@ int db_commit(db *d)
 
 void db_rollback(db *d)
 {
-	exec_sql(d->conn, "ROLLBACK", NULL);
+	if (d->tx_depth && !--d->tx_depth)
+		exec_sql(d->conn, "ROLLBACK", NULL);
 }
 
 int db_run_create(db *d, int64_t *out_id, const char *pipeline,

@@ -464,7 +464,8 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS;
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->max_readahead = 1024 * 1024;
+	conn->max_readahead = FS_MAX_READ;
+	conn->max_read = FS_MAX_READ;
 }
 
 const struct fuse_lowlevel_ops fs_ops = {

@@ -271,7 +271,10 @@ int main(int argc, char **argv)
 	f.registry = registry_new();
 	log_init(o.debug, 0);
 
-	char *fo = xasprintf("-ofsname=flowyfs,subtype=flowyfs,default_permissions%s",
+	/* Reads a little under 1 MiB fit libfuse's splice pipe within the
+	 * default pipe-max-size; bigger ones fall back to copying. */
+	char *fo = xasprintf("-ofsname=flowyfs,subtype=flowyfs,default_permissions,"
+	                     "max_read=%d%s", FS_MAX_READ,
 	                     o.fuse_opts.len ? o.fuse_opts.buf : "");
 	char *fargv[] = {argv[0], fo, o.debug ? "-d" : NULL, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(o.debug ? 3 : 2, fargv);

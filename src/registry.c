@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ struct entry {
 	char *name;
 	int dirty;          /* changed since last validation */
 	int run_wanted;     /* changed since a run was last queued */
+	uint64_t gen;       /* counts changes: equal generations, equal files */
 	double changed_at;
 	int valid;
 	char *errors;       /* one per line, when invalid */
@@ -89,8 +91,18 @@ void registry_changed(struct flowy *f, const char *pipeline)
 	struct entry *e = get(r, pipeline);
 	e->dirty = 1;
 	e->run_wanted = 1;
+	e->gen++;
 	e->changed_at = util_now();
 	pthread_mutex_unlock(&r->lock);
+}
+
+uint64_t registry_generation(struct flowy *f, const char *pipeline)
+{
+	struct registry *r = f->registry;
+	pthread_mutex_lock(&r->lock);
+	uint64_t g = get(r, pipeline)->gen;
+	pthread_mutex_unlock(&r->lock);
+	return g;
 }
 
 void registry_removed(struct flowy *f, const char *pipeline)
@@ -113,7 +125,17 @@ void registry_removed(struct flowy *f, const char *pipeline)
 void registry_renamed(struct flowy *f, const char *from, const char *to)
 {
 	registry_removed(f, from);
-	registry_changed(f, to);
+	if (!registry_is_pipeline(to))
+		return;
+	/* A directory moved into place is complete: no window to wait for. */
+	struct registry *r = f->registry;
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, to);
+	e->dirty = 1;
+	e->run_wanted = 1;
+	e->gen++;
+	e->changed_at = util_now() - f->coalesce;
+	pthread_mutex_unlock(&r->lock);
 }
 
 /* Watch the host paths of the pipeline's file: inputs (none if invalid). */
@@ -182,7 +204,7 @@ static void last_run(struct flowy *f, const char *pipeline, struct strbuf *sb)
 		              (const char *)sqlite3_column_text(st, 1));
 	else
 		strbuf_puts(sb, "last run: none\n");
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 }
 

@@ -48,8 +48,19 @@ struct job {
 	struct job *next;
 };
 
+/* The last snapshot of each pipeline, reused while the pipeline's
+ * generation (registry.c) stays the same. Scheduler thread only. */
+struct snap {
+	char *pipeline;
+	uint64_t gen;
+	int64_t run;          /* the run whose snapshot directory it is */
+	char commit[41];
+	struct snap *next;
+};
+
 struct sched {
 	pthread_t thread;
+	struct snap *snaps;
 	pthread_mutex_t lock;
 	int wake_fd;
 	int stop;
@@ -91,6 +102,10 @@ struct run {
 	struct codefile *code;
 	size_t ncode;
 	char *workdir_code;       /* workdir commit (+dirty hash), or NULL */
+	int batch;                /* a transaction is open (db lock held) */
+	int64_t snap_run;         /* the run whose snapshot this run uses */
+	char commit[41];          /* the snapshot's commit in history.git */
+	struct snap *snap;        /* set when this run made a new snapshot */
 	size_t running;
 };
 
@@ -285,15 +300,19 @@ static int inside(const char *path, const char *dir)
 static int record_versions(struct run *r, char **msg)
 {
 	struct flowy *f = r->f;
-	char commit[41] = "", *err = NULL, *git = NULL;
-	char *cmsg = xasprintf("run %lld of %s", (long long)r->id, r->pipeline);
-	if (vcs_commit_dir(f->vcs, commit, r->pipeline, r->snapshot, cmsg, &err) < 0) {
-		log_error("run %lld: %s", (long long)r->id, err);
-		free(err);
-		err = NULL;
-		commit[0] = '\0';
+	char *err = NULL, *git = NULL;
+	if (r->snap) {
+		char *cmsg = xasprintf("run %lld of %s", (long long)r->id, r->pipeline);
+		if (vcs_commit_dir(f->vcs, r->commit, r->pipeline, r->snapshot, cmsg,
+		                   &err) < 0) {
+			log_error("run %lld: %s", (long long)r->id, err);
+			free(err);
+			err = NULL;
+			r->commit[0] = '\0';
+		}
+		memcpy(r->snap->commit, r->commit, sizeof r->commit);
+		free(cmsg);
 	}
-	free(cmsg);
 	const char *wd = r->p->workdir;
 	if (wd && (inside(wd, f->mnt) || inside(wd, f->store))) {
 		*msg = xasprintf("workdir %s: must be outside the mount and the store", wd);
@@ -321,11 +340,55 @@ static int record_versions(struct run *r, char **msg)
 	char *env = envinfo_render(cmds, r->p->n_steps);
 	free(cmds);
 	char *dot = dag_render_dot(r->p);
-	db_exec(f->db, "UPDATE runs SET commit_id=nullif(?, ''), git=?, env=?, dag=? "
-	        "WHERE id=?", "tttti", commit, git ? git : "", env, dot, r->id);
+	db_exec(f->db, "UPDATE runs SET commit_id=nullif(?, ''), git=?, env=?, dag=?, "
+	        "snapshot_run=? WHERE id=?", "ttttii", r->commit, git ? git : "", env, dot,
+	        r->snap_run, r->id);
 	free(dot);
 	free(env);
 	free(git);
+	return 0;
+}
+
+/* Point r->snapshot at a copy of the pipeline's files: the last one when
+ * the pipeline did not change since (r->snap_run says whose), else a new
+ * copy in this run's directory. */
+static int take_snapshot(struct run *r)
+{
+	struct sched *sc = r->f->sched;
+	int rc = util_mkdir_p(r->rundir, 0755);
+	if (rc < 0)
+		return rc;
+	uint64_t gen = registry_generation(r->f, r->pipeline);
+	struct snap *sn;
+	for (sn = sc->snaps; sn && strcmp(sn->pipeline, r->pipeline); sn = sn->next)
+		;
+	if (sn && sn->gen == gen) {
+		char *dir = xasprintf("%s/%lld/snapshot", r->f->runs_dir, (long long)sn->run);
+		struct stat st;
+		if (stat(dir, &st) == 0) {
+			free(r->snapshot);
+			r->snapshot = dir;
+			r->snap_run = sn->run;
+			memcpy(r->commit, sn->commit, sizeof r->commit);
+			return 0;
+		}
+		free(dir);
+	}
+	char *src = xasprintf("%s/%s", r->f->pipelines_dir, r->pipeline);
+	rc = util_copy_tree(src, r->snapshot, skip_dot, NULL);
+	free(src);
+	if (rc < 0)
+		return rc;
+	if (!sn) {
+		sn = xcalloc(1, sizeof *sn);
+		sn->pipeline = xstrdup(r->pipeline);
+		sn->next = sc->snaps;
+		sc->snaps = sn;
+	}
+	sn->gen = gen;
+	sn->run = r->snap_run = r->id;
+	sn->commit[0] = '\0';
+	r->snap = sn;
 	return 0;
 }
 
@@ -340,10 +403,8 @@ static struct run *run_setup(struct flowy *f, struct job *j)
 	r->rundir = xasprintf("%s/%lld", f->runs_dir, (long long)r->id);
 	r->snapshot = xasprintf("%s/snapshot", r->rundir);
 	r->scratch = xasprintf("%s/%lld", f->scratch_dir, (long long)r->id);
-	char *src = xasprintf("%s/%s", f->pipelines_dir, r->pipeline);
 	char *msg = NULL;
-	int rc = util_copy_tree(src, r->snapshot, skip_dot, NULL);
-	free(src);
+	int rc = take_snapshot(r);
 	if (rc < 0) {
 		msg = xasprintf("cannot snapshot pipeline %s: %s", r->pipeline, strerror(-rc));
 		goto fail;
@@ -571,7 +632,7 @@ static char *explain_miss(struct run *r, size_t i)
 		prev = xstrdup((const char *)sqlite3_column_text(st, 0));
 		prev_status = xstrdup((const char *)sqlite3_column_text(st, 1));
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 	if (!prev)
 		return xstrdup("no earlier run");
@@ -620,7 +681,7 @@ static int cache_lookup(struct run *r, size_t i)
 				found++;
 			}
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 	return found == s->def->n_outputs;
 }
@@ -644,7 +705,8 @@ static void record_inputs(struct run *r, size_t i)
 		db_exec(r->f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, "
 		        "hash, ref) VALUES(?, ?, 'in', ?, ?, ?)", "itttt", r->id,
 		        s->def->name, s->def->inputs[k].as, s->in_hex[k], s->def->inputs[k].ref);
-		record_artifact(r->f, s->in_hex[k]);
+		if (!s->cached) /* a cache hit saw these inputs before */
+			record_artifact(r->f, s->in_hex[k]);
 	}
 }
 
@@ -657,24 +719,23 @@ static void record_end(struct run *r, size_t i, const char *status)
 	db_lock(f->db);
 	db_begin(f->db);
 	record_inputs(r, i);
+	char *params = cJSON_PrintUnformatted(s->def->params);
 	db_exec(f->db, "UPDATE steps SET status=?, exit_code=?, attempts=?, started=nullif(?, 0), "
-	        "finished=nullif(?, 0), cached=?, reason=?, cache_key=?, key_parts=?, error=? "
-	        "WHERE run_id=? AND name=?", "tiiddittttit", status,
+	        "finished=nullif(?, 0), cached=?, reason=?, cache_key=?, key_parts=?, error=?, "
+	        "params=? WHERE run_id=? AND name=?", "tiidditttttit", status,
 	        (int64_t)s->exit_code, (int64_t)s->attempts, s->started, s->finished,
-	        (int64_t)s->cached, s->reason, s->key, s->key_parts, s->error,
+	        (int64_t)s->cached, s->reason, s->key, s->key_parts, s->error, params,
 	        r->id, s->def->name);
+	free(params);
 	if (!s->attempts && !s->cached)
 		db_exec(f->db, "UPDATE steps SET exit_code=NULL WHERE run_id=? AND name=?",
 		        "it", r->id, s->def->name);
-	char *params = cJSON_PrintUnformatted(s->def->params);
-	db_exec(f->db, "UPDATE steps SET params=? WHERE run_id=? AND name=?", "tit",
-	        params, r->id, s->def->name);
-	free(params);
 	for (size_t o = 0; ok && o < s->def->n_outputs; o++) {
 		db_exec(f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, hash) "
 		        "VALUES(?, ?, 'out', ?, ?)", "ittt", r->id, s->def->name,
 		        s->def->outputs[o], s->out_hex[o]);
-		record_artifact(f, s->out_hex[o]);
+		if (!s->cached)
+			record_artifact(f, s->out_hex[o]);
 		db_exec(f->db, "INSERT OR REPLACE INTO latest(pipeline, name, hash, run_id) "
 		        "VALUES(?, ?, ?, ?)", "ttti", r->pipeline, s->def->outputs[o],
 		        s->out_hex[o], r->id);
@@ -839,7 +900,7 @@ static int start_step(struct run *r, size_t i)
 		goto out;
 	}
 	char *pj = cJSON_Print(s->def->params);
-	rc = util_write_file(params_path, pj, strlen(pj));
+	rc = util_put_file(params_path, pj, strlen(pj));
 	free(pj);
 	if (!rc) {
 		int mfd = open(metrics_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -980,6 +1041,35 @@ static void step_exited(struct run *r, size_t i)
 
 /* ---- the run loop ----------------------------------------------------- */
 
+/* Steps settled without running (cached, skipped) are recorded in one
+ * transaction per pass; it is closed before anything slow (hashing host
+ * files, starting a process) so readers of the views never wait on it. */
+static void batch_begin(struct run *r)
+{
+	if (r->batch)
+		return;
+	db_lock(r->f->db);
+	db_begin(r->f->db);
+	r->batch = 1;
+}
+
+static void batch_end(struct run *r)
+{
+	if (!r->batch)
+		return;
+	db_commit(r->f->db);
+	db_unlock(r->f->db);
+	r->batch = 0;
+}
+
+static int has_file_input(const struct step_def *d)
+{
+	for (size_t k = 0; k < d->n_inputs; k++)
+		if (d->inputs[k].kind == STEP_IN_FILE)
+			return 1;
+	return 0;
+}
+
 /* Decide what step i does next, when it is pending. */
 static void consider(struct run *r, size_t i, int may_start)
 {
@@ -989,6 +1079,7 @@ static void consider(struct run *r, size_t i, int may_start)
 		if (ds == S_FAILED || ds == S_SKIPPED) {
 			s->reason = xasprintf("upstream step %s %s", r->s[r->deps[i][d]].def->name,
 			                      ds == S_FAILED ? "failed" : "was skipped");
+			batch_begin(r);
 			step_finish(r, i, S_SKIPPED, "skipped");
 			return;
 		}
@@ -999,6 +1090,8 @@ static void consider(struct run *r, size_t i, int may_start)
 		return;
 	if (!s->key) {
 		char *err = NULL;
+		if (has_file_input(s->def))
+			batch_end(r);
 		if (resolve_inputs(r, i, &err) < 0) {
 			s->error = err;
 			open_log(r, s);
@@ -1010,11 +1103,13 @@ static void consider(struct run *r, size_t i, int may_start)
 			s->cached = 1;
 			s->reason = xstrdup("cached");
 			s->started = util_now();
+			batch_begin(r);
 			step_finish(r, i, S_DONE, "cached");
 			return;
 		}
 		s->reason = explain_miss(r, i);
 	}
+	batch_end(r);
 	if (start_step(r, i) < 0)
 		step_finish(r, i, S_FAILED, "failed");
 }
@@ -1101,6 +1196,7 @@ static void execute(struct run *r)
 			if (r->s[i].state == S_PENDING || r->s[i].state == S_RUNNING)
 				open++;
 		}
+		batch_end(r);
 		if (!open)
 			break;
 
@@ -1245,6 +1341,11 @@ void sched_stop(struct flowy *f)
 	pthread_join(sc->thread, NULL);
 	close(sc->wake_fd);
 	free(sc->cur_pipeline);
+	for (struct snap *sn = sc->snaps, *next; sn; sn = next) {
+		next = sn->next;
+		free(sn->pipeline);
+		free(sn);
+	}
 	pthread_mutex_destroy(&sc->lock);
 	free(sc);
 	f->sched = NULL;

@@ -141,6 +141,14 @@ double util_now(void)
 
 int util_mkdir_p(const char *path, unsigned mode)
 {
+	if (mkdir(path, mode) == 0)
+		return 0;
+	if (errno == EEXIST) {
+		struct stat st;
+		return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	}
+	if (errno != ENOENT)
+		return -errno;
 	char *p = xstrdup(path);
 	int rc = 0;
 	for (char *s = p + 1; ; s++) {
@@ -331,7 +339,14 @@ out:
 	return rc;
 }
 
-void util_fmt_secs(char *out, size_t n, double secs)
+int util_put_file(const char *path, const void *data, size_t len)
 {
-	snprintf(out, n, "%.3fs", secs < 0 ? 0 : secs);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, data, len);
+	int rc = n < 0 ? -errno : (size_t)n != len ? -EIO : 0;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	return rc;
 }

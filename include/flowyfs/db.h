@@ -15,7 +15,7 @@
 
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 /* Open (creating and migrating) the database at path. *err (malloc'd) says
  * what failed. */
@@ -25,15 +25,20 @@ void db_close(db *d);
 void db_lock(db *d);
 void db_unlock(db *d);
 
-/* Prepare sql and bind args per types. NULL on error (logged). Lock held. */
+/* Prepare sql (from a cache) and bind args per types. NULL on error
+ * (logged). Lock held; hand the statement back with db_finish(). */
 sqlite3_stmt *db_prepare(db *d, const char *sql, const char *types, ...);
+void db_finish(db *d, sqlite3_stmt *st);
 /* Run a statement that returns no rows; 0 or -EIO. Takes the lock. */
 int db_exec(db *d, const char *sql, const char *types, ...);
 /* First column of the first row as int64, or dflt. Lock held. */
 int64_t db_int(db *d, int64_t dflt, const char *sql, const char *types, ...);
 /* First column of the first row as malloc'd text, or NULL. Lock held. */
 char *db_text(db *d, const char *sql, const char *types, ...);
-/* Transactions (lock held by the caller). */
+/* Transactions (lock held by the caller). They nest: only the outermost
+ * begin/commit reach SQLite, so a caller can batch work that commits on
+ * its own elsewhere. A rollback inside a nest rolls back at the outermost
+ * level. */
 int db_begin(db *d);
 int db_commit(db *d);
 void db_rollback(db *d);

@@ -9,6 +9,10 @@
 #define FUSE_USE_VERSION 34
 #include <fuse_lowlevel.h>
 
+/* Largest read request: 1 MiB less 64 KiB, so a spliced reply (data plus
+ * header) fits a pipe of the default pipe-max-size (1 MiB). */
+#define FS_MAX_READ (1024 * 1024 - 64 * 1024)
+
 extern const struct fuse_lowlevel_ops fs_ops;
 
 #endif

@@ -12,6 +12,7 @@
 #define FLOWYFS_REGISTRY_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "flowyfs/flowy.h"
 
 enum registry_doc { REGISTRY_STATUS, REGISTRY_DAG, REGISTRY_DOT };
@@ -26,6 +27,9 @@ int registry_is_pipeline(const char *name);
 void registry_changed(struct flowy *f, const char *pipeline);
 void registry_removed(struct flowy *f, const char *pipeline);
 void registry_renamed(struct flowy *f, const char *from, const char *to);
+/* A counter of the pipeline's changes in this daemon: two equal values
+ * mean the files did not change in between. */
+uint64_t registry_generation(struct flowy *f, const char *pipeline);
 /* Render .status / .dag / .dag.dot; malloc'd text. */
 char *registry_render(struct flowy *f, const char *pipeline, enum registry_doc doc);
 /* 1 when valid, 0 with *errors (malloc'd, one per line) when not. */

@@ -44,7 +44,7 @@ int util_copy_tree(const char *src, const char *dst,
 int util_read_file(const char *path, char **out, size_t *len_out);
 /* Write a whole file atomically (temp + fsync + rename); 0 or -errno. */
 int util_write_file(const char *path, const void *data, size_t len);
-/* Format a duration in seconds as "1.234s". */
-void util_fmt_secs(char *out, size_t n, double secs);
+/* Write a whole file, no durability promised (scratch data); 0 or -errno. */
+int util_put_file(const char *path, const void *data, size_t len);
 
 #endif

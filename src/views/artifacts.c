@@ -140,7 +140,7 @@ static int art_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            n == 1 ? S_IFDIR : n == 2 && !strcmp(part[1], "sha256") ? 0 : S_IFLNK);
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 	if (st || n == 1)
 		return 0;

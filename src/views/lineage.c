@@ -59,7 +59,7 @@ static int origin_of(struct flowy *f, const char *hex, struct origin *o)
 		o->step = xstrdup((const char *)sqlite3_column_text(st, 2));
 		o->name = xstrdup((const char *)sqlite3_column_text(st, 3));
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	if (o->produced)
 		return 0;
 	st = db_prepare(f->db, "SELECT ref, name FROM step_io WHERE hash=? AND dir='in' "
@@ -71,7 +71,7 @@ static int origin_of(struct flowy *f, const char *hex, struct origin *o)
 		o->name = xstrdup((const char *)sqlite3_column_text(st, 1));
 		rc = 0;
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	return rc;
 }
 
@@ -142,7 +142,7 @@ static size_t edges(struct flowy *f, const char *hex, const struct origin *o, in
 			(*hashes)[k] = xstrdup(h);
 		}
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	return n;
 }
 
@@ -359,7 +359,7 @@ static int lineage_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            lp.n == 1 ? S_IFDIR : S_IFLNK);
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 	return rc;
 }

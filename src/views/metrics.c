@@ -61,7 +61,7 @@ static char *render_metric(struct flowy *f, const char *p, const char *m)
 		view_fmt_time(&sb, sqlite3_column_double(st, 3));
 		strbuf_puts(&sb, "\n");
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 	return strbuf_detach(&sb, NULL);
 }
@@ -131,12 +131,12 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		for (cJSON *c = r->params ? r->params->child : NULL; c; c = c->next)
 			names_add(&params, c->string);
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	st = db_prepare(f->db, "SELECT DISTINCT name FROM metrics WHERE run_id IN "
 	                "(SELECT id FROM runs WHERE pipeline=?)", "t", p);
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		names_add(&metrics, (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	qsort(params.v, params.n, sizeof *params.v, cmp_str);
 	qsort(metrics.v, metrics.n, sizeof *metrics.v, cmp_str);
 	for (size_t i = 0; i < nrows; i++) {
@@ -160,7 +160,7 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 			rows[ri].has[mi] = 1;
 		}
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 
 	struct strbuf sb = {0};
@@ -258,7 +258,7 @@ static int metrics_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            n == 1 ? S_IFDIR : S_IFREG);
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 	return 0;
 }

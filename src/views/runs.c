@@ -160,7 +160,7 @@ static void render_run_json(struct flowy *f, int64_t id, sqlite3_stmt *run,
 			                        ? out : in,
 			                        (const char *)sqlite3_column_text(io, 1),
 			                        (const char *)sqlite3_column_text(io, 2));
-		sqlite3_finalize(io);
+		db_finish(f->db, io);
 		cJSON *metrics = cJSON_AddObjectToObject(s, "metrics");
 		sqlite3_stmt *m = db_prepare(f->db, "SELECT name, value FROM metrics WHERE "
 		                             "run_id=? AND step=? ORDER BY name, idx", "it",
@@ -172,10 +172,10 @@ static void render_run_json(struct flowy *f, int64_t id, sqlite3_stmt *run,
 				series = cJSON_AddArrayToObject(metrics, mn);
 			cJSON_AddItemToArray(series, cJSON_CreateNumber(sqlite3_column_double(m, 1)));
 		}
-		sqlite3_finalize(m);
+		db_finish(f->db, m);
 		cJSON_AddItemToArray(steps, s);
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	char *text = cJSON_Print(o);
 	strbuf_printf(sb, "%s\n", text);
 	free(text);
@@ -202,7 +202,7 @@ static void render_summary(struct flowy *f, int64_t id, struct strbuf *sb)
 		              outs ? (const char *)outs : "-");
 		strbuf_release(&d);
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 }
 
 /* Render runs/<id>/<name>; -ENOENT when the run does not exist. */
@@ -244,7 +244,7 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 	} else {
 		rc = -ENOENT;
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 	if (rc) {
 		strbuf_release(&sb);
@@ -288,7 +288,7 @@ static int render_step(struct flowy *f, int64_t id, const char *step,
 		fmt_col(&sb, st, 7);
 	else
 		rc = -ENOENT;
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 	if (rc) {
 		strbuf_release(&sb);
@@ -382,7 +382,11 @@ static char *snapshot_backing(struct flowy *f, const char *path)
 	if (!digits || p[0] == '0' || strncmp(p + digits, "/snapshot", 9) ||
 	    (p[digits + 9] && p[digits + 9] != '/'))
 		return NULL;
-	return xasprintf("%s/%.*s/snapshot%s", f->runs_dir, (int)digits, p,
+	int64_t id = strtoll(p, NULL, 10);
+	db_lock(f->db);
+	int64_t snap = db_int(f->db, id, "SELECT snapshot_run FROM runs WHERE id=?", "i", id);
+	db_unlock(f->db);
+	return xasprintf("%s/%lld/snapshot%s", f->runs_dir, (long long)snap,
 	                 p + digits + 9);
 }
 
@@ -400,7 +404,7 @@ static char *render_series(struct flowy *f, int64_t id, const char *step, const 
 		              sqlite3_column_double(st, 1));
 		rows++;
 	}
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 	if (!rows) {
 		strbuf_release(&sb);
@@ -559,7 +563,7 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            rp.n == 1 || rp.n == 3 ? S_IFDIR :
 		            !strcmp(rp.part[4], "metrics") ? S_IFREG : S_IFLNK);
-	sqlite3_finalize(st);
+	db_finish(f->db, st);
 	db_unlock(f->db);
 	return st ? 0 : -ENOTDIR;
 }
