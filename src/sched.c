@@ -770,11 +770,8 @@ static void step_finish(struct run *r, size_t i, enum state st, const char *stat
 	if (s->error)
 		step_log(s, "%s", s->error);
 	record_end(r, i, status);
-	if (s->scratch) {
-		util_rm_rf(s->scratch);
-		free(s->scratch);
-		s->scratch = NULL;
-	}
+	/* Scratch stays until the run ends: deleting it here makes the file
+	 * system search harder for free inodes on the very next creates. */
 	log_debug("run %lld step %s: %s", (long long)r->id, s->def->name, status);
 }
 
@@ -903,9 +900,6 @@ static int start_step(struct run *r, size_t i)
 	rc = util_put_file(params_path, pj, strlen(pj));
 	free(pj);
 	if (!rc) {
-		int mfd = open(metrics_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (mfd >= 0)
-			close(mfd);
 		rc = open_log(r, s);
 	}
 	if (rc < 0) {
