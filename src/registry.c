@@ -26,6 +26,8 @@ struct entry {
 	int valid;
 	char *errors;       /* one per line, when invalid */
 	char *dag, *dot;    /* renderings, when valid */
+	char **steps;       /* step names, when valid */
+	size_t nsteps;
 	struct entry *next;
 };
 
@@ -43,6 +45,11 @@ struct registry *registry_new(void)
 
 static void entry_clear(struct entry *e)
 {
+	for (size_t i = 0; i < e->nsteps; i++)
+		free(e->steps[i]);
+	free(e->steps);
+	e->steps = NULL;
+	e->nsteps = 0;
 	free(e->errors);
 	free(e->dag);
 	free(e->dot);
@@ -94,6 +101,21 @@ void registry_changed(struct flowy *f, const char *pipeline)
 	e->gen++;
 	e->changed_at = util_now();
 	pthread_mutex_unlock(&r->lock);
+}
+
+static void validate(struct flowy *f, const char *pipeline);
+
+int registry_has_step(struct flowy *f, const char *pipeline, const char *step)
+{
+	validate(f, pipeline);
+	struct registry *r = f->registry;
+	int found = 0;
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, pipeline);
+	for (size_t i = 0; i < e->nsteps && !found; i++)
+		found = !strcmp(e->steps[i], step);
+	pthread_mutex_unlock(&r->lock);
+	return found;
 }
 
 uint64_t registry_generation(struct flowy *f, const char *pipeline)
@@ -170,7 +192,8 @@ static void validate(struct flowy *f, const char *pipeline)
 	struct pipeline_def *p = NULL;
 	int rc = step_load(&p, pipeline, dir);
 	struct strbuf errs = {0};
-	char *dag = NULL, *dot = NULL;
+	char *dag = NULL, *dot = NULL, **steps = NULL;
+	size_t nsteps = 0;
 	if (rc < 0) {
 		strbuf_printf(&errs, "%s: cannot read pipeline: %s\n", pipeline, strerror(-rc));
 	} else if (p->n_errors) {
@@ -179,6 +202,9 @@ static void validate(struct flowy *f, const char *pipeline)
 	} else {
 		dag = dag_render_text(p);
 		dot = dag_render_dot(p);
+		steps = xcalloc(p->n_steps + 1, sizeof *steps);
+		for (nsteps = 0; nsteps < p->n_steps; nsteps++)
+			steps[nsteps] = xstrdup(p->steps[nsteps].name);
 	}
 	watch_inputs(f, pipeline, rc < 0 ? NULL : p);
 	step_free(p);
@@ -191,6 +217,8 @@ static void validate(struct flowy *f, const char *pipeline)
 	e->errors = strbuf_detach(&errs, NULL);
 	e->dag = dag;
 	e->dot = dot;
+	e->steps = steps;
+	e->nsteps = nsteps;
 	pthread_mutex_unlock(&r->lock);
 }
 

@@ -252,7 +252,7 @@ static void run_free(struct run *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; r->p && i < r->p->n_steps; i++) {
+	for (size_t i = 0; r->s && i < r->p->n_steps; i++) {
 		struct srun *s = &r->s[i];
 		for (size_t k = 0; k < s->def->n_inputs; k++)
 			free(s->in_hex[k]);
@@ -268,7 +268,7 @@ static void run_free(struct run *r)
 			close(s->log_fd);
 	}
 	free(r->s);
-	if (r->p)
+	if (r->deps)
 		dag_deps_free(r->deps, r->ndeps, r->p->n_steps);
 	for (size_t i = 0; i < r->ncode; i++)
 		free(r->code[i].rel);

@@ -27,6 +27,8 @@ int registry_is_pipeline(const char *name);
 void registry_changed(struct flowy *f, const char *pipeline);
 void registry_removed(struct flowy *f, const char *pipeline);
 void registry_renamed(struct flowy *f, const char *from, const char *to);
+/* Is step a step of the (valid) pipeline? */
+int registry_has_step(struct flowy *f, const char *pipeline, const char *step);
 /* A counter of the pipeline's changes in this daemon: two equal values
  * mean the files did not change in between. */
 uint64_t registry_generation(struct flowy *f, const char *pipeline);

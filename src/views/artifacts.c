@@ -132,14 +132,16 @@ static int art_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		dirlist_add(l, "sha256", S_IFDIR);
 		st = db_prepare(f->db, "SELECT DISTINCT pipeline FROM latest ORDER BY 1", "");
 	} else if (n == 2 && !strcmp(part[1], "sha256")) {
-		st = db_prepare(f->db, "SELECT hash FROM artifacts ORDER BY 1", "");
+		st = db_prepare(f->db, "SELECT hash, kind FROM artifacts ORDER BY 1", "");
 	} else if (n == 2) {
 		st = db_prepare(f->db, "SELECT name FROM latest WHERE pipeline=? ORDER BY 1",
 		                "t", part[1]);
 	}
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
-		            n == 1 ? S_IFDIR : n == 2 && !strcmp(part[1], "sha256") ? 0 : S_IFLNK);
+		            n == 1 ? S_IFDIR : strcmp(part[1], "sha256") ? S_IFLNK :
+		            !strcmp((const char *)sqlite3_column_text(st, 1), "tree") ?
+		            S_IFDIR : S_IFREG);
 	db_finish(f->db, st);
 	db_unlock(f->db);
 	if (st || n == 1)

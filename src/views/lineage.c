@@ -338,9 +338,16 @@ static int lineage_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		st = db_prepare(f->db, "SELECT name FROM latest WHERE pipeline=? ORDER BY 1",
 		                "t", lp.part[1]);
 	} else if (lp.n == 3) {
-		for (int k = L_PRODUCER; k <= L_DESCENDANTS; k++)
-			dirlist_add(l, lfile_names[k], k == L_PARENTS || k == L_CHILDREN ?
-			            S_IFDIR : k == L_RUN ? S_IFLNK : S_IFREG);
+		struct origin o;
+		if (origin_of(f, lp.part[2], &o) == 0) {
+			for (int k = L_PRODUCER; k <= L_DESCENDANTS; k++)
+				if (k != L_RUN || o.produced) /* a source has no run */
+					dirlist_add(l, lfile_names[k], k == L_PARENTS || k == L_CHILDREN ?
+					            S_IFDIR : k == L_RUN ? S_IFLNK : S_IFREG);
+			origin_free(&o);
+		} else {
+			rc = -ENOENT;
+		}
 	} else if (lp.n == 4 && (lp.file == L_PARENTS || lp.file == L_CHILDREN)) {
 		struct origin o;
 		if (origin_of(f, lp.part[2], &o) == 0) {
@@ -358,7 +365,7 @@ static int lineage_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	}
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
-		            lp.n == 1 ? S_IFDIR : S_IFLNK);
+		            lp.n == 1 || !strcmp(lp.part[1], "sha256") ? S_IFDIR : S_IFLNK);
 	db_finish(f->db, st);
 	db_unlock(f->db);
 	return rc;

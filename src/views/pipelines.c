@@ -208,7 +208,8 @@ static int pl_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
 			if (!registry_check(f, pp.p, &errors)) {
 				log_info("%s: run refused: pipeline is invalid: %s", pp.p, errors);
 				r = -EINVAL;
-			} else if (!strcmp(cmd, "rerun") && !*arg) {
+			} else if (!strcmp(cmd, "rerun") && (!*arg || !registry_has_step(f, pp.p, arg))) {
+				log_info("%s/.ctl: rerun needs the name of a step of the pipeline", pp.p);
 				r = -EINVAL;
 			} else {
 				r = sched_enqueue(f, pp.p, !strcmp(cmd, "run") ? "ctl" : "rerun",
@@ -258,8 +259,8 @@ static int pl_remove(struct flowy *f, const char *path, int dir)
 {
 	struct ppath pp;
 	parse(path, &pp);
-	if (pp.gen)
-		return -EPERM;
+	if (pp.gen) /* regenerated anyway; succeeding lets rm -r remove a pipeline */
+		return dir ? -ENOTDIR : 0;
 	char *b = backing(f, path);
 	int rc = (dir ? rmdir(b) : unlink(b)) < 0 ? -errno : 0;
 	free(b);
