@@ -7,11 +7,16 @@
 #      read cold vs `zstd -d` of the same content (zstd -3).
 #   2. a 1,000-step chain pipeline vs an equivalent Makefile: cold run
 #      (vs `make -j1`) and re-check with nothing changed (vs `make -q`).
+#   3. views with 10,000 real runs in the store (a one-step pipeline that
+#      reports metrics, forced to rerun): ls of runs/ and lineage/sha256/,
+#      cat of runs/latest/run.json, metrics/<p>/runs.tsv and the ancestors
+#      of the chain's last artifact (1,000 deep). Target: < 20 ms each.
 #
 # Environment:
 #   BENCH_BIG_MB    size of the incompressible artifact, MiB   (1024)
 #   BENCH_TEXT_MB   size of the compressible artifact, MiB     (256)
 #   BENCH_CHAIN     steps in the chain                          (1000)
+#   BENCH_RUNS      runs in the store for the view timings      (10000)
 #   BENCH_REPS      repetitions per timing; the best is kept    (3)
 #   BENCH_POLL      seconds between polls of a run's status     (0.05)
 #   BENCH_DIR       scratch directory (default: mktemp under /tmp); it must
@@ -298,7 +303,51 @@ for _ in $(seq 1 "$reps"); do
 	[ "$n_c" = "$chain_n" ] || die "chain re-check: $n_c of $chain_n steps cached"
 done
 
-# --- 3. table --------------------------------------------------------------
+# --- 3. views with many runs ---------------------------------------------------
+
+runs_n=${BENCH_RUNS:-10000}
+echo "== views: ${runs_n} runs in the store"
+stage=$mnt/pipelines/.track
+mkdir "$stage"
+echo '{"params": {"lr": 0.01, "epochs": 3}}' > "$stage/pipeline.json"
+cat > "$stage/train.json" <<'JSON'
+{"run": "printf '{\"loss\": %s, \"acc\": 0.5}\\n' \"$FLOWY_RUN\" >> \"$FLOWY_METRICS\"; echo \"$FLOWY_RUN\" > out/model",
+ "outputs": ["model"], "params": ["lr", "epochs"]}
+JSON
+read -r _ st track_id _ < <(publish track 60)
+check_run "$st" "$track_id" "track" track
+have=$(ls "$mnt/runs" | grep -c '^[0-9]')
+more=$((runs_n - have))
+t0=$(now)
+if [ "$more" -gt 0 ]; then
+	# One write queues them all: one command per line.
+	for ((i = 0; i < more; i++)); do echo "rerun train"; done > "$dir/rerun.cmds"
+	cat "$dir/rerun.cmds" > "$mnt/pipelines/track/.ctl"
+	st=$(wait_run $((track_id + more)) 1800)
+	check_run "$st" $((track_id + more)) "run ${runs_n}" track
+fi
+t1=$(now)
+fill_secs=$(sub "$t1" "$t0")
+ms() { # ms CMD...: best of reps, in milliseconds (the first call warms up)
+	local best="" t0 t1
+	"$@" > /dev/null
+	for _ in $(seq 1 "$reps"); do
+		t0=$(now); "$@" > /dev/null; t1=$(now)
+		best=$(min "$best" "$(sub "$t1" "$t0")")
+	done
+	awk -v s="$best" 'BEGIN { printf "%.1f", s * 1000 }'
+}
+last=$(name "$chain_n")
+v_ls_runs=$(ms ls "$mnt/runs")
+v_ls_lineage=$(ms ls "$mnt/lineage/sha256")
+v_run_json=$(ms cat "$mnt/runs/latest/run.json")
+v_runs_tsv=$(ms cat "$mnt/metrics/track/runs.tsv")
+v_ancestors=$(ms cat "$mnt/lineage/chain/$last/ancestors")
+n_rows=$(awk 'END { print NR - 1 }' "$mnt/metrics/track/runs.tsv")
+n_anc=$(wc -l < "$mnt/lineage/chain/$last/ancestors")
+[ "$n_anc" = "$chain_n" ] || die "ancestors of $last: $n_anc lines, expected $chain_n"
+
+# --- 4. table --------------------------------------------------------------
 
 rows=()
 # row METRIC FLOWY BASE UNIT DIR TARGET: DIR ge (ratio flowy/base >= TARGET)
@@ -346,7 +395,24 @@ echo "  per step: flowyfs $(awk -v s="$chain_cold" -v n="$chain_n" 'BEGIN { prin
 	"make $(awk -v s="$make_cold" -v n="$chain_n" 'BEGIN { printf "%.2f", s / n * 1000 }') ms"
 echo "  read sizes: big ${big_bytes} B, text ${text_bytes} B; GB = 1e9 B."
 
+echo
+vrow() { # vrow WHAT MS
+	printf '%s\t%s ms\t< 20 ms\t%s\n' "$1" "$2" \
+		"$(awk -v v="$2" 'BEGIN { print (v < 20) ? "ok" : "MISS" }')"
+}
+{
+	printf 'view (%s runs in the store)\tflowyfs\ttarget\tpass\n' "$(ls "$mnt/runs" | grep -c '^[0-9]')"
+	vrow "ls runs/" "$v_ls_runs"
+	vrow "ls lineage/sha256/" "$v_ls_lineage"
+	vrow "cat runs/latest/run.json" "$v_run_json"
+	vrow "cat metrics/track/runs.tsv (${n_rows} rows)" "$v_runs_tsv"
+	vrow "cat lineage/chain/${last}/ancestors (${n_anc} deep)" "$v_ancestors"
+} | tee "$dir/views.tsv" | column -t -s "$(printf '\t')"
+echo "  filling the store: $(s3 "$fill_secs")s for $((more > 0 ? more : 0)) forced runs" \
+	"($(awk -v s="$fill_secs" -v n="$more" 'BEGIN { if (n > 0) printf "%.2f", s / n * 1000; else print "-" }') ms a run)."
+
 if [ "${BENCH_STRICT:-0}" = 1 ]; then
+	grep -q MISS "$dir/views.tsv" && exit 1
 	for r in "${rows[@]}"; do
 		case $r in *MISS) exit 1 ;; esac
 	done

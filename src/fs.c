@@ -96,7 +96,7 @@ static void fs_forget_multi(fuse_req_t req, size_t count,
 static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	char *path = inode_path(F(req)->inodes, ino);
-	struct view_attr a = {0};
+	struct view_attr a = {.reuse = 1};
 	int rc = path ? route_find(path)->getattr(F(req), path, &a) : -ENOENT;
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);

@@ -3,6 +3,7 @@
  * tmux's command table. Adding a view is adding one file and one row.
  * Also the small helpers views share (directory lists, rendered text).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,6 +53,12 @@ void view_text_attr(struct view_attr *a, const char *text, double mtime)
 	a->immutable = 0;
 }
 
+void view_generated_attr(struct view_attr *a, const char *path, char *text)
+{
+	view_text_attr(a, text, util_now());
+	view_cache_put(path, text);
+}
+
 void view_text_fh(struct fh *h, char *text)
 {
 	h->kind = FH_BUF;
@@ -84,4 +91,60 @@ void view_fmt_time(struct strbuf *sb, double t)
 	char buf[64];
 	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
 	strbuf_printf(sb, "%s.%03dZ", buf, (int)((t - (double)s) * 1000));
+}
+
+#define CACHE_SLOTS 32
+
+static struct {
+	char *path, *text;
+	double at;
+} cache[CACHE_SLOTS];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void view_cache_put(const char *path, char *text)
+{
+	double now = util_now();
+	size_t slot = 0;
+	pthread_mutex_lock(&cache_lock);
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		if (cache[i].path && !strcmp(cache[i].path, path)) {
+			slot = i;
+			break;
+		}
+		if (cache[i].at < cache[slot].at)
+			slot = i; /* the oldest (or an empty one) */
+	}
+	free(cache[slot].path);
+	free(cache[slot].text);
+	cache[slot].path = xstrdup(path);
+	cache[slot].text = text;
+	cache[slot].at = now;
+	pthread_mutex_unlock(&cache_lock);
+}
+
+char *view_cache_take(const char *path)
+{
+	char *text = NULL;
+	double now = util_now();
+	pthread_mutex_lock(&cache_lock);
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		if (cache[i].path && !strcmp(cache[i].path, path)) {
+			if (now - cache[i].at <= VIEW_CACHE_TTL)
+				text = xstrdup(cache[i].text);
+			break;
+		}
+	pthread_mutex_unlock(&cache_lock);
+	return text;
+}
+
+int view_cached_attr(struct view_attr *a, const char *path)
+{
+	if (!a->reuse)
+		return 0;
+	char *text = view_cache_take(path);
+	if (!text)
+		return 0;
+	view_text_attr(a, text, util_now());
+	free(text);
+	return 1;
 }

@@ -21,6 +21,8 @@ struct view_attr {
 	uint64_t size;
 	double mtime;
 	int immutable;     /* never changes: the kernel may cache it forever */
+	int reuse;         /* in: a render cached moments ago will do (GETATTR
+	                      of a node already looked up, e.g. fstat) */
 };
 
 enum fh_kind {
@@ -51,12 +53,28 @@ void dirlist_free(struct dirlist *l);
 
 /* Fill a view_attr for a generated file with the given text. */
 void view_text_attr(struct view_attr *a, const char *text, double mtime);
+/* The same for a rendered file at path, keeping text (handed over) in the
+ * render cache for the open that usually follows. */
+void view_generated_attr(struct view_attr *a, const char *path, char *text);
 /* Make h an FH_BUF owning text (malloc'd, handed over). */
 void view_text_fh(struct fh *h, char *text);
 /* Append t (seconds since the epoch) as ISO 8601 UTC with milliseconds,
  * without newline. */
 struct strbuf;
 void view_fmt_time(struct strbuf *sb, double t);
+/* A generated file is rendered at lookup (its size) and again at open;
+ * the render cache hands the lookup's text to the open that follows it
+ * (within VIEW_CACHE_TTL seconds) and to GETATTRs of the open file, so a
+ * file is rendered once per `cat`. Every command's path walk looks up
+ * afresh (entry timeout 0) and LOOKUP always renders, so what an open gets
+ * is never older than that command. put takes ownership of text; take
+ * returns a copy (caller frees) or NULL. */
+#define VIEW_CACHE_TTL 0.5
+void view_cache_put(const char *path, char *text);
+char *view_cache_take(const char *path);
+/* When a->reuse and a fresh render of path is cached, fill a from it and
+ * return 1; else 0 (the caller renders). */
+int view_cached_attr(struct view_attr *a, const char *path);
 /* Split path into at most n components (copied into buf); returns count. */
 int view_split(const char *path, char *buf, size_t bufsz, char **parts, int n);
 

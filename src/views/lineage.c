@@ -251,7 +251,8 @@ static char *latest(struct flowy *f, const char *p, const char *name)
 }
 
 /* Everything below runs with the database lock held. */
-static int getattr_locked(struct flowy *f, struct lpath *lp, struct view_attr *a)
+static int getattr_locked(struct flowy *f, const char *path, struct lpath *lp,
+                          struct view_attr *a)
 {
 	if (lp->n == 1 || (lp->n == 2 && !strcmp(lp->part[1], "sha256"))) {
 		a->mode = S_IFDIR | 0555;
@@ -300,11 +301,10 @@ static int getattr_locked(struct flowy *f, struct lpath *lp, struct view_attr *a
 				rc = 0;
 			}
 		free_edges(names, hashes, n);
-	} else {
+	} else if (!view_cached_attr(a, path)) {
 		char *t = render(f, hex, lp->file);
-		view_text_attr(a, t ? t : "", util_now());
+		view_generated_attr(a, path, t ? t : xstrdup(""));
 		a->immutable = lp->file != L_DESCENDANTS;
-		free(t);
 	}
 	origin_free(&o);
 	return rc;
@@ -316,7 +316,7 @@ static int lineage_getattr(struct flowy *f, const char *path, struct view_attr *
 	if (parse(path, &lp) < 0)
 		return -ENOENT;
 	db_lock(f->db);
-	int rc = getattr_locked(f, &lp, a);
+	int rc = getattr_locked(f, path, &lp, a);
 	db_unlock(f->db);
 	return rc;
 }
@@ -380,9 +380,12 @@ static int lineage_open(struct flowy *f, const char *path, int flags, struct fh 
 		return -ENOENT;
 	if (lp.file == L_PARENTS || lp.file == L_CHILDREN)
 		return -EISDIR;
-	db_lock(f->db);
-	char *t = render(f, lp.part[2], lp.file);
-	db_unlock(f->db);
+	char *t = view_cache_take(path);
+	if (!t) {
+		db_lock(f->db);
+		t = render(f, lp.part[2], lp.file);
+		db_unlock(f->db);
+	}
 	if (!t)
 		return -ENOENT;
 	view_text_fh(h, t);

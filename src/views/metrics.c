@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,9 +39,26 @@ static int metric_exists(struct flowy *f, const char *p, const char *m)
 	return c > 0;
 }
 
+/* Shortest text that reads back as v; integers skip printf's float path. */
 static void fmt_num(struct strbuf *sb, double v)
 {
-	strbuf_printf(sb, "%.17g", v);
+	if (v == (double)(long long)v && v > -1e15 && v < 1e15) {
+		char buf[24], *p = buf + sizeof buf;
+		long long n = (long long)v;
+		unsigned long long u = n < 0 ? -(unsigned long long)n : (unsigned long long)n;
+		do
+			*--p = (char)('0' + u % 10);
+		while (u /= 10);
+		if (n < 0)
+			*--p = '-';
+		strbuf_add(sb, p, (size_t)(buf + sizeof buf - p));
+		return;
+	}
+	char buf[32];
+	snprintf(buf, sizeof buf, "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, sizeof buf, "%.17g", v);
+	strbuf_puts(sb, buf);
 }
 
 static char *render_metric(struct flowy *f, const char *p, const char *m)
@@ -103,6 +121,7 @@ struct run_row {
 	char *status;
 	double started, finished;
 	int has_started, has_finished;
+	char *params_text;   /* as stored; rows with equal text share cells */
 	cJSON *params;
 	double *last;        /* per metric */
 	unsigned char *has;  /* per metric */
@@ -127,7 +146,9 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		r->has_finished = sqlite3_column_type(st, 3) != SQLITE_NULL;
 		r->finished = sqlite3_column_double(st, 3);
 		const unsigned char *pj = sqlite3_column_text(st, 4);
-		r->params = pj ? cJSON_Parse((const char *)pj) : NULL;
+		r->params_text = xstrdup(pj ? (const char *)pj : "");
+		r->params = nrows > 1 && !strcmp(rows[nrows - 2].params_text, r->params_text) ?
+		            NULL : cJSON_Parse(r->params_text);
 		for (cJSON *c = r->params ? r->params->child : NULL; c; c = c->next)
 			names_add(&params, c->string);
 	}
@@ -163,7 +184,7 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	db_finish(f->db, st);
 	db_unlock(f->db);
 
-	struct strbuf sb = {0};
+	struct strbuf sb = {0}, cells = {0};
 	strbuf_puts(&sb, "run\tstatus\tstarted\tduration");
 	for (size_t i = 0; i < params.n; i++)
 		strbuf_printf(&sb, "\tparams.%s", params.v[i]);
@@ -179,17 +200,23 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		if (r->has_started)
 			strbuf_printf(&sb, "%.3f", (r->has_finished ? r->finished : util_now()) -
 			              r->started);
-		for (size_t k = 0; k < params.n; k++) {
-			cJSON *v = cJSON_GetObjectItemCaseSensitive(r->params, params.v[k]);
-			strbuf_puts(&sb, "\t");
-			if (cJSON_IsString(v)) {
-				strbuf_puts(&sb, v->valuestring);
-			} else if (v) {
-				char *t = cJSON_PrintUnformatted(v);
-				strbuf_puts(&sb, t);
-				free(t);
+		if (r->params || !i) { /* else: the same params as the row before */
+			strbuf_release(&cells);
+			for (size_t k = 0; k < params.n; k++) {
+				cJSON *v = cJSON_GetObjectItemCaseSensitive(r->params, params.v[k]);
+				strbuf_puts(&cells, "\t");
+				if (cJSON_IsString(v)) {
+					strbuf_puts(&cells, v->valuestring);
+				} else if (cJSON_IsNumber(v)) {
+					fmt_num(&cells, v->valuedouble);
+				} else if (v) {
+					char *t = cJSON_PrintUnformatted(v);
+					strbuf_puts(&cells, t);
+					free(t);
+				}
 			}
 		}
+		strbuf_add(&sb, cells.buf ? cells.buf : "", cells.len);
 		for (size_t k = 0; k < metrics.n; k++) {
 			strbuf_puts(&sb, "\t");
 			if (r->has[k])
@@ -197,11 +224,13 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		}
 		strbuf_puts(&sb, "\n");
 		free(r->status);
+		free(r->params_text);
 		cJSON_Delete(r->params);
 		free(r->last);
 		free(r->has);
 	}
 	free(rows);
+	strbuf_release(&cells);
 	names_free(&params);
 	names_free(&metrics);
 	return strbuf_detach(&sb, NULL);
@@ -233,12 +262,13 @@ static int metrics_getattr(struct flowy *f, const char *path, struct view_attr *
 		a->mode = S_IFDIR | 0555;
 		return 0;
 	}
+	if (view_cached_attr(a, path))
+		return 0;
 	char *text = NULL;
 	int rc = render(f, part[1], part[2], &text);
 	if (rc < 0)
 		return rc;
-	view_text_attr(a, text, util_now());
-	free(text);
+	view_generated_attr(a, path, text);
 	return 0;
 }
 
@@ -271,8 +301,8 @@ static int metrics_open(struct flowy *f, const char *path, int flags, struct fh 
 	int n = view_split(path, buf, sizeof buf, part, 3);
 	if (n != 3)
 		return n < 3 ? -EISDIR : -ENOENT;
-	char *text = NULL;
-	int rc = render(f, part[1], part[2], &text);
+	char *text = view_cache_take(path);
+	int rc = text ? 0 : render(f, part[1], part[2], &text);
 	if (rc < 0)
 		return rc;
 	view_text_fh(h, text);

@@ -79,10 +79,11 @@ static int pl_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		return 0;
 	}
 	if (pp.gen) {
+		if (view_cached_attr(a, path))
+			return 0;
 		char *t = registry_render(f, pp.p, pp.gen == GEN_STATUS ? REGISTRY_STATUS :
 		                          pp.gen == GEN_DAG ? REGISTRY_DAG : REGISTRY_DOT);
-		view_text_attr(a, t, util_now());
-		free(t);
+		view_generated_attr(a, path, t);
 		return 0;
 	}
 	char *b = backing(f, path);
@@ -137,7 +138,8 @@ static int pl_open(struct flowy *f, const char *path, int flags, struct fh *h)
 	if (pp.gen) {
 		if (acc != O_RDONLY)
 			return -EACCES;
-		view_text_fh(h, registry_render(f, pp.p, pp.gen == GEN_STATUS ?
+		char *t = view_cache_take(path);
+		view_text_fh(h, t ? t : registry_render(f, pp.p, pp.gen == GEN_STATUS ?
 		             REGISTRY_STATUS : pp.gen == GEN_DAG ? REGISTRY_DAG : REGISTRY_DOT));
 		return 0;
 	}

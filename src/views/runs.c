@@ -457,14 +457,15 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		a->mode = S_IFDIR | 0555;
 		return 0;
 	}
+	if (view_cached_attr(a, path))
+		return 0;
 	char *text = NULL;
 	if (rp.n == 3) {
 		int rc = is_one_of(run_files, rp.part[2]) ?
 		         render_run(f, rp.id, rp.part[2], &text) : -ENOENT;
 		if (rc < 0)
 			return rc;
-		view_text_attr(a, text, util_now());
-		free(text);
+		view_generated_attr(a, path, text);
 		return 0;
 	}
 	if (strcmp(rp.part[2], "steps") || !step_exists(f, rp.id, rp.part[3]))
@@ -477,8 +478,7 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		text = render_series(f, rp.id, rp.part[3], rp.part[5]);
 		if (!text)
 			return -ENOENT;
-		view_text_attr(a, text, util_now());
-		free(text);
+		view_generated_attr(a, path, text);
 		return 0;
 	}
 	if (rp.n == 5 && !strcmp(rp.part[4], "log")) {
@@ -495,8 +495,7 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		         render_step(f, rp.id, rp.part[3], rp.part[4], &text) : -ENOENT;
 		if (rc < 0)
 			return rc;
-		view_text_attr(a, text, util_now());
-		free(text);
+		view_generated_attr(a, path, text);
 		return 0;
 	}
 	const char *dir = io_dir(rp.part[4]);
@@ -586,9 +585,11 @@ static int runs_open(struct flowy *f, const char *path, int flags, struct fh *h)
 	struct rpath rp;
 	if (parse(path, &rp) < 0 || !rp.id)
 		return -ENOENT;
-	char *text = NULL;
+	char *text = view_cache_take(path);
 	int rc;
-	if (rp.n == 3) {
+	if (text) {
+		rc = 0;
+	} else if (rp.n == 3) {
 		rc = render_run(f, rp.id, rp.part[2], &text);
 	} else if (rp.n == 5 && !strcmp(rp.part[4], "log")) {
 		char *lp = log_path(f, rp.id, rp.part[3]);
