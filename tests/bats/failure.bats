@@ -37,8 +37,10 @@ teardown() {
 	[ "$(step_file "$id" c status)" = succeeded ]
 	[ "$(cat "$mnt/artifacts/f/c")" = independent ]
 	# Nothing was published for the failed and skipped steps.
-	[ ! -e "$mnt/artifacts/f/a" ] && [ ! -L "$mnt/artifacts/f/a" ]
-	[ ! -e "$mnt/artifacts/f/b" ] && [ ! -L "$mnt/artifacts/f/b" ]
+	[ ! -e "$mnt/artifacts/f/a" ]
+	[ ! -L "$mnt/artifacts/f/a" ]
+	[ ! -e "$mnt/artifacts/f/b" ]
+	[ ! -L "$mnt/artifacts/f/b" ]
 	[ -z "$(ls -A "$mnt/runs/$id/steps/a/outputs")" ]
 	run awk -F'\t' '{ print $1 "|" $2 "|" $5 }' "$mnt/runs/$id/summary"
 	expect_eq "$output" $'step|status|outputs\na|failed|-\nb|skipped|-\nc|succeeded|c' summary

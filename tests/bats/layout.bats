@@ -128,8 +128,10 @@ kind_of() {
 }
 
 @test "a file and a directory artifact exist under artifacts/sha256 with their kinds" {
-	[ -f "$mnt/artifacts/sha256/$HEXF" ] && [ ! -L "$mnt/artifacts/sha256/$HEXF" ]
-	[ -d "$mnt/artifacts/sha256/$HEXD" ] && [ ! -L "$mnt/artifacts/sha256/$HEXD" ]
+	[ -f "$mnt/artifacts/sha256/$HEXF" ]
+	[ ! -L "$mnt/artifacts/sha256/$HEXF" ]
+	[ -d "$mnt/artifacts/sha256/$HEXD" ]
+	[ ! -L "$mnt/artifacts/sha256/$HEXD" ]
 	[ "$(stat -c %a "$mnt/artifacts/sha256/$HEXD/f1")" = 444 ]
 	[ "$(cat "$mnt/artifacts/sha256/$HEXF")" = f ]
 	[ "$(cat "$mnt/artifacts/sha256/$HEXD/f1")" = in-d ]

@@ -112,7 +112,9 @@ teardown() {
 	run ln -s /etc "$P/link"
 	[ "$status" -ne 0 ]
 	[[ $output == *"Operation not permitted"* ]]
-	[ ! -L "$P/s/link" ] && [ ! -L "$P/s/rel" ] && [ ! -L "$P/link" ]
+	[ ! -L "$P/s/link" ]
+	[ ! -L "$P/s/rel" ]
+	[ ! -L "$P/link" ]
 }
 
 @test "hard links cannot be made in pipelines/" {

@@ -43,7 +43,9 @@ sh_erofs() {
 		erofs touch "$mnt/$d/newfile2"
 		erofs mkdir "$mnt/$d/newdir"
 		erofs ln -s /etc/passwd "$mnt/$d/newlink"
-		[ ! -e "$mnt/$d/newfile" ] && [ ! -e "$mnt/$d/newdir" ] && [ ! -L "$mnt/$d/newlink" ]
+		[ ! -e "$mnt/$d/newfile" ]
+		[ ! -e "$mnt/$d/newdir" ]
+		[ ! -L "$mnt/$d/newlink" ]
 	done
 }
 
