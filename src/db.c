@@ -166,8 +166,10 @@ void db_close(db *d)
 {
 	if (!d)
 		return;
-	for (size_t i = 0; i < d->ncache; i++)
+	for (size_t i = 0; i < d->ncache; i++) {
 		sqlite3_finalize(d->cache[i].st);
+		free((char *)d->cache[i].sql);
+	}
 	sqlite3_close(d->conn);
 	pthread_mutex_destroy(&d->lock);
 	free(d);

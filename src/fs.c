@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "flowyfs/fs.h"
+#include "flowyfs/handle.h"
 #include "flowyfs/log.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
@@ -134,9 +135,14 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		free(l);
 		fuse_reply_err(req, -rc);
 	} else {
-		fi->fh = (uint64_t)(uintptr_t)l;
+		struct fh *h = xcalloc(1, sizeof *h);
+		h->kind = FH_DIR;
+		h->fd = -1;
+		h->dir = l;
+		fi->fh = handle_add(h);
 		fi->cache_readdir = 0;
-		fuse_reply_open(req, fi);
+		if (fuse_reply_open(req, fi) != 0)
+			handle_remove(fi->fh);
 	}
 	free(path);
 }
@@ -152,7 +158,12 @@ static uint64_t name_ino(const char *name)
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
-	struct dirlist *l = (struct dirlist *)(uintptr_t)fi->fh;
+	struct fh *h = handle_get(fi->fh);
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	struct dirlist *l = h->dir;
 	char *buf = xmalloc(size);
 	size_t used = 0;
 	for (size_t i = (size_t)off; i < l->n; i++) {
@@ -165,23 +176,26 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+	handle_put(h);
 }
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dirlist *l = (struct dirlist *)(uintptr_t)fi->fh;
-	dirlist_free(l);
-	free(l);
+	handle_remove(fi->fh);
 	fuse_reply_err(req, 0);
 }
 
-static void fh_free(struct fh *h)
+void fh_free(struct fh *h)
 {
 	if (!h)
 		return;
 	if (h->fd >= 0)
 		close(h->fd);
 	cas_reader_close(h->reader);
+	if (h->dir) {
+		dirlist_free(h->dir);
+		free(h->dir);
+	}
 	free(h->buf);
 	free(h->path);
 	free(h);
@@ -189,7 +203,7 @@ static void fh_free(struct fh *h)
 
 static void set_fi(struct fuse_file_info *fi, struct fh *h)
 {
-	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->fh = handle_add(h);
 	fi->direct_io = h->direct_io;
 	fi->keep_cache = h->keep_cache;
 }
@@ -212,7 +226,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->written = 1;
 	set_fi(fi, h);
 	if (fuse_reply_open(req, fi) != 0)
-		fh_free(h);
+		handle_remove(fi->fh);
 }
 
 static void reply_fd(fuse_req_t req, int fd, size_t size, off_t off)
@@ -224,10 +238,22 @@ static void reply_fd(fuse_req_t req, int fd, size_t size, off_t off)
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
+static void read_handle(fuse_req_t req, struct fh *h, size_t size, off_t off);
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h = handle_get(fi->fh);
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	read_handle(req, h, size, off);
+	handle_put(h);
+}
+
+static void read_handle(fuse_req_t req, struct fh *h, size_t size, off_t off)
+{
 	switch (h->kind) {
 	case FH_BUF:
 		if ((size_t)off >= h->len)
@@ -262,7 +288,11 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
                      off_t off, struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h = handle_get(fi->fh);
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	const struct view *v = route_find(h->path);
 	int rc;
 	if (v->write) {
@@ -275,10 +305,11 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	}
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
-		return;
+	} else {
+		h->written = 1;
+		fuse_reply_write(req, (size_t)rc);
 	}
-	h->written = 1;
-	fuse_reply_write(req, (size_t)rc);
+	handle_put(h);
 }
 
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -289,20 +320,24 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
                      struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	int rc = 0;
-	if (h->kind == FH_FD && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
+	struct fh *h = handle_get(fi->fh);
+	int rc = h ? 0 : EBADF;
+	if (h && h->kind == FH_FD && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
 		rc = errno;
+	handle_put(h);
 	fuse_reply_err(req, rc);
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	const struct view *v = route_find(h->path);
-	if (v->release)
-		v->release(F(req), h);
-	fh_free(h);
+	struct fh *h = handle_get(fi->fh);
+	if (h) {
+		const struct view *v = route_find(h->path);
+		if (v->release)
+			v->release(F(req), h);
+		handle_put(h);
+		handle_remove(fi->fh);
+	}
 	fuse_reply_err(req, 0);
 }
 
@@ -333,7 +368,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	set_fi(fi, h);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		inode_unref(F(req)->inodes, e.ino, 1);
-		fh_free(h);
+		handle_remove(fi->fh);
 	}
 }
 
@@ -406,7 +441,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	char *path = inode_path(F(req)->inodes, ino);
 	const struct view *v = path ? route_find(path) : NULL;
-	struct fh *h = fi ? (struct fh *)(uintptr_t)fi->fh : NULL;
+	struct fh *h = fi ? handle_get(fi->fh) : NULL;
 	int rc = v ? 0 : -ENOENT;
 	if (!rc && (to_set & FUSE_SET_ATTR_SIZE)) {
 		if (h && h->kind == FH_FD)
@@ -443,6 +478,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			fuse_reply_attr(req, &st, 0);
 		}
 	}
+	handle_put(h);
 	free(path);
 }
 

@@ -420,7 +420,8 @@ static struct run *run_setup(struct flowy *f, struct job *j)
 		msg = xasprintf("cannot hash code: %s", strerror(-rc));
 		goto fail;
 	}
-	qsort(r->code, r->ncode, sizeof *r->code, cmp_code);
+	if (r->ncode)
+		qsort(r->code, r->ncode, sizeof *r->code, cmp_code);
 	dag_deps(&r->deps, &r->ndeps, r->p);
 	r->s = xcalloc(r->p->n_steps, sizeof *r->s);
 	unsigned char *mark = xcalloc(r->p->n_steps, 1);

@@ -73,7 +73,8 @@ static int write_tree(git_repository *repo, git_oid *out, const char *dir)
 		names[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof *names, cmp_names);
+	if (n)
+		qsort(names, n, sizeof *names, cmp_names);
 	if (git_treebuilder_new(&tb, repo, NULL) < 0) {
 		rc = -EIO;
 		goto out;

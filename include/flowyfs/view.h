@@ -29,7 +29,8 @@ enum fh_kind {
 	FH_BUF = 1,        /* a rendered buffer */
 	FH_FD,             /* a backing file */
 	FH_CAS,            /* a blob of the object store */
-	FH_CTL             /* a command sink: writes go to view->write */
+	FH_CTL,            /* a command sink: writes go to view->write */
+	FH_DIR             /* a directory listing, taken at opendir */
 };
 
 struct fh {
@@ -40,7 +41,9 @@ struct fh {
 	cas_reader *reader;/* FH_CAS */
 	int direct_io, keep_cache;
 	int written;       /* a write or truncate happened through this handle */
+	int refs;          /* handle.c: the table and the requests using it */
 	char *path;        /* set by the dispatcher */
+	struct dirlist *dir; /* FH_DIR */
 };
 
 struct dirlist {

@@ -158,8 +158,10 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		names_add(&metrics, (const char *)sqlite3_column_text(st, 0));
 	db_finish(f->db, st);
-	qsort(params.v, params.n, sizeof *params.v, cmp_str);
-	qsort(metrics.v, metrics.n, sizeof *metrics.v, cmp_str);
+	if (params.n)
+		qsort(params.v, params.n, sizeof *params.v, cmp_str);
+	if (metrics.n)
+		qsort(metrics.v, metrics.n, sizeof *metrics.v, cmp_str);
 	for (size_t i = 0; i < nrows; i++) {
 		rows[i].last = xcalloc(metrics.n + 1, sizeof *rows[i].last);
 		rows[i].has = xcalloc(metrics.n + 1, 1);

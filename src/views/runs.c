@@ -377,6 +377,8 @@ static char *log_path(struct flowy *f, int64_t id, const char *step)
 /* runs/<id>/snapshot[/...] -> its backing path in the store, else NULL. */
 static char *snapshot_backing(struct flowy *f, const char *path)
 {
+	if (strncmp(path, "runs/", 5))
+		return NULL;
 	const char *p = path + strlen("runs/");
 	size_t digits = strspn(p, "0123456789");
 	if (!digits || p[0] == '0' || strncmp(p + digits, "/snapshot", 9) ||

@@ -316,13 +316,16 @@ kind_of() {
 }
 
 @test "metrics/<p>/runs.tsv of a pipeline without params or metrics" {
-	if sanitizer_build; then
-		skip "BUG: UBSan: src/views/metrics.c:140-141 qsort(NULL, 0, ...) when a pipeline has no params or no metrics aborts the daemon on reading metrics/<p>/runs.tsv"
-	fi
 	write_step plain s '{"run": "echo > out/o", "outputs": ["o"]}'
 	local id
 	id=$(wait_new_run plain)
 	run cat "$mnt/metrics/plain/runs.tsv"
+	if [ "$status" -ne 0 ] && ! daemon_alive 2>/dev/null &&
+		grep -q 'metrics.c:[0-9]*:[0-9]*: runtime error' "$BATS_TEST_TMPDIR/daemon.log"; then
+		grep -m 1 'runtime error' "$BATS_TEST_TMPDIR/daemon.log" >&2
+		unmount_flowy
+		skip "BUG: UBSan: src/views/metrics.c:140-141 qsort(NULL, 0, ...) for a pipeline without params or metrics aborts the daemon on reading metrics/<p>/runs.tsv"
+	fi
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "$(printf 'run\tstatus\tstarted\tduration')" ]
 	[[ ${lines[1]} == "$id"$'\t'succeeded$'\t'* ]]
@@ -330,10 +333,7 @@ kind_of() {
 }
 
 @test "concurrent readers of generated files all see the right content" {
-	if sanitizer_build; then
-		skip "BUG: under ASan, parallel cats of generated files abort the daemon: heap-use-after-free, fs_read's fuse_reply_buf(h->buf) vs fs_release freeing h on another thread (src/fs.c:236 vs :305)"
-	fi
-	local f pids="" i
+	local f pids="" i p failed=0
 	for f in "runs/$ID/pipeline" "runs/$ID/status" "runs/$ID/summary" pipelines/lay/.status; do
 		(
 			want=$(cat "$mnt/$f")
@@ -344,8 +344,15 @@ kind_of() {
 		pids+=" $!"
 	done
 	for p in $pids; do
-		wait "$p"
+		wait "$p" || failed=1
 	done
+	if ! daemon_alive 2>/dev/null &&
+		grep -q 'heap-use-after-free' "$BATS_TEST_TMPDIR/daemon.log" &&
+		grep -q 'in fs_release' "$BATS_TEST_TMPDIR/daemon.log"; then
+		unmount_flowy
+		skip "BUG: ASan: heap-use-after-free, fs_read's fuse_reply_buf(h->buf) (src/fs.c:236) vs fs_release freeing the handle on another thread (src/fs.c:305)"
+	fi
+	[ "$failed" -eq 0 ]
 	daemon_alive
 	[ "$(cat "$mnt/runs/$ID/pipeline")" = lay ]
 }
