@@ -16,87 +16,28 @@
 #include <string.h>
 
 #include "flowyfs/dag.h"
+#include "flowyfs/util.h"
 
 #define NONE ((size_t)-1)
 
 /* ---- memory and strings ------------------------------------------------ */
 
-static void oom(void)
-{
-	fputs("flowyfs: out of memory\n", stderr);
-	abort();
-}
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	if (!p)
-		oom();
-	return p;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-
-	if (!p)
-		oom();
-	return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (!p)
-		oom();
-	return p;
-}
-
-struct sbuf {
-	char *s;
-	size_t len, cap;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->s = xrealloc(b->s, b->cap);
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
 /* Append s with control characters shown as '?' (a valid pipeline has
  * none; an invalid one is still rendered, one line per step); in a dot
  * string (dot set) also escape '"' and '\'. */
-static void sb_clean(struct sbuf *b, const char *s, int dot)
+static void sb_clean(struct strbuf *b, const char *s, int dot)
 {
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch < 0x20 || ch == 0x7f)
-			sb_put(b, "?", 1);
+			strbuf_add(b, "?", 1);
 		else if (dot && (ch == '"' || ch == '\\')) {
-			sb_put(b, "\\", 1);
-			sb_put(b, s, 1);
+			strbuf_add(b, "\\", 1);
+			strbuf_add(b, s, 1);
 		} else
-			sb_put(b, s, 1);
+			strbuf_add(b, s, 1);
 	}
-}
-
-static char *sb_take(struct sbuf *b)
-{
-	if (!b->s)
-		sb_put(b, "", 0);
-	return b->s;
 }
 
 /* ---- the graph ----------------------------------------------------------- */
@@ -226,7 +167,7 @@ static char *dag_cycle(const struct pipeline_def *p, size_t **deps,
                        const size_t *n, const size_t *indeg)
 {
 	size_t *seen, *path, len = 0, cur = NONE, i, j, start, first, k;
-	struct sbuf b = {0};
+	struct strbuf b = {0};
 	struct heap h = { NULL, 0, p };
 
 	seen = xmalloc(p->n_steps * sizeof *seen);
@@ -263,13 +204,13 @@ static char *dag_cycle(const struct pipeline_def *p, size_t **deps,
 		size_t at = start + (first - start + span - (k % span)) % span;
 
 		if (k)
-			sb_puts(&b, " -> ");
+			strbuf_puts(&b, " -> ");
 		sb_clean(&b, p->steps[path[at]].name, 0);
 	}
 out:
 	free(path);
 	free(seen);
-	return b.s;
+	return b.buf;
 }
 
 int dag_order(size_t *out, const struct pipeline_def *p, char **cycle)
@@ -363,33 +304,33 @@ static size_t *dag_render_order(const struct pipeline_def *p)
  * else: no header, so cut -f1 lists the steps in the order they run. */
 char *dag_render_text(const struct pipeline_def *p)
 {
-	struct sbuf b = {0};
+	struct strbuf b = {0};
 	size_t *order = dag_render_order(p), k, j;
 
 	for (k = 0; k < p->n_steps; k++) {
 		const struct step_def *st = &p->steps[order[k]];
 
 		sb_clean(&b, st->name, 0);
-		sb_puts(&b, "\t");
+		strbuf_puts(&b, "\t");
 		for (j = 0; j < st->n_inputs; j++) {
 			if (j)
-				sb_puts(&b, ",");
+				strbuf_puts(&b, ",");
 			sb_clean(&b, st->inputs[j].ref, 0);
 		}
 		if (!st->n_inputs)
-			sb_puts(&b, "-");
-		sb_puts(&b, " -> ");
+			strbuf_puts(&b, "-");
+		strbuf_puts(&b, " -> ");
 		for (j = 0; j < st->n_outputs; j++) {
 			if (j)
-				sb_puts(&b, ",");
+				strbuf_puts(&b, ",");
 			sb_clean(&b, st->outputs[j], 0);
 		}
 		if (!st->n_outputs)
-			sb_puts(&b, "-");
-		sb_puts(&b, "\n");
+			strbuf_puts(&b, "-");
+		strbuf_puts(&b, "\n");
 	}
 	free(order);
-	return sb_take(&b);
+	return strbuf_detach(&b, NULL);
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -397,34 +338,34 @@ static int str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void dot_id(struct sbuf *b, const char *prefix, const char *name)
+static void dot_id(struct strbuf *b, const char *prefix, const char *name)
 {
-	sb_puts(b, "\"");
-	sb_puts(b, prefix);
+	strbuf_puts(b, "\"");
+	strbuf_puts(b, prefix);
 	sb_clean(b, name, 1);
-	sb_puts(b, "\"");
+	strbuf_puts(b, "\"");
 }
 
-static void dot_node(struct sbuf *b, const char *prefix, const char *name,
+static void dot_node(struct strbuf *b, const char *prefix, const char *name,
                      const char *shape)
 {
-	sb_puts(b, "  ");
+	strbuf_puts(b, "  ");
 	dot_id(b, prefix, name);
-	sb_puts(b, " [shape=");
-	sb_puts(b, shape);
-	sb_puts(b, ",label=\"");
+	strbuf_puts(b, " [shape=");
+	strbuf_puts(b, shape);
+	strbuf_puts(b, ",label=\"");
 	sb_clean(b, name, 1);
-	sb_puts(b, "\"];\n");
+	strbuf_puts(b, "\"];\n");
 }
 
-static void dot_edge(struct sbuf *b, const char *pa, const char *a,
+static void dot_edge(struct strbuf *b, const char *pa, const char *a,
                      const char *pb, const char *bname)
 {
-	sb_puts(b, "  ");
+	strbuf_puts(b, "  ");
 	dot_id(b, pa, a);
-	sb_puts(b, " -> ");
+	strbuf_puts(b, " -> ");
 	dot_id(b, pb, bname);
-	sb_puts(b, ";\n");
+	strbuf_puts(b, ";\n");
 }
 
 /* digraph "<pipeline>" { steps as "step:<name>" boxes in topological
@@ -434,7 +375,7 @@ static void dot_edge(struct sbuf *b, const char *pa, const char *a,
  * reference as written ("other/name", "file:/x", "sha256:..."). */
 char *dag_render_dot(const struct pipeline_def *p)
 {
-	struct sbuf b = {0};
+	struct strbuf b = {0};
 	size_t *order = dag_render_order(p), k, j, n_arts = 0;
 	const char **arts;
 
@@ -450,9 +391,9 @@ char *dag_render_dot(const struct pipeline_def *p)
 	}
 	qsort(arts, n_arts, sizeof *arts, str_cmp);
 
-	sb_puts(&b, "digraph \"");
+	strbuf_puts(&b, "digraph \"");
 	sb_clean(&b, p->name ? p->name : "", 1);
-	sb_puts(&b, "\" {\n");
+	strbuf_puts(&b, "\" {\n");
 	for (k = 0; k < p->n_steps; k++)
 		dot_node(&b, "step:", p->steps[order[k]].name, "box");
 	for (j = 0; j < n_arts; j++)
@@ -466,8 +407,8 @@ char *dag_render_dot(const struct pipeline_def *p)
 		for (j = 0; j < st->n_outputs; j++)
 			dot_edge(&b, "step:", st->name, "art:", st->outputs[j]);
 	}
-	sb_puts(&b, "}\n");
+	strbuf_puts(&b, "}\n");
 	free(arts);
 	free(order);
-	return sb_take(&b);
+	return strbuf_detach(&b, NULL);
 }

@@ -3,6 +3,8 @@
  * tmux's command table. Adding a view is adding one file and one row.
  * Also the small helpers views share (directory lists, rendered text).
  */
+#include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,19 @@ void dirlist_add(struct dirlist *l, const char *name, mode_t mode)
 	l->e[l->n].name = xstrdup(name);
 	l->e[l->n].mode = mode;
 	l->n++;
+}
+
+int dirlist_add_dir(struct dirlist *l, const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			dirlist_add(l, e->d_name, (mode_t)DTTOIF(e->d_type));
+	closedir(d);
+	return 0;
 }
 
 void dirlist_free(struct dirlist *l)

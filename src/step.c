@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "flowyfs/step.h"
+#include "flowyfs/util.h"
 #include "flowyfs/dag.h"
 
 #define STEP_FILE_MAX   (4u << 20)     /* bytes of one JSON file */
@@ -38,52 +39,6 @@
 
 /* ---- memory and strings ------------------------------------------------ */
 
-static void oom(void)
-{
-	fputs("flowyfs: out of memory\n", stderr);
-	abort();
-}
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	if (!p)
-		oom();
-	return p;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-
-	if (!p)
-		oom();
-	return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (!p)
-		oom();
-	return p;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-	char *d = strndup(s, n);
-
-	if (!d)
-		oom();
-	return d;
-}
-
-static char *xstrdup(const char *s)
-{
-	return xstrndup(s, strlen(s));
-}
-
 /* Make room in the array arr (cap slots) for element n. */
 #define GROW(arr, cap, n) do { \
 	if ((n) >= (cap)) { \
@@ -95,40 +50,19 @@ static char *xstrdup(const char *s)
 static cJSON *xjson(cJSON *j)
 {
 	if (!j)
-		oom();
+		util_oom();
 	return j;
 }
 
-struct sbuf {
-	char *s;
-	size_t len, cap;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
+static void sb_putc(struct strbuf *b, char ch)
 {
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->s = xrealloc(b->s, b->cap);
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void sb_putc(struct sbuf *b, char ch)
-{
-	sb_put(b, &ch, 1);
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
+	strbuf_add(b, &ch, 1);
 }
 
 /* Append s escaped for a one-line message: control characters as \n, \t,
  * \xNN; when quote is set, it and backslashes get a backslash too. At most
  * max bytes of s are shown (cut at a UTF-8 boundary), then "...". */
-static void sb_escape(struct sbuf *b, const char *s, size_t max, char quote)
+static void sb_escape(struct strbuf *b, const char *s, size_t max, char quote)
 {
 	size_t n = strlen(s), i;
 	int cut = 0;
@@ -147,20 +81,20 @@ static void sb_escape(struct sbuf *b, const char *s, size_t max, char quote)
 			sb_putc(b, '\\');
 			sb_putc(b, (char)ch);
 		} else if (ch == '\n') {
-			sb_puts(b, "\\n");
+			strbuf_puts(b, "\\n");
 		} else if (ch == '\t') {
-			sb_puts(b, "\\t");
+			strbuf_puts(b, "\\t");
 		} else if (ch == '\r') {
-			sb_puts(b, "\\r");
+			strbuf_puts(b, "\\r");
 		} else if (ch < 0x20 || ch == 0x7f) {
 			snprintf(hex, sizeof hex, "\\x%02x", ch);
-			sb_puts(b, hex);
+			strbuf_puts(b, hex);
 		} else {
 			sb_putc(b, (char)ch);
 		}
 	}
 	if (cut)
-		sb_puts(b, "...");
+		strbuf_puts(b, "...");
 }
 
 /* ---- names ------------------------------------------------------------- */
@@ -438,22 +372,22 @@ static const char *tmp_keep(struct ctx *c, char *s)
 /* s quoted for a message; valid until the next message is added. */
 static const char *q(struct ctx *c, const char *s)
 {
-	struct sbuf b = {0};
+	struct strbuf b = {0};
 
 	sb_putc(&b, '"');
 	sb_escape(&b, s, STEP_QUOTE_MAX, '"');
 	sb_putc(&b, '"');
-	return tmp_keep(c, b.s);
+	return tmp_keep(c, b.buf);
 }
 
 /* s with control characters escaped, unquoted (names, file names). */
 static char *plain(const char *s)
 {
-	struct sbuf b = {0};
+	struct strbuf b = {0};
 
-	sb_puts(&b, "");
+	strbuf_puts(&b, "");
 	sb_escape(&b, s, (size_t)-1 / 2, 0);
-	return b.s;
+	return b.buf;
 }
 
 static void verr(struct ctx *c, const char *file, int line, int col,
@@ -467,7 +401,7 @@ static void verr(struct ctx *c, const char *file, int line, int col,
 		goto out;
 	}
 	if (vasprintf(&msg, fmt, ap) < 0)
-		oom();
+		util_oom();
 	GROW(c->errs, c->cap_errs, c->n_errs);
 	e = &c->errs[c->n_errs];
 	e->file = file ? xstrdup(file) : NULL;
@@ -564,13 +498,13 @@ static void errs_finish(struct ctx *c)
 			r = asprintf(&p->errors[i], "%s:%d:%d: %s", e->file,
 			             e->line, e->col, e->msg);
 		if (r < 0)
-			oom();
+			util_oom();
 	}
 	p->n_errors = c->n_errs;
 	if (c->dropped &&
 	    asprintf(&p->errors[p->n_errors++], "too many errors: %zu more not shown",
 	             c->dropped) < 0)
-		oom();
+		util_oom();
 }
 
 /* ---- reading and parsing one file ------------------------------------- */
@@ -643,7 +577,7 @@ out:
 static int src_parse(struct ctx *c, struct src *s, cJSON **out)
 {
 	const char *end = NULL, *nul;
-	struct sbuf b = {0};
+	struct strbuf b = {0};
 	size_t off, n;
 
 	*out = NULL;
@@ -676,13 +610,13 @@ static int src_parse(struct ctx *c, struct src *s, cJSON **out)
 	} else {
 		char *ex = xstrndup(s->text + off, n);
 
-		sb_puts(&b, "");
+		strbuf_puts(&b, "");
 		sb_escape(&b, ex, n, 0);
-		err_at(c, s, off, "JSON syntax error near '%s%s'", b.s,
+		err_at(c, s, off, "JSON syntax error near '%s%s'", b.buf,
 		       off + n < s->len && s->text[off + n] != '\n' &&
 		       s->text[off + n] != '\r' ? "..." : "");
 		free(ex);
-		free(b.s);
+		free(b.buf);
 	}
 	return -1;
 }
@@ -1301,7 +1235,7 @@ static void step_parse(struct ctx *c, struct step_def *st, struct sfile *f)
 	json_sort(dup);
 	st->canonical = cJSON_PrintUnformatted(dup);
 	if (!st->canonical)
-		oom();
+		util_oom();
 	cJSON_Delete(dup);
 	free(voff);
 	free(koff);

@@ -16,7 +16,7 @@
 
 #include "flowyfs/util.h"
 
-static void oom(void)
+void util_oom(void)
 {
 	fputs("flowyfs: out of memory\n", stderr);
 	abort();
@@ -26,7 +26,7 @@ void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		oom();
+		util_oom();
 	return p;
 }
 
@@ -34,7 +34,7 @@ void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
-		oom();
+		util_oom();
 	return p;
 }
 
@@ -42,7 +42,7 @@ void *xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
 	if (!p)
-		oom();
+		util_oom();
 	return p;
 }
 
@@ -50,7 +50,7 @@ char *xstrdup(const char *s)
 {
 	char *d = strdup(s);
 	if (!d)
-		oom();
+		util_oom();
 	return d;
 }
 
@@ -58,7 +58,7 @@ char *xstrndup(const char *s, size_t n)
 {
 	char *d = strndup(s, n);
 	if (!d)
-		oom();
+		util_oom();
 	return d;
 }
 
@@ -68,7 +68,7 @@ char *xasprintf(const char *fmt, ...)
 	char *s;
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		oom();
+		util_oom();
 	va_end(ap);
 	return s;
 }

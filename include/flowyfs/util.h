@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdarg.h>
 
+/* Report out-of-memory and abort. */
+void util_oom(void) __attribute__((noreturn));
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);

@@ -52,6 +52,8 @@ struct dirlist {
 };
 
 void dirlist_add(struct dirlist *l, const char *name, mode_t mode);
+/* Add the entries of a real directory (not . and ..); 0 or -errno. */
+int dirlist_add_dir(struct dirlist *l, const char *dir);
 void dirlist_free(struct dirlist *l);
 
 /* Fill a view_attr for a generated file with the given text. */

@@ -100,15 +100,10 @@ static int pl_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	struct ppath pp;
 	parse(path, &pp);
 	char *b = backing(f, path);
-	DIR *d = opendir(b);
+	int rc = dirlist_add_dir(l, b);
 	free(b);
-	if (!d)
-		return -errno;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			dirlist_add(l, e->d_name, (mode_t)DTTOIF(e->d_type));
-	closedir(d);
+	if (rc < 0)
+		return rc;
 	if (pp.depth == 1 && registry_is_pipeline(pp.p))
 		for (int g = GEN_STATUS; g <= GEN_CTL; g++)
 			dirlist_add(l, gen_names[g], S_IFREG);

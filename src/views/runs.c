@@ -514,16 +514,9 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 {
 	char *snap = snapshot_backing(f, path);
 	if (snap) {
-		DIR *d = opendir(snap);
+		int rc = dirlist_add_dir(l, snap);
 		free(snap);
-		if (!d)
-			return -errno;
-		struct dirent *e;
-		while ((e = readdir(d)))
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				dirlist_add(l, e->d_name, (mode_t)DTTOIF(e->d_type));
-		closedir(d);
-		return 0;
+		return rc;
 	}
 	struct rpath rp;
 	if (parse(path, &rp) < 0)
