@@ -75,6 +75,8 @@ static const char *const migrations[] = {
 	"CREATE INDEX metrics_name ON metrics(name, run_id);",
 	/* 3: runs of an unchanged pipeline share the snapshot of an earlier run. */
 	"ALTER TABLE runs ADD COLUMN snapshot_run INTEGER;",
+	/* 4: the process group of a running step, to stop it after a crash. */
+	"ALTER TABLE steps ADD COLUMN pid INTEGER;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -350,9 +352,16 @@ int db_run_create(db *d, int64_t *out_id, const char *pipeline,
 	return rc;
 }
 
-int db_recover(db *d)
+int db_recover(db *d, void (*stray)(int64_t run, const char *step, int pid, void *arg),
+               void *arg)
 {
 	db_lock(d);
+	sqlite3_stmt *st = db_prepare(d, "SELECT run_id, name, pid FROM steps WHERE "
+	                              "status='running' AND pid IS NOT NULL", "");
+	while (st && stray && sqlite3_step(st) == SQLITE_ROW)
+		stray(sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+		      sqlite3_column_int(st, 2), arg);
+	db_finish(d, st);
 	db_begin(d);
 	int rc = db_exec(d, "UPDATE steps SET status='failed', "
 	                    "error='daemon stopped while the step ran' "

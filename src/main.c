@@ -197,7 +197,7 @@ static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 		free(err);
 		return 1;
 	}
-	db_recover(f->db);
+	db_recover(f->db, sched_stop_stray, NULL);
 	char *history = xasprintf("%s/history.git", f->store);
 	rc = vcs_open(&f->vcs, history, &err);
 	free(history);

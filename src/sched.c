@@ -925,6 +925,8 @@ static int start_step(struct run *r, size_t i)
 		        "WHERE run_id=? AND name=?", "dtit", s->started, s->reason, r->id,
 		        s->def->name);
 	}
+	db_exec(r->f->db, "UPDATE steps SET pid=? WHERE run_id=? AND name=?", "iit",
+	        (int64_t)s->proc.pid, r->id, s->def->name);
 	db_exec(r->f->db, "UPDATE steps SET attempts=? WHERE run_id=? AND name=?", "iit",
 	        (int64_t)s->attempts, r->id, s->def->name);
 	s->state = S_RUNNING;
@@ -1302,6 +1304,38 @@ static void *sched_main(void *arg)
 	sc->head = NULL;
 	pthread_mutex_unlock(&sc->lock);
 	return NULL;
+}
+
+/* Is pid still the step (run, step) a dead daemon started? Its
+ * environment says, so a reused pid is never mistaken for it. */
+static int is_our_step(int pid, int64_t run, const char *step)
+{
+	char *path = xasprintf("/proc/%d/environ", pid), *env = NULL;
+	size_t len = 0;
+	int rc = util_read_file(path, &env, &len);
+	free(path);
+	if (rc < 0)
+		return 0;
+	char *want_run = xasprintf("FLOWY_RUN=%lld", (long long)run);
+	char *want_step = xasprintf("FLOWY_STEP=%s", step);
+	int run_ok = 0, step_ok = 0;
+	for (size_t i = 0; i < len; i += strlen(env + i) + 1) {
+		run_ok |= !strcmp(env + i, want_run);
+		step_ok |= !strcmp(env + i, want_step);
+	}
+	free(want_step);
+	free(want_run);
+	free(env);
+	return run_ok && step_ok;
+}
+
+void sched_stop_stray(int64_t run, const char *step, int pid, void *arg)
+{
+	if (pid > 0 && is_our_step(pid, run, step)) {
+		log_info("stopping step %s of run %lld left running by a daemon that "
+		         "died (pid %d)", step, (long long)run, pid);
+		kill(-pid, SIGKILL);
+	}
 }
 
 int sched_start(struct flowy *f)

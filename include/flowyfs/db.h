@@ -15,7 +15,7 @@
 
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 /* Open (creating and migrating) the database at path. *err (malloc'd) says
  * what failed. */
@@ -46,7 +46,10 @@ void db_rollback(db *d);
 /* Runs and steps. */
 int db_run_create(db *d, int64_t *out_id, const char *pipeline,
                   const char *trigger);
-/* Runs left queued/running by a daemon that died become interrupted. */
-int db_recover(db *d);
+/* Runs left queued/running by a daemon that died become interrupted; the
+ * process groups of their running steps are handed to stray(run, step,
+ * pid, arg) first, so they can be stopped. */
+int db_recover(db *d, void (*stray)(int64_t run, const char *step, int pid, void *arg),
+               void *arg);
 
 #endif

@@ -18,6 +18,9 @@ int sched_enqueue(struct flowy *f, const char *pipeline, const char *trigger,
                   const char *force_step, int64_t *out_id);
 /* cancel / pause / resume the pipeline's queued and running runs. */
 int sched_control(struct flowy *f, const char *pipeline, const char *cmd);
+/* For db_recover: kill the process group of a step a dead daemon left
+ * running, if pid is still that step. */
+void sched_stop_stray(int64_t run, const char *step, int pid, void *arg);
 /* Wake the scheduler (a change is waiting). */
 void sched_wake(struct flowy *f);
 

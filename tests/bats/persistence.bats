@@ -174,6 +174,11 @@ snapshot_tree() {
 	[ "$output" = failed ]
 }
 
+# alive PID: the process exists and is not a zombie.
+alive() {
+	[ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat")" != Z ]
+}
+
 @test "a killed daemon: the store serves again, its run is interrupted, nothing lost" {
 	mount_flowy
 	local pidf=$BATS_TEST_TMPDIR/orphan.pid marker=$BATS_TEST_TMPDIR/slept
@@ -191,7 +196,17 @@ snapshot_tree() {
 	wait "$FLOWY_PID" || true
 	FLOWY_PID=
 	fusermount3 -u "$mnt"
+	local orphan
+	orphan=$(cat "$pidf")
+	kill -0 "$orphan" # the dead daemon's step still runs...
 	mount_flowy
+	# ...until the new daemon stops it (a zombie counts as stopped).
+	for ((i = 0; i < 50; i++)); do
+		alive "$orphan" || break
+		sleep 0.1
+	done
+	run alive "$orphan"
+	[ "$status" -ne 0 ]
 	[ "$(cat "$mnt/runs/$id/status")" = interrupted ]
 	[ "$(tail -n 1 "$mnt/pipelines/kd/.status")" = "last run: $id interrupted" ]
 	[ "$(cat "$mnt/artifacts/kd/b")" = b ]

@@ -21,7 +21,7 @@ TEST(fresh_store_is_at_latest_schema)
 	db_lock(d);
 	char *v = db_text(d, "SELECT value FROM meta WHERE key='schema_version'", "");
 	db_unlock(d);
-	CHECK_STR(v, "3");
+	CHECK_STR(v, "4");
 	free(v);
 	db_close(d);
 	/* Reopening does not migrate again. */
@@ -66,6 +66,16 @@ TEST(binding_types)
 	free(p);
 }
 
+static int strays, stray_pid;
+static char stray_step[16];
+
+static void note_stray(int64_t run, const char *step, int pid, void *arg)
+{
+	strays++;
+	stray_pid = pid;
+	snprintf(stray_step, sizeof stray_step, "%s", step);
+}
+
 TEST(recover_marks_unfinished_runs_interrupted)
 {
 	char *p = dbpath("d.db"), *err = NULL;
@@ -74,10 +84,13 @@ TEST(recover_marks_unfinished_runs_interrupted)
 	int64_t id;
 	db_run_create(d, &id, "demo", "ctl");
 	db_exec(d, "UPDATE runs SET status='running' WHERE id=?", "i", id);
-	db_exec(d, "INSERT INTO steps(run_id, name, status) VALUES(?, 'a', 'running')", "i", id);
+	db_exec(d, "INSERT INTO steps(run_id, name, status, pid) VALUES(?, 'a', 'running', 4242)", "i", id);
 	db_exec(d, "INSERT INTO steps(run_id, name, status) VALUES(?, 'b', 'pending')", "i", id);
 	db_exec(d, "INSERT INTO steps(run_id, name, status) VALUES(?, 'c', 'succeeded')", "i", id);
-	CHECK_INT(db_recover(d), 0);
+	CHECK_INT(db_recover(d, note_stray, NULL), 0);
+	CHECK_INT(strays, 1);
+	CHECK_INT(stray_pid, 4242);
+	CHECK_STR(stray_step, "a");
 	db_lock(d);
 	char *s = db_text(d, "SELECT status FROM runs WHERE id=?", "i", id);
 	char *a = db_text(d, "SELECT status FROM steps WHERE name='a'", "");
