@@ -137,8 +137,9 @@ int db_open(db **out, const char *path, char **err)
 	*err = NULL;
 	sqlite3 *c = NULL;
 	int rc = 0;
+	/* NOMUTEX: every use of the connection is serialized by d->lock. */
 	if (sqlite3_open_v2(path, &c, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	                    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+	                    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		*err = xasprintf("%s: %s", path, c ? sqlite3_errmsg(c) : "cannot open");
 		rc = -EIO;
 		goto fail;

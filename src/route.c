@@ -98,14 +98,53 @@ int view_split(const char *path, char *buf, size_t bufsz, char **parts, int n)
 	return k;
 }
 
+/* Append n as exactly width digits. */
+static char *digits(char *p, long n, int width)
+{
+	for (int i = width - 1; i >= 0; i--, n /= 10)
+		p[i] = (char)('0' + n % 10);
+	return p + width;
+}
+
 void view_fmt_time(struct strbuf *sb, double t)
 {
 	time_t s = (time_t)t;
+	long ms = (long)((t - (double)s) * 1000);
 	struct tm tm;
 	gmtime_r(&s, &tm);
-	char buf[64];
-	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-	strbuf_printf(sb, "%s.%03dZ", buf, (int)((t - (double)s) * 1000));
+	char buf[32], *p = buf;
+	p = digits(p, tm.tm_year + 1900, 4);
+	*p++ = '-';
+	p = digits(p, tm.tm_mon + 1, 2);
+	*p++ = '-';
+	p = digits(p, tm.tm_mday, 2);
+	*p++ = 'T';
+	p = digits(p, tm.tm_hour, 2);
+	*p++ = ':';
+	p = digits(p, tm.tm_min, 2);
+	*p++ = ':';
+	p = digits(p, tm.tm_sec, 2);
+	*p++ = '.';
+	p = digits(p, ms, 3);
+	*p++ = 'Z';
+	strbuf_add(sb, buf, (size_t)(p - buf));
+}
+
+void view_fmt_secs(struct strbuf *sb, double secs)
+{
+	long long ms = (long long)(secs * 1000 + 0.5);
+	if (ms < 0)
+		ms = 0;
+	char buf[32];
+	char *p = buf + sizeof buf - 4;
+	digits(p, (long)(ms % 1000), 3);
+	p[-1] = '.';
+	p--;
+	long long whole = ms / 1000;
+	do
+		*--p = (char)('0' + whole % 10);
+	while (whole /= 10);
+	strbuf_add(sb, p, (size_t)(buf + sizeof buf - 1 - p));
 }
 
 #define CACHE_SLOTS 32

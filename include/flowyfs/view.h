@@ -67,6 +67,8 @@ void view_text_fh(struct fh *h, char *text);
  * without newline. */
 struct strbuf;
 void view_fmt_time(struct strbuf *sb, double t);
+/* Append a duration in seconds with three decimals ("12.345"). */
+void view_fmt_secs(struct strbuf *sb, double secs);
 /* A generated file is rendered at lookup (its size) and again at open;
  * the render cache hands the lookup's text to the open that follows it
  * (within VIEW_CACHE_TTL seconds) and to GETATTRs of the open file, so a

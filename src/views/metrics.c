@@ -131,12 +131,15 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 {
 	struct names params = {0}, metrics = {0};
 	struct run_row *rows = NULL;
-	size_t nrows = 0;
+	size_t nrows = 0, caprows = 0;
 	db_lock(f->db);
 	sqlite3_stmt *st = db_prepare(f->db, "SELECT id, status, started, finished, params "
 	                              "FROM runs WHERE pipeline=? ORDER BY id", "t", p);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		rows = xrealloc(rows, (nrows + 1) * sizeof *rows);
+		if (nrows == caprows) {
+			caprows = caprows ? caprows * 2 : 256;
+			rows = xrealloc(rows, caprows * sizeof *rows);
+		}
 		struct run_row *r = &rows[nrows++];
 		memset(r, 0, sizeof *r);
 		r->id = sqlite3_column_int64(st, 0);
@@ -153,38 +156,69 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 			names_add(&params, c->string);
 	}
 	db_finish(f->db, st);
-	st = db_prepare(f->db, "SELECT DISTINCT name FROM metrics WHERE run_id IN "
-	                "(SELECT id FROM runs WHERE pipeline=?)", "t", p);
-	while (st && sqlite3_step(st) == SQLITE_ROW)
-		names_add(&metrics, (const char *)sqlite3_column_text(st, 0));
+	/* One pass over the metrics of these runs, in whatever order SQLite
+	 * finds them: keep the latest value per run and name. */
+	struct mval { size_t row, name; double value, time; } *vals = NULL;
+	size_t nvals = 0, capvals = 0, hint = 0;
+	st = db_prepare(f->db, "SELECT m.run_id, m.name, m.value, m.time FROM metrics m "
+	                "JOIN runs r ON r.id=m.run_id WHERE r.pipeline=?", "t", p);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		size_t lo = 0, hi = nrows;
+		while (lo < hi) { /* rows are sorted by id */
+			size_t mid = (lo + hi) / 2;
+			if (rows[mid].id < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == nrows || rows[lo].id != id)
+			continue;
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		if (hint >= metrics.n || strcmp(metrics.v[hint], name)) {
+			names_add(&metrics, name);
+			for (hint = 0; strcmp(metrics.v[hint], name); hint++)
+				;
+		}
+		if (nvals == capvals) {
+			capvals = capvals ? capvals * 2 : 256;
+			vals = xrealloc(vals, capvals * sizeof *vals);
+		}
+		vals[nvals++] = (struct mval){lo, hint, sqlite3_column_double(st, 2),
+		                              sqlite3_column_double(st, 3)};
+	}
 	db_finish(f->db, st);
+	db_unlock(f->db);
+
+	/* Columns in name order: where each first-seen name ends up. */
+	size_t *col = xcalloc(metrics.n + 1, sizeof *col);
+	char **seen = xcalloc(metrics.n + 1, sizeof *seen);
+	memcpy(seen, metrics.v, metrics.n * sizeof *seen);
 	if (params.n)
 		qsort(params.v, params.n, sizeof *params.v, cmp_str);
 	if (metrics.n)
 		qsort(metrics.v, metrics.n, sizeof *metrics.v, cmp_str);
+	for (size_t k = 0; k < metrics.n; k++)
+		col[k] = names_index(&metrics, seen[k]);
+	free(seen);
+	double *at = xcalloc(nrows * (metrics.n + 1) + 1, sizeof *at);
 	for (size_t i = 0; i < nrows; i++) {
 		rows[i].last = xcalloc(metrics.n + 1, sizeof *rows[i].last);
 		rows[i].has = xcalloc(metrics.n + 1, 1);
 	}
-	/* Last value of each metric per run: rows come in time order. */
-	st = db_prepare(f->db, "SELECT m.run_id, m.name, m.value FROM metrics m JOIN runs r "
-	                "ON r.id=m.run_id WHERE r.pipeline=? ORDER BY m.run_id, m.time, "
-	                "m.rowid", "t", p);
-	size_t ri = 0;
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		while (ri < nrows && rows[ri].id < id)
-			ri++;
-		if (ri == nrows || rows[ri].id != id)
-			continue;
-		size_t mi = names_index(&metrics, (const char *)sqlite3_column_text(st, 1));
-		if (mi != (size_t)-1) {
-			rows[ri].last[mi] = sqlite3_column_double(st, 2);
-			rows[ri].has[mi] = 1;
+	for (size_t v = 0; v < nvals; v++) {
+		struct run_row *r = &rows[vals[v].row];
+		size_t k = col[vals[v].name];
+		double *t = &at[vals[v].row * (metrics.n + 1) + k];
+		if (!r->has[k] || vals[v].time >= *t) {
+			r->last[k] = vals[v].value;
+			r->has[k] = 1;
+			*t = vals[v].time;
 		}
 	}
-	db_finish(f->db, st);
-	db_unlock(f->db);
+	free(at);
+	free(col);
+	free(vals);
 
 	struct strbuf sb = {0}, cells = {0};
 	strbuf_puts(&sb, "run\tstatus\tstarted\tduration");
@@ -195,13 +229,15 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	strbuf_puts(&sb, "\n");
 	for (size_t i = 0; i < nrows; i++) {
 		struct run_row *r = &rows[i];
-		strbuf_printf(&sb, "%lld\t%s\t", (long long)r->id, r->status);
+		fmt_num(&sb, (double)r->id);
+		strbuf_puts(&sb, "\t");
+		strbuf_puts(&sb, r->status);
+		strbuf_puts(&sb, "\t");
 		if (r->has_started)
 			view_fmt_time(&sb, r->started);
 		strbuf_puts(&sb, "\t");
 		if (r->has_started)
-			strbuf_printf(&sb, "%.3f", (r->has_finished ? r->finished : util_now()) -
-			              r->started);
+			view_fmt_secs(&sb, (r->has_finished ? r->finished : util_now()) - r->started);
 		if (r->params || !i) { /* else: the same params as the row before */
 			strbuf_release(&cells);
 			for (size_t k = 0; k < params.n; k++) {

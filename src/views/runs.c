@@ -48,7 +48,8 @@ static void fmt_duration(struct strbuf *sb, sqlite3_stmt *st, int a, int b)
 	}
 	double end = sqlite3_column_type(st, b) == SQLITE_NULL ? util_now()
 	             : sqlite3_column_double(st, b);
-	strbuf_printf(sb, "%.3f\n", end - sqlite3_column_double(st, a));
+	view_fmt_secs(sb, end - sqlite3_column_double(st, a));
+	strbuf_puts(sb, "\n");
 }
 
 static void fmt_col(struct strbuf *sb, sqlite3_stmt *st, int col)
