@@ -145,8 +145,10 @@ int db_open(db **out, const char *path, char **err)
 		goto fail;
 	}
 	sqlite3_busy_timeout(c, 5000);
-	rc = exec_sql(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	                 "PRAGMA foreign_keys=ON;", err);
+	/* One daemon serves a store (main.c holds its flock), so SQLite may
+	 * keep its file lock instead of taking it around every transaction. */
+	rc = exec_sql(c, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL;"
+	                 "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", err);
 	if (!rc)
 		rc = migrate(c, err);
 	if (rc)

@@ -843,9 +843,11 @@ static int prepare_scratch(struct run *r, size_t i)
 	else
 		s->scratch = xasprintf("%s/%s", r->scratch, s->def->name);
 	char *in = xasprintf("%s/in", s->scratch), *out = xasprintf("%s/out", s->scratch);
-	rc = util_mkdir_p(in, 0755);
-	if (!rc)
-		rc = util_mkdir_p(out, 0755);
+	rc = util_mkdir_p(s->scratch, 0755);
+	if (!rc && mkdir(in, 0755) < 0)
+		rc = -errno;
+	if (!rc && mkdir(out, 0755) < 0)
+		rc = -errno;
 	for (size_t c = 0; !rc && c < r->ncode; c++) {
 		if (!in_code(s->def, r->code[c].rel))
 			continue;
@@ -891,15 +893,18 @@ static int start_step(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
 	int rc = prepare_scratch(r, i);
-	char *params_path = xasprintf("%s/%s.params.json", r->rundir, s->def->name);
+	/* Steps with equal params share one file (fewer files, less work). */
+	char *pj = cJSON_Print(s->def->params);
+	char ph[CAS_HEX_LEN + 1];
+	cas_hash_buf(ph, pj, strlen(pj));
+	char *params_path = xasprintf("%s/params-%.16s.json", r->rundir, ph);
 	char *metrics_path = xasprintf("%s/%s.metrics", r->rundir, s->def->name);
 	if (rc < 0) {
 		s->error = xasprintf("cannot prepare scratch directory: %s", strerror(-rc));
 		goto out;
 	}
-	char *pj = cJSON_Print(s->def->params);
-	rc = util_put_file(params_path, pj, strlen(pj));
-	free(pj);
+	if (access(params_path, F_OK) != 0)
+		rc = util_put_file(params_path, pj, strlen(pj));
 	if (!rc) {
 		rc = open_log(r, s);
 	}
@@ -921,18 +926,15 @@ static int start_step(struct run *r, size_t i)
 	if (s->attempts == 1) {
 		metrics_tail_init(&s->metrics, metrics_path, r->id, s->def->name);
 		s->started = util_now();
-		db_exec(r->f->db, "UPDATE steps SET status='running', started=?, reason=? "
-		        "WHERE run_id=? AND name=?", "dtit", s->started, s->reason, r->id,
-		        s->def->name);
 	}
-	db_exec(r->f->db, "UPDATE steps SET pid=? WHERE run_id=? AND name=?", "iit",
-	        (int64_t)s->proc.pid, r->id, s->def->name);
-	db_exec(r->f->db, "UPDATE steps SET attempts=? WHERE run_id=? AND name=?", "iit",
-	        (int64_t)s->attempts, r->id, s->def->name);
+	db_exec(r->f->db, "UPDATE steps SET status='running', started=?, reason=?, pid=?, "
+	        "attempts=? WHERE run_id=? AND name=?", "dtiiit", s->started, s->reason,
+	        (int64_t)s->proc.pid, (int64_t)s->attempts, r->id, s->def->name);
 	s->state = S_RUNNING;
 	s->term_sent = 0;
 	r->running++;
 out:
+	free(pj);
 	free(metrics_path);
 	free(params_path);
 	return rc;
