@@ -193,7 +193,8 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	/* Columns in name order: where each first-seen name ends up. */
 	size_t *col = xcalloc(metrics.n + 1, sizeof *col);
 	char **seen = xcalloc(metrics.n + 1, sizeof *seen);
-	memcpy(seen, metrics.v, metrics.n * sizeof *seen);
+	if (metrics.n)
+		memcpy(seen, metrics.v, metrics.n * sizeof *seen);
 	if (params.n)
 		qsort(params.v, params.n, sizeof *params.v, cmp_str);
 	if (metrics.n)
