@@ -10,14 +10,15 @@ mkdir -p "$mnt"
 if ! grep -q " $mnt fuse.flowyfs " /proc/mounts; then
 	"$bin" "$mnt"
 fi
+before=$(readlink "$mnt/runs/latest" 2>/dev/null || echo 0)
 rm -rf "$mnt/pipelines/quickstart"
 cp -r "$here/examples/quickstart" "$mnt/pipelines/quickstart"
 echo "pipeline status:"; sed 's/^/  /' "$mnt/pipelines/quickstart/.status"
 
 # The change window is short; wait for the run it queued to finish.
 for _ in $(seq 1 100); do
-	run=$(readlink "$mnt/runs/latest" 2>/dev/null || true)
-	if [ -n "$run" ] && [ "$(cat "$mnt/runs/$run/pipeline")" = quickstart ]; then
+	run=$(readlink "$mnt/runs/latest" 2>/dev/null || echo 0)
+	if [ "$run" -gt "$before" ] && [ "$(cat "$mnt/runs/$run/pipeline")" = quickstart ]; then
 		case $(cat "$mnt/runs/$run/status") in
 		succeeded | failed | cancelled | interrupted) break ;;
 		esac
