@@ -4,7 +4,7 @@
 # prints speed ratios against the baselines it names.
 
 PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev \
-            libcjson-dev libssl-dev bats pkg-config
+            libcjson-dev libssl-dev bats pkg-config git zstd
 LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto
 PREFIX   ?= /usr/local
 
