@@ -122,14 +122,18 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Read up to len bytes at off; fewer only at end of file. */
-static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
+/* Read up to len bytes at off, or from the current position when off is
+ * CUR; fewer only at end of file. */
+#define CUR UINT64_MAX
+
+static ssize_t read_at(int fd, void *buf, size_t len, uint64_t off)
 {
 	unsigned char *p = buf;
 	size_t got = 0;
 
 	while (got < len) {
-		ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
+		ssize_t n = off == CUR ? read(fd, p + got, len - got)
+		                       : pread(fd, p + got, len - got, (off_t)(off + got));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -142,24 +146,14 @@ static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
 	return (ssize_t)got;
 }
 
-/* Read up to len bytes from the current position; fewer only at EOF. */
+static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	return read_at(fd, buf, len, off);
+}
+
 static ssize_t read_full(int fd, void *buf, size_t len)
 {
-	unsigned char *p = buf;
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, p + got, len - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
+	return read_at(fd, buf, len, CUR);
 }
 
 /* A growable text buffer (tree text). */
