@@ -23,17 +23,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/openat2.h>
 
 #include <openssl/evp.h>
 #include <zstd.h>
 
 #include "flowyfs/cas.h"
+#include "flowyfs/util.h"
 
 #define CAS_LEVEL 3                 /* zstd level for .zst objects */
 #define CAS_IOBUF (1024 * 1024)     /* read size when hashing / copying */
@@ -97,26 +101,6 @@ static int write_all(int fd, const void *buf, size_t len)
 		if (n == 0)
 			return -EIO;
 		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const unsigned char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += (uint64_t)n;
 		len -= (size_t)n;
 	}
 	return 0;
@@ -465,12 +449,45 @@ struct src {
 	int fd;                    /* >= 0: read from here */
 	const unsigned char *mem;  /* else this memory */
 	size_t len, pos;
+	int sparse;                /* fd has holes: chunks inside one are not read */
+	uint64_t off, size;        /* sparse fd: next offset, file size */
+	uint64_t data;             /* sparse fd: next data at or after off */
+	const int *stop;           /* set (by another thread): give up */
 };
 
-/* The next chunk: read into buf (fd sources) or pointed at in memory. */
+/* The next chunk: read into buf (fd sources) or pointed at in memory.
+ * *hole is set when the chunk lies wholly in a hole of a sparse file
+ * (its bytes are zeros, and a raw object need not write them). */
 static ssize_t src_next(struct src *s, unsigned char *buf,
-                        const unsigned char **p)
+                        const unsigned char **p, int *hole)
 {
+	*hole = 0;
+	if (s->fd >= 0 && s->sparse) {
+		uint64_t n = s->size - s->off;
+		ssize_t got;
+		if (s->off >= s->size)
+			return 0;
+		if (n > CAS_FRAME)
+			n = CAS_FRAME;
+		if (s->data < s->off) {
+			off_t d = lseek(s->fd, (off_t)s->off, SEEK_DATA);
+			if (d < 0 && errno != ENXIO)
+				return -errno;
+			s->data = d < 0 ? s->size : (uint64_t)d;
+		}
+		*p = buf;
+		if (s->data >= s->off + n) {
+			memset(buf, 0, n);
+			*hole = 1;
+			got = (ssize_t)n;
+		} else {
+			got = pread_full(s->fd, buf, n, s->off);
+			if (got < 0)
+				return got;
+		}
+		s->off += (uint64_t)got;
+		return got;
+	}
 	if (s->fd >= 0) {
 		*p = buf;
 		return read_full(s->fd, buf, CAS_FRAME);
@@ -524,6 +541,7 @@ struct slot {
 	unsigned char *buf;       /* CAS_FRAME bytes to read into (fd sources) */
 	unsigned char *z;         /* its compressed frame */
 	size_t zlen;
+	int hole;                 /* zeros of a hole: raw objects skip them */
 };
 
 struct pipeline {
@@ -568,6 +586,12 @@ static int pipe_task(struct pipeline *p, int t, ZSTD_CCtx **z)
 
 	if (!p->zst) {
 		for (int i = 0; i < p->nslot; i++) {
+			if (p->slot[i].hole) {
+				if (lseek(p->fd, (off_t)p->slot[i].len, SEEK_CUR) < 0)
+					return -errno;
+				p->woff += p->slot[i].len;
+				continue;
+			}
 			rc = write_all(p->fd, p->slot[i].in, p->slot[i].len);
 			if (rc < 0)
 				return rc;
@@ -742,7 +766,7 @@ static int put_stream(cas *c, char out[CAS_HEX_LEN + 1], struct src *s,
 	rc = slot_alloc(&p->slot[0], s->fd >= 0, 0);
 	if (rc < 0)
 		goto out;
-	n = src_next(s, p->slot[0].buf, &p->slot[0].in);
+	n = src_next(s, p->slot[0].buf, &p->slot[0].in, &p->slot[0].hole);
 	if (n < 0) {
 		rc = (int)n;
 		goto out;
@@ -750,7 +774,7 @@ static int put_stream(cas *c, char out[CAS_HEX_LEN + 1], struct src *s,
 	p->slot[0].len = (size_t)n;
 	p->nslot = n > 0;
 	eof = n < CAS_FRAME;
-	if (n > 0 && kind == CAS_BLOB) {
+	if (n > 0 && kind == CAS_BLOB && !s->sparse) {
 		struct slot *s0 = &p->slot[0];
 		rc = cctx_get(&z);
 		if (rc < 0 || (rc = slot_alloc(s0, 0, 1)) < 0)
@@ -784,12 +808,16 @@ static int put_stream(cas *c, char out[CAS_HEX_LEN + 1], struct src *s,
 		pipe_start(p);
 
 	for (;;) {
+		if (s->stop && __atomic_load_n(s->stop, __ATOMIC_RELAXED)) {
+			rc = -ECANCELED;
+			goto out;
+		}
 		while (!eof && p->nslot < PIPE_BATCH) {
 			struct slot *sl = &p->slot[p->nslot];
 			rc = slot_alloc(sl, s->fd >= 0, p->zst);
 			if (rc < 0)
 				goto out;
-			n = src_next(s, sl->buf, &sl->in);
+			n = src_next(s, sl->buf, &sl->in, &sl->hole);
 			if (n < 0) {
 				rc = (int)n;
 				goto out;
@@ -818,6 +846,9 @@ static int put_stream(cas *c, char out[CAS_HEX_LEN + 1], struct src *s,
 		rc = write_seek_table(t.fd, pairs, (uint32_t)(npairs / 2));
 		if (rc < 0)
 			goto out;
+	} else if (s->sparse && ftruncate(t.fd, (off_t)total) < 0) {
+		rc = -errno;  /* a trailing hole was skipped, not written */
+		goto out;
 	}
 	if (!p->hashed) {
 		if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32) {
@@ -859,12 +890,18 @@ int cas_put_buf(cas *c, char out[CAS_HEX_LEN + 1], const void *buf, size_t len)
 	return put_stream(c, out, &s, CAS_BLOB, NULL);
 }
 
-/* Store the regular file open at fd; *size_out gets the bytes stored. */
-static int put_fd(cas *c, char out[CAS_HEX_LEN + 1], int fd, uint64_t *size_out)
+/* Store the regular file open at fd (st: its fstat); *size_out gets the
+ * bytes stored. A file with holes is stored raw, holes kept. */
+static int put_fd(cas *c, char out[CAS_HEX_LEN + 1], int fd, const struct stat *st,
+                  const struct cas_put_opts *o, uint64_t *size_out)
 {
-	struct src s = { .fd = fd };
+	struct src s = { .fd = fd, .stop = o ? o->stop : NULL };
 
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if ((uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size) {
+		s.sparse = 1;
+		s.size = (uint64_t)st->st_size;
+	}
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* advice only */
 	return put_stream(c, out, &s, CAS_BLOB, size_out);
 }
 
@@ -898,7 +935,7 @@ int cas_put_file(cas *c, char out[CAS_HEX_LEN + 1], const char *path)
 	fd = open_regular(path, 0, &st);
 	if (fd < 0)
 		return fd;
-	rc = put_fd(c, out, fd, NULL);
+	rc = put_fd(c, out, fd, &st, NULL, NULL);
 	close(fd);
 	return rc;
 }
@@ -1425,13 +1462,25 @@ void cas_tree_free(struct cas_tree *t)
 
 /* ---- putting paths ---------------------------------------------------- */
 
+/*
+ * A walk never follows a path twice: every entry is reached from the fd of
+ * its directory (fstatat/openat with O_NOFOLLOW), so nothing the step
+ * swaps in meanwhile can lead it out of the root, and a symlink is kept
+ * only when openat2(RESOLVE_BENEATH) from the root's fd agrees that it
+ * resolves inside (or, dangling, stays inside lexically). Sources are
+ * opened with the reader's file-system ids when given, so a hard link to a
+ * file that user could not read is refused.
+ */
 struct walk {
 	cas *c;
-	char *root;     /* realpath of the root */
-	size_t rootlen;
-	size_t disp;    /* offset of root's basename in paths, for messages */
+	int rootfd;
+	const char *disp;             /* the root as messages name it */
+	const struct cas_put_opts *o;
 	char **err;
 };
+
+static int walk_err(struct walk *w, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Record the first error message (when the caller wants one). */
 static int walk_err(struct walk *w, int rc, const char *fmt, ...)
@@ -1449,29 +1498,28 @@ static int walk_err(struct walk *w, int rc, const char *fmt, ...)
 	return rc;
 }
 
-/* path as it should read in messages: "out/model/link". */
-static const char *disp(const struct walk *w, const char *path)
+static int stopped(const struct walk *w)
 {
-	return strlen(path) >= w->disp ? path + w->disp : path;
+	return w->o && w->o->stop && __atomic_load_n(w->o->stop, __ATOMIC_RELAXED);
 }
 
-static int inside(const struct walk *w, const char *path)
+/* openat as the reader (file-system ids only, this thread only). */
+static int open_as(const struct walk *w, int dfd, const char *name, int flags)
 {
-	if (w->rootlen == 1)  /* root is "/" */
-		return path[0] == '/';
-	return strncmp(path, w->root, w->rootlen) == 0 &&
-	       (path[w->rootlen] == '\0' || path[w->rootlen] == '/');
-}
+	int as = w->o && w->o->as_user && geteuid() == 0, fd, e;
 
-/* Directories between root and path (path inside root, canonical). */
-static int depth_below(const struct walk *w, const char *path)
-{
-	int d = 0;
-
-	for (const char *p = path + (w->rootlen == 1 ? 0 : w->rootlen); *p; p++)
-		if (*p == '/' && p[1])
-			d++;
-	return d;
+	if (as) {
+		setfsgid(w->o->gid);
+		setfsuid(w->o->uid);
+	}
+	fd = openat(dfd, name, flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	e = errno;
+	if (as) {
+		setfsuid(0);
+		setfsgid(0);
+	}
+	errno = e;
+	return fd;
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -1479,78 +1527,133 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Store the symlink at path, found in a directory depth levels below the
- * root: its target must be relative and stay inside root, both lexically
- * and (when it resolves) physically. */
-static int walk_link(struct walk *w, const char *path, int depth,
+/* Store the symlink name in dfd (rel is its path below the root). */
+static int walk_link(struct walk *w, int dfd, const char *name, const char *rel,
                      char out[CAS_HEX_LEN + 1], uint64_t *size)
 {
-	char target[PATH_MAX];
-	char *real = NULL;
+	char target[PATH_MAX], *full = NULL;
+	int d = 0, rc = 0;
 	ssize_t n;
-	int d = depth, rc = 0;
 
-	n = readlink(path, target, sizeof target);
+	n = readlinkat(dfd, name, target, sizeof target);
 	if (n < 0)
-		return walk_err(w, -errno, "%s: %s", disp(w, path), strerror(errno));
+		return walk_err(w, -errno, "%s/%s: %s", w->disp, rel, strerror(errno));
 	if ((size_t)n >= sizeof target)
-		return walk_err(w, -ENAMETOOLONG, "%s: symlink target too long",
-		                disp(w, path));
+		return walk_err(w, -ENAMETOOLONG, "%s/%s: symlink target too long",
+		                w->disp, rel);
 	target[n] = '\0';
 	if (target[0] == '/')
-		return walk_err(w, -EXDEV, "%s: symlink points outside %s/ (-> %s): "
+		return walk_err(w, -EXDEV, "%s/%s: symlink points outside %s/ (-> %s): "
 		                "only relative links inside %s/ are kept",
-		                disp(w, path), disp(w, w->root), target,
-		                disp(w, w->root));
-	for (const char *p = target; *p; ) {
+		                w->disp, rel, w->disp, target, w->disp);
+	/* Lexically: count the link's own directories, then walk the target. */
+	for (const char *p = rel; *p; p++)
+		d += *p == '/';
+	for (const char *p = target; *p && d >= 0; ) {
 		size_t len = strcspn(p, "/");
 		if (len == 2 && p[0] == '.' && p[1] == '.')
 			d--;
 		else if (len && !(len == 1 && p[0] == '.'))
 			d++;
-		if (d < 0)
-			break;
 		p += len;
 		p += *p == '/';
 	}
-	real = d < 0 ? NULL : realpath(path, NULL);
-	if (d < 0 || (real && !inside(w, real))) {
-		rc = walk_err(w, -EXDEV, "%s: symlink points outside %s/ (-> %s)",
-		              disp(w, path), disp(w, w->root), target);
+	if (d >= 0) {
+		/* Physically, from the root, never leaving it. */
+		const char *slash = strrchr(rel, '/');
+		if (asprintf(&full, "%.*s%s", slash ? (int)(slash - rel + 1) : 0, rel,
+		             target) < 0) {
+			full = NULL;
+			rc = -ENOMEM;
+			goto out;
+		}
+		struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+		                        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+		long fd = syscall(SYS_openat2, w->rootfd, full, &how, sizeof how);
+		if (fd >= 0)
+			close((int)fd);
+		else if (errno != ENOENT && errno != ENOTDIR)
+			d = -1;
+	}
+	if (d < 0) {
+		rc = walk_err(w, -EXDEV, "%s/%s: symlink points outside %s/ (-> %s)",
+		              w->disp, rel, w->disp, target);
 		goto out;
 	}
 	rc = cas_put_buf(w->c, out, target, (size_t)n);
 	if (rc < 0) {
-		walk_err(w, rc, "%s: %s", disp(w, path), strerror(-rc));
+		walk_err(w, rc, "%s/%s: %s", w->disp, rel, strerror(-rc));
 		goto out;
 	}
 	*size = (uint64_t)n;
 out:
-	free(real);
+	free(full);
 	return rc;
 }
 
-static int walk_file(struct walk *w, const char *path, int nofollow,
-                     char out[CAS_HEX_LEN + 1], uint64_t *size, unsigned *mode)
+/* The message for a source that cannot be opened. */
+static int open_failed(struct walk *w, int rc, const char *rel, const struct stat *st)
 {
-	struct stat st;
-	int fd, rc;
+	if (rc == -EACCES && st && S_ISREG(st->st_mode) && st->st_nlink > 1)
+		return walk_err(w, rc, "%s/%s: a hard link to a file the step's user "
+		                "cannot read", w->disp, rel);
+	return walk_err(w, rc, "%s/%s: %s", w->disp, rel,
+	                rc == -EINVAL ? "not a regular file" : strerror(-rc));
+}
 
-	memset(&st, 0, sizeof st);
-	fd = open_regular(path, nofollow, &st);
-	if (fd < 0)
-		return walk_err(w, fd, "%s: %s", disp(w, path),
-		                fd == -EINVAL ? "not a regular file" : strerror(-fd));
-	rc = put_fd(w->c, out, fd, size);
-	close(fd);
+/* Store the regular file open at fd (already checked to be one). */
+static int walk_fd(struct walk *w, int fd, const char *rel, const struct stat *st,
+                   char out[CAS_HEX_LEN + 1], uint64_t *size, unsigned *mode)
+{
+	int rc = put_fd(w->c, out, fd, st, w->o, size);
 	if (rc < 0)
-		return walk_err(w, rc, "%s: %s", disp(w, path), strerror(-rc));
-	*mode = (st.st_mode & 0111) ? 0755 : 0644;
+		return walk_err(w, rc, "%s/%s: %s", w->disp, rel, strerror(-rc));
+	*mode = (st->st_mode & 0111) ? 0755 : 0644;
 	return 0;
 }
 
-/* Store the directory at path (canonical, depth levels below root). */
-static int walk_dir(struct walk *w, const char *path, int depth,
+static int walk_dir(struct walk *w, int dfd, const char *rel,
+                    char out[CAS_HEX_LEN + 1]);
+
+/* Store entry name of directory dfd, found to be st by lstat. */
+static int walk_entry(struct walk *w, int dfd, const char *name, const char *rel,
+                      const struct stat *st, char *type, unsigned *mode,
+                      char hex[CAS_HEX_LEN + 1], uint64_t *size)
+{
+	struct stat fst;
+	int fd, rc;
+
+	if (S_ISLNK(st->st_mode)) {
+		*type = 'l';
+		*mode = 0777;
+		return walk_link(w, dfd, name, rel, hex, size);
+	}
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		return walk_err(w, -EINVAL, "%s/%s: not a regular file, directory or "
+		                "symlink", w->disp, rel);
+	fd = open_as(w, dfd, name, O_RDONLY | O_NONBLOCK |
+	             (S_ISDIR(st->st_mode) ? O_DIRECTORY : 0));
+	if (fd < 0)
+		return open_failed(w, -errno, rel, st);
+	if (fstat(fd, &fst) < 0) {
+		rc = walk_err(w, -errno, "%s/%s: %s", w->disp, rel, strerror(errno));
+	} else if ((fst.st_mode & S_IFMT) != (st->st_mode & S_IFMT)) {
+		rc = walk_err(w, -EAGAIN, "%s/%s: changed while it was stored",
+		              w->disp, rel);
+	} else if (S_ISDIR(fst.st_mode)) {
+		*type = 'd';
+		*mode = 0755;
+		rc = walk_dir(w, fd, rel, hex);
+	} else {
+		*type = 'f';
+		rc = walk_fd(w, fd, rel, &fst, hex, size, mode);
+	}
+	close(fd);
+	return rc;
+}
+
+/* Store the directory open at dfd (rel below the root, "" for the root). */
+static int walk_dir(struct walk *w, int dfd, const char *rel,
                     char out[CAS_HEX_LEN + 1])
 {
 	struct sbuf text = { 0 };
@@ -1558,19 +1661,24 @@ static int walk_dir(struct walk *w, const char *path, int depth,
 	size_t nn = 0, cap = 0;
 	struct dirent *de;
 	DIR *dir = NULL;
-	int rc = 0;
+	int rc = 0, dup_fd;
 
-	dir = opendir(path);
-	if (!dir) {
-		rc = walk_err(w, -errno, "%s: %s", disp(w, path), strerror(errno));
+	dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	if (dup_fd < 0 || !(dir = fdopendir(dup_fd))) {
+		rc = walk_err(w, -errno, "%s/%s: %s", w->disp, rel, strerror(errno));
+		if (dup_fd >= 0)
+			close(dup_fd);
 		goto out;
 	}
+	rewinddir(dir);
 	while ((errno = 0, de = readdir(dir))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		if (w->o && w->o->skip && w->o->skip(rel, de->d_name, w->o->skip_arg))
+			continue;
 		if (strpbrk(de->d_name, "\n\t")) {
-			rc = walk_err(w, -EINVAL, "%s/%s: file name contains a newline "
-			              "or tab", disp(w, path), de->d_name);
+			rc = walk_err(w, -EINVAL, "%s/%s%s%s: file name contains a newline "
+			              "or tab", w->disp, rel, *rel ? "/" : "", de->d_name);
 			goto out;
 		}
 		if (nn == cap) {
@@ -1591,7 +1699,7 @@ static int walk_dir(struct walk *w, const char *path, int depth,
 		nn++;
 	}
 	if (errno) {
-		rc = walk_err(w, -errno, "%s: %s", disp(w, path), strerror(errno));
+		rc = walk_err(w, -errno, "%s/%s: %s", w->disp, rel, strerror(errno));
 		goto out;
 	}
 	if (nn)
@@ -1603,32 +1711,21 @@ static int walk_dir(struct walk *w, const char *path, int depth,
 		struct stat st;
 		char type = 0;
 
+		if (stopped(w)) {
+			rc = -ECANCELED;
+			goto out;
+		}
 		free(child);
-		if (asprintf(&child, "%s/%s", strcmp(path, "/") ? path : "",
-		             names[i]) < 0) {
+		if (asprintf(&child, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0) {
 			child = NULL;
 			rc = -ENOMEM;
 			goto out;
 		}
-		if (lstat(child, &st) < 0) {
-			rc = walk_err(w, -errno, "%s: %s", disp(w, child), strerror(errno));
+		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = walk_err(w, -errno, "%s/%s: %s", w->disp, child, strerror(errno));
 			goto out;
 		}
-		if (S_ISREG(st.st_mode)) {
-			type = 'f';
-			rc = walk_file(w, child, 1, hex, &size, &mode);
-		} else if (S_ISDIR(st.st_mode)) {
-			type = 'd';
-			mode = 0755;
-			rc = walk_dir(w, child, depth + 1, hex);
-		} else if (S_ISLNK(st.st_mode)) {
-			type = 'l';
-			mode = 0777;
-			rc = walk_link(w, child, depth, hex, &size);
-		} else {
-			rc = walk_err(w, -EINVAL, "%s: not a regular file, directory or "
-			              "symlink", disp(w, child));
-		}
+		rc = walk_entry(w, dfd, names[i], child, &st, &type, &mode, hex, &size);
 		if (rc < 0)
 			goto out;
 		rc = sbuf_printf(&text, "%c %04o %s %llu\t%s\n", type, mode, hex,
@@ -1641,7 +1738,7 @@ static int walk_dir(struct walk *w, const char *path, int depth,
 		                 .len = text.len };
 		rc = put_stream(w->c, out, &s, CAS_TREE, NULL);
 		if (rc < 0)
-			walk_err(w, rc, "%s: %s", disp(w, path), strerror(-rc));
+			walk_err(w, rc, "%s/%s: %s", w->disp, rel, strerror(-rc));
 	}
 out:
 	free(text.s);
@@ -1651,6 +1748,93 @@ out:
 	free(names);
 	if (dir)
 		closedir(dir);
+	return rc;
+}
+
+int cas_put_at(cas *c, char out[CAS_HEX_LEN + 1], enum cas_kind *kind_out,
+               int rootfd, const char *name, const char *disp,
+               const struct cas_put_opts *o, char **err)
+{
+	struct walk w = { .c = c, .rootfd = rootfd, .disp = disp, .o = o, .err = err };
+	struct open_how how = { .flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
+	                        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+	char linkbuf[64], real[PATH_MAX], rootpath[PATH_MAX], *rel = NULL;
+	struct stat lst, st;
+	uint64_t size;
+	unsigned mode;
+	int fd = -1, rc = 0, as;
+	ssize_t n;
+
+	if (err)
+		*err = NULL;
+	if (!name || !*name)
+		return walk_err(&w, -EINVAL, "empty path");
+	if (fstatat(rootfd, name, &lst, AT_SYMLINK_NOFOLLOW) < 0)
+		return walk_err(&w, -errno, "%s/%s: %s", disp, name, strerror(errno));
+	as = o && o->as_user && geteuid() == 0;
+	if (as) {
+		setfsgid(o->gid);
+		setfsuid(o->uid);
+	}
+	fd = (int)syscall(SYS_openat2, rootfd, name, &how, sizeof how);
+	int e = errno;
+	if (as) {
+		setfsuid(0);
+		setfsgid(0);
+	}
+	if (fd < 0) {
+		if (S_ISLNK(lst.st_mode) && (e == EXDEV || e == ELOOP)) {
+			n = readlinkat(rootfd, name, real, sizeof real - 1);
+			real[n < 0 ? 0 : n] = '\0';
+			return walk_err(&w, -EXDEV, "%s/%s: symlink points outside %s/ (-> %s)",
+			                disp, name, disp, real);
+		}
+		if (S_ISLNK(lst.st_mode) && e == ENOENT)
+			return walk_err(&w, -ENOENT, "%s/%s: dangling symlink", disp, name);
+		return open_failed(&w, -e, name, &lst);
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = walk_err(&w, -errno, "%s/%s: %s", disp, name, strerror(errno));
+		goto out;
+	}
+	/* Where the top resolved to, below the root, for link checks. */
+	snprintf(linkbuf, sizeof linkbuf, "/proc/self/fd/%d", fd);
+	n = readlink(linkbuf, real, sizeof real - 1);
+	real[n < 0 ? 0 : n] = '\0';
+	snprintf(linkbuf, sizeof linkbuf, "/proc/self/fd/%d", rootfd);
+	ssize_t rn = readlink(linkbuf, rootpath, sizeof rootpath - 1);
+	rootpath[rn < 0 ? 0 : rn] = '\0';
+	size_t rl = strlen(rootpath);
+	if (n > 0 && rn > 0 && !strcmp(real, rootpath))
+		rel = strdup("");
+	else if (n > 0 && rn > 0 && !strncmp(real, rootpath, rl) &&
+	         (real[rl] == '/' || rl == 1))
+		rel = strdup(real + rl + (rl > 1));
+	else
+		rel = strdup(name);
+	if (!rel) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = walk_dir(&w, fd, rel, out);
+		if (rc == 0 && kind_out)
+			*kind_out = CAS_TREE;
+	} else if (S_ISREG(st.st_mode)) {
+		rc = walk_fd(&w, fd, name, &st, out, &size, &mode);
+		if (rc == 0 && kind_out)
+			*kind_out = CAS_BLOB;
+	} else {
+		rc = walk_err(&w, -EINVAL, "%s/%s: not a regular file, directory or "
+		              "symlink", disp, name);
+	}
+out:
+	if (rc == -ECANCELED)
+		walk_err(&w, rc, "%s/%s: stopped", disp, name);
+	else if (rc < 0)
+		walk_err(&w, rc, "%s/%s: %s", disp, name, strerror(-rc));
+	free(rel);
+	close(fd);
 	return rc;
 }
 
@@ -1688,130 +1872,79 @@ static char *abs_nofollow(const char *path)
 }
 
 int cas_put_path(cas *c, char out[CAS_HEX_LEN + 1], enum cas_kind *kind_out,
-                 const char *path, const char *root, char **err)
+                 const char *path, const char *root, const struct cas_put_opts *o,
+                 char **err)
 {
 	struct walk w = { .c = c, .err = err };
-	char *self = NULL, *real = NULL, *slash;
-	struct stat lst, st;
-	uint64_t size;
-	unsigned mode;
-	int rc = 0;
+	char *self = NULL, *rootreal = NULL, *disp = NULL, *slash;
+	const char *name;
+	struct stat st;
+	size_t rl;
+	int rootfd = -1, rc = 0;
 
 	if (err)
 		*err = NULL;
 	if (!path || !*path)
 		return walk_err(&w, -EINVAL, "empty path");
 	self = abs_nofollow(path);
-	if (!self || lstat(self, &lst) < 0) {
+	if (!self) {
 		rc = -errno;
 		walk_err(&w, rc, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	real = realpath(self, NULL);
-	if (!real) {
-		rc = -errno;
-		walk_err(&w, rc, "%s: %s", path, S_ISLNK(lst.st_mode) ?
-		         "dangling symlink" : strerror(errno));
-		goto out;
-	}
 	/* No root given: the stored directory (or a file's directory). */
-	errno = 0;
 	if (root) {
-		w.root = realpath(root, NULL);
+		rootreal = realpath(root, NULL);
 	} else {
-		w.root = strdup(real);
-		if (w.root && stat(real, &st) == 0 && !S_ISDIR(st.st_mode)) {
-			slash = strrchr(w.root, '/');
-			slash[slash == w.root] = '\0';
+		rootreal = realpath(self, NULL);
+		if (rootreal && stat(rootreal, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			slash = strrchr(rootreal, '/');
+			slash[slash == rootreal] = '\0';
 		}
 	}
-	if (!w.root) {
+	if (!rootreal) {
 		rc = errno ? -errno : -ENOMEM;
 		walk_err(&w, rc, "%s: %s", root ? root : path, strerror(-rc));
 		goto out;
 	}
-	w.rootlen = strlen(w.root);
-	slash = strrchr(w.root, '/');
-	w.disp = w.rootlen == 1 ? 1 : (size_t)(slash - w.root) + 1;
-	if (!inside(&w, self)) {
-		rc = walk_err(&w, -EINVAL, "%s: not inside %s", path, w.root);
-		goto out;
-	}
-	if (S_ISLNK(lst.st_mode) && !inside(&w, real)) {
-		char target[PATH_MAX];
-		ssize_t n = readlink(self, target, sizeof target - 1);
-		target[n < 0 ? 0 : n] = '\0';
-		rc = walk_err(&w, -EXDEV, "%s: symlink points outside %s/ (-> %s)",
-		              disp(&w, self), disp(&w, w.root), target);
-		goto out;
-	}
-	if (stat(real, &st) < 0) {
-		rc = walk_err(&w, -errno, "%s: %s", disp(&w, self), strerror(errno));
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		rc = walk_dir(&w, real, depth_below(&w, real), out);
-		if (rc == 0 && kind_out)
-			*kind_out = CAS_TREE;
-	} else if (S_ISREG(st.st_mode)) {
-		rc = walk_file(&w, real, 0, out, &size, &mode);
-		if (rc == 0 && kind_out)
-			*kind_out = CAS_BLOB;
+	rl = strlen(rootreal);
+	if (rl == 1) {
+		name = self + 1;
+	} else if (!strncmp(self, rootreal, rl) && self[rl] == '/') {
+		name = self + rl + 1;
+	} else if (!strcmp(self, rootreal)) {
+		name = ".";
 	} else {
-		rc = walk_err(&w, -EINVAL, "%s: not a regular file, directory or "
-		              "symlink", disp(&w, self));
+		rc = walk_err(&w, -EINVAL, "%s: not inside %s", path, rootreal);
+		goto out;
 	}
+	/* Messages name paths from the root's own name: "out/model/x". */
+	slash = strrchr(rootreal, '/');
+	disp = strdup(rl == 1 ? "" : slash + 1);
+	rootfd = open(rootreal, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (!disp || rootfd < 0) {
+		rc = disp ? -errno : -ENOMEM;
+		walk_err(&w, rc, "%s: %s", rootreal, strerror(-rc));
+		goto out;
+	}
+	rc = cas_put_at(c, out, kind_out, rootfd, name, disp, o, err);
 out:
-	if (rc < 0)
-		walk_err(&w, rc, "%s: %s", path, strerror(-rc));  /* if none yet */
-	free(w.root);
-	free(real);
+	if (rootfd >= 0)
+		close(rootfd);
+	free(disp);
+	free(rootreal);
 	free(self);
 	return rc;
 }
 
 /* ---- export ----------------------------------------------------------- */
 
-/* Copy a raw object: reflink, else in-kernel copy, else read/write. */
+/* Copy a raw object: reflink, else its data ranges (holes stay holes). */
 static int copy_raw(int in, int out, uint64_t size)
 {
-	unsigned char *buf = NULL;
-	uint64_t done = 0;
-	ssize_t n = 0;
-	int rc = 0;
-
 	if (size == 0 || ioctl(out, FICLONE, in) == 0)
 		return 0;
-	while (done < size) {
-		n = copy_file_range(in, NULL, out, NULL, size - done, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		done += (uint64_t)n;
-	}
-	if (done == size)
-		return 0;
-	if (n < 0 && errno != EXDEV && errno != EOPNOTSUPP && errno != ENOSYS &&
-	    errno != EINVAL)
-		return -errno;
-	buf = malloc(CAS_IOBUF);
-	if (!buf)
-		return -ENOMEM;
-	while (done < size) {
-		n = pread_full(in, buf, CAS_IOBUF, done);
-		if (n <= 0) {
-			rc = n < 0 ? (int)n : -EIO;
-			goto out;
-		}
-		rc = pwrite_all(out, buf, (size_t)n, done);
-		if (rc < 0)
-			goto out;
-		done += (uint64_t)n;
-	}
-out:
-	free(buf);
-	return rc;
+	return util_copy_fd(in, out, size);
 }
 
 /* Write blob hex to a new file dest with mode. */

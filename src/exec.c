@@ -1,58 +1,289 @@
 /*
- * exec.c - step processes. posix_spawn (vfork-fast, safe in a
- * multithreaded daemon) with a new process group so that cancel and
- * timeout reach every child the step started; pidfds let the scheduler
- * poll() for exits alongside its timers.
+ * exec.c - step processes, isolated from the store.
+ *
+ * posix_spawn cannot make a mount namespace, so this does what glibc's
+ * posix_spawn does itself: clone(CLONE_VM | CLONE_VFORK) onto a private
+ * stack, with every signal blocked around it, and a child that only makes
+ * raw system calls (no malloc, no locks, no glibc set*id broadcast: the
+ * child shares the daemon's memory until it execs). The child sets up its
+ * namespace (see exec.h), drops privileges and execs /bin/sh; a failure is
+ * written into the shared argument block, so the parent reports which
+ * stage failed and why. CLONE_NEWNS (and CLONE_NEWUSER for a daemon that is
+ * not root) are clone flags, so the namespace costs no extra process.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include "flowyfs/exec.h"
+#include "flowyfs/util.h"
 
-int exec_start(struct exec_proc *out, const char *cmd, const char *cwd,
-               char *const envp[], int log_fd)
+#define CHILD_STACK (128 * 1024)
+#define MAX_MKDIRS 64
+
+/* Capabilities a root step keeps out of: each would let it undo its
+ * namespace (mount, umount), reach the daemon (/proc/<pid>/root, ptrace)
+ * or the disk under the store. */
+static const int dropped_caps[] = {
+	CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_SYS_MODULE, CAP_SYS_RAWIO,
+	CAP_SYS_BOOT, CAP_MKNOD, CAP_SYS_CHROOT, CAP_MAC_ADMIN,
+	CAP_MAC_OVERRIDE, CAP_BPF, CAP_PERFMON, CAP_SETPCAP,
+};
+
+/* Everything the child needs, prepared by the parent (the child only
+ * reads it, and writes err/stage on failure). */
+struct child {
+	const struct exec_spec *s;
+	int userns;                  /* daemon not root: map our own ids */
+	int switch_user;             /* root daemon, other uid */
+	int keep_hide;               /* index of the hidden dir holding keep */
+	char keep_proc[64];          /* "/proc/self/fd/N" of keep, in the child */
+	char uid_map[64], gid_map[64];
+	const char *mkdirs[MAX_MKDIRS]; /* keep's parents inside the tmpfs */
+	size_t nmkdirs;
+	char *argv[4];
+	int err;
+	const char *stage;
+};
+
+/* The child may not touch errno's thread (it is the parent's): every call
+ * goes through here and failure is reported by stage. */
+#define SYS(c, what, call)                                                     \
+	do {                                                                   \
+		if ((long)(call) < 0) {                                        \
+			(c)->err = errno;                                      \
+			(c)->stage = (what);                                   \
+			goto fail;                                             \
+		}                                                              \
+	} while (0)
+
+__attribute__((no_sanitize("address", "undefined")))
+static long write_str(const char *path, const char *s)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, dflt;
-	int rc;
+	long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	size_t n = 0;
+	while (s[n])
+		n++;
+	long w = syscall(SYS_write, fd, s, n);
+	syscall(SYS_close, fd);
+	return w == (long)n ? 0 : -1;
+}
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_addchdir_np(&fa, cwd);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, log_fd, 1);
-	posix_spawn_file_actions_adddup2(&fa, log_fd, 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	sigemptyset(&none);
-	sigfillset(&dflt);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dflt);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-	                         POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
-	char *argv[] = {"sh", "-c", (char *)cmd, NULL};
-	pid_t pid;
-	rc = -posix_spawn(&pid, "/bin/sh", &fa, &at, argv, envp);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc)
-		return rc;
+/* "/proc/self/fd/<fd>" into buf (no printf in the child). */
+__attribute__((no_sanitize("address", "undefined")))
+static void fd_path(char *buf, long fd)
+{
+	static const char pre[] = "/proc/self/fd/";
+	char digits[24];
+	int n = 0, k = 0;
+	do
+		digits[n++] = (char)('0' + fd % 10);
+	while ((fd /= 10) > 0);
+	for (; pre[k]; k++)
+		buf[k] = pre[k];
+	while (n)
+		buf[k++] = digits[--n];
+	buf[k] = '\0';
+}
+
+__attribute__((no_sanitize("address", "undefined")))
+static int child_main(void *arg)
+{
+	struct child *c = arg;
+	const struct exec_spec *s = c->s;
+	const unsigned long hidden = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+	if (c->userns) {
+		SYS(c, "deny setgroups in the user namespace",
+		    write_str("/proc/self/setgroups", "deny"));
+		SYS(c, "map the user id", write_str("/proc/self/uid_map", c->uid_map));
+		SYS(c, "map the group id", write_str("/proc/self/gid_map", c->gid_map));
+	}
+	SYS(c, "make the mounts private",
+	    syscall(SYS_mount, NULL, "/", NULL, MS_REC | MS_SLAVE, NULL));
+	if (c->keep_hide >= 0) {
+		/* Opened here: a bind source must be in this namespace. */
+		long kfd = syscall(SYS_openat, AT_FDCWD, s->keep,
+		                   O_PATH | O_DIRECTORY | O_CLOEXEC);
+		SYS(c, "open the step's scratch directory", kfd);
+		fd_path(c->keep_proc, kfd);
+	}
+	for (size_t i = 0; i < s->nhide; i++) {
+		if ((int)i != c->keep_hide) {
+			SYS(c, "cover the store", syscall(SYS_mount, "flowyfs-hidden",
+			    s->hide[i], "tmpfs", MS_RDONLY | hidden, "size=4k,mode=000"));
+			continue;
+		}
+		SYS(c, "cover the scratch directory", syscall(SYS_mount,
+		    "flowyfs-hidden", s->hide[i], "tmpfs", hidden, "size=64k,mode=755"));
+		for (size_t k = 0; k < c->nmkdirs; k++)
+			SYS(c, "make the scratch mount point",
+			    syscall(SYS_mkdirat, AT_FDCWD, c->mkdirs[k], 0755));
+		SYS(c, "bind the step's scratch directory",
+		    syscall(SYS_mount, c->keep_proc, s->keep, NULL, MS_BIND, NULL));
+		SYS(c, "make the scratch cover read-only",
+		    syscall(SYS_mount, NULL, s->hide[i], NULL,
+		            MS_REMOUNT | MS_RDONLY | hidden, "size=64k,mode=755"));
+	}
+	if (s->ro_mount)
+		SYS(c, "make the flowyfs mount read-only",
+		    syscall(SYS_mount, NULL, s->ro_mount, NULL,
+		            MS_REMOUNT | MS_BIND | MS_RDONLY | s->ro_flags, NULL));
+	if (c->switch_user) {
+		SYS(c, "set the groups",
+		    syscall(SYS_setgroups, s->ngroups, s->groups));
+		SYS(c, "set the group id",
+		    syscall(SYS_setresgid, s->gid, s->gid, s->gid));
+		SYS(c, "set the user id",
+		    syscall(SYS_setresuid, s->uid, s->uid, s->uid));
+	} else if (!c->userns) {
+		for (size_t i = 0; i < sizeof dropped_caps / sizeof *dropped_caps; i++)
+			if (syscall(SYS_prctl, PR_CAPBSET_READ, dropped_caps[i], 0, 0, 0) == 1)
+				SYS(c, "drop capabilities", syscall(SYS_prctl, PR_CAPBSET_DROP,
+				    dropped_caps[i], 0, 0, 0));
+	}
+	SYS(c, "make a process group", syscall(SYS_setpgid, 0, 0));
+	long nul = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
+	SYS(c, "open /dev/null", nul);
+	if (nul != 0)
+		SYS(c, "redirect stdin", syscall(SYS_dup3, nul, 0, 0));
+	if (s->out_fd != 1)
+		SYS(c, "redirect stdout", syscall(SYS_dup3, s->out_fd, 1, 0));
+	if (s->out_fd != 2)
+		SYS(c, "redirect stderr", syscall(SYS_dup3, s->out_fd, 2, 0));
+	SYS(c, "close inherited files", syscall(SYS_close_range, 3, ~0U, 0));
+	SYS(c, "enter the scratch directory", syscall(SYS_chdir, s->cwd));
+	/* Default dispositions (the daemon ignores SIGPIPE), nothing blocked. */
+	struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; }
+		dfl = { SIG_DFL, 0, NULL, 0 };
+	for (int sig = 1; sig < 65; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+	uint64_t none = 0;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
+	syscall(SYS_execve, "/bin/sh", c->argv, s->envp);
+	c->err = errno;
+	c->stage = "start /bin/sh";
+fail:
+	syscall(SYS_exit_group, 127);
+	return 127;
+}
+
+static int inside(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strncmp(path, dir, n) && (path[n] == '/' || !path[n]);
+}
+
+/* Prepare what the child needs to bind keep back inside its cover. */
+static int prepare_keep(struct child *c, char ***dirs)
+{
+	const struct exec_spec *s = c->s;
+	c->keep_hide = -1;
+	if (!s->keep)
+		return 0;
+	for (size_t i = 0; i < s->nhide; i++)
+		if (inside(s->keep, s->hide[i]) && strcmp(s->keep, s->hide[i]))
+			c->keep_hide = (int)i;
+	if (c->keep_hide < 0)
+		return 0;
+	const char *base = s->keep + strlen(s->hide[c->keep_hide]);
+	*dirs = xcalloc(MAX_MKDIRS, sizeof **dirs);
+	for (const char *p = base; *p; p++) {
+		if (p[1] != '/' && p[1])
+			continue;
+		if (c->nmkdirs == MAX_MKDIRS)
+			return -ENAMETOOLONG;
+		(*dirs)[c->nmkdirs] = xstrndup(s->keep, (size_t)(p + 1 - s->keep));
+		c->mkdirs[c->nmkdirs] = (*dirs)[c->nmkdirs];
+		c->nmkdirs++;
+	}
+	return 0;
+}
+
+int exec_start(struct exec_proc *out, const struct exec_spec *spec, char **err)
+{
+	struct child c = {.s = spec};
+	char **dirs = NULL, *stack = MAP_FAILED;
+	sigset_t all, old;
+	int rc = 0;
+
+	*err = NULL;
+	c.userns = geteuid() != 0;
+	c.switch_user = !c.userns && spec->uid != 0;
+	snprintf(c.uid_map, sizeof c.uid_map, "%u %u 1\n", (unsigned)geteuid(),
+	         (unsigned)geteuid());
+	snprintf(c.gid_map, sizeof c.gid_map, "%u %u 1\n", (unsigned)getegid(),
+	         (unsigned)getegid());
+	c.argv[0] = "sh";
+	c.argv[1] = "-c";
+	c.argv[2] = (char *)spec->cmd;
+	rc = prepare_keep(&c, &dirs);
+	if (rc < 0) {
+		*err = xasprintf("scratch directory %s is nested too deep", spec->keep);
+		goto out;
+	}
+	stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+	             MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		rc = -errno;
+		*err = xasprintf("cannot start the step: %s", strerror(errno));
+		goto out;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | CLONE_NEWNS |
+	            (c.userns ? CLONE_NEWUSER : 0);
+	pid_t pid = clone(child_main, stack + CHILD_STACK, flags, &c);
+	int clone_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		rc = -clone_errno;
+		*err = xasprintf("cannot isolate the step (clone with a new mount "
+		                 "namespace): %s", strerror(clone_errno));
+		goto out;
+	}
+	if (c.stage) {
+		rc = -c.err;
+		*err = xasprintf("cannot isolate the step (%s): %s", c.stage,
+		                 strerror(c.err));
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		goto out;
+	}
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0) {
 		rc = -errno;
+		*err = xasprintf("cannot watch the step: %s", strerror(errno));
 		kill(-pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return rc;
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		goto out;
 	}
 	out->pid = pid;
 	out->pidfd = pidfd;
-	return 0;
+out:
+	if (stack != MAP_FAILED)
+		munmap(stack, CHILD_STACK);
+	for (size_t i = 0; dirs && i < c.nmkdirs; i++)
+		free(dirs[i]);
+	free(dirs);
+	return rc;
 }
 
 void exec_signal(const struct exec_proc *p, int sig)
@@ -68,7 +299,7 @@ int exec_reap(struct exec_proc *p)
 		;
 	close(p->pidfd);
 	p->pidfd = -1;
-	/* Reap stragglers of the group are reparented to init; stop them. */
+	/* Stragglers of the group are reparented to init; stop them. */
 	kill(-p->pid, SIGKILL);
 	p->pid = 0;
 	if (WIFEXITED(status))

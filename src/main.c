@@ -1,11 +1,15 @@
 /*
- * main.c - flowyfs [--store DIR] [-j N] [-f] [-d] [-o OPTS] MOUNTPOINT
+ * main.c - flowyfs [--store DIR] [--scratch DIR] [-j N] [-f] [-d] [-o OPTS]
+ *           MOUNTPOINT
  *
- * Checks the command line, opens the store (taking its lock so only one
- * daemon serves it), mounts, starts the scheduler and serves FUSE with the
- * multithreaded loop. Teardown runs in reverse: the scheduler stops (steps
- * killed, their run marked interrupted), then the mount, then the store.
- * Every startup error is one line naming the problem, and exit status 1.
+ * Checks the command line, opens the store (mode 0700, taking its lock so
+ * only one daemon serves it), makes the scratch directory outside it,
+ * checks that steps can be isolated from both, mounts, starts the
+ * scheduler, then the watches that feed it, and serves FUSE with the
+ * multithreaded loop. Teardown runs in reverse: watches stop, then the
+ * scheduler (steps killed, their run marked interrupted), then the mount,
+ * then the store. Every startup error is one line naming the problem, and
+ * exit status 1.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,11 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "flowyfs/envinfo.h"
+#include "flowyfs/exec.h"
 #include "flowyfs/fs.h"
+#include "flowyfs/hostfs.h"
 #include "flowyfs/log.h"
 #include "flowyfs/registry.h"
 #include "flowyfs/sched.h"
@@ -31,16 +39,19 @@
 #define FLOWYFS_VERSION "0.1.0"
 
 struct options {
-	const char *store, *mnt;
+	const char *store, *mnt, *scratch;
 	int jobs, foreground, debug;
 	struct strbuf fuse_opts;
 };
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: flowyfs [--store DIR] [-j N] [-f] [-d] [-o FUSE_OPTS] MOUNTPOINT\n"
+	fprintf(to, "usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [-f] [-d] "
+	            "[-o FUSE_OPTS] MOUNTPOINT\n"
 	            "  --store DIR  where runs, artifacts and pipelines live (default\n"
 	            "               $FLOWYFS_STORE, else $XDG_DATA_HOME/flowyfs)\n"
+	            "  --scratch DIR  where steps run, outside the store (default\n"
+	            "               $FLOWYFS_SCRATCH, else ${TMPDIR:-/var/tmp}/flowyfs-UID)\n"
 	            "  -j N         steps that may run at once (default: CPUs)\n"
 	            "  -f           stay in the foreground\n"
 	            "  -d           debug log (implies -f)\n"
@@ -64,6 +75,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longs[] = {
 		{"store", required_argument, NULL, 's'},
+		{"scratch", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -74,6 +86,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		switch (c) {
 		case 's':
 			o->store = optarg;
+			break;
+		case 'S':
+			o->scratch = optarg;
 			break;
 		case 'j': {
 			char *end;
@@ -152,12 +167,15 @@ static int check_mountpoint(const char *mnt, char **out)
 /* Create the store's layout and take its lock; the fd stays open. */
 static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 {
-	int rc = util_mkdir_p(dir, 0755);
+	int rc = util_mkdir_p(dir, 0700);
 	if (rc < 0)
 		return die("store %s: %s", dir, strerror(-rc));
 	f->store = realpath(dir, NULL);
 	if (!f->store)
 		return die("store %s: %s", dir, strerror(errno));
+	/* Nobody else may read the objects (the views decide what is shown). */
+	if (chmod(f->store, 0700) < 0)
+		return die("store %s: %s", f->store, strerror(errno));
 	char *lock = xasprintf("%s/lock", f->store);
 	*lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	free(lock);
@@ -173,16 +191,15 @@ static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 	}
 	f->pipelines_dir = xasprintf("%s/pipelines", f->store);
 	f->runs_dir = xasprintf("%s/runs", f->store);
-	f->scratch_dir = xasprintf("%s/scratch", f->store);
 	char *objects = xasprintf("%s/objects", f->store);
 	char *hooks = xasprintf("%s/hooks", f->store);
+	char *old_scratch = xasprintf("%s/scratch", f->store);
 	const char *dirs[] = {f->pipelines_dir, f->runs_dir, objects, hooks};
 	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
 		if ((rc = util_mkdir_p(dirs[i], 0755)) < 0)
 			break;
-	util_rm_rf(f->scratch_dir); /* leftovers of a daemon that died */
-	if (!rc)
-		rc = util_mkdir_p(f->scratch_dir, 0755);
+	util_rm_rf(old_scratch); /* where scratch lived before it left the store */
+	free(old_scratch);
 	if (!rc)
 		rc = cas_open(&f->cas, objects);
 	free(hooks);
@@ -209,6 +226,97 @@ static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 	return 0;
 }
 
+/* A directory of ours: made when missing, then it must be a real
+ * directory owned by us that nobody else can write (it may sit in a
+ * world-writable place such as /var/tmp). */
+static int own_dir(const char *dir, mode_t mode)
+{
+	struct stat st;
+	if (mkdir(dir, mode) < 0 && errno != EEXIST)
+		return die("scratch %s: %s", dir, strerror(errno));
+	if (lstat(dir, &st) < 0)
+		return die("scratch %s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+		return die("scratch %s: not a directory of this user that only it can "
+		           "write; remove it or choose another with --scratch", dir);
+	return 0;
+}
+
+static int inside(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strncmp(path, dir, n) && (path[n] == '/' || !path[n]);
+}
+
+/* The scratch directory of this store: <base>/<first 16 hex of the
+ * store's path hash>, emptied of what a dead daemon left. */
+static int open_scratch(const char *opt, struct flowy *f)
+{
+	char *base = NULL;
+	const char *e = getenv("FLOWYFS_SCRATCH"), *tmp = getenv("TMPDIR");
+	if (opt)
+		base = xstrdup(opt);
+	else if (e && *e)
+		base = xstrdup(e);
+	else
+		base = xasprintf("%s/flowyfs-%u", tmp && *tmp ? tmp : "/var/tmp",
+		                 (unsigned)geteuid());
+	int rc = own_dir(base, 0711);
+	char *real = rc ? NULL : realpath(base, NULL);
+	if (!rc && !real)
+		rc = die("scratch %s: %s", base, strerror(errno));
+	free(base);
+	if (rc)
+		return rc;
+	if (inside(real, f->store) || inside(f->store, real) || inside(real, f->mnt) ||
+	    inside(f->mnt, real)) {
+		die("scratch %s: must be outside the store %s and the mountpoint %s", real,
+		    f->store, f->mnt);
+		free(real);
+		return 1;
+	}
+	char hex[CAS_HEX_LEN + 1];
+	cas_hash_buf(hex, f->store, strlen(f->store));
+	f->scratch_dir = xasprintf("%s/%.16s", real, hex);
+	free(real);
+	util_rm_rf(f->scratch_dir); /* leftovers of a daemon that died */
+	return own_dir(f->scratch_dir, 0711);
+}
+
+/* Start `true` the way steps start, to learn now (and say once, clearly)
+ * when this system cannot hide the store from steps. */
+static int check_isolation(struct flowy *f)
+{
+	char *probe = xasprintf("%s/probe", f->scratch_dir), *err = NULL;
+	if (mkdir(probe, 0700) < 0) {
+		int rc = die("scratch %s: %s", probe, strerror(errno));
+		free(probe);
+		return rc;
+	}
+	char *envp[] = {NULL}, *cover = xstrdup(f->scratch_dir);
+	*strrchr(cover, '/') = '\0';
+	struct exec_spec spec = {
+		.cmd = "true", .cwd = probe, .envp = envp, .out_fd = 2,
+		.hide = {f->store, cover}, .nhide = 2, .keep = probe,
+		.uid = geteuid(), .gid = getegid(),
+	};
+	struct exec_proc p;
+	int rc = exec_start(&p, &spec, &err), status = -1;
+	if (rc == 0)
+		status = exec_reap(&p);
+	util_rm_rf(probe);
+	free(probe);
+	free(cover);
+	if (rc < 0 || status != 0) {
+		die("cannot run steps apart from the store: %s (flowyfs needs mount "
+		    "namespaces: run it as root, or allow unprivileged user namespaces)",
+		    err ? err : "the probe step failed");
+		free(err);
+		return 1;
+	}
+	return 0;
+}
+
 static void write_pid(int lock_fd)
 {
 	char pid[32];
@@ -217,28 +325,16 @@ static void write_pid(int lock_fd)
 		log_error("cannot record pid in the store lock: %s", strerror(errno));
 }
 
-/* Larger kernel read-ahead for this mount: +65% sequential reads
- * (DESIGN.md section 6). Found through mountinfo, never through the mount. */
-static void raise_readahead(const char *mnt)
+/* Larger kernel read-ahead for this mount: +65% sequential reads. Best
+ * effort: /sys may be read-only. */
+static void raise_readahead(const char *devname)
 {
-	FILE *mi = fopen("/proc/self/mountinfo", "r");
-	if (!mi)
-		return;
-	char line[4096], dev[64] = "";
-	while (fgets(line, sizeof line, mi)) {
-		char mdev[64], point[PATH_MAX];
-		if (sscanf(line, "%*s %*s %63s %*s %4095s", mdev, point) == 2 &&
-		    !strcmp(point, mnt))
-			snprintf(dev, sizeof dev, "%s", mdev);
-	}
-	fclose(mi);
-	if (!*dev)
-		return;
-	char *path = xasprintf("/sys/class/bdi/%s/read_ahead_kb", dev);
+	char *path = xasprintf("/sys/class/bdi/%s/read_ahead_kb", devname);
 	FILE *ra = fopen(path, "w");
 	if (ra) {
-		fputs("1024\n", ra);
-		fclose(ra);
+		int bad = fputs("1024\n", ra) < 0;
+		if (fclose(ra) != 0 || bad)
+			log_debug("%s: %s", path, strerror(errno));
 	}
 	free(path);
 }
@@ -258,12 +354,20 @@ int main(int argc, char **argv)
 	store = o.store ? xstrdup(o.store) : default_store();
 	if (open_store(store, &f, &lock_fd))
 		goto out;
-	size_t sl = strlen(f.store), ml = strlen(f.mnt);
-	if ((!strncmp(f.mnt, f.store, sl) && (f.mnt[sl] == '/' || !f.mnt[sl])) ||
-	    (!strncmp(f.store, f.mnt, ml) && f.store[ml] == '/')) {
+	if (inside(f.mnt, f.store) || inside(f.store, f.mnt)) {
 		die("store %s and mountpoint %s may not contain each other", f.store, f.mnt);
 		goto out;
 	}
+	/* No other process of this user may read the daemon's memory or open
+	 * its files through /proc (steps run as this user when not root). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		die("cannot protect the daemon from its steps: %s", strerror(errno));
+		goto out;
+	}
+	if (open_scratch(o.scratch, &f) || check_isolation(&f))
+		goto out;
+	f.allow_other = o.fuse_opts.len && (strstr(o.fuse_opts.buf, ",allow_other") ||
+	                                    strstr(o.fuse_opts.buf, "allow_other"));
 	f.jobs = o.jobs;
 	f.debug = o.debug;
 	f.coalesce = 0.3;
@@ -292,16 +396,26 @@ int main(int argc, char **argv)
 		die("cannot mount on %s (is fuse3 installed and /dev/fuse usable?)", f.mnt);
 		goto out_signals;
 	}
-	raise_readahead(f.mnt);
+	/* What the mount is, learnt from the mount table (a stat of our own
+	 * mount would wait for the loop that has not started). */
+	struct hostfs_mount mi;
+	if (hostfs_mount_info(f.mnt, &mi) < 0) {
+		die("cannot find the new mount %s in /proc/self/mountinfo", f.mnt);
+		goto out_unmount;
+	}
+	f.mnt_dev = mi.dev;
+	f.mnt_flags = mi.flags;
+	raise_readahead(mi.devname);
 	if (!o.foreground) {
 		log_init(0, 1);
 		if (fuse_daemonize(0) != 0)
 			goto out_unmount;
 	}
 	write_pid(lock_fd);
-	if ((rc = watch_start(&f)) != 0 || (rc = sched_start(&f)) != 0) {
+	/* The scheduler first: the watches feed it. */
+	if ((rc = sched_start(&f)) != 0 || (rc = watch_start(&f)) != 0) {
 		log_error("cannot start the scheduler: %s", strerror(-rc));
-		watch_stop(&f);
+		sched_stop(&f);
 		rc = 1;
 		goto out_unmount;
 	}
@@ -309,8 +423,8 @@ int main(int argc, char **argv)
 	log_info("serving store %s on %s with -j %d", f.store, f.mnt, f.jobs);
 	struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
 	rc = fuse_session_loop_mt(se, &cfg) ? 1 : 0;
-	sched_stop(&f);
 	watch_stop(&f);
+	sched_stop(&f);
 	log_info("stopped");
 out_unmount:
 	fuse_session_unmount(se);
@@ -330,6 +444,8 @@ out:
 		close(lock_fd);
 	free(f.pipelines_dir);
 	free(f.runs_dir);
+	if (f.scratch_dir)
+		util_rm_rf(f.scratch_dir);
 	free(f.scratch_dir);
 	free(f.store);
 	free(f.mnt);

@@ -1,6 +1,6 @@
 /*
- * metrics.c - tailing a step's metrics file into SQLite. The file is read
- * from the last offset on every scheduler tick, so values show up in
+ * metrics.c - tailing a step's metrics file into SQLite. The file (held
+ * open by the daemon) is read from the last offset on every scheduler tick, so values show up in
  * runs/<id>/steps/<s>/metrics/ while the step still runs; one transaction
  * per tick keeps a chatty step from costing a commit per line.
  */
@@ -17,13 +17,24 @@
 
 #define METRICS_LINE_MAX (1024 * 1024)
 
-void metrics_tail_init(struct metrics_tail *t, const char *path, int64_t run_id,
+void metrics_tail_init(struct metrics_tail *t, int fd, int64_t run_id,
                        const char *step)
 {
 	memset(t, 0, sizeof *t);
-	t->path = xstrdup(path);
+	t->fd = fd;
 	t->run_id = run_id;
 	t->step = xstrdup(step);
+}
+
+void metrics_tail_reopen(struct metrics_tail *t, int fd)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = fd;
+	t->off = 0;
+	t->partial.len = 0;
+	if (t->partial.buf)
+		t->partial.buf[0] = '\0';
 }
 
 void metrics_tail_free(struct metrics_tail *t)
@@ -35,9 +46,11 @@ void metrics_tail_free(struct metrics_tail *t)
 	free(t->counts);
 	free(t->first_bad);
 	strbuf_release(&t->partial);
+	if (t->step && t->fd >= 0)
+		close(t->fd);
 	free(t->step);
-	free(t->path);
 	memset(t, 0, sizeof *t);
+	t->fd = -1;
 }
 
 int metrics_parse_line(const char *line, char ***names, double **values,
@@ -125,16 +138,16 @@ static int ingest_line(struct metrics_tail *t, db *d, const char *line, double n
 
 int metrics_tail_poll(struct metrics_tail *t, db *d, int final)
 {
-	int fd = open(t->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (!t->step || t->fd < 0)
 		return 0;
 	char buf[65536];
 	ssize_t got;
-	while ((got = pread(fd, buf, sizeof buf, t->off)) > 0) {
+	/* Bounded per call, so a step writing without pause cannot hold the
+	 * scheduler here. */
+	for (int k = 0; k < 64 && (got = pread(t->fd, buf, sizeof buf, t->off)) > 0; k++) {
 		strbuf_add(&t->partial, buf, (size_t)got);
 		t->off += got;
 	}
-	close(fd);
 	if (!t->partial.len)
 		return 0;
 	int rows = 0;

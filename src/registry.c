@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "flowyfs/dag.h"
+#include "flowyfs/hostfs.h"
 #include "flowyfs/registry.h"
 #include "flowyfs/step.h"
 #include "flowyfs/util.h"
@@ -28,6 +29,7 @@ struct entry {
 	char *dag, *dot;    /* renderings, when valid */
 	char **steps;       /* step names, when valid */
 	size_t nsteps;
+	char *last_cmd;     /* "last command: ..." line for .status, or NULL */
 	struct entry *next;
 };
 
@@ -63,6 +65,7 @@ void registry_free(struct registry *r)
 	for (struct entry *e = r->head, *n; e; e = n) {
 		n = e->next;
 		entry_clear(e);
+		free(e->last_cmd);
 		free(e->name);
 		free(e);
 	}
@@ -137,6 +140,7 @@ void registry_removed(struct flowy *f, const char *pipeline)
 			struct entry *e = *p;
 			*p = e->next;
 			entry_clear(e);
+			free(e->last_cmd);
 			free(e->name);
 			free(e);
 			break;
@@ -176,6 +180,19 @@ static void watch_inputs(struct flowy *f, const char *pipeline,
 	free(paths);
 }
 
+/* A file: input may not lead into the mount: the daemon would read its
+ * own mount (and a FUSE worker would watch it). */
+static const char *check_file_input(const char *path, void *arg)
+{
+	struct flowy *f = arg;
+	if (hostfs_inside_mount(path, f->mnt, f->mnt_dev))
+		return "a file: input may not point into the mount (use other/name or "
+		       "sha256:<hex> for artifacts)";
+	if (f->store && hostfs_inside_mount(path, f->store, (dev_t)-1))
+		return "a file: input may not point into the store";
+	return NULL;
+}
+
 /* Validate pipeline if it changed; lock not held. */
 static void validate(struct flowy *f, const char *pipeline)
 {
@@ -190,7 +207,8 @@ static void validate(struct flowy *f, const char *pipeline)
 
 	char *dir = xasprintf("%s/%s", f->pipelines_dir, pipeline);
 	struct pipeline_def *p = NULL;
-	int rc = step_load(&p, pipeline, dir);
+	struct step_checks checks = {.file_input = check_file_input, .arg = f};
+	int rc = step_load_checked(&p, pipeline, dir, &checks);
 	struct strbuf errs = {0};
 	char *dag = NULL, *dot = NULL, **steps = NULL;
 	size_t nsteps = 0;
@@ -246,6 +264,8 @@ char *registry_render(struct flowy *f, const char *pipeline, enum registry_doc d
 	switch (doc) {
 	case REGISTRY_STATUS:
 		strbuf_printf(&sb, "%s\n%s", e->valid ? "valid" : "invalid", e->errors);
+		if (e->last_cmd)
+			strbuf_puts(&sb, e->last_cmd);
 		break;
 	case REGISTRY_DAG:
 		strbuf_puts(&sb, e->valid ? e->dag : "invalid: see .status\n");
@@ -258,6 +278,25 @@ char *registry_render(struct flowy *f, const char *pipeline, enum registry_doc d
 	if (doc == REGISTRY_STATUS)
 		last_run(f, pipeline, &sb);
 	return strbuf_detach(&sb, NULL);
+}
+
+void registry_command(struct flowy *f, const char *pipeline, const char *cmd,
+                      const char *error)
+{
+	struct registry *r = f->registry;
+	struct strbuf sb = {0};
+	strbuf_puts(&sb, "last command: ");
+	/* The command as typed, made printable and kept to one short line. */
+	for (size_t i = 0; cmd[i] && i < 200; i++)
+		strbuf_add(&sb, (unsigned char)cmd[i] < 0x20 || cmd[i] == 0x7f ? "?" : cmd + i, 1);
+	if (strlen(cmd) > 200)
+		strbuf_puts(&sb, "...");
+	strbuf_printf(&sb, ": %s\n", error ? error : "ok");
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, pipeline);
+	free(e->last_cmd);
+	e->last_cmd = strbuf_detach(&sb, NULL);
+	pthread_mutex_unlock(&r->lock);
 }
 
 int registry_check(struct flowy *f, const char *pipeline, char **errors)

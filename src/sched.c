@@ -24,17 +24,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/statvfs.h>
 
 #include <cJSON.h>
 
 #include "flowyfs/dag.h"
 #include "flowyfs/envinfo.h"
 #include "flowyfs/exec.h"
+#include "flowyfs/hostfs.h"
 #include "flowyfs/log.h"
 #include "flowyfs/metrics.h"
 #include "flowyfs/registry.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/step.h"
+#include "flowyfs/steplog.h"
 #include "flowyfs/util.h"
 
 extern char **environ;
@@ -68,6 +73,10 @@ struct sched {
 	/* Control of the run in progress (lock held to touch). */
 	char *cur_pipeline;
 	int cancel, paused;
+	/* Set with stop or cancel: long store operations (hashing, ingesting)
+	 * poll it without the lock and give up. */
+	int abort_io;
+	char *scratch_cover;      /* hidden from steps: the scratch of every store */
 };
 
 enum state { S_PENDING, S_RUNNING, S_DONE, S_FAILED, S_SKIPPED };
@@ -78,8 +87,10 @@ struct srun {                 /* one step within a run */
 	int forced, attempts, exit_code, cached;
 	struct exec_proc proc;
 	double started, finished, term_sent;
-	int log_fd;
+	struct steplog log;
 	char *scratch;
+	dev_t out_dev;            /* the out/ directory flowyfs made */
+	ino_t out_ino;
 	char **in_hex;            /* per input */
 	char (*out_hex)[CAS_HEX_LEN + 1];
 	char *key, *key_parts, *reason, *error;
@@ -107,7 +118,24 @@ struct run {
 	char commit[41];          /* the snapshot's commit in history.git */
 	struct snap *snap;        /* set when this run made a new snapshot */
 	size_t running;
+	/* Who the steps run as: the owner of the pipeline when the daemon is
+	 * root and the mount is shared (allow_other), else the daemon's user. */
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	size_t ngroups;
+	int db_error;             /* first failure to record (-errno), or 0 */
 };
+
+/* Bytes free for an unprivileged writer on the file system of path, or
+ * UINT64_MAX when it cannot be told. */
+static uint64_t disk_free(const char *path)
+{
+	struct statvfs sv;
+	if (statvfs(path, &sv) < 0)
+		return UINT64_MAX;
+	return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
 
 /* ---- queue ----------------------------------------------------------- */
 
@@ -118,13 +146,35 @@ void sched_wake(struct flowy *f)
 		log_debug("wake: %s", strerror(errno));
 }
 
+/* The free space under which no new run starts: 64 MiB, or 5% of a
+ * smaller file system. */
+static uint64_t reserve_for(const char *path)
+{
+	struct statvfs sv;
+	if (statvfs(path, &sv) < 0)
+		return 0;
+	uint64_t size = (uint64_t)sv.f_blocks * sv.f_frsize, want = (uint64_t)64 << 20;
+	return size / 20 < want ? size / 20 : want;
+}
+
 int sched_enqueue(struct flowy *f, const char *pipeline, const char *trigger,
-                  const char *force_step, int64_t *out_id)
+                  const char *force_step, int64_t *out_id, char **why)
 {
 	int64_t id;
+	uint64_t avail = disk_free(f->store), need = reserve_for(f->store);
+	*why = NULL;
+	if (avail < need) {
+		*why = xasprintf("refused: only %.1f MiB free on the store's disk (%s); "
+		                 "a run needs at least %.1f MiB: free some space first",
+		                 (double)avail / 1048576, f->store, (double)need / 1048576);
+		return -ENOSPC;
+	}
 	int rc = db_run_create(f->db, &id, pipeline, trigger);
-	if (rc < 0)
+	if (rc < 0) {
+		*why = xasprintf("cannot record the run: %s", rc == -ENOSPC ?
+		                 "no space left on device" : strerror(-rc));
 		return rc;
+	}
 	struct job *j = xcalloc(1, sizeof *j);
 	j->run_id = id;
 	j->pipeline = xstrdup(pipeline);
@@ -163,16 +213,20 @@ int sched_control(struct flowy *f, const char *pipeline, const char *cmd)
 			if (!strcmp((*p)->pipeline, pipeline)) {
 				struct job *j = *p;
 				*p = j->next;
-				db_exec(f->db, "UPDATE runs SET status='cancelled', finished=? "
-				        "WHERE id=?", "di", util_now(), j->run_id);
+				if (db_exec(f->db, "UPDATE runs SET status='cancelled', finished=? "
+				            "WHERE id=?", "di", util_now(), j->run_id) < 0)
+					log_error("run %lld: cannot record its cancel",
+					          (long long)j->run_id);
 				job_free(j);
 				found = 1;
 			} else {
 				p = &(*p)->next;
 			}
 		}
-		if (current)
+		if (current) {
 			s->cancel = found = 1;
+			__atomic_store_n(&s->abort_io, 1, __ATOMIC_RELAXED);
+		}
 	} else if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume")) {
 		if (current)
 			s->paused = !strcmp(cmd, "pause");
@@ -254,6 +308,8 @@ static void run_free(struct run *r)
 		return;
 	for (size_t i = 0; r->s && i < r->p->n_steps; i++) {
 		struct srun *s = &r->s[i];
+		if (!s->def)
+			continue; /* setup failed before the steps were laid out */
 		for (size_t k = 0; k < s->def->n_inputs; k++)
 			free(s->in_hex[k]);
 		free(s->in_hex);
@@ -264,8 +320,7 @@ static void run_free(struct run *r)
 		free(s->reason);
 		free(s->error);
 		metrics_tail_free(&s->metrics);
-		if (s->log_fd > 0)
-			close(s->log_fd);
+		steplog_close(&s->log);
 	}
 	free(r->s);
 	if (r->deps)
@@ -274,6 +329,7 @@ static void run_free(struct run *r)
 		free(r->code[i].rel);
 	free(r->code);
 	free(r->workdir_code);
+	free(r->groups);
 	step_free(r->p);
 	free(r->scratch);
 	free(r->snapshot);
@@ -340,13 +396,15 @@ static int record_versions(struct run *r, char **msg)
 	char *env = envinfo_render(cmds, r->p->n_steps);
 	free(cmds);
 	char *dot = dag_render_dot(r->p);
-	db_exec(f->db, "UPDATE runs SET commit_id=nullif(?, ''), git=?, env=?, dag=?, "
-	        "snapshot_run=? WHERE id=?", "ttttii", r->commit, git ? git : "", env, dot,
-	        r->snap_run, r->id);
+	int rc = db_exec(f->db, "UPDATE runs SET commit_id=nullif(?, ''), git=?, env=?, "
+	                 "dag=?, snapshot_run=? WHERE id=?", "ttttii", r->commit,
+	                 git ? git : "", env, dot, r->snap_run, r->id);
 	free(dot);
 	free(env);
 	free(git);
-	return 0;
+	if (rc < 0)
+		*msg = xasprintf("cannot record the run: %s", strerror(-rc));
+	return rc;
 }
 
 /* Point r->snapshot at a copy of the pipeline's files: the last one when
@@ -389,6 +447,43 @@ static int take_snapshot(struct run *r)
 	sn->run = r->snap_run = r->id;
 	sn->commit[0] = '\0';
 	r->snap = sn;
+	return 0;
+}
+
+/* Who the steps of r run as (see struct run). */
+static int run_owner(struct run *r, char **msg)
+{
+	struct flowy *f = r->f;
+	r->uid = geteuid();
+	r->gid = getegid();
+	if (r->uid != 0 || !f->allow_other)
+		return 0;
+	char *dir = xasprintf("%s/%s", f->pipelines_dir, r->pipeline);
+	struct stat st;
+	int rc = stat(dir, &st) < 0 ? -errno : 0;
+	free(dir);
+	if (rc < 0) {
+		*msg = xasprintf("cannot find the owner of pipeline %s: %s", r->pipeline,
+		                 strerror(-rc));
+		return rc;
+	}
+	r->uid = st.st_uid;
+	r->gid = st.st_gid;
+	if (r->uid == 0)
+		return 0;
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+	if (getpwuid_r(r->uid, &pw, buf, sizeof buf, &found) != 0 || !found)
+		return 0; /* a uid without a name: its own gid, no other groups */
+	r->gid = pw.pw_gid;
+	int n = 32;
+	r->groups = xcalloc((size_t)n, sizeof *r->groups);
+	if (getgrouplist(pw.pw_name, pw.pw_gid, r->groups, &n) < 0) {
+		r->groups = xrealloc(r->groups, (size_t)n * sizeof *r->groups);
+		if (getgrouplist(pw.pw_name, pw.pw_gid, r->groups, &n) < 0)
+			n = 0;
+	}
+	r->ngroups = (size_t)n;
 	return 0;
 }
 
@@ -441,7 +536,7 @@ static struct run *run_setup(struct flowy *f, struct job *j)
 		struct srun *s = &r->s[i];
 		s->def = &r->p->steps[i];
 		s->forced = mark[i];
-		s->log_fd = -1;
+		steplog_init(&s->log);
 		s->in_hex = xcalloc(s->def->n_inputs + 1, sizeof *s->in_hex);
 		s->out_hex = xcalloc(s->def->n_outputs + 1, sizeof *s->out_hex);
 	}
@@ -449,17 +544,27 @@ static struct run *run_setup(struct flowy *f, struct job *j)
 
 	if (record_versions(r, &msg) < 0)
 		goto fail;
+	if ((rc = run_owner(r, &msg)) < 0)
+		goto fail;
 	char *params = cJSON_PrintUnformatted(r->p->params);
 	db_lock(f->db);
-	db_begin(f->db);
-	db_exec(f->db, "UPDATE runs SET status='running', started=?, params=? WHERE id=?",
-	        "dti", util_now(), params, r->id);
-	for (size_t i = 0; i < r->p->n_steps; i++)
-		db_exec(f->db, "INSERT OR REPLACE INTO steps(run_id, name, status) "
-		        "VALUES(?, ?, 'pending')", "it", r->id, r->p->steps[i].name);
-	db_commit(f->db);
+	rc = db_begin(f->db);
+	if (!rc)
+		rc = db_exec(f->db, "UPDATE runs SET status='running', started=?, params=? "
+		             "WHERE id=?", "dti", util_now(), params, r->id);
+	for (size_t i = 0; !rc && i < r->p->n_steps; i++)
+		rc = db_exec(f->db, "INSERT OR REPLACE INTO steps(run_id, name, status) "
+		             "VALUES(?, ?, 'pending')", "it", r->id, r->p->steps[i].name);
+	if (rc)
+		db_rollback(f->db);
+	else
+		rc = db_commit(f->db);
 	db_unlock(f->db);
 	free(params);
+	if (rc < 0) {
+		msg = xasprintf("cannot record the run: %s", strerror(-rc));
+		goto fail;
+	}
 	return r;
 fail:
 	run_fail_setup(f, r->id, msg);
@@ -473,6 +578,18 @@ fail:
 static char *json_value(const cJSON *v)
 {
 	return cJSON_PrintUnformatted(v);
+}
+
+/* How a store operation's failure reads in a step's error. */
+static char *store_error(int rc, char *why)
+{
+	char *msg = rc == -ENOSPC
+		? xasprintf("no space left on device while storing %s (the store's disk "
+		            "is full)", why ? why : "the outputs")
+		: why ? xstrdup(why) : xasprintf("cannot store the outputs: %s",
+		                                 strerror(-rc));
+	free(why);
+	return msg;
 }
 
 /* Resolve every input of step i to a content hash. */
@@ -506,19 +623,25 @@ static int resolve_inputs(struct run *r, size_t i, char **err)
 			break;
 		}
 		case STEP_IN_FILE: {
-			size_t ml = strlen(f->mnt);
-			if (!strncmp(in->path, f->mnt, ml) &&
-			    (in->path[ml] == '/' || !in->path[ml])) {
+			if (hostfs_inside_mount(in->path, f->mnt, f->mnt_dev)) {
 				*err = xasprintf("input %s: a file: input may not point into "
 				                 "the mount (use other/name or sha256:)", in->ref);
 				return -EINVAL;
 			}
 			enum cas_kind kind;
 			char *why = NULL;
-			int rc = cas_put_path(f->cas, hex, &kind, in->path, "/", &why);
+			/* Read as the steps' user: a file: input publishes nothing that
+			 * user could not read itself. */
+			struct cas_put_opts opts = {
+				.as_user = r->uid != geteuid(), .uid = r->uid, .gid = r->gid,
+				.stop = &f->sched->abort_io,
+			};
+			int rc = cas_put_path(f->cas, hex, &kind, in->path, "/", &opts, &why);
 			if (rc < 0) {
-				*err = xasprintf("input %s: %s", in->ref, why ? why : strerror(-rc));
-				free(why);
+				*err = rc == -ENOSPC ? store_error(rc, why) :
+				       xasprintf("input %s: %s", in->ref, why ? why : strerror(-rc));
+				if (rc != -ENOSPC)
+					free(why);
 				return rc;
 			}
 			break;
@@ -690,77 +813,90 @@ static int cache_lookup(struct run *r, size_t i)
 /* ---- recording -------------------------------------------------------- */
 
 /* Make hex known as an artifact (listed in artifacts/sha256, lineage/). */
-static void record_artifact(struct flowy *f, const char *hex)
+static int record_artifact(struct flowy *f, const char *hex)
 {
 	struct cas_stat cs = {0};
-	cas_stat(f->cas, hex, &cs);
-	db_exec(f->db, "INSERT OR IGNORE INTO artifacts(hash, kind, size, created) "
-	        "VALUES(?, ?, ?, ?)", "ttid", hex, cs.kind == CAS_TREE ? "tree" : "blob",
-	        (int64_t)cs.size, util_now());
+	int rc = cas_stat(f->cas, hex, &cs);
+	if (rc < 0)
+		return rc;
+	return db_exec(f->db, "INSERT OR IGNORE INTO artifacts(hash, kind, size, created) "
+	               "VALUES(?, ?, ?, ?)", "ttid", hex, cs.kind == CAS_TREE ? "tree" : "blob",
+	               (int64_t)cs.size, util_now());
 }
 
-static void record_inputs(struct run *r, size_t i)
+static int record_inputs(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
-	for (size_t k = 0; k < s->def->n_inputs && s->in_hex[k]; k++) {
-		db_exec(r->f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, "
-		        "hash, ref) VALUES(?, ?, 'in', ?, ?, ?)", "itttt", r->id,
-		        s->def->name, s->def->inputs[k].as, s->in_hex[k], s->def->inputs[k].ref);
-		if (!s->cached) /* a cache hit saw these inputs before */
-			record_artifact(r->f, s->in_hex[k]);
+	int rc = 0;
+	for (size_t k = 0; !rc && k < s->def->n_inputs && s->in_hex[k]; k++) {
+		rc = db_exec(r->f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, "
+		             "name, hash, ref) VALUES(?, ?, 'in', ?, ?, ?)", "itttt", r->id,
+		             s->def->name, s->def->inputs[k].as, s->in_hex[k],
+		             s->def->inputs[k].ref);
+		if (!rc && !s->cached) /* a cache hit saw these inputs before */
+			rc = record_artifact(r->f, s->in_hex[k]);
 	}
+	return rc;
 }
 
-/* Record the end of step i: status, outputs, latest, cache. */
-static void record_end(struct run *r, size_t i, const char *status)
+/* Record the end of step i: status, outputs, latest, cache. One
+ * transaction (or part of the open batch); 0 or -errno. */
+static int record_end(struct run *r, size_t i, const char *status)
 {
 	struct flowy *f = r->f;
 	struct srun *s = &r->s[i];
 	int ok = !strcmp(status, "succeeded") || !strcmp(status, "cached");
 	db_lock(f->db);
-	db_begin(f->db);
-	record_inputs(r, i);
+	int rc = db_begin(f->db);
+	if (!rc)
+		rc = record_inputs(r, i);
 	char *params = cJSON_PrintUnformatted(s->def->params);
-	db_exec(f->db, "UPDATE steps SET status=?, exit_code=?, attempts=?, started=nullif(?, 0), "
-	        "finished=nullif(?, 0), cached=?, reason=?, cache_key=?, key_parts=?, error=?, "
-	        "params=? WHERE run_id=? AND name=?", "tiidditttttit", status,
-	        (int64_t)s->exit_code, (int64_t)s->attempts, s->started, s->finished,
-	        (int64_t)s->cached, s->reason, s->key, s->key_parts, s->error, params,
-	        r->id, s->def->name);
+	if (!rc)
+		rc = db_exec(f->db, "UPDATE steps SET status=?, exit_code=?, attempts=?, "
+		             "started=nullif(?, 0), finished=nullif(?, 0), cached=?, reason=?, "
+		             "cache_key=?, key_parts=?, error=?, params=? WHERE run_id=? AND "
+		             "name=?", "tiidditttttit", status, (int64_t)s->exit_code,
+		             (int64_t)s->attempts, s->started, s->finished, (int64_t)s->cached,
+		             s->reason, s->key, s->key_parts, s->error, params, r->id,
+		             s->def->name);
 	free(params);
-	if (!s->attempts && !s->cached)
-		db_exec(f->db, "UPDATE steps SET exit_code=NULL WHERE run_id=? AND name=?",
-		        "it", r->id, s->def->name);
-	for (size_t o = 0; ok && o < s->def->n_outputs; o++) {
-		db_exec(f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, hash) "
-		        "VALUES(?, ?, 'out', ?, ?)", "ittt", r->id, s->def->name,
-		        s->def->outputs[o], s->out_hex[o]);
-		if (!s->cached)
-			record_artifact(f, s->out_hex[o]);
-		db_exec(f->db, "INSERT OR REPLACE INTO latest(pipeline, name, hash, run_id) "
-		        "VALUES(?, ?, ?, ?)", "ttti", r->pipeline, s->def->outputs[o],
-		        s->out_hex[o], r->id);
+	if (!rc && !s->attempts && !s->cached)
+		rc = db_exec(f->db, "UPDATE steps SET exit_code=NULL WHERE run_id=? AND name=?",
+		             "it", r->id, s->def->name);
+	for (size_t o = 0; !rc && ok && o < s->def->n_outputs; o++) {
+		rc = db_exec(f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, "
+		             "hash) VALUES(?, ?, 'out', ?, ?)", "ittt", r->id, s->def->name,
+		             s->def->outputs[o], s->out_hex[o]);
+		if (!rc && !s->cached)
+			rc = record_artifact(f, s->out_hex[o]);
+		if (!rc)
+			rc = db_exec(f->db, "INSERT OR REPLACE INTO latest(pipeline, name, hash, "
+			             "run_id) VALUES(?, ?, ?, ?)", "ttti", r->pipeline,
+			             s->def->outputs[o], s->out_hex[o], r->id);
 	}
-	if (ok && !s->cached)
-		db_exec(f->db, "INSERT OR REPLACE INTO cache(key, run_id, step) VALUES(?, ?, ?)",
-		        "tit", s->key, r->id, s->def->name);
-	db_commit(f->db);
+	if (!rc && ok && !s->cached)
+		rc = db_exec(f->db, "INSERT OR REPLACE INTO cache(key, run_id, step) "
+		             "VALUES(?, ?, ?)", "tit", s->key, r->id, s->def->name);
+	if (rc)
+		db_rollback(f->db);
+	else
+		rc = db_commit(f->db);
 	db_unlock(f->db);
+	return rc;
 }
 
-static void step_log(struct srun *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void step_log(struct srun *s, const char *fmt, ...)
+/* A failure to record: free what disk the run's scratch holds (a full
+ * disk is the usual cause, and the scratch often shares it) and remember
+ * the first error so the run ends failed with it. */
+static void record_failed(struct run *r, int rc, const char *what)
 {
-	if (s->log_fd < 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	dprintf(s->log_fd, "flowyfs: ");
-	vdprintf(s->log_fd, fmt, ap);
-	dprintf(s->log_fd, "\n");
-	va_end(ap);
+	log_error("run %lld: cannot record %s: %s", (long long)r->id, what,
+	          strerror(-rc));
+	for (size_t i = 0; i < r->p->n_steps; i++)
+		if (r->s[i].state != S_RUNNING && r->s[i].scratch)
+			util_rm_rf(r->s[i].scratch);
+	if (!r->db_error)
+		r->db_error = rc;
 }
 
 static void step_finish(struct run *r, size_t i, enum state st, const char *status)
@@ -769,8 +905,16 @@ static void step_finish(struct run *r, size_t i, enum state st, const char *stat
 	s->state = st;
 	s->finished = util_now();
 	if (s->error)
-		step_log(s, "%s", s->error);
-	record_end(r, i, status);
+		steplog_note(&s->log, "%s", s->error);
+	int rc = record_end(r, i, status);
+	if (rc < 0 && !r->batch) {
+		/* Make room and try once more (outside a batch, which the failure
+		 * has doomed anyway). */
+		record_failed(r, rc, s->def->name);
+		rc = record_end(r, i, status);
+	}
+	if (rc < 0)
+		record_failed(r, rc, s->def->name);
 	/* Scratch stays until the run ends: deleting it here makes the file
 	 * system search harder for free inodes on the very next creates. */
 	log_debug("run %lld step %s: %s", (long long)r->id, s->def->name, status);
@@ -785,8 +929,7 @@ static void add_env(char ***env, size_t *n, char *kv)
 	(*env)[*n] = NULL;
 }
 
-static char **build_env(struct run *r, size_t i, const char *params_path,
-                        const char *metrics_path)
+static char **build_env(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
 	char **env = NULL;
@@ -799,8 +942,8 @@ static char **build_env(struct run *r, size_t i, const char *params_path,
 	add_env(&env, &n, xasprintf("FLOWY_RUN=%lld", (long long)r->id));
 	add_env(&env, &n, xasprintf("FLOWY_IN=%s/in", s->scratch));
 	add_env(&env, &n, xasprintf("FLOWY_OUT=%s/out", s->scratch));
-	add_env(&env, &n, xasprintf("FLOWY_PARAMS=%s", params_path));
-	add_env(&env, &n, xasprintf("FLOWY_METRICS=%s", metrics_path));
+	add_env(&env, &n, xasprintf("FLOWY_PARAMS=%s/.flowy/params.json", s->scratch));
+	add_env(&env, &n, xasprintf("FLOWY_METRICS=%s/.flowy/metrics", s->scratch));
 	add_env(&env, &n, xasprintf("FLOWY_MOUNT=%s", r->f->mnt));
 	if (r->p->workdir)
 		add_env(&env, &n, xasprintf("FLOWY_WORKDIR=%s", r->p->workdir));
@@ -826,28 +969,89 @@ static void free_env(char **env)
 /* Open (once) the step's log, runs/<id>/<step>.log in the store. */
 static int open_log(struct run *r, struct srun *s)
 {
-	if (s->log_fd >= 0)
-		return 0;
 	char *path = xasprintf("%s/%s.log", r->rundir, s->def->name);
-	s->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int rc = steplog_open(&s->log, path, STEPLOG_CAP);
 	free(path);
-	return s->log_fd < 0 ? -errno : 0;
+	return rc;
 }
 
+/* mkdir owned by the steps' user. */
+static int mkdir_owned(struct run *r, int dfd, const char *name)
+{
+	if (mkdirat(dfd, name, 0755) < 0)
+		return -errno;
+	if (r->uid != geteuid() && fchownat(dfd, name, r->uid, r->gid,
+	                                    AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A file of the step's, made by flowyfs: created anew (never through a
+ * link the step left), owned by the steps' user; returns the open fd. */
+static int create_owned(struct run *r, int dfd, const char *name, mode_t mode)
+{
+	int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	                mode);
+	if (fd < 0)
+		return -errno;
+	if (r->uid != geteuid() && fchown(fd, r->uid, r->gid) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* Lay out step i's scratch: code files, in/ (links to the inputs through
+ * the mount), an empty out/ (remembered, so a replaced one is noticed),
+ * .flowy/params.json and .flowy/metrics (held open by the daemon). */
 static int prepare_scratch(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
-	int rc;
+	int rc, dfd = -1, fd = -1;
 	if (s->scratch)
 		util_rm_rf(s->scratch);
 	else
 		s->scratch = xasprintf("%s/%s", r->scratch, s->def->name);
-	char *in = xasprintf("%s/in", s->scratch), *out = xasprintf("%s/out", s->scratch);
-	rc = util_mkdir_p(s->scratch, 0755);
-	if (!rc && mkdir(in, 0755) < 0)
+	rc = util_mkdir_p(r->scratch, 0711);
+	if (!rc && mkdir(s->scratch, 0700) < 0)
 		rc = -errno;
-	if (!rc && mkdir(out, 0755) < 0)
+	if (!rc && r->uid != geteuid() && chown(s->scratch, r->uid, r->gid) < 0)
 		rc = -errno;
+	if (!rc && (dfd = open(s->scratch, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	                       O_CLOEXEC)) < 0)
+		rc = -errno;
+	if (!rc && mkdirat(dfd, "in", 0755) < 0)
+		rc = -errno;
+	if (!rc)
+		rc = mkdir_owned(r, dfd, "out");
+	struct stat st;
+	if (!rc && fstatat(dfd, "out", &st, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	s->out_dev = st.st_dev;
+	s->out_ino = st.st_ino;
+	if (!rc)
+		rc = mkdir_owned(r, dfd, ".flowy");
+	if (!rc) {
+		char *pj = cJSON_Print(s->def->params);
+		fd = create_owned(r, dfd, ".flowy/params.json", 0644);
+		if (fd < 0)
+			rc = fd;
+		else if (write(fd, pj, strlen(pj)) != (ssize_t)strlen(pj))
+			rc = -errno ? -errno : -EIO;
+		if (fd >= 0)
+			close(fd);
+		free(pj);
+	}
+	if (!rc) {
+		fd = create_owned(r, dfd, ".flowy/metrics", 0644);
+		if (fd < 0)
+			rc = fd;
+		else if (s->metrics.step)
+			metrics_tail_reopen(&s->metrics, fd); /* a retry: indexes go on */
+		else
+			metrics_tail_init(&s->metrics, fd, r->id, s->def->name);
+	}
 	for (size_t c = 0; !rc && c < r->ncode; c++) {
 		if (!in_code(s->def, r->code[c].rel))
 			continue;
@@ -857,97 +1061,89 @@ static int prepare_scratch(struct run *r, size_t i)
 		*slash = '\0';
 		rc = util_mkdir_p(dst, 0755);
 		*slash = '/';
-		if (!rc) {
-			char *data = NULL;
-			size_t len;
-			struct stat st;
-			rc = util_read_file(src, &data, &len);
-			if (!rc) {
-				int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC,
-				              stat(src, &st) == 0 ? st.st_mode & 0777 : 0644);
-				if (fd < 0 || write(fd, data, len) != (ssize_t)len)
-					rc = -errno;
-				if (fd >= 0)
-					close(fd);
-			}
-			free(data);
-		}
+		if (!rc && stat(src, &st) < 0)
+			rc = -errno;
+		if (!rc)
+			rc = util_copy_file(src, dst, st.st_mode & 0777);
+		if (!rc && r->uid != geteuid() && chown(dst, r->uid, r->gid) < 0)
+			rc = -errno;
 		free(dst);
 		free(src);
 	}
 	/* Inputs are the immutable artifacts, reached through the mount. */
 	for (size_t k = 0; !rc && k < s->def->n_inputs; k++) {
-		char *link = xasprintf("%s/%s", in, s->def->inputs[k].as);
+		char *link = xasprintf("in/%s", s->def->inputs[k].as);
 		char *target = xasprintf("%s/artifacts/sha256/%s", r->f->mnt, s->in_hex[k]);
-		if (symlink(target, link) < 0)
+		if (symlinkat(target, dfd, link) < 0)
 			rc = -errno;
 		free(target);
 		free(link);
 	}
-	free(out);
-	free(in);
+	if (dfd >= 0)
+		close(dfd);
 	return rc;
 }
 
 static int start_step(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
+	char *why = NULL;
 	int rc = prepare_scratch(r, i);
-	/* Steps with equal params share one file (fewer files, less work). */
-	char *pj = cJSON_Print(s->def->params);
-	char ph[CAS_HEX_LEN + 1];
-	cas_hash_buf(ph, pj, strlen(pj));
-	char *params_path = xasprintf("%s/params-%.16s.json", r->rundir, ph);
-	char *metrics_path = xasprintf("%s/%s.metrics", r->rundir, s->def->name);
 	if (rc < 0) {
-		s->error = xasprintf("cannot prepare scratch directory: %s", strerror(-rc));
-		goto out;
+		s->error = rc == -ENOSPC
+			? xstrdup("cannot prepare scratch directory: no space left on device")
+			: xasprintf("cannot prepare scratch directory: %s", strerror(-rc));
+		return rc;
 	}
-	if (access(params_path, F_OK) != 0)
-		rc = util_put_file(params_path, pj, strlen(pj));
-	if (!rc) {
-		rc = open_log(r, s);
-	}
+	rc = open_log(r, s);
+	if (!rc)
+		rc = steplog_pipe(&s->log);
 	if (rc < 0) {
-		s->error = xasprintf("cannot write run files: %s", strerror(-rc));
-		goto out;
+		s->error = xasprintf("cannot open the step's log: %s", strerror(-rc));
+		return rc;
 	}
 	s->attempts++;
 	if (s->attempts > 1)
-		step_log(s, "attempt %d of %d", s->attempts, s->def->retries + 1);
-	char **env = build_env(r, i, params_path, metrics_path);
-	char *cwd = s->scratch;
-	rc = exec_start(&s->proc, s->def->run, cwd, env, s->log_fd);
+		steplog_note(&s->log, "attempt %d of %d", s->attempts, s->def->retries + 1);
+	char **env = build_env(r, i);
+	struct exec_spec spec = {
+		.cmd = s->def->run, .cwd = s->scratch, .envp = env,
+		.out_fd = s->log.wr,
+		.hide = {r->f->store, r->f->sched->scratch_cover}, .nhide = 2,
+		.keep = s->scratch,
+		.ro_mount = r->f->mnt, .ro_flags = r->f->mnt_flags,
+		.uid = r->uid, .gid = r->gid, .groups = r->groups, .ngroups = r->ngroups,
+	};
+	rc = exec_start(&s->proc, &spec, &why);
 	free_env(env);
+	steplog_close_writer(&s->log);
 	if (rc < 0) {
-		s->error = xasprintf("cannot start /bin/sh: %s", strerror(-rc));
-		goto out;
+		s->error = why;
+		return rc;
 	}
-	if (s->attempts == 1) {
-		metrics_tail_init(&s->metrics, metrics_path, r->id, s->def->name);
+	free(why);
+	if (s->attempts == 1)
 		s->started = util_now();
-	}
-	db_exec(r->f->db, "UPDATE steps SET status='running', started=?, reason=?, pid=?, "
-	        "attempts=? WHERE run_id=? AND name=?", "dtiiit", s->started, s->reason,
-	        (int64_t)s->proc.pid, (int64_t)s->attempts, r->id, s->def->name);
+	rc = db_exec(r->f->db, "UPDATE steps SET status='running', started=?, reason=?, "
+	             "pid=?, attempts=? WHERE run_id=? AND name=?", "dtiiit", s->started,
+	             s->reason, (int64_t)s->proc.pid, (int64_t)s->attempts, r->id,
+	             s->def->name);
+	if (rc < 0)
+		record_failed(r, rc, s->def->name);
 	s->state = S_RUNNING;
 	s->term_sent = 0;
 	r->running++;
-out:
-	free(pj);
-	free(metrics_path);
-	free(params_path);
-	return rc;
+	return 0;
 }
 
 /* A top-level output that is a symlink into the artifacts of this mount
  * (e.g. made by `ln -s in/x out/y`) names an existing artifact: reuse it
  * without reading through the mount. Returns 1 when handled. */
-static int reuse_linked_artifact(struct run *r, size_t i, size_t o, const char *path)
+static int reuse_linked_artifact(struct run *r, size_t i, size_t o, int outfd)
 {
 	struct srun *s = &r->s[i];
 	char target[PATH_MAX];
-	ssize_t n = readlink(path, target, sizeof target - 1);
+	ssize_t n = readlinkat(outfd, s->def->outputs[o], target, sizeof target - 1);
 	if (n < 0)
 		return 0;
 	target[n] = '\0';
@@ -970,34 +1166,72 @@ static int reuse_linked_artifact(struct run *r, size_t i, size_t o, const char *
 	return ok;
 }
 
-/* Hash and commit every declared output; 0 or -errno with s->error set. */
+/* Hash and commit every declared output; 0 or -errno with s->error set.
+ * out/ must still be the directory prepare_scratch made; every output is
+ * read through its fd (see cas_put_at), as the steps' user. */
 static int ingest_outputs(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
-	char *root = xasprintf("%s/out", s->scratch);
+	struct stat st;
 	int rc = 0;
+	char *out = xasprintf("%s/out", s->scratch);
+	int outfd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	free(out);
+	if (outfd < 0 || fstat(outfd, &st) < 0 || st.st_dev != s->out_dev ||
+	    st.st_ino != s->out_ino) {
+		struct stat lst;
+		char *path = xasprintf("%s/out", s->scratch);
+		int is_link = lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode);
+		free(path);
+		s->error = xasprintf("out/ is not the directory flowyfs made (it was %s); "
+		                     "write outputs into the out/ directory you are given",
+		                     is_link ? "replaced by a symlink" :
+		                     outfd < 0 && errno == ENOENT ? "removed" : "replaced");
+		if (outfd >= 0)
+			close(outfd);
+		return -EPERM;
+	}
+	struct cas_put_opts opts = {
+		.as_user = r->uid != geteuid(), .uid = r->uid, .gid = r->gid,
+		.stop = &r->f->sched->abort_io,
+	};
 	for (size_t o = 0; !rc && o < s->def->n_outputs; o++) {
-		char *path = xasprintf("%s/%s", root, s->def->outputs[o]);
-		struct stat st;
-		if (lstat(path, &st) < 0) {
-			s->error = xasprintf("step did not write its output out/%s",
-			                     s->def->outputs[o]);
+		const char *name = s->def->outputs[o];
+		if (fstatat(outfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			s->error = xasprintf("step did not write its output out/%s", name);
 			rc = -ENOENT;
-		} else if (S_ISLNK(st.st_mode) && reuse_linked_artifact(r, i, o, path)) {
+		} else if (S_ISLNK(st.st_mode) && reuse_linked_artifact(r, i, o, outfd)) {
 			;
 		} else {
 			enum cas_kind kind;
 			char *why = NULL;
-			rc = cas_put_path(r->f->cas, s->out_hex[o], &kind, path, root, &why);
-			if (rc < 0)
-				s->error = why ? xstrdup(why) : xasprintf("output out/%s: %s",
-				                     s->def->outputs[o], strerror(-rc));
-			free(why);
+			rc = cas_put_at(r->f->cas, s->out_hex[o], &kind, outfd, name, "out",
+			                &opts, &why);
+			if (rc == -ECANCELED) {
+				free(why);
+				s->error = xstrdup("stopped while storing the outputs");
+			} else if (rc < 0) {
+				s->error = store_error(rc, why);
+			} else {
+				free(why);
+			}
 		}
-		free(path);
 	}
-	free(root);
+	close(outfd);
 	return rc;
+}
+
+/* Why a step that exited non-zero may have failed: a full disk. */
+static void note_full_disk(struct run *r, struct srun *s)
+{
+	const char *where = disk_free(r->f->scratch_dir) < 1024 * 1024 ? "scratch" :
+	                    disk_free(r->f->store) < 1024 * 1024 ? "store" : NULL;
+	if (!where)
+		return;
+	char *e = xasprintf("%s (no space left on device: the %s's disk is full)",
+	                    s->error, where);
+	free(s->error);
+	s->error = e;
 }
 
 static void step_exited(struct run *r, size_t i)
@@ -1005,10 +1239,11 @@ static void step_exited(struct run *r, size_t i)
 	struct srun *s = &r->s[i];
 	s->exit_code = exec_reap(&s->proc);
 	r->running--;
+	steplog_pump(&s->log);
 	metrics_tail_poll(&s->metrics, r->f->db, 1);
 	if (s->metrics.bad) {
-		step_log(s, "%ld malformed metric line(s) ignored (first: %s)",
-		         s->metrics.bad, s->metrics.first_bad);
+		steplog_note(&s->log, "%ld malformed metric line(s) ignored (first: %s)",
+		             s->metrics.bad, s->metrics.first_bad);
 		s->metrics.bad = 0;
 	}
 	int timed_out = s->term_sent > 0;
@@ -1020,16 +1255,19 @@ static void step_exited(struct run *r, size_t i)
 		rc = -ETIMEDOUT;
 	} else if (s->exit_code != 0) {
 		s->error = xasprintf("step exited with status %d", s->exit_code);
+		note_full_disk(r, s);
 		rc = -EIO;
 	} else {
 		rc = ingest_outputs(r, i);
 	}
+	if (rc == -ENOSPC || (rc && strstr(s->error, "no space left")))
+		util_rm_rf(s->scratch); /* room to record the failure */
 	if (!rc) {
 		step_finish(r, i, S_DONE, "succeeded");
 		return;
 	}
-	if (s->attempts <= s->def->retries) {
-		step_log(s, "%s; retrying", s->error);
+	if (rc != -ECANCELED && s->attempts <= s->def->retries) {
+		steplog_note(&s->log, "%s; retrying", s->error);
 		free(s->error);
 		s->error = NULL;
 		if (start_step(r, i) == 0)
@@ -1048,17 +1286,21 @@ static void batch_begin(struct run *r)
 	if (r->batch)
 		return;
 	db_lock(r->f->db);
-	db_begin(r->f->db);
+	int rc = db_begin(r->f->db);
 	r->batch = 1;
+	if (rc < 0)
+		record_failed(r, rc, "the steps' results");
 }
 
 static void batch_end(struct run *r)
 {
 	if (!r->batch)
 		return;
-	db_commit(r->f->db);
+	int rc = db_commit(r->f->db);
 	db_unlock(r->f->db);
 	r->batch = 0;
+	if (rc < 0)
+		record_failed(r, rc, "the results of cached and skipped steps");
 }
 
 static int has_file_input(const struct step_def *d)
@@ -1093,7 +1335,9 @@ static void consider(struct run *r, size_t i, int may_start)
 			batch_end(r);
 		if (resolve_inputs(r, i, &err) < 0) {
 			s->error = err;
-			open_log(r, s);
+			if (open_log(r, s) < 0)
+				log_error("run %lld step %s: cannot open its log", (long long)r->id,
+				          s->def->name);
 			step_finish(r, i, S_FAILED, "failed");
 			return;
 		}
@@ -1167,8 +1411,9 @@ static void execute(struct run *r)
 	struct flowy *f = r->f;
 	struct sched *sc = f->sched;
 	size_t n = r->p->n_steps;
-	struct pollfd *pfd = xcalloc(n + 1, sizeof *pfd);
-	size_t *who = xcalloc(n + 1, sizeof *who);
+	/* The wake-up fd, then per running step its pidfd and its log pipe. */
+	struct pollfd *pfd = xcalloc(2 * n + 1, sizeof *pfd);
+	size_t *who = xcalloc(2 * n + 1, sizeof *who);
 	const char *end = NULL;
 	int was_paused = 0;
 	for (;;) {
@@ -1211,6 +1456,11 @@ static void execute(struct run *r)
 			who[np] = i;
 			pfd[np].fd = s->proc.pidfd;
 			pfd[np++].events = POLLIN;
+			if (s->log.rd >= 0) {
+				who[np] = i;
+				pfd[np].fd = s->log.rd;
+				pfd[np++].events = POLLIN;
+			}
 			if (s->def->timeout > 0 && !paused) {
 				double due = s->term_sent ? s->term_sent + KILL_GRACE
 				                          : s->started + s->def->timeout;
@@ -1231,10 +1481,22 @@ static void execute(struct run *r)
 			break;
 		if (pfd[0].revents)
 			drain_wake(sc->wake_fd);
+		for (size_t p = 1; p < np; p++) {
+			struct srun *s = &r->s[who[p]];
+			if (pfd[p].fd == s->log.rd) {
+				if (pfd[p].revents && steplog_pump(&s->log) != 0) {
+					/* End of file or an error: stop polling the pipe. */
+					close(s->log.rd);
+					s->log.rd = -1;
+				}
+			} else if (metrics_tail_poll(&s->metrics, f->db, 0) < 0) {
+				log_error("run %lld step %s: cannot record metrics", (long long)r->id,
+				          s->def->name);
+			}
+		}
 		for (size_t p = 1; p < np; p++)
-			metrics_tail_poll(&r->s[who[p]].metrics, f->db, 0);
-		for (size_t p = 1; p < np; p++)
-			if (pfd[p].revents)
+			if (pfd[p].revents && pfd[p].fd == r->s[who[p]].proc.pidfd &&
+			    r->s[who[p]].state == S_RUNNING)
 				step_exited(r, who[p]);
 	}
 	free(who);
@@ -1245,9 +1507,20 @@ static void execute(struct run *r)
 			if (r->s[i].state != S_DONE)
 				end = "failed";
 	}
-	db_exec(f->db, "UPDATE runs SET status=?, finished=? WHERE id=?", "tdi", end,
-	        util_now(), r->id);
-	util_rm_rf(r->scratch);
+	char *error = NULL;
+	if (r->db_error) {
+		end = "failed";
+		error = xasprintf("cannot record the results: %s", r->db_error == -ENOSPC ?
+		                  "no space left on device" : strerror(-r->db_error));
+	}
+	util_rm_rf(r->scratch); /* first: it may be what fills the disk */
+	int rc = db_exec(f->db, "UPDATE runs SET status=?, finished=?, "
+	                 "error=coalesce(?, error) WHERE id=?", "tdti", end, util_now(),
+	                 error, r->id);
+	if (rc < 0)
+		log_error("run %lld: cannot record its end (%s): %s; a restart marks it "
+		          "interrupted", (long long)r->id, end, strerror(-rc));
+	free(error);
 	log_debug("run %lld: %s", (long long)r->id, end);
 }
 
@@ -1260,7 +1533,10 @@ static void *sched_main(void *arg)
 		size_t ndue = 0;
 		double next = registry_due(f, &due, &ndue);
 		for (size_t i = 0; i < ndue; i++) {
-			sched_enqueue(f, due[i], "change", NULL, NULL);
+			char *why = NULL;
+			if (sched_enqueue(f, due[i], "change", NULL, NULL, &why) < 0)
+				log_error("%s: the change queues no run: %s", due[i], why);
+			free(why);
 			free(due[i]);
 		}
 		free(due);
@@ -1275,13 +1551,14 @@ static void *sched_main(void *arg)
 			sc->head = j->next;
 			sc->cur_pipeline = xstrdup(j->pipeline);
 			sc->cancel = sc->paused = 0;
+			__atomic_store_n(&sc->abort_io, 0, __ATOMIC_RELAXED);
 		}
 		pthread_mutex_unlock(&sc->lock);
 
 		if (!j) {
 			struct pollfd pf = {.fd = sc->wake_fd, .events = POLLIN};
-			poll(&pf, 1, next < 0 ? 1000 : (int)(next * 1000) + 1);
-			if (pf.revents)
+			if (poll(&pf, 1, next < 0 ? 1000 : (int)(next * 1000) + 1) > 0 &&
+			    pf.revents)
 				drain_wake(sc->wake_fd);
 			continue;
 		}
@@ -1299,8 +1576,10 @@ static void *sched_main(void *arg)
 	pthread_mutex_lock(&sc->lock);
 	for (struct job *j = sc->head, *next; j; j = next) {
 		next = j->next;
-		db_exec(f->db, "UPDATE runs SET status='interrupted', finished=? WHERE id=?",
-		        "di", util_now(), j->run_id);
+		if (db_exec(f->db, "UPDATE runs SET status='interrupted', finished=? "
+		            "WHERE id=?", "di", util_now(), j->run_id) < 0)
+			log_error("run %lld: cannot mark it interrupted; a restart will",
+			          (long long)j->run_id);
 		job_free(j);
 	}
 	sc->head = NULL;
@@ -1350,10 +1629,14 @@ int sched_start(struct flowy *f)
 		free(sc);
 		return rc;
 	}
+	/* The directory holding this store's scratch (and other stores'). */
+	sc->scratch_cover = xstrdup(f->scratch_dir);
+	*strrchr(sc->scratch_cover, '/') = '\0';
 	f->sched = sc;
 	int rc = -pthread_create(&sc->thread, NULL, sched_main, f);
 	if (rc) {
 		close(sc->wake_fd);
+		free(sc->scratch_cover);
 		free(sc);
 		f->sched = NULL;
 	}
@@ -1367,11 +1650,13 @@ void sched_stop(struct flowy *f)
 		return;
 	pthread_mutex_lock(&sc->lock);
 	sc->stop = 1;
+	__atomic_store_n(&sc->abort_io, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&sc->lock);
 	sched_wake(f);
 	pthread_join(sc->thread, NULL);
 	close(sc->wake_fd);
 	free(sc->cur_pipeline);
+	free(sc->scratch_cover);
 	for (struct snap *sn = sc->snaps, *next; sn; sn = next) {
 		next = sn->next;
 		free(sn->pipeline);

@@ -354,6 +354,7 @@ struct ctx {
 	cJSON **ctx_idx;        /* context params sorted by key */
 	size_t n_ctx;
 	int ctx_ok;             /* pipeline.json params usable for lookups */
+	const struct step_checks *checks; /* the caller's, or NULL */
 };
 
 static void tmp_clear(struct ctx *c)
@@ -891,6 +892,13 @@ static int input_parse(struct ctx *c, struct src *s, size_t off,
 		}
 		for (base = end; base > path && base[-1] != '/'; base--)
 			;
+		if (c->checks && c->checks->file_input) {
+			const char *why = c->checks->file_input(path, c->checks->arg);
+			if (why) {
+				err_at(c, s, off, "input %s: %s", q(c, ref), why);
+				return -1;
+			}
+		}
 		in->kind = STEP_IN_FILE;
 		in->path = xstrdup(path);
 		in->as = xstrndup(base, (size_t)(end - base));
@@ -1348,6 +1356,12 @@ static int has_json_suffix(const char *name)
 
 int step_load(struct pipeline_def **out, const char *name, const char *dir)
 {
+	return step_load_checked(out, name, dir, NULL);
+}
+
+int step_load_checked(struct pipeline_def **out, const char *name, const char *dir,
+                      const struct step_checks *checks)
+{
 	struct pipeline_def *p = NULL;
 	struct ctx c = {0};
 	char **names = NULL;
@@ -1358,6 +1372,7 @@ int step_load(struct pipeline_def **out, const char *name, const char *dir)
 	struct stat sb;
 
 	*out = NULL;
+	c.checks = checks;
 	c.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c.dirfd < 0) {
 		ret = -errno;

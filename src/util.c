@@ -204,40 +204,96 @@ int util_rm_rf(const char *path)
 	return rm_rf_at(AT_FDCWD, path);
 }
 
-static int copy_file(const char *src, const char *dst, mode_t mode)
+/* Copy [off, off+len) of in to the same place in out: in-kernel copy,
+ * else read/write. */
+static int copy_range(int in, int out, uint64_t off, uint64_t len)
 {
-	int in = open(src, O_RDONLY | O_NOFOLLOW);
+	uint64_t done = 0;
+	ssize_t n = 0;
+
+	while (done < len) {
+		loff_t a = (loff_t)(off + done), b = a;
+		n = copy_file_range(in, &a, out, &b, len - done, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (uint64_t)n;
+	}
+	if (done == len)
+		return 0;
+	if (n < 0 && errno != EXDEV && errno != EOPNOTSUPP && errno != ENOSYS &&
+	    errno != EINVAL)
+		return -errno;
+	char *buf = xmalloc(1 << 20);
+	int rc = 0;
+	while (done < len && !rc) {
+		size_t want = len - done < (1 << 20) ? (size_t)(len - done) : (1 << 20);
+		ssize_t r = pread(in, buf, want, (off_t)(off + done));
+		if (r <= 0) {
+			rc = r < 0 ? -errno : -EIO;
+			break;
+		}
+		for (ssize_t w = 0; w < r && !rc; ) {
+			ssize_t m = pwrite(out, buf + w, (size_t)(r - w), (off_t)(off + done) + w);
+			if (m < 0)
+				rc = -errno;
+			else
+				w += m;
+		}
+		done += (uint64_t)r;
+	}
+	free(buf);
+	return rc;
+}
+
+int util_copy_fd(int in, int out, uint64_t size)
+{
+	uint64_t pos = 0;
+	int rc;
+
+	while (pos < size) {
+		off_t data = lseek(in, (off_t)pos, SEEK_DATA), hole;
+		if (data < 0) {
+			if (errno == ENXIO)
+				break;  /* a hole up to the end */
+			return -errno;
+		}
+		if ((uint64_t)data >= size)
+			break;
+		hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		if ((uint64_t)hole > size)
+			hole = (off_t)size;
+		rc = copy_range(in, out, (uint64_t)data, (uint64_t)(hole - data));
+		if (rc < 0)
+			return rc;
+		pos = (uint64_t)hole;
+	}
+	return ftruncate(out, (off_t)size) < 0 ? -errno : 0;
+}
+
+int util_copy_file(const char *src, const char *dst, mode_t mode)
+{
+	struct stat st;
+	int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (in < 0)
 		return -errno;
-	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, mode & 0777);
+	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int e = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+		close(in);
+		return e;
+	}
+	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 0777);
 	if (out < 0) {
 		int e = -errno;
 		close(in);
 		return e;
 	}
-	int rc = 0;
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (errno != EXDEV && errno != ENOSYS && errno != EINVAL) {
-				rc = -errno;
-				break;
-			}
-			char buf[65536];
-			ssize_t r;
-			while ((r = read(in, buf, sizeof buf)) > 0)
-				if (write(out, buf, (size_t)r) != r) {
-					rc = -errno;
-					break;
-				}
-			if (r < 0)
-				rc = -errno;
-			break;
-		}
-	}
-	close(out);
+	int rc = util_copy_fd(in, out, (uint64_t)st.st_size);
+	if (close(out) < 0 && !rc)
+		rc = -errno;
 	close(in);
 	return rc;
 }
@@ -267,7 +323,7 @@ static int copy_tree_rel(const char *src, const char *dst, const char *rel,
 				else
 					rc = copy_tree_rel(s, t, r, skip, arg);
 			} else if (S_ISREG(st.st_mode)) {
-				rc = copy_file(s, t, st.st_mode);
+				rc = util_copy_file(s, t, st.st_mode);
 			}
 		}
 		free(r);

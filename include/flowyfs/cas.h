@@ -71,19 +71,40 @@ int cas_hash_file(char out[CAS_HEX_LEN + 1], const char *path);
 int cas_put_buf(cas *c, char out[CAS_HEX_LEN + 1], const void *buf, size_t len);
 int cas_put_file(cas *c, char out[CAS_HEX_LEN + 1], const char *path);
 
-/* Store path (a file or a directory, recursively) and name it. For a
- * directory the result is a tree. Symlinks are kept as 'l' entries only
- * when relative and resolving inside root (the directory the output lives
- * in, e.g. a step's out/); a symlink that is absolute or escapes root
- * fails with -EXDEV and *err (malloc'd, caller frees) saying which path
- * and why. A top-level path that is itself a symlink resolving inside
- * root is followed. Sockets, fifos and devices fail with -EINVAL.
- * (root NULL means the stored directory itself, or a file's directory;
- * a path outside root fails with -EINVAL; when err is not NULL every
- * failure sets *err, naming paths inside root relative to root's parent,
- * e.g. "out/model/link".) */
+/* How a put of a path reads its source. */
+struct cas_put_opts {
+	int as_user;           /* open sources with these file-system ids */
+	uid_t uid;             /* (a root daemon storing a step's outputs or */
+	gid_t gid;             /* its file: inputs reads what it may read) */
+	const int *stop;       /* nonzero (set by another thread): -ECANCELED */
+	/* Leave out entry name of directory rel ("" for the top); NULL: none. */
+	int (*skip)(const char *rel, const char *name, void *arg);
+	void *skip_arg;
+};
+
+/* Store name (a file or a directory, recursively), relative to the
+ * directory rootfd, and name it. For a directory the result is a tree.
+ * Every entry is reached from its directory's fd, never by a path that
+ * could be swapped; a symlink is kept as an 'l' entry only when relative
+ * and resolving inside the root (openat2 RESOLVE_BENEATH); a symlink that
+ * is absolute or escapes fails with -EXDEV. A top-level name that is a
+ * symlink resolving inside the root is followed. Sockets, fifos and
+ * devices fail with -EINVAL; a file the reader may not open fails -EACCES
+ * ("a hard link to a file the step's user cannot read" when it has other
+ * links). A file with holes is stored raw with its holes. With err, every
+ * failure sets *err (malloc'd, caller frees), naming paths as
+ * "<disp>/<path below root>", e.g. "out/model/link". o may be NULL. */
+int cas_put_at(cas *c, char out[CAS_HEX_LEN + 1], enum cas_kind *kind_out,
+               int rootfd, const char *name, const char *disp,
+               const struct cas_put_opts *o, char **err);
+
+/* The same for a path: root is the directory the output lives in (e.g. a
+ * step's out/), NULL for the stored directory itself (or a file's
+ * directory); a path outside root fails with -EINVAL. Messages name paths
+ * from root's own name ("out/model/link"). */
 int cas_put_path(cas *c, char out[CAS_HEX_LEN + 1], enum cas_kind *kind_out,
-                 const char *path, const char *root, char **err);
+                 const char *path, const char *root, const struct cas_put_opts *o,
+                 char **err);
 
 /* What is stored under hex: 0, -ENOENT when absent, -errno. (Content
  * stored both as a blob and as a tree, like the empty text, reports the
@@ -108,7 +129,8 @@ uint64_t cas_reader_size(const cas_reader *r);
 void cas_reader_close(cas_reader *r);
 
 /* Copy an object out to dest: a blob to a file, a tree to a directory
- * (recursively, recreating links). Used to materialize step inputs.
+ * (recursively, recreating links, keeping holes). Used to materialize
+ * step inputs and code.
  * dest must not exist (-EEXIST). Files come out read-only (0444, 0555
  * when executable), directories 0755. A failed blob leaves no file; a
  * failed tree leaves what was done for the caller to remove. */

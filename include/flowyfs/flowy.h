@@ -5,6 +5,8 @@
 #ifndef FLOWYFS_FLOWY_H
 #define FLOWYFS_FLOWY_H
 
+#include <sys/types.h>
+
 #include "flowyfs/cas.h"
 #include "flowyfs/db.h"
 #include "flowyfs/inode.h"
@@ -17,10 +19,14 @@ struct watch;
 struct flowy {
 	char *store;          /* absolute store directory */
 	char *mnt;            /* absolute mountpoint */
+	dev_t mnt_dev;        /* its device, once mounted (from mountinfo) */
+	unsigned long mnt_flags; /* its mount flags (MS_NOSUID, ...) */
 	char *pipelines_dir;  /* <store>/pipelines: backing files of pipelines/ */
 	char *runs_dir;       /* <store>/runs: logs, metrics, params per run */
-	char *scratch_dir;    /* <store>/scratch: where steps run */
+	char *scratch_dir;    /* where steps run: outside the store, one
+	                         directory per store (--scratch) */
 	int jobs;             /* -j */
+	int allow_other;      /* the mount is shared with other users */
 	int debug;
 	double coalesce;      /* seconds a change waits for more changes */
 	cas *cas;

@@ -15,7 +15,7 @@
 #include "flowyfs/util.h"
 
 struct metrics_tail {
-	char *path;
+	int fd;                  /* the file, -1 when none */
 	off_t off;
 	struct strbuf partial;   /* an unfinished last line */
 	int64_t run_id;
@@ -27,8 +27,14 @@ struct metrics_tail {
 	size_t ncounts;
 };
 
-void metrics_tail_init(struct metrics_tail *t, const char *path, int64_t run_id,
+/* Tail the file open at fd (owned by t from now on: the daemon made the
+ * file and keeps its fd, so what the step does to the path cannot make it
+ * read anything else). */
+void metrics_tail_init(struct metrics_tail *t, int fd, int64_t run_id,
                        const char *step);
+/* A new file (the step's next attempt) for the same tail: values keep
+ * counting from where the last attempt left them. */
+void metrics_tail_reopen(struct metrics_tail *t, int fd);
 /* Ingest the complete lines appended since the last call; with final set,
  * a trailing line without newline counts too. Returns rows added. */
 int metrics_tail_poll(struct metrics_tail *t, db *d, int final);

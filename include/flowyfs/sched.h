@@ -13,9 +13,11 @@ int sched_start(struct flowy *f);
 /* Stop: running steps are killed, their run marked interrupted. */
 void sched_stop(struct flowy *f);
 /* Queue a run of pipeline; force_step (or NULL) and everything downstream
- * of it run even when cached. *out_id gets the run id. */
+ * of it run even when cached. *out_id gets the run id. A run is refused
+ * (-ENOSPC) while the store's disk is nearly full. On failure *why
+ * (malloc'd) says why, for a person. */
 int sched_enqueue(struct flowy *f, const char *pipeline, const char *trigger,
-                  const char *force_step, int64_t *out_id);
+                  const char *force_step, int64_t *out_id, char **why);
 /* cancel / pause / resume the pipeline's queued and running runs. */
 int sched_control(struct flowy *f, const char *pipeline, const char *cmd);
 /* For db_recover: kill the process group of a step a dead daemon left

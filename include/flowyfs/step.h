@@ -78,6 +78,16 @@ int step_name_valid(const char *name);
 int step_load(struct pipeline_def **out, const char *name, const char *dir);
 void step_free(struct pipeline_def *p);
 
+/* Checks only the caller can make, reported at the place they concern. */
+struct step_checks {
+	/* A file: input's path: NULL when fine, else why not (static text). */
+	const char *(*file_input)(const char *path, void *arg);
+	void *arg;
+};
+/* step_load, with checks (NULL: none). */
+int step_load_checked(struct pipeline_def **out, const char *name, const char *dir,
+                      const struct step_checks *checks);
+
 /* Index of the step producing artifact name, or -1. */
 int step_producer(const struct pipeline_def *p, const char *artifact);
 

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 #include <stdarg.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 /* Report out-of-memory and abort. */
 void util_oom(void) __attribute__((noreturn));
@@ -42,6 +44,13 @@ int util_rm_rf(const char *path);
  * skip(rel, is_dir, arg) may exclude entries by their relative path. */
 int util_copy_tree(const char *src, const char *dst,
                    int (*skip)(const char *rel, int is_dir, void *arg), void *arg);
+/* Copy size bytes of in to out at the same offsets, keeping holes (only
+ * data ranges are copied, in the kernel where it can), then set out's
+ * size; 0 or -errno. */
+int util_copy_fd(int in, int out, uint64_t size);
+/* Copy the regular file src (not following a symlink) to dst with mode,
+ * keeping holes; 0 or -errno. */
+int util_copy_file(const char *src, const char *dst, mode_t mode);
 /* Read a whole file into a NUL-terminated buffer; 0 or -errno. */
 int util_read_file(const char *path, char **out, size_t *len_out);
 /* Write a whole file atomically (temp + fsync + rename); 0 or -errno. */

@@ -191,35 +191,61 @@ static int pl_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
 	struct ppath pp;
 	parse(h->path, &pp);
 	/* One command per line; a write is a batch of whole lines. */
+	if (memchr(buf, '\0', len)) {
+		registry_command(f, pp.p, "(binary data)", "refused: a command is text, "
+		                 "one per line");
+		return -EINVAL;
+	}
 	char *text = xstrndup(buf, len);
 	int rc = (int)len;
 	char *save = NULL;
 	for (char *line = strtok_r(text, "\n", &save); line && rc > 0;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char cmd[32] = "", arg[256] = "";
-		if (sscanf(line, "%31s %255s", cmd, arg) < 1)
+		char cmd[32] = "", arg[256] = "", extra[2] = "";
+		int nw = sscanf(line, "%31s %255s %1s", cmd, arg, extra);
+		if (nw < 1)
 			continue;
 		int r = 0;
+		char *why = NULL;
 		if (!strcmp(cmd, "run") || !strcmp(cmd, "rerun")) {
 			char *errors = NULL;
-			if (!registry_check(f, pp.p, &errors)) {
-				log_info("%s: run refused: pipeline is invalid: %s", pp.p, errors);
+			if (!strcmp(cmd, "run") && *arg) {
+				why = xasprintf("refused: run takes no arguments (param overrides "
+				                "such as %s are not supported yet)", arg);
+				r = -EINVAL;
+			} else if (nw > 2) {
+				why = xstrdup("refused: rerun takes one step name");
+				r = -EINVAL;
+			} else if (!registry_check(f, pp.p, &errors)) {
+				why = xasprintf("refused: the pipeline is invalid (see above)");
 				r = -EINVAL;
 			} else if (!strcmp(cmd, "rerun") && (!*arg || !registry_has_step(f, pp.p, arg))) {
-				log_info("%s/.ctl: rerun needs the name of a step of the pipeline", pp.p);
+				why = xasprintf("refused: rerun needs the name of a step of the "
+				                "pipeline%s%s", *arg ? ", not " : "", arg);
 				r = -EINVAL;
 			} else {
 				r = sched_enqueue(f, pp.p, !strcmp(cmd, "run") ? "ctl" : "rerun",
-				                  *arg ? arg : NULL, NULL);
+				                  *arg ? arg : NULL, NULL, &why);
 			}
 			free(errors);
 		} else if (!strcmp(cmd, "cancel") || !strcmp(cmd, "pause") ||
 		           !strcmp(cmd, "resume")) {
-			r = sched_control(f, pp.p, cmd);
+			if (*arg) {
+				why = xasprintf("refused: %s of a given run is not supported yet; "
+				                "write just \"%s\"", cmd, cmd);
+				r = -EINVAL;
+			} else if ((r = sched_control(f, pp.p, cmd)) == -ESRCH) {
+				why = xstrdup("refused: no queued or running run of this pipeline");
+			}
 		} else {
-			log_info("%s/.ctl: unknown command \"%s\"", pp.p, cmd);
+			why = xasprintf("refused: unknown command (commands: run, rerun STEP, "
+			                "cancel, pause, resume)");
 			r = -EINVAL;
 		}
+		registry_command(f, pp.p, line, why);
+		if (why)
+			log_info("%s/.ctl: %s: %s", pp.p, line, why);
+		free(why);
 		if (r < 0)
 			rc = r;
 	}

@@ -509,7 +509,7 @@ TEST(test_tree_put)
 	path_of(p, sizeof p, "out/model");
 	path_of(root, sizeof root, "out");
 	CHECK_INT(cas_open(&c, store), 0);
-	CHECK_INT(cas_put_path(c, hex, &kind, p, root, &err), 0);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, root, NULL, &err), 0);
 	CHECK(err == NULL);
 	CHECK_INT(kind, CAS_TREE);
 	CHECK_STR(hex, want);
@@ -529,18 +529,18 @@ TEST(test_tree_put)
 	path_of(p, sizeof p, "out/model/a.txt");
 	CHECK_INT(utimensat(AT_FDCWD, p, NULL, 0), 0);
 	path_of(p, sizeof p, "out/model");
-	CHECK_INT(cas_put_path(c, hex2, &kind, p, root, &err), 0);
+	CHECK_INT(cas_put_path(c, hex2, &kind, p, root, NULL, &err), 0);
 	CHECK_STR(hex2, want);
 
 	/* a top-level symlink inside root is followed */
 	path_of(p, sizeof p, "out/current");
-	CHECK_INT(cas_put_path(c, hex2, &kind, p, root, &err), 0);
+	CHECK_INT(cas_put_path(c, hex2, &kind, p, root, NULL, &err), 0);
 	CHECK_INT(kind, CAS_TREE);
 	CHECK_STR(hex2, want);
 
 	/* a single file is a blob */
 	path_of(p, sizeof p, "out/model/run.sh");
-	CHECK_INT(cas_put_path(c, hex2, &kind, p, root, &err), 0);
+	CHECK_INT(cas_put_path(c, hex2, &kind, p, root, NULL, &err), 0);
 	CHECK_INT(kind, CAS_BLOB);
 	cas_hash_buf(want, "#!/bin/sh\necho hi\n", 18);
 	CHECK_STR(hex2, want);
@@ -587,7 +587,7 @@ TEST(test_symlink_rules)
 	path_of(p, sizeof p, "out2/model");
 	path_of(root, sizeof root, "out2");
 	CHECK_INT(cas_open(&c, store), 0);
-	CHECK_INT(cas_put_path(c, hex, &kind, p, root, &err), -EXDEV);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, root, NULL, &err), -EXDEV);
 	CHECK_CONTAINS(err, "out2/model/d/evil");
 	CHECK_CONTAINS(err, "outside out2/");
 	CHECK_CONTAINS(err, "-> ../../../secret");
@@ -595,7 +595,7 @@ TEST(test_symlink_rules)
 	err = NULL;
 
 	/* the same link is fine when root is one level higher... */
-	CHECK_INT(cas_put_path(c, hex, &kind, p, base, &err), 0);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, base, NULL, &err), 0);
 	CHECK(err == NULL);
 	path_of(p, sizeof p, "out2/model/d/evil");
 	CHECK_INT(unlink(p), 0);
@@ -604,7 +604,7 @@ TEST(test_symlink_rules)
 	path_of(p, sizeof p, "out2/model/d/w");
 	CHECK_INT(make_link(p, "out2/model/abs"), 0);
 	path_of(p, sizeof p, "out2/model");
-	CHECK_INT(cas_put_path(c, hex, &kind, p, root, &err), -EXDEV);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, root, NULL, &err), -EXDEV);
 	CHECK_CONTAINS(err, "out2/model/abs");
 	free(err);
 	err = NULL;
@@ -615,7 +615,7 @@ TEST(test_symlink_rules)
 	CHECK_INT(make_link(".", "out2/s"), 0);
 	CHECK_INT(make_link("s/..", "out2/sneaky"), 0);
 	path_of(p, sizeof p, "out2");
-	CHECK_INT(cas_put_path(c, hex, &kind, p, root, &err), -EXDEV);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, root, NULL, &err), -EXDEV);
 	CHECK_CONTAINS(err, "out2/sneaky");
 	free(err);
 	err = NULL;
@@ -625,12 +625,12 @@ TEST(test_symlink_rules)
 	/* a dangling link that stays inside lexically is kept */
 	CHECK_INT(make_link("d/not-yet", "out2/model/later"), 0);
 	path_of(p, sizeof p, "out2/model");
-	CHECK_INT(cas_put_path(c, hex, &kind, p, root, &err), 0);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, root, NULL, &err), 0);
 
 	/* a top-level symlink leading out of root */
 	CHECK_INT(make_link("../out/model", "out2/elsewhere"), 0);
 	path_of(p, sizeof p, "out2/elsewhere");
-	CHECK_INT(cas_put_path(c, hex, &kind, p, root, &err), -EXDEV);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, root, NULL, &err), -EXDEV);
 	CHECK_CONTAINS(err, "out2/elsewhere");
 	free(err);
 	err = NULL;
@@ -639,7 +639,7 @@ TEST(test_symlink_rules)
 	CHECK_INT(make_dir("out3"), 0);
 	CHECK_INT(write_file("out3/bad\nname", "x", 1, 0644), 0);
 	path_of(p, sizeof p, "out3");
-	CHECK_INT(cas_put_path(c, hex, &kind, p, p, &err), -EINVAL);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, p, NULL, &err), -EINVAL);
 	CHECK_CONTAINS(err, "newline");
 	free(err);
 	err = NULL;
@@ -647,8 +647,8 @@ TEST(test_symlink_rules)
 	path_of(p, sizeof p, "out4/pipe");
 	CHECK_INT(mkfifo(p, 0644), 0);
 	path_of(p, sizeof p, "out4");
-	CHECK_INT(cas_put_path(c, hex, &kind, p, p, NULL), -EINVAL);
-	CHECK_INT(cas_put_path(c, hex, &kind, p, p, &err), -EINVAL);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, p, NULL, NULL), -EINVAL);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, p, NULL, &err), -EINVAL);
 	CHECK_CONTAINS(err, "out4/pipe");
 	free(err);
 	cas_close(c);
@@ -693,7 +693,7 @@ TEST(test_export)
 	CHECK_INT(write_file("out/model/sub/noise.bin", data, big, 0755), 0);
 	path_of(p, sizeof p, "out/model");
 	path_of(root, sizeof root, "out");
-	CHECK_INT(cas_put_path(c, hex, &kind, p, root, NULL), 0);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, root, NULL, NULL), 0);
 	path_of(q, sizeof q, "exported");
 	CHECK_INT(cas_export(c, hex, q), 0);
 	CHECK_INT(cas_export(c, hex, q), -EEXIST);

@@ -1,4 +1,5 @@
 /* test_metrics.c - parsing metric lines and tailing a growing file. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -50,7 +51,11 @@ TEST(tail_ingests_complete_lines_and_counts_bad_ones)
 	fputs("{\"loss\": 3}\n{\"loss\": 2}\nnot json\n{\"loss\": 1", fp);
 	fflush(fp);
 	struct metrics_tail t;
-	metrics_tail_init(&t, mp, 7, "train");
+	metrics_tail_init(&t, open(mp, O_RDONLY | O_CLOEXEC), 7, "train");
+	/* What the step does to the path afterwards changes nothing read. */
+	char *other = xasprintf("%s/m.other", dir);
+	CHECK_INT(rename(mp, other), 0);
+	CHECK_INT(symlink("/etc/passwd", mp), 0);
 	CHECK_INT(metrics_tail_poll(&t, d, 0), 2);   /* the last line is unfinished */
 	CHECK_INT(t.bad, 1);
 	CHECK_STR(t.first_bad, "line 3: not valid JSON");
@@ -64,6 +69,8 @@ TEST(tail_ingests_complete_lines_and_counts_bad_ones)
 	db_unlock(d);
 	metrics_tail_free(&t);
 	db_close(d);
+	unlink(mp);
+	free(other);
 	free(mp);
 	free(dbp);
 }
