@@ -422,7 +422,11 @@ int main(int argc, char **argv)
 	registry_scan(&f);
 	log_info("serving store %s on %s with -j %d", f.store, f.mnt, f.jobs);
 	struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
-	rc = fuse_session_loop_mt(se, &cfg) ? 1 : 0;
+	rc = fuse_session_loop_mt(se, &cfg);
+	if (rc)
+		log_debug("FUSE loop ended with %d", rc);
+	/* An unmount is a clean stop however the loop saw it end. */
+	rc = rc && !__atomic_load_n(&f.unmounted, __ATOMIC_RELAXED) ? 1 : 0;
 	watch_stop(&f);
 	sched_stop(&f);
 	log_info("stopped");

@@ -285,13 +285,21 @@ void registry_command(struct flowy *f, const char *pipeline, const char *cmd,
 {
 	struct registry *r = f->registry;
 	struct strbuf sb = {0};
+	if (!error) { /* accepted: what was refused before no longer stands */
+		pthread_mutex_lock(&r->lock);
+		struct entry *e = get(r, pipeline);
+		free(e->last_cmd);
+		e->last_cmd = NULL;
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
 	strbuf_puts(&sb, "last command: ");
 	/* The command as typed, made printable and kept to one short line. */
 	for (size_t i = 0; cmd[i] && i < 200; i++)
 		strbuf_add(&sb, (unsigned char)cmd[i] < 0x20 || cmd[i] == 0x7f ? "?" : cmd + i, 1);
 	if (strlen(cmd) > 200)
 		strbuf_puts(&sb, "...");
-	strbuf_printf(&sb, ": %s\n", error ? error : "ok");
+	strbuf_printf(&sb, ": %s\n", error);
 	pthread_mutex_lock(&r->lock);
 	struct entry *e = get(r, pipeline);
 	free(e->last_cmd);

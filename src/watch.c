@@ -4,9 +4,16 @@
  * entries) and through its parent directory (so replacing a file by
  * rename, as editors and `mv` do, is seen too). Events map back to the
  * pipelines that declared the path.
+ *
+ * The same thread watches the mount table: once the mount is gone from
+ * this namespace (fusermount3 -u), the daemon stops as it does on SIGTERM,
+ * even while steps, whose namespaces hold copies of the mount, keep the
+ * FUSE connection itself alive.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,6 +22,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "flowyfs/hostfs.h"
 #include "flowyfs/log.h"
 #include "flowyfs/registry.h"
 #include "flowyfs/sched.h"
@@ -33,6 +41,7 @@ struct watched {
 
 struct watch {
 	int fd, stop_fd;
+	int mounts_fd;    /* /proc/self/mountinfo: POLLPRI on a mount change */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	struct watched *w;
@@ -116,18 +125,39 @@ static void dispatch(struct flowy *f, const struct inotify_event *ev)
 		sched_wake(f);
 }
 
+/* The mount table changed: read it through (which rearms the poll), and
+ * stop the daemon if our mount is gone. */
+static void check_mount(struct flowy *f, struct watch *ws)
+{
+	char buf[8192];
+	if (lseek(ws->mounts_fd, 0, SEEK_SET) < 0)
+		log_error("mountinfo: %s", strerror(errno));
+	while (read(ws->mounts_fd, buf, sizeof buf) > 0)
+		;
+	struct hostfs_mount mi;
+	if (hostfs_mount_info(f->mnt, &mi) == -ENOENT || mi.dev != f->mnt_dev) {
+		log_info("%s was unmounted: stopping", f->mnt);
+		__atomic_store_n(&f->unmounted, 1, __ATOMIC_RELAXED);
+		if (kill(getpid(), SIGTERM) < 0)
+			log_error("cannot stop: %s", strerror(errno));
+	}
+}
+
 static void *watch_main(void *arg)
 {
 	struct flowy *f = arg;
 	struct watch *ws = f->watch;
 	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
 	for (;;) {
-		struct pollfd pf[2] = {{.fd = ws->fd, .events = POLLIN},
-		                       {.fd = ws->stop_fd, .events = POLLIN}};
-		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+		struct pollfd pf[3] = {{.fd = ws->fd, .events = POLLIN},
+		                       {.fd = ws->stop_fd, .events = POLLIN},
+		                       {.fd = ws->mounts_fd, .events = POLLPRI}};
+		if (poll(pf, 3, -1) < 0 && errno != EINTR)
 			break;
 		if (pf[1].revents)
 			break;
+		if (pf[2].revents)
+			check_mount(f, ws);
 		if (!pf[0].revents)
 			continue;
 		ssize_t n = read(ws->fd, buf, sizeof buf);
@@ -145,19 +175,28 @@ int watch_start(struct flowy *f)
 	struct watch *ws = xcalloc(1, sizeof *ws);
 	ws->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	ws->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (ws->fd < 0 || ws->stop_fd < 0) {
+	ws->mounts_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	if (ws->fd < 0 || ws->stop_fd < 0 || ws->mounts_fd < 0) {
 		int rc = -errno;
 		if (ws->fd >= 0)
 			close(ws->fd);
+		if (ws->stop_fd >= 0)
+			close(ws->stop_fd);
+		if (ws->mounts_fd >= 0)
+			close(ws->mounts_fd);
 		free(ws);
 		return rc;
 	}
+	char buf[8192];
+	while (read(ws->mounts_fd, buf, sizeof buf) > 0)
+		; /* read once, so only later changes raise POLLPRI */
 	pthread_mutex_init(&ws->lock, NULL);
 	f->watch = ws;
 	int rc = -pthread_create(&ws->thread, NULL, watch_main, f);
 	if (rc) {
 		close(ws->fd);
 		close(ws->stop_fd);
+		close(ws->mounts_fd);
 		free(ws);
 		f->watch = NULL;
 	}
@@ -182,6 +221,7 @@ void watch_stop(struct flowy *f)
 	free(ws->w);
 	close(ws->fd);
 	close(ws->stop_fd);
+	close(ws->mounts_fd);
 	pthread_mutex_destroy(&ws->lock);
 	free(ws);
 }

@@ -21,6 +21,7 @@ struct flowy {
 	char *mnt;            /* absolute mountpoint */
 	dev_t mnt_dev;        /* its device, once mounted (from mountinfo) */
 	unsigned long mnt_flags; /* its mount flags (MS_NOSUID, ...) */
+	int unmounted;        /* the mount went away (watch.c saw it) */
 	char *pipelines_dir;  /* <store>/pipelines: backing files of pipelines/ */
 	char *runs_dir;       /* <store>/runs: logs, metrics, params per run */
 	char *scratch_dir;    /* where steps run: outside the store, one

@@ -34,8 +34,8 @@ int registry_has_step(struct flowy *f, const char *pipeline, const char *step);
 uint64_t registry_generation(struct flowy *f, const char *pipeline);
 /* Render .status / .dag / .dag.dot; malloc'd text. */
 char *registry_render(struct flowy *f, const char *pipeline, enum registry_doc doc);
-/* Remember the last .ctl command of pipeline and its outcome (error NULL:
- * accepted), shown in .status as "last command: CMD: ERROR". */
+/* Remember the last refused .ctl command of pipeline, shown in .status as
+ * "last command: CMD: ERROR"; an accepted one (error NULL) clears it. */
 void registry_command(struct flowy *f, const char *pipeline, const char *cmd,
                       const char *error);
 /* 1 when valid, 0 with *errors (malloc'd, one per line) when not. */
