@@ -278,22 +278,60 @@ void cas_hash_buf(char out[CAS_HEX_LEN + 1], const void *buf, size_t len)
 	to_hex(out, md);
 }
 
-static int hash_fd(char out[CAS_HEX_LEN + 1], int fd)
+/* SHA-256 of the file open at fd. The zeros of a hole are hashed from
+ * memory, never read; stop (when set by another thread) gives up with
+ * -ECANCELED between chunks. */
+static int hash_fd(char out[CAS_HEX_LEN + 1], int fd, const int *stop)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = NULL;
 	unsigned char *buf = NULL;
-	ssize_t n;
-	int rc = 0;
+	struct stat st;
+	uint64_t off = 0, data = 0;
+	int rc = 0, sparse;
+	ssize_t n = 0;
 
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	sparse = S_ISREG(st.st_mode) &&
+	         (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size;
 	ctx = EVP_MD_CTX_new();
 	buf = malloc(CAS_IOBUF);
 	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	while ((n = read_full(fd, buf, CAS_IOBUF)) > 0) {
+	for (;;) {
+		if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED)) {
+			rc = -ECANCELED;
+			goto out;
+		}
+		if (!sparse) {
+			n = read_full(fd, buf, CAS_IOBUF);
+		} else {
+			uint64_t want = (uint64_t)st.st_size - off;
+			if (want > CAS_IOBUF)
+				want = CAS_IOBUF;
+			if (want && data < off) {
+				off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+				if (d < 0 && errno != ENXIO) {
+					rc = -errno;
+					goto out;
+				}
+				data = d < 0 ? (uint64_t)st.st_size : (uint64_t)d;
+			}
+			if (want && data >= off + want) {
+				memset(buf, 0, want);
+				n = (ssize_t)want;
+			} else {
+				n = want ? pread_full(fd, buf, want, off) : 0;
+			}
+			if (n > 0)
+				off += (uint64_t)n;
+		}
+		if (n <= 0)
+			break;
 		if (!EVP_DigestUpdate(ctx, buf, (size_t)n)) {
 			rc = -EIO;
 			goto out;
@@ -318,13 +356,18 @@ out:
 
 int cas_hash_file(char out[CAS_HEX_LEN + 1], const char *path)
 {
+	return cas_hash_file_stop(out, path, NULL);
+}
+
+int cas_hash_file_stop(char out[CAS_HEX_LEN + 1], const char *path, const int *stop)
+{
 	int fd, rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	rc = hash_fd(out, fd);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* advice only */
+	rc = hash_fd(out, fd, stop);
 	close(fd);
 	return rc;
 }

@@ -55,11 +55,18 @@ struct job {
 
 /* The last snapshot of each pipeline, reused while the pipeline's
  * generation (registry.c) stays the same. Scheduler thread only. */
+struct codefile {
+	char *rel;
+	char hex[CAS_HEX_LEN + 1];
+};
+
 struct snap {
 	char *pipeline;
 	uint64_t gen;
 	int64_t run;          /* the run whose snapshot directory it is */
 	char commit[41];
+	struct codefile *code; /* its files' hashes, computed once */
+	size_t ncode;
 	struct snap *next;
 };
 
@@ -95,11 +102,6 @@ struct srun {                 /* one step within a run */
 	char (*out_hex)[CAS_HEX_LEN + 1];
 	char *key, *key_parts, *reason, *error;
 	struct metrics_tail metrics;
-};
-
-struct codefile {
-	char *rel;
-	char hex[CAS_HEX_LEN + 1];
 };
 
 struct run {
@@ -267,7 +269,8 @@ static int collect_code(struct run *r, const char *dir, const char *rel)
 		} else if (S_ISREG(st.st_mode)) {
 			r->code = xrealloc(r->code, (r->ncode + 1) * sizeof *r->code);
 			r->code[r->ncode].rel = sub;
-			rc = cas_hash_file(r->code[r->ncode].hex, path);
+			rc = cas_hash_file_stop(r->code[r->ncode].hex, path,
+			                        &r->f->sched->abort_io);
 			r->ncode++;
 		} else {
 			free(sub);
@@ -278,9 +281,49 @@ static int collect_code(struct run *r, const char *dir, const char *rel)
 	return rc;
 }
 
+static void codes_free(struct codefile *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(c[i].rel);
+	free(c);
+}
+
 static int cmp_code(const void *a, const void *b)
 {
 	return strcmp(((const struct codefile *)a)->rel, ((const struct codefile *)b)->rel);
+}
+
+/* The code files of r's snapshot and their hashes: those of the snapshot
+ * when it is reused (hashed once per pipeline version), else hashed now. */
+static int snapshot_code(struct run *r)
+{
+	struct snap *sn;
+	for (sn = r->f->sched->snaps; sn && strcmp(sn->pipeline, r->pipeline); sn = sn->next)
+		;
+	if (!r->snap && sn && sn->run == r->snap_run && sn->code) {
+		r->code = xcalloc(sn->ncode + 1, sizeof *r->code);
+		for (size_t i = 0; i < sn->ncode; i++) {
+			r->code[i].rel = xstrdup(sn->code[i].rel);
+			memcpy(r->code[i].hex, sn->code[i].hex, sizeof r->code[i].hex);
+		}
+		r->ncode = sn->ncode;
+		return 0;
+	}
+	int rc = collect_code(r, r->snapshot, "");
+	if (rc < 0)
+		return rc;
+	if (r->ncode)
+		qsort(r->code, r->ncode, sizeof *r->code, cmp_code);
+	if (r->snap) { /* remember them with the new snapshot */
+		codes_free(r->snap->code, r->snap->ncode);
+		r->snap->code = xcalloc(r->ncode + 1, sizeof *r->snap->code);
+		for (size_t i = 0; i < r->ncode; i++) {
+			r->snap->code[i].rel = xstrdup(r->code[i].rel);
+			memcpy(r->snap->code[i].hex, r->code[i].hex, sizeof r->code[i].hex);
+		}
+		r->snap->ncode = r->ncode;
+	}
+	return 0;
 }
 
 /* Is code file rel part of step s's code? */
@@ -325,9 +368,7 @@ static void run_free(struct run *r)
 	free(r->s);
 	if (r->deps)
 		dag_deps_free(r->deps, r->ndeps, r->p->n_steps);
-	for (size_t i = 0; i < r->ncode; i++)
-		free(r->code[i].rel);
-	free(r->code);
+	codes_free(r->code, r->ncode);
 	free(r->workdir_code);
 	free(r->groups);
 	step_free(r->p);
@@ -446,6 +487,9 @@ static int take_snapshot(struct run *r)
 	sn->gen = gen;
 	sn->run = r->snap_run = r->id;
 	sn->commit[0] = '\0';
+	codes_free(sn->code, sn->ncode); /* snapshot_code hashes the new files */
+	sn->code = NULL;
+	sn->ncode = 0;
 	r->snap = sn;
 	return 0;
 }
@@ -510,13 +554,12 @@ static struct run *run_setup(struct flowy *f, struct job *j)
 		             : xasprintf("pipeline is invalid: %s", r->p->errors[0]);
 		goto fail;
 	}
-	rc = collect_code(r, r->snapshot, "");
+	rc = snapshot_code(r);
 	if (rc < 0) {
-		msg = xasprintf("cannot hash code: %s", strerror(-rc));
+		msg = rc == -ECANCELED ? xstrdup("stopped while hashing the pipeline's files")
+		                       : xasprintf("cannot hash code: %s", strerror(-rc));
 		goto fail;
 	}
-	if (r->ncode)
-		qsort(r->code, r->ncode, sizeof *r->code, cmp_code);
 	dag_deps(&r->deps, &r->ndeps, r->p);
 	r->s = xcalloc(r->p->n_steps, sizeof *r->s);
 	unsigned char *mark = xcalloc(r->p->n_steps, 1);
@@ -1659,6 +1702,7 @@ void sched_stop(struct flowy *f)
 	free(sc->scratch_cover);
 	for (struct snap *sn = sc->snaps, *next; sn; sn = next) {
 		next = sn->next;
+		codes_free(sn->code, sn->ncode);
 		free(sn->pipeline);
 		free(sn);
 	}

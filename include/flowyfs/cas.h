@@ -63,6 +63,9 @@ int cas_hex_valid(const char *hex);
 /* SHA-256 of a buffer or of a file's content, as hex (libcrypto EVP). */
 void cas_hash_buf(char out[CAS_HEX_LEN + 1], const void *buf, size_t len);
 int cas_hash_file(char out[CAS_HEX_LEN + 1], const char *path);
+/* The same, reading no holes and giving up with -ECANCELED once *stop is
+ * set by another thread (stop may be NULL). */
+int cas_hash_file_stop(char out[CAS_HEX_LEN + 1], const char *path, const int *stop);
 
 /* Store a buffer / a regular file as a blob. Content that compresses to
  * less than 90% of its size (judged on a sample first) is stored .zst,
