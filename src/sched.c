@@ -788,6 +788,8 @@ static char *explain_miss(struct run *r, size_t i)
 	struct srun *s = &r->s[i];
 	if (s->forced)
 		return xstrdup("forced");
+	if (!s->def->n_outputs)
+		return xstrdup("no outputs");
 	struct flowy *f = r->f;
 	db_lock(f->db);
 	sqlite3_stmt *st = db_prepare(f->db,
@@ -834,6 +836,8 @@ static int cache_lookup(struct run *r, size_t i)
 	struct flowy *f = r->f;
 	struct srun *s = &r->s[i];
 	size_t found = 0;
+	if (!s->def->n_outputs)
+		return 0; /* run for its effect, every time */
 	db_lock(f->db);
 	sqlite3_stmt *st = db_prepare(f->db,
 		"SELECT io.name, io.hash FROM cache c JOIN step_io io ON io.run_id=c.run_id "

@@ -56,6 +56,8 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Write the tree of dir; symlinks and special files are not part of it. */
+#define VCS_MAX_BLOB (64 << 20)
+
 static int write_tree(git_repository *repo, git_oid *out, const char *dir)
 {
 	git_treebuilder *tb = NULL;
@@ -89,7 +91,19 @@ static int write_tree(git_repository *repo, git_oid *out, const char *dir)
 			                                  GIT_FILEMODE_TREE) < 0)
 				rc = -EIO;
 		} else if (S_ISREG(st.st_mode)) {
-			if (git_blob_create_from_disk(&oid, repo, path) < 0 ||
+			/* A huge file (data, not code) is named, not copied: history
+			 * must not grow by a data set (or a sparse terabyte) per run. */
+			int made;
+			if (st.st_size > VCS_MAX_BLOB) {
+				char *note = xasprintf("flowyfs: %lld bytes, too large for the "
+				                       "history (over %d MiB); not kept\n",
+				                       (long long)st.st_size, VCS_MAX_BLOB >> 20);
+				made = git_blob_create_from_buffer(&oid, repo, note, strlen(note));
+				free(note);
+			} else {
+				made = git_blob_create_from_disk(&oid, repo, path);
+			}
+			if (made < 0 ||
 			    git_treebuilder_insert(NULL, tb, names[i], &oid,
 			                           (st.st_mode & 0111) ? GIT_FILEMODE_BLOB_EXECUTABLE
 			                                               : GIT_FILEMODE_BLOB) < 0)
