@@ -79,8 +79,9 @@ const char *ctl_verb_name(enum ctl_verb verb)
 /* ---- messages ------------------------------------------------------------ */
 
 /* Append s[0..n) for a message: at most QUOTE_MAX bytes (cut at a UTF-8
- * boundary, then "..."), in quotes with '"' and '\' escaped when quoted.
- * Tokens come from a checked line: UTF-8 without control characters. */
+ * boundary, then "..."), a tab as \t, in quotes with '"' and '\' escaped
+ * when quoted. Tokens come from a checked line: UTF-8 without control
+ * characters but tab (which a quoted or bracketed value may hold). */
 static void put_tok(struct strbuf *b, const char *s, size_t n, int quoted)
 {
 	size_t i, max = n;
@@ -93,6 +94,10 @@ static void put_tok(struct strbuf *b, const char *s, size_t n, int quoted)
 	if (quoted)
 		strbuf_add(b, "\"", 1);
 	for (i = 0; i < max; i++) {
+		if (s[i] == '\t') {
+			strbuf_puts(b, "\\t");
+			continue;
+		}
 		if (quoted && (s[i] == '"' || s[i] == '\\'))
 			strbuf_add(b, "\\", 1);
 		strbuf_add(b, s + i, 1);

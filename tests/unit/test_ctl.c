@@ -165,6 +165,11 @@ TEST(run_errors)
 	CHECK_STR(show("run msg=\"hello world"),
 	          "error: run: the value of \"msg\" has an unclosed quote");
 	CHECK_STR(show("run =\"x"), "error: run: \"=\\\"x\" has an unclosed quote");
+	/* Found by fuzz_ctl: blanks inside an open bracket are in the token,
+	 * and a message shows a tab as \t to stay one printable line. */
+	CHECK_STR(show("run ={ =\tk8"), "error: run: \"={ =\\tk8\" has an unclosed \"{\"");
+	CHECK_STR(show("sweep x=\"a\tb\",\"a\tb\""),
+	          "error: sweep: \"x\" lists \"\\\"a\\tb\\\"\" twice");
 	CHECK_STR(show("run big=1e999"),
 	          "error: run: the value of \"big\" has a number out of range: 1e999");
 	CHECK_STR(show("run big=[1,-1e400]"),
