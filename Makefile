@@ -1,10 +1,12 @@
 # flowyfs build. `make` installs missing Debian packages, then builds
-# build/flowyfs. `make test` runs the C unit tests (plain and ASan/UBSan)
-# and the bats tests against real mounts of both builds. `make bench`
-# prints speed ratios against the baselines it names.
+# build/flowyfs. `make test` runs the C unit tests (plain and ASan/UBSan),
+# the libFuzzer targets for a bounded time, and the bats tests against
+# real mounts of both builds. `make bench` prints speed ratios against the
+# baselines it names.
 
 PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev \
-            libcjson-dev libssl-dev bats pkg-config git zstd
+            libcjson-dev libssl-dev bats pkg-config git zstd \
+            clang libclang-rt-14-dev
 LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto
 PREFIX   ?= /usr/local
 
@@ -26,14 +28,31 @@ ASAN_OBJS = $(SRCS:%.c=build/asan/%.o)
 UNITS     = $(UNITSRCS:tests/unit/%.c=build/tests/%)
 ASAN_UNITS= $(UNITSRCS:tests/unit/%.c=build/asan/tests/%)
 
+# libFuzzer targets, built with clang into build/fuzz/ from only the
+# objects each needs. `make fuzz` runs each for FUZZ_SECONDS from its seed
+# corpus in tests/fuzz/corpus/<t> (read only; what the fuzzer finds goes to
+# build/fuzz/work/<t>) and fails on a crash, leak or timeout, leaving the
+# input in build/fuzz/artifacts/.
+FUZZ_CC      := clang
+FUZZFLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 30
+FUZZ_MAXLEN_ctl  := 8192
+FUZZ_MAXLEN_step := 16384
+FUZZ_OPTS     = -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+                -print_final_stats=1
+FUZZ_LIBS     = $(shell pkg-config --libs libcjson 2>/dev/null)
+FUZZ_OBJS_ctl  := build/fuzz/src/ctl.o build/fuzz/src/util.o
+FUZZ_OBJS_step := build/fuzz/src/step.o build/fuzz/src/dag.o build/fuzz/src/util.o
+
 .PHONY: all deps asan test unit unit-asan bats bats-asan bench demo install \
-        clean undemo
+        clean undemo fuzz fuzz-ctl fuzz-step
 
 all: deps build/flowyfs
 
 # Install what is missing, once; the stamp records that it was checked.
 deps: build/.deps
-build/.deps:
+build/.deps: Makefile
 	@mkdir -p build
 	@missing=""; for p in $(PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
@@ -60,6 +79,16 @@ build/asan/%.o: %.c | build/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) $(BASEFLAGS) -c -o $@ $<
 
+build/fuzz/%.o: %.c | build/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZFLAGS) -fsanitize=fuzzer-no-link $(BASEFLAGS) -c -o $@ $<
+
+build/fuzz/fuzz_ctl: build/fuzz/tests/fuzz/fuzz_ctl.o $(FUZZ_OBJS_ctl)
+	$(FUZZ_CC) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
+
+build/fuzz/fuzz_step: build/fuzz/tests/fuzz/fuzz_step.o $(FUZZ_OBJS_step)
+	$(FUZZ_CC) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
+
 build/tests/%: tests/unit/%.c $(filter-out build/src/main.o,$(OBJS))
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(BASEFLAGS) -Itests/unit -o $@ $^ $(LDLIBS)
@@ -83,8 +112,17 @@ bats: all
 bats-asan: deps build/asan/flowyfs
 	FLOWYFS_BIN=$(CURDIR)/build/asan/flowyfs bats tests/bats
 
+fuzz-ctl fuzz-step: fuzz-%: deps build/fuzz/fuzz_%
+	@mkdir -p build/fuzz/work/$* build/fuzz/artifacts
+	@echo "== fuzz_$* for $(FUZZ_SECONDS)s"
+	build/fuzz/fuzz_$* $(FUZZ_OPTS) -max_len=$(FUZZ_MAXLEN_$*) \
+	  -dict=tests/fuzz/$*.dict -artifact_prefix=build/fuzz/artifacts/$*- \
+	  build/fuzz/work/$* tests/fuzz/corpus/$*
+
+fuzz: fuzz-ctl fuzz-step
+
 # The whole suite: what README.md and .ci/run call.
-test: unit unit-asan bats bats-asan
+test: unit unit-asan fuzz bats bats-asan
 
 bench: all
 	bash bench/run.sh
@@ -102,4 +140,4 @@ install: all
 clean:
 	rm -rf build
 
--include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(wildcard build/fuzz/*/*.d build/fuzz/*/*/*.d)

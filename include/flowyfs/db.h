@@ -25,20 +25,47 @@ void db_close(db *d);
 void db_lock(db *d);
 void db_unlock(db *d);
 
+/* Errors. Every failed SQLite call is logged, its message kept for
+ * db_errmsg(), and its code translated at this edge to -errno by
+ * db_errno(): SQLITE_FULL -ENOSPC, SQLITE_BUSY and SQLITE_LOCKED -EBUSY,
+ * SQLITE_NOMEM -ENOMEM, SQLITE_READONLY -EROFS, SQLITE_CONSTRAINT -EEXIST,
+ * anything else -EIO. Inside a transaction a failure also dooms it (see
+ * db_begin). */
+int db_errno(int sqlite_rc);
+/* The message of the last error on d ("" before any); valid until the
+ * next call on d. Lock held. */
+const char *db_errmsg(db *d);
+
 /* Prepare sql (from a cache) and bind args per types. NULL on error
- * (logged). Lock held; hand the statement back with db_finish(). */
+ * (logged, recorded as above). Lock held; hand the statement back with
+ * db_finish(), which records an error its last sqlite3_step() hit (so a
+ * caller stepping it itself dooms an open transaction like db_exec). */
 sqlite3_stmt *db_prepare(db *d, const char *sql, const char *types, ...);
 void db_finish(db *d, sqlite3_stmt *st);
-/* Run a statement that returns no rows; 0 or -EIO. Takes the lock. */
+/* Run a statement that returns no rows; 0 or -errno. Takes the lock. In a
+ * doomed transaction it runs nothing and returns the transaction's error. */
 int db_exec(db *d, const char *sql, const char *types, ...);
-/* First column of the first row as int64, or dflt. Lock held. */
+/* First column of the first row as int64 in *out: 0; 1 when there is no
+ * row or the value is NULL (*out left as it was); -errno on error. Lock
+ * held (taken again: it is recursive). */
+int db_get_int(db *d, int64_t *out, const char *sql, const char *types, ...);
+/* The same as malloc'd text in *out (the caller frees it; NULL unless 0). */
+int db_get_text(db *d, char **out, const char *sql, const char *types, ...);
+/* Shorthands that cannot tell an error from no row: the value, or dflt /
+ * NULL for both (an error is still logged and dooms a transaction). */
 int64_t db_int(db *d, int64_t dflt, const char *sql, const char *types, ...);
-/* First column of the first row as malloc'd text, or NULL. Lock held. */
 char *db_text(db *d, const char *sql, const char *types, ...);
 /* Transactions (lock held by the caller). They nest: only the outermost
  * begin/commit reach SQLite, so a caller can batch work that commits on
- * its own elsewhere. A rollback inside a nest rolls back at the outermost
- * level. */
+ * its own elsewhere. They are sticky: a failed statement (db_exec,
+ * db_get_*, db_int, db_text, db_prepare, a step seen by db_finish) or a
+ * db_rollback inside a nest dooms the whole transaction; the outermost
+ * db_commit then rolls it back and returns the first error (-ECANCELED
+ * for a nested rollback), and inner commits return it too. A failed
+ * COMMIT is rolled back and its error returned. End every db_begin with
+ * db_commit or db_rollback, whatever it returned: db_begin returns 0, the
+ * error of a failed BEGIN, or the doom of the transaction it nests in.
+ * db_commit or db_rollback without a db_begin is logged (-EINVAL). */
 int db_begin(db *d);
 int db_commit(db *d);
 void db_rollback(db *d);

@@ -1,4 +1,6 @@
-/* test_db.c - the SQLite store: migrations, versions, recovery. */
+/* test_db.c - the SQLite store: migrations, versions, recovery, error
+ * translation and sticky nested transactions. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -106,6 +108,234 @@ TEST(recover_marks_unfinished_runs_interrupted)
 	free(p);
 }
 
+/* A fresh store with a table t(k INTEGER PRIMARY KEY). */
+static db *open_t(const char *name)
+{
+	char *p = dbpath(name), *err = NULL;
+	db *d = NULL;
+
+	if (db_open(&d, p, &err) || db_exec(d, "CREATE TABLE t(k INTEGER PRIMARY KEY)", "")) {
+		fprintf(stderr, "open %s: %s\n", p, err ? err : "?");
+		exit(2);
+	}
+	free(p);
+	return d;
+}
+
+static int64_t rows(db *d, const char *table)
+{
+	char *sql = xasprintf("SELECT count(*) FROM %s", table);
+	int64_t n = db_int(d, -1, sql, "");
+
+	free(sql);
+	return n;
+}
+
+TEST(nested_failure_rolls_back_everything)
+{
+	db *d = open_t("e.db");
+
+	db_lock(d);
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(1)", ""), 0);
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(2)", ""), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(1)", ""), -EEXIST);
+	CHECK_CONTAINS(db_errmsg(d), "UNIQUE constraint failed: t.k");
+	/* Doomed: nothing more runs, every level reports it. */
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(3)", ""), -EEXIST);
+	CHECK_INT(db_begin(d), -EEXIST);
+	CHECK_INT(db_commit(d), -EEXIST);
+	CHECK_INT(db_commit(d), -EEXIST);
+	CHECK_INT(db_commit(d), -EEXIST);
+	CHECK_INT(rows(d, "t"), 0);
+	/* The next transaction starts clean. */
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(4)", ""), 0);
+	CHECK_INT(db_commit(d), 0);
+	CHECK_INT(rows(d, "t"), 1);
+	db_unlock(d);
+	db_close(d);
+}
+
+TEST(inner_rollback_fails_the_outer_commit)
+{
+	db *d = open_t("f.db");
+
+	db_lock(d);
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(1)", ""), 0);
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(2)", ""), 0);
+	db_rollback(d);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(3)", ""), -ECANCELED);
+	CHECK_INT(db_commit(d), -ECANCELED);
+	CHECK_STR(db_errmsg(d), "a nested transaction was rolled back");
+	CHECK_INT(rows(d, "t"), 0);
+	/* An outermost rollback is just a rollback. */
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(5)", ""), 0);
+	db_rollback(d);
+	CHECK_INT(rows(d, "t"), 0);
+	/* Unbalanced ends are refused, not miscounted. */
+	CHECK_INT(db_commit(d), -EINVAL);
+	db_rollback(d);
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(6)", ""), 0);
+	CHECK_INT(db_commit(d), 0);
+	CHECK_INT(rows(d, "t"), 1);
+	db_unlock(d);
+	db_close(d);
+}
+
+TEST(full_disk_is_enospc)
+{
+	db *d = open_t("g.db");
+	int64_t pages = 0;
+
+	db_lock(d);
+	CHECK_INT(db_exec(d, "CREATE TABLE big(b BLOB)", ""), 0);
+	CHECK_INT(db_get_int(d, &pages, "PRAGMA page_count", ""), 0);
+	char *limit = xasprintf("PRAGMA max_page_count=%lld", (long long)pages + 4);
+	CHECK_INT(db_get_int(d, &pages, limit, ""), 0);
+	free(limit);
+	/* Outside a transaction. */
+	CHECK_INT(db_exec(d, "INSERT INTO big VALUES(zeroblob(1000000))", ""), -ENOSPC);
+	CHECK_CONTAINS(db_errmsg(d), "full");
+	/* Inside one: the small row before it is not kept either. */
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(1)", ""), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO big VALUES(zeroblob(1000000))", ""), -ENOSPC);
+	CHECK_INT(db_commit(d), -ENOSPC);
+	CHECK_INT(rows(d, "t"), 0);
+	CHECK_INT(rows(d, "big"), 0);
+	db_unlock(d);
+	db_close(d);
+}
+
+TEST(failed_commit_is_rolled_back)
+{
+	db *d = open_t("h.db");
+
+	db_lock(d);
+	CHECK_INT(db_exec(d, "CREATE TABLE child(p INTEGER REFERENCES t(k) "
+	                     "DEFERRABLE INITIALLY DEFERRED)", ""), 0);
+	/* A deferred foreign key is checked by COMMIT, which then fails and
+	 * leaves the transaction open: db_commit must end it. */
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(1)", ""), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO child VALUES(42)", ""), 0);
+	CHECK_INT(db_commit(d), -EEXIST);
+	CHECK_CONTAINS(db_errmsg(d), "FOREIGN KEY constraint failed");
+	CHECK_INT(rows(d, "t"), 0);
+	CHECK_INT(rows(d, "child"), 0);
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(42)", ""), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO child VALUES(42)", ""), 0);
+	CHECK_INT(db_commit(d), 0);
+	CHECK_INT(rows(d, "child"), 1);
+	db_unlock(d);
+	db_close(d);
+}
+
+TEST(statements_after_sqlite_rolled_back_do_not_autocommit)
+{
+	db *d = open_t("i.db");
+	sqlite3_stmt *st;
+
+	db_lock(d);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(1)", ""), 0);
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(2)", ""), 0);
+	/* OR ROLLBACK: SQLite ends the transaction itself. */
+	CHECK_INT(db_exec(d, "INSERT OR ROLLBACK INTO t VALUES(1)", ""), -EEXIST);
+	CHECK_INT(db_commit(d), -EEXIST);
+	/* A caller stepping a statement itself, still inside the nest. */
+	st = db_prepare(d, "INSERT INTO t VALUES(3)", "");
+	CHECK(st != NULL);
+	CHECK_INT(sqlite3_step(st), SQLITE_DONE);
+	db_finish(d, st);
+	CHECK_INT(db_commit(d), -EEXIST);
+	CHECK_INT(rows(d, "t"), 1);
+	db_unlock(d);
+	db_close(d);
+}
+
+TEST(step_errors_seen_by_db_finish_doom_the_transaction)
+{
+	db *d = open_t("j.db");
+	sqlite3_stmt *st;
+
+	db_lock(d);
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(1)", ""), 0);
+	st = db_prepare(d, "INSERT INTO t VALUES(?)", "i", (int64_t)1);
+	CHECK(st != NULL);
+	CHECK_INT(sqlite3_step(st), SQLITE_CONSTRAINT);
+	db_finish(d, st);
+	CHECK_INT(db_commit(d), -EEXIST);
+	CHECK_INT(rows(d, "t"), 0);
+	/* A statement that cannot be prepared dooms it too. */
+	CHECK_INT(db_begin(d), 0);
+	CHECK(db_prepare(d, "SELECT * FROM nowhere", "") == NULL);
+	CHECK_CONTAINS(db_errmsg(d), "no such table: nowhere");
+	CHECK_INT(db_commit(d), -EIO);
+	db_unlock(d);
+	db_close(d);
+}
+
+TEST(get_int_and_text_tell_errors_from_no_row)
+{
+	db *d = open_t("k.db");
+	int64_t v = 7;
+	char *s = (char *)"unset";
+
+	db_lock(d);
+	CHECK_INT(db_exec(d, "INSERT INTO t VALUES(5)", ""), 0);
+	CHECK_INT(db_get_int(d, &v, "SELECT k FROM t WHERE k=?", "i", (int64_t)5), 0);
+	CHECK_INT(v, 5);
+	v = 7;
+	CHECK_INT(db_get_int(d, &v, "SELECT k FROM t WHERE k=?", "i", (int64_t)6), 1);
+	CHECK_INT(v, 7);
+	CHECK_INT(db_get_int(d, &v, "SELECT NULL", ""), 1);
+	CHECK_INT(v, 7);
+	CHECK_INT(db_get_int(d, &v, "SELECT k FROM nowhere", ""), -EIO);
+	CHECK_INT(v, 7);
+	CHECK_INT(db_get_int(d, &v, "SELECT ?", "ii", (int64_t)1, (int64_t)2), -EIO);
+	CHECK_CONTAINS(db_errmsg(d), "column index out of range");
+	CHECK_INT(db_get_text(d, &s, "SELECT 'x' || k FROM t", ""), 0);
+	CHECK_STR(s, "x5");
+	free(s);
+	CHECK_INT(db_get_text(d, &s, "SELECT k FROM t WHERE k=6", ""), 1);
+	CHECK(s == NULL);
+	CHECK_INT(db_get_text(d, &s, "SELECT k FROM nowhere", ""), -EIO);
+	CHECK(s == NULL);
+	CHECK_INT(db_get_text(d, &s, "   ", ""), -EINVAL);
+	CHECK_STR(db_errmsg(d), "empty statement");
+	/* The shorthands still give the default for both. */
+	CHECK_INT(db_int(d, -1, "SELECT k FROM nowhere", ""), -1);
+	CHECK(db_text(d, "SELECT k FROM nowhere", "") == NULL);
+	db_unlock(d);
+	db_close(d);
+}
+
+TEST(sqlite_codes_become_errno)
+{
+	CHECK_INT(db_errno(SQLITE_OK), 0);
+	CHECK_INT(db_errno(SQLITE_DONE), 0);
+	CHECK_INT(db_errno(SQLITE_FULL), -ENOSPC);
+	CHECK_INT(db_errno(SQLITE_BUSY), -EBUSY);
+	CHECK_INT(db_errno(SQLITE_BUSY_SNAPSHOT), -EBUSY);
+	CHECK_INT(db_errno(SQLITE_LOCKED), -EBUSY);
+	CHECK_INT(db_errno(SQLITE_NOMEM), -ENOMEM);
+	CHECK_INT(db_errno(SQLITE_READONLY), -EROFS);
+	CHECK_INT(db_errno(SQLITE_CONSTRAINT_UNIQUE), -EEXIST);
+	CHECK_INT(db_errno(SQLITE_IOERR_WRITE), -EIO);
+	CHECK_INT(db_errno(SQLITE_CORRUPT), -EIO);
+	CHECK_INT(db_errno(SQLITE_ERROR), -EIO);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -114,6 +344,14 @@ int main(void)
 	RUN(newer_store_is_refused);
 	RUN(binding_types);
 	RUN(recover_marks_unfinished_runs_interrupted);
+	RUN(nested_failure_rolls_back_everything);
+	RUN(inner_rollback_fails_the_outer_commit);
+	RUN(full_disk_is_enospc);
+	RUN(failed_commit_is_rolled_back);
+	RUN(statements_after_sqlite_rolled_back_do_not_autocommit);
+	RUN(step_errors_seen_by_db_finish_doom_the_transaction);
+	RUN(get_int_and_text_tell_errors_from_no_row);
+	RUN(sqlite_codes_become_errno);
 	util_rm_rf(dir);
 	return CHECK_DONE();
 }
