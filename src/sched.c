@@ -166,7 +166,7 @@ int sched_enqueue(struct flowy *f, const char *pipeline, const char *trigger,
 	uint64_t avail = disk_free(f->store), need = reserve_for(f->store);
 	*why = NULL;
 	if (avail < need) {
-		*why = xasprintf("refused: only %.1f MiB free on the store's disk (%s); "
+		*why = xasprintf("only %.1f MiB free on the store's disk (%s); "
 		                 "a run needs at least %.1f MiB: free some space first",
 		                 (double)avail / 1048576, f->store, (double)need / 1048576);
 		return -ENOSPC;

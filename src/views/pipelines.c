@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "flowyfs/ctl.h"
 #include "flowyfs/log.h"
 #include "flowyfs/registry.h"
 #include "flowyfs/sched.h"
@@ -179,6 +180,56 @@ static int pl_create(struct flowy *f, const char *path, mode_t mode, int flags,
 	return 0;
 }
 
+/* Carry out one parsed .ctl command of pipeline p; 0 or -errno with *why. */
+static int apply(struct flowy *f, const char *p, const struct ctl_cmd *cmd, char **why)
+{
+	char *errors = NULL;
+	int r = 0;
+	switch (cmd->verb) {
+	case CTL_RUN:
+	case CTL_RERUN:
+		if (cJSON_GetArraySize(cmd->overrides) > 0) {
+			*why = xstrdup("param overrides are not supported yet; write plain "
+			               "\"run\" or \"rerun STEP\"");
+			return -EINVAL;
+		}
+		if (!registry_check(f, p, &errors)) {
+			free(errors);
+			*why = xstrdup("the pipeline is invalid (see above)");
+			return -EINVAL;
+		}
+		free(errors);
+		if (cmd->verb == CTL_RERUN && !registry_has_step(f, p, cmd->step)) {
+			*why = xasprintf("rerun: no step named %s in this pipeline", cmd->step);
+			return -EINVAL;
+		}
+		return sched_enqueue(f, p, cmd->verb == CTL_RUN ? "ctl" : "rerun",
+		                     cmd->step, NULL, why);
+	case CTL_CANCEL:
+	case CTL_PAUSE:
+	case CTL_RESUME: {
+		const char *name = cmd->verb == CTL_CANCEL ? "cancel" :
+		                   cmd->verb == CTL_PAUSE ? "pause" : "resume";
+		if (cmd->run) {
+			*why = xasprintf("%s of a given run is not supported yet; write just "
+			                 "\"%s\"", name, name);
+			return -EINVAL;
+		}
+		r = sched_control(f, p, name);
+		if (r == -ESRCH)
+			*why = xstrdup("no queued or running run of this pipeline");
+		return r;
+	}
+	case CTL_SWEEP:
+	case CTL_RETRY:
+		*why = xasprintf("%s is not supported yet",
+		                 cmd->verb == CTL_SWEEP ? "sweep" : "retry");
+		return -EINVAL;
+	}
+	*why = xstrdup("unknown command");
+	return -EINVAL;
+}
+
 static int pl_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
                     off_t off)
 {
@@ -191,65 +242,34 @@ static int pl_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
 	struct ppath pp;
 	parse(h->path, &pp);
 	/* One command per line; a write is a batch of whole lines. */
-	if (memchr(buf, '\0', len)) {
-		registry_command(f, pp.p, "(binary data)", "refused: a command is text, "
-		                 "one per line");
-		return -EINVAL;
-	}
-	char *text = xstrndup(buf, len);
 	int rc = (int)len;
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line && rc > 0;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char cmd[32] = "", arg[256] = "", extra[2] = "";
-		int nw = sscanf(line, "%31s %255s %1s", cmd, arg, extra);
-		if (nw < 1)
-			continue;
-		int r = 0;
+	for (size_t at = 0; at < len && rc > 0; ) {
+		const char *line = buf + at, *nl = memchr(line, '\n', len - at);
+		size_t ll = nl ? (size_t)(nl - line) : len - at;
+		at += ll + (nl != NULL);
+		struct ctl_cmd cmd;
 		char *why = NULL;
-		if (!strcmp(cmd, "run") || !strcmp(cmd, "rerun")) {
-			char *errors = NULL;
-			if (!strcmp(cmd, "run") && *arg) {
-				why = xasprintf("refused: run takes no arguments (param overrides "
-				                "such as %s are not supported yet)", arg);
-				r = -EINVAL;
-			} else if (nw > 2) {
-				why = xstrdup("refused: rerun takes one step name");
-				r = -EINVAL;
-			} else if (!registry_check(f, pp.p, &errors)) {
-				why = xasprintf("refused: the pipeline is invalid (see above)");
-				r = -EINVAL;
-			} else if (!strcmp(cmd, "rerun") && (!*arg || !registry_has_step(f, pp.p, arg))) {
-				why = xasprintf("refused: rerun needs the name of a step of the "
-				                "pipeline%s%s", *arg ? ", not " : "", arg);
-				r = -EINVAL;
-			} else {
-				r = sched_enqueue(f, pp.p, !strcmp(cmd, "run") ? "ctl" : "rerun",
-				                  *arg ? arg : NULL, NULL, &why);
-			}
-			free(errors);
-		} else if (!strcmp(cmd, "cancel") || !strcmp(cmd, "pause") ||
-		           !strcmp(cmd, "resume")) {
-			if (*arg) {
-				why = xasprintf("refused: %s of a given run is not supported yet; "
-				                "write just \"%s\"", cmd, cmd);
-				r = -EINVAL;
-			} else if ((r = sched_control(f, pp.p, cmd)) == -ESRCH) {
-				why = xstrdup("refused: no queued or running run of this pipeline");
-			}
-		} else {
-			why = xasprintf("refused: unknown command (commands: run, rerun STEP, "
-			                "cancel, pause, resume)");
-			r = -EINVAL;
-		}
-		registry_command(f, pp.p, line, why);
-		if (why)
-			log_info("%s/.ctl: %s: %s", pp.p, line, why);
+		int r = ctl_parse(line, ll, &cmd, &why);
+		if (r == 1)
+			continue; /* blank or a comment */
+		if (r == 0)
+			r = apply(f, pp.p, &cmd, &why);
+		ctl_cmd_free(&cmd);
+		/* The command as typed, for .status (bounded, made printable there). */
+		char *shown = xstrndup(line, ll < 256 ? ll : 256);
+		for (char *c = shown; *c; c++)
+			if ((unsigned char)*c < 0x20)
+				*c = ' ';
+		char *reason = why ? xasprintf("refused: %s", why) : NULL;
+		registry_command(f, pp.p, shown, reason);
+		if (reason)
+			log_info("%s/.ctl: %s: %s", pp.p, shown, reason);
+		free(reason);
+		free(shown);
 		free(why);
 		if (r < 0)
 			rc = r;
 	}
-	free(text);
 	return rc;
 }
 
