@@ -26,14 +26,6 @@
 #define KEY_RULE  "param names are [A-Za-z_][A-Za-z0-9_]*, at most 128 bytes"
 #define STEP_RULE "step names are [A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128 bytes"
 
-/* Make room in the array arr (cap slots) for element n. */
-#define GROW(arr, cap, n) do { \
-	if ((n) >= (cap)) { \
-		(cap) = (cap) ? (cap) * 2 : 8; \
-		(arr) = xrealloc((arr), (cap) * sizeof *(arr)); \
-	} \
-} while (0)
-
 static const char *const verb_names[] = {
 	[CTL_RUN] = "run", [CTL_SWEEP] = "sweep", [CTL_RERUN] = "rerun",
 	[CTL_RETRY] = "retry", [CTL_CANCEL] = "cancel", [CTL_PAUSE] = "pause",

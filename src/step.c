@@ -39,14 +39,6 @@
 
 /* ---- memory and strings ------------------------------------------------ */
 
-/* Make room in the array arr (cap slots) for element n. */
-#define GROW(arr, cap, n) do { \
-	if ((n) >= (cap)) { \
-		(cap) = (cap) ? (cap) * 2 : 8; \
-		(arr) = xrealloc((arr), (cap) * sizeof *(arr)); \
-	} \
-} while (0)
-
 static cJSON *xjson(cJSON *j)
 {
 	if (!j)

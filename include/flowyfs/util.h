@@ -20,6 +20,14 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Make room (doubling, aborting on out-of-memory) in the array arr (cap slots) for element n. */
+#define GROW(arr, cap, n) do { \
+	if ((n) >= (cap)) { \
+		(cap) = (cap) ? (cap) * 2 : 8; \
+		(arr) = xrealloc((arr), (cap) * sizeof *(arr)); \
+	} \
+} while (0)
+
 /* A growable, always NUL-terminated byte buffer. */
 struct strbuf {
 	char *buf;
