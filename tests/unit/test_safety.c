@@ -1,0 +1,217 @@
+/* test_safety.c - the pieces that keep steps away from the store: host
+ * paths that lead into a mount (hostfs), capped step logs (steplog),
+ * hole-keeping copies (util_copy_fd), out/ walks that refuse escapes and
+ * honour the stop flag (cas_put_at), and the isolated start (exec). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "flowyfs/cas.h"
+#include "flowyfs/exec.h"
+#include "flowyfs/hostfs.h"
+#include "flowyfs/steplog.h"
+#include "flowyfs/util.h"
+
+static char dir[] = "/tmp/flowyfs-test-safety-XXXXXX";
+
+static char *at(const char *rel)
+{
+	return xasprintf("%s/%s", dir, rel);
+}
+
+TEST(inside_mount_follows_links_and_stops_at_the_mount)
+{
+	char *mnt = at("mnt"), *link = at("ln"), *rel = at("d/rel"), *d = at("d");
+	CHECK_INT(mkdir(mnt, 0755), 0);
+	CHECK_INT(mkdir(d, 0755), 0);
+	CHECK_INT(symlink(mnt, link), 0);
+	CHECK_INT(symlink("../mnt/x", rel), 0);
+	char *p1 = at("mnt/artifacts/x"), *p2 = at("ln/artifacts"), *p3 = at("d/rel");
+	char *p4 = at("d"), *p5 = at("d/../mnt"), *p6 = at("nope/x");
+	CHECK_INT(hostfs_inside_mount(p1, mnt, (dev_t)-1), 1);
+	CHECK_INT(hostfs_inside_mount(p2, mnt, (dev_t)-1), 1);
+	CHECK_INT(hostfs_inside_mount(p3, mnt, (dev_t)-1), 1);
+	CHECK_INT(hostfs_inside_mount(p4, mnt, (dev_t)-1), 0);
+	CHECK_INT(hostfs_inside_mount(p5, mnt, (dev_t)-1), 1);
+	CHECK_INT(hostfs_inside_mount(p6, mnt, (dev_t)-1), 0);
+	/* a component on the mount's device counts as inside (a bind mount) */
+	struct stat st;
+	CHECK_INT(stat(dir, &st), 0);
+	CHECK_INT(hostfs_inside_mount(p4, "/nonexistent-mount", st.st_dev), 1);
+	struct hostfs_mount mi;
+	CHECK_INT(hostfs_mount_info("/proc", &mi), 0);
+	CHECK_INT(hostfs_mount_info(dir, &mi), -ENOENT);
+	free(p1); free(p2); free(p3); free(p4); free(p5); free(p6);
+	free(mnt); free(link); free(rel); free(d);
+}
+
+TEST(log_is_capped_and_noted)
+{
+	char *path = at("step.log");
+	struct steplog l;
+	steplog_init(&l);
+	CHECK_INT(steplog_open(&l, path, 100000), 0);
+	CHECK_INT(steplog_pipe(&l), 0);
+	char buf[4096];
+	memset(buf, 'y', sizeof buf);
+	/* more than the cap, through the pipe, pumped as a scheduler would */
+	for (int i = 0; i < 40; i++) {
+		CHECK_INT(write(l.wr, buf, sizeof buf), sizeof buf);
+		CHECK(steplog_pump(&l) >= 0);
+	}
+	steplog_close_writer(&l);
+	CHECK_INT(steplog_pump(&l), 1);
+	steplog_note(&l, "done");
+	steplog_close(&l);
+	char *text = NULL;
+	size_t len = 0;
+	CHECK_INT(util_read_file(path, &text, &len), 0);
+	CHECK_INT(len, 100000 + strlen("flowyfs: log capped at 0 MiB; further output "
+	                               "was dropped\n") + strlen("flowyfs: done\n"));
+	CHECK_CONTAINS(text, "flowyfs: log capped at 0 MiB");
+	CHECK_CONTAINS(text + len - 14, "flowyfs: done\n");
+	free(text);
+	free(path);
+}
+
+TEST(copies_keep_holes)
+{
+	char *a = at("sparse"), *b = at("copy");
+	int fd = open(a, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK_INT(pwrite(fd, "data", 4, 100 << 20), 4);
+	CHECK_INT(ftruncate(fd, 300 << 20), 0);
+	close(fd);
+	CHECK_INT(util_copy_file(a, b, 0644), 0);
+	struct stat st;
+	CHECK_INT(stat(b, &st), 0);
+	CHECK_INT(st.st_size, 300 << 20);
+	CHECK(st.st_blocks * 512 < (1 << 20)); /* holes stayed holes */
+	char got[4] = "";
+	fd = open(b, O_RDONLY);
+	CHECK_INT(pread(fd, got, 4, 100 << 20), 4);
+	close(fd);
+	CHECK(!memcmp(got, "data", 4));
+	/* hashing reads no hole, and names the same content either way */
+	char h1[CAS_HEX_LEN + 1], h2[CAS_HEX_LEN + 1];
+	CHECK_INT(cas_hash_file(h1, a), 0);
+	char *c = at("dense");
+	char *zero = calloc(1, 1 << 20);
+	fd = open(c, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	for (int i = 0; i < 300; i++)
+		CHECK_INT(write(fd, zero, 1 << 20), 1 << 20);
+	CHECK_INT(pwrite(fd, "data", 4, 100 << 20), 4);
+	close(fd);
+	CHECK_INT(cas_hash_file(h2, c), 0);
+	CHECK_STR(h1, h2);
+	int stop = 1;
+	CHECK_INT(cas_hash_file_stop(h2, a, &stop), -ECANCELED);
+	free(zero);
+	free(a);
+	free(b);
+	free(c);
+}
+
+TEST(out_walk_refuses_escapes_and_stops)
+{
+	char *store = at("objects"), *out = at("out"), *err = NULL;
+	cas *c = NULL;
+	CHECK_INT(cas_open(&c, store), 0);
+	CHECK_INT(mkdir(out, 0755), 0);
+	char *l1 = at("out/abs"), *l2 = at("out/rel");
+	CHECK_INT(symlink("/etc/passwd", l1), 0);
+	CHECK_INT(symlink("../../../../../../etc/passwd", l2), 0);
+	int ofd = open(out, O_RDONLY | O_DIRECTORY);
+	char hex[CAS_HEX_LEN + 1];
+	enum cas_kind kind;
+	CHECK_INT(cas_put_at(c, hex, &kind, ofd, "abs", "out", NULL, &err), -EXDEV);
+	CHECK_CONTAINS(err, "out/abs: symlink points outside out/");
+	free(err);
+	CHECK_INT(cas_put_at(c, hex, &kind, ofd, "rel", "out", NULL, &err), -EXDEV);
+	CHECK_CONTAINS(err, "symlink points outside out/");
+	free(err);
+	/* a sparse output is stored raw, holes kept, and a set stop flag ends it */
+	char *big = at("out/big");
+	int fd = open(big, O_WRONLY | O_CREAT, 0644);
+	CHECK_INT(ftruncate(fd, 64 << 20), 0);
+	close(fd);
+	struct cas_put_opts o = {0};
+	int stop = 1;
+	o.stop = &stop;
+	CHECK_INT(cas_put_at(c, hex, &kind, ofd, "big", "out", &o, &err), -ECANCELED);
+	free(err);
+	stop = 0;
+	CHECK_INT(cas_put_at(c, hex, &kind, ofd, "big", "out", &o, &err), 0);
+	struct cas_stat cs;
+	CHECK_INT(cas_stat(c, hex, &cs), 0);
+	CHECK_INT(cs.size, 64 << 20);
+	CHECK_INT(cs.compressed, 0);
+	CHECK(cs.stored_size <= (64u << 20));
+	close(ofd);
+	cas_close(c);
+	free(big);
+	free(l1);
+	free(l2);
+	free(out);
+	free(store);
+}
+
+TEST(isolated_step_sees_no_store)
+{
+	char *store = at("store"), *cover = at("scratch"), *cwd = at("scratch/1/s");
+	char *secret = at("store/secret"), *log = at("iso.log");
+	CHECK_INT(mkdir(store, 0700), 0);
+	CHECK_INT(util_put_file(secret, "s3cret\n", 7), 0);
+	CHECK_INT(util_mkdir_p(cwd, 0700), 0);
+	char *cmd = xasprintf("cat %s; ls -A %s; echo here > mine; ls ..; "
+	                      "umount %s 2>/dev/null && echo UNMOUNTED; true",
+	                      secret, store, store);
+	int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	char *envp[] = {"PATH=/usr/bin:/bin", NULL}, *err = NULL;
+	struct exec_spec spec = {
+		.cmd = cmd, .cwd = cwd, .envp = envp, .out_fd = lfd,
+		.hide = {store, cover}, .nhide = 2, .keep = cwd,
+		.uid = geteuid(), .gid = getegid(),
+	};
+	struct exec_proc p;
+	CHECK_INT(exec_start(&p, &spec, &err), 0);
+	CHECK(err == NULL);
+	CHECK_INT(exec_reap(&p), 0);
+	close(lfd);
+	char *text = NULL;
+	size_t len;
+	CHECK_INT(util_read_file(log, &text, &len), 0);
+	CHECK(strstr(text, "s3cret") == NULL);
+	CHECK(strstr(text, "UNMOUNTED") == NULL);
+	CHECK_CONTAINS(text, "No such file or directory");
+	CHECK_CONTAINS(text, "s\n");     /* ls .. shows only the step's own dir */
+	free(text);
+	char *mine = at("scratch/1/s/mine");
+	CHECK_INT(access(mine, F_OK), 0); /* its own scratch is the real one */
+	CHECK_INT(access(secret, F_OK), 0);
+	free(mine);
+	free(cmd);
+	free(log);
+	free(secret);
+	free(cwd);
+	free(cover);
+	free(store);
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	RUN(inside_mount_follows_links_and_stops_at_the_mount);
+	RUN(log_is_capped_and_noted);
+	RUN(copies_keep_holes);
+	RUN(out_walk_refuses_escapes_and_stops);
+	RUN(isolated_step_sees_no_store);
+	util_rm_rf(dir);
+	return CHECK_DONE();
+}
