@@ -232,8 +232,9 @@ static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 static int own_dir(const char *dir, mode_t mode)
 {
 	struct stat st;
-	if (mkdir(dir, mode) < 0 && errno != EEXIST)
-		return die("scratch %s: %s", dir, strerror(errno));
+	int rc = util_mkdir_p(dir, mode);
+	if (rc < 0)
+		return die("scratch %s: %s", dir, strerror(-rc));
 	if (lstat(dir, &st) < 0)
 		return die("scratch %s: %s", dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))

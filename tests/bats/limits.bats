@@ -1,0 +1,158 @@
+#!/usr/bin/env bats
+# limits.bats - disk exhaustion by accident: a step's log is capped at
+# 64 MiB (a note at its end says so), also when the step feeds its own log
+# back to itself; a sparse file in a pipeline stays sparse (the run does not
+# fill a 256 MiB tmpfs with a 4 GiB file of zeros); cancel and SIGTERM are
+# honoured within 10 s while a huge output is being ingested.
+#
+# The tmpfs tests need root; each tmpfs is unmounted in teardown, after the
+# FUSE mount, even when the test failed.
+
+load helpers
+load safety_helpers
+
+LOG_CAP=$((64 * 1024 * 1024 + 4096))
+
+setup() {
+	store=$BATS_TEST_TMPDIR/store
+}
+
+teardown() {
+	safety_teardown
+}
+
+# on_tmpfs SIZE: store and scratch on a fresh tmpfs of SIZE; mounts flowyfs.
+on_tmpfs() {
+	[ "$(id -u)" = 0 ] || skip "needs root (mounts a tmpfs)"
+	D=$BATS_TEST_TMPDIR/disk
+	tmpfs_mount "$D" "$1"
+	store=$D/store
+	scratch_opt "$D/scratch"
+	mount_flowy "${SCRATCH_ARGS[@]}"
+}
+
+# log_size ID STEP: bytes of runs/ID/steps/STEP/log, read through the mount.
+log_size() {
+	wc -c <"$mnt/runs/$1/steps/$2/log"
+}
+
+@test "100 MB of output: the step succeeds, its log is capped at 64 MiB and says so" {
+	# On a tmpfs so that a daemon without the cap fills no real disk.
+	on_tmpfs 256m
+	write_step chatty s '{"run": "yes | head -c 100000000; echo done > out/o", "outputs": ["o"]}'
+	local id size
+	id=$(wait_new_run chatty)
+	expect_eq "$(run_status "$id")" succeeded "run status"
+	size=$(log_size "$id" s)
+	echo "log: $size bytes (cap $LOG_CAP)" >&2
+	[ "$size" -le "$LOG_CAP" ]
+	run tail -n 5 "$mnt/runs/$id/steps/s/log"
+	expect_contains "$output" "log capped at 64 MiB" "the last lines of the log"
+}
+
+@test "a step that cats its own log ends, with its log within the cap" {
+	# The tmpfs bounds the damage a daemon without the cap can do.
+	on_tmpfs 256m
+	write_step loop s '{"run": "echo hi; cat \"$FLOWY_MOUNT/runs/$FLOWY_RUN/steps/$FLOWY_STEP/log\"; echo > out/o", "outputs": ["o"]}'
+	local id st size
+	id=$(RUN_WAIT=600 wait_new_run loop)
+	st=$(run_status "$id")
+	size=$(log_size "$id" s)
+	echo "run $id: $st, log $size bytes (cap $LOG_CAP)" >&2
+	[ "$size" -le "$LOG_CAP" ]
+}
+
+@test "a 4 GiB sparse file in a pipeline runs without filling a 256 MiB tmpfs" {
+	on_tmpfs 256m
+	mkdir "$mnt/pipelines/.sp"
+	truncate -s 4G "$mnt/pipelines/.sp/big.bin"
+	printf '%s\n' '{"run": "test \"$(stat -c %s big.bin)\" = 4294967296 && echo ok > out/o", "outputs": ["o"]}' \
+		>"$mnt/pipelines/.sp/s.json"
+	local before max used i id= st=
+	before=$(tmpfs_used "$D")
+	max=$before
+	mv "$mnt/pipelines/.sp" "$mnt/pipelines/sp"
+	# Watch the tmpfs while the run goes (bounded: 120 s).
+	for ((i = 0; i < 1200; i++)); do
+		used=$(tmpfs_used "$D")
+		[ "$used" -le "$max" ] || max=$used
+		[ -n "$id" ] || id=$(latest_run_of sp)
+		if [ -n "$id" ]; then
+			st=$(run_status "$id")
+			is_terminal "$st" && break
+		fi
+		daemon_alive
+		sleep 0.1
+	done
+	used=$(tmpfs_used "$D")
+	[ "$used" -le "$max" ] || max=$used
+	echo "run ${id:-none}: ${st:-none}; tmpfs used: $before before, at most $max bytes" >&2
+	expect_eq "$st" succeeded "run status"
+	[ "$(cat "$mnt/artifacts/sp/o")" = ok ]
+	[ "$max" -lt $((64 * 1024 * 1024)) ]
+}
+
+# start_ingest P: pipeline P's step s makes a 64 GiB sparse output and
+# exits; wait (bounded) until it exited, so the daemon is ingesting it.
+# Sets ID. The step prints its pid, so a daemon that shows no exit_code
+# before the ingest is done can still be seen to have reaped it.
+start_ingest() {
+	write_step "$1" s '{"run": "echo \"flowytest-pid $$\"; truncate -s 64G out/big; echo truncated", "outputs": ["big"]}'
+	local i
+	ID=
+	for ((i = 0; i < RUN_WAIT; i++)); do
+		ID=$(latest_run_of "$1")
+		[ -n "$ID" ] && [ "$(step_file "$ID" s status 2>/dev/null)" != pending ] &&
+			[ -n "$(step_file "$ID" s status 2>/dev/null)" ] && break
+		daemon_alive
+		sleep 0.1
+	done
+	wait_for "$RUN_WAIT" step_exited "$ID" s
+	echo "run $ID: step exited; step status $(step_file "$ID" s status), exit_code '$(step_file "$ID" s exit_code)'" >&2
+}
+
+# step_exited ID STEP: exit_code is set, or the log says the step is done
+# and its process is gone (reaped).
+step_exited() {
+	[ -n "$(step_file "$1" "$2" exit_code)" ] && return 0
+	local log pid
+	log=$(step_file "$1" "$2" log)
+	[[ $log == *truncated* ]] || return 1
+	pid=$(sed -n 's/^flowytest-pid \([0-9]*\)$/\1/p' <<<"$log" | head -n 1)
+	[ -n "$pid" ] && [ ! -e "/proc/$pid" ]
+}
+
+@test "cancel during the ingest of a huge output: cancelled within 10 s" {
+	mount_flowy
+	start_ingest ing
+	echo cancel >"$mnt/pipelines/ing/.ctl"
+	local st
+	st=$(RUN_WAIT=100 wait_run "$ID") || true
+	expect_eq "${st:-$(run_status "$ID")}" cancelled "status of run $ID 10 s after cancel"
+	daemon_alive
+}
+
+@test "SIGTERM during the ingest of a huge output: the daemon exits within 10 s, the run is interrupted" {
+	mount_flowy
+	start_ingest ing
+	kill -TERM "$FLOWY_PID"
+	local i
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$FLOWY_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$FLOWY_PID" 2>/dev/null; then
+		echo "flowyfs was still running 10 s after SIGTERM" >&2
+		return 1
+	fi
+	local rc=0
+	wait "$FLOWY_PID" || rc=$?
+	echo "flowyfs exited with status $rc after SIGTERM" >&2
+	FLOWY_PID=
+	rm -f "$BATS_TEST_TMPDIR/daemon.pid"
+	if grep -q " $mnt fuse" /proc/mounts; then
+		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt"
+	fi
+	mount_flowy
+	expect_eq "$(run_status "$ID")" interrupted "status of run $ID after the restart"
+}
