@@ -367,8 +367,13 @@ int main(int argc, char **argv)
 	}
 	if (open_scratch(o.scratch, &f) || check_isolation(&f))
 		goto out;
-	f.allow_other = o.fuse_opts.len && (strstr(o.fuse_opts.buf, ",allow_other") ||
-	                                    strstr(o.fuse_opts.buf, "allow_other"));
+	f.allow_other = o.fuse_opts.len && strstr(o.fuse_opts.buf, "allow_other");
+	/* On a shared mount every user may make pipelines, and only remove
+	 * their own (sticky, like /tmp); a private one is the owner's. */
+	if (chmod(f.pipelines_dir, f.allow_other ? 01777 : 0755) < 0) {
+		die("store %s: %s", f.pipelines_dir, strerror(errno));
+		goto out;
+	}
 	f.jobs = o.jobs;
 	f.debug = o.debug;
 	f.coalesce = 0.3;
