@@ -17,7 +17,8 @@
  * removed at exit, so an input costs a few small writes. Besides what ASan/UBSan catch it aborts
  * when step.h's contract breaks: step_load() failing on a readable
  * directory, an empty message, or a valid pipeline whose order is not a
- * topological order of its steps. The graph is rendered too (dag.c).
+ * topological order of its steps, or whose first output is not found
+ * as produced by its first step. The graph is rendered too (dag.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -205,7 +206,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!mark[0])
 			abort();
 		free(mark);
+		/* Without errors every output has exactly one producer. */
+		if (!p->n_errors && p->steps[0].n_outputs &&
+		    step_producer(p, p->steps[0].outputs[0]) != 0)
+			abort();
 	}
+	if (!p->n_errors && step_producer(p, "") != -1)
+		abort();      /* an invalid pipeline keeps its invalid names */
 	step_free(p);
 	empty_dir();
 	return 0;
