@@ -6,7 +6,7 @@
 
 PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev \
             libcjson-dev libssl-dev bats pkg-config git zstd \
-            clang libclang-rt-14-dev
+            clang libclang-rt-14-dev sqlite3
 LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto
 PREFIX   ?= /usr/local
 
