@@ -164,6 +164,14 @@ static int check_mountpoint(const char *mnt, char **out)
 	return *out ? 0 : die("mountpoint %s: %s", mnt, strerror(errno));
 }
 
+/* Remove a directory tree the daemon owns; a failure is only logged. */
+static void remove_tree(const char *dir)
+{
+	int rc = util_rm_rf(dir);
+	if (rc < 0 && rc != -ENOENT)
+		log_error("cannot remove %s: %s", dir, strerror(-rc));
+}
+
 /* Create the store's layout and take its lock; the fd stays open. */
 static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 {
@@ -198,7 +206,7 @@ static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
 		if ((rc = util_mkdir_p(dirs[i], 0755)) < 0)
 			break;
-	util_rm_rf(old_scratch); /* where scratch lived before it left the store */
+	remove_tree(old_scratch); /* where scratch lived before it left the store */
 	free(old_scratch);
 	if (!rc)
 		rc = cas_open(&f->cas, objects);
@@ -280,7 +288,7 @@ static int open_scratch(const char *opt, struct flowy *f)
 	cas_hash_buf(hex, f->store, strlen(f->store));
 	f->scratch_dir = xasprintf("%s/%.16s", real, hex);
 	free(real);
-	util_rm_rf(f->scratch_dir); /* leftovers of a daemon that died */
+	remove_tree(f->scratch_dir); /* leftovers of a daemon that died */
 	return own_dir(f->scratch_dir, 0711);
 }
 
@@ -305,7 +313,7 @@ static int check_isolation(struct flowy *f)
 	int rc = exec_start(&p, &spec, &err), status = -1;
 	if (rc == 0)
 		status = exec_reap(&p);
-	util_rm_rf(probe);
+	remove_tree(probe);
 	free(probe);
 	free(cover);
 	if (rc < 0 || status != 0) {
@@ -455,7 +463,7 @@ out:
 	free(f.pipelines_dir);
 	free(f.runs_dir);
 	if (f.scratch_dir)
-		util_rm_rf(f.scratch_dir);
+		remove_tree(f.scratch_dir);
 	free(f.scratch_dir);
 	free(f.store);
 	free(f.mnt);

@@ -125,15 +125,18 @@ static int ingest_line(struct metrics_tail *t, db *d, const char *line, double n
 			t->first_bad = xasprintf("line %ld: %s", t->line, why);
 		return 0;
 	}
+	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
-		db_exec(d, "INSERT INTO metrics(run_id, step, name, idx, value, time) "
-		        "VALUES(?, ?, ?, ?, ?, ?)", "ittidd", t->run_id, t->step, names[i],
-		        (int64_t)next_index(t, names[i]), values[i], now);
+		if (!rc)
+			rc = db_exec(d, "INSERT INTO metrics(run_id, step, name, idx, value, "
+			             "time) VALUES(?, ?, ?, ?, ?, ?)", "ittidd", t->run_id,
+			             t->step, names[i], (int64_t)next_index(t, names[i]),
+			             values[i], now);
 		free(names[i]);
 	}
 	free(names);
 	free(values);
-	return (int)n;
+	return rc < 0 ? rc : (int)n;
 }
 
 int metrics_tail_poll(struct metrics_tail *t, db *d, int final)
@@ -153,11 +156,15 @@ int metrics_tail_poll(struct metrics_tail *t, db *d, int final)
 	int rows = 0;
 	double now = util_now();
 	db_lock(d);
-	db_begin(d);
+	int rc = db_begin(d);
 	char *start = t->partial.buf, *nl;
 	while ((nl = memchr(start, '\n', t->partial.len - (size_t)(start - t->partial.buf)))) {
 		*nl = '\0';
-		rows += ingest_line(t, d, start, now);
+		int got = rc ? 0 : ingest_line(t, d, start, now);
+		if (got < 0)
+			rc = got;
+		else
+			rows += got;
 		start = nl + 1;
 	}
 	size_t rest = t->partial.len - (size_t)(start - t->partial.buf);
@@ -170,13 +177,20 @@ int metrics_tail_poll(struct metrics_tail *t, db *d, int final)
 		rest = 0;
 	}
 	if (final && rest) {
-		rows += ingest_line(t, d, start, now);
+		int got = rc ? 0 : ingest_line(t, d, start, now);
+		if (got < 0)
+			rc = got;
+		else
+			rows += got;
 		rest = 0;
 	}
-	db_commit(d);
+	if (rc)
+		db_rollback(d);
+	else
+		rc = db_commit(d);
 	db_unlock(d);
 	memmove(t->partial.buf, start, rest);
 	t->partial.len = rest;
 	t->partial.buf[rest] = '\0';
-	return rows;
+	return rc < 0 ? rc : rows;
 }

@@ -932,6 +932,14 @@ static int record_end(struct run *r, size_t i, const char *status)
 	return rc;
 }
 
+/* Remove a scratch directory; a failure is logged (it only costs disk). */
+static void scratch_remove(const char *dir)
+{
+	int rc = util_rm_rf(dir);
+	if (rc < 0 && rc != -ENOENT)
+		log_error("cannot remove scratch %s: %s", dir, strerror(-rc));
+}
+
 /* A failure to record: free what disk the run's scratch holds (a full
  * disk is the usual cause, and the scratch often shares it) and remember
  * the first error so the run ends failed with it. */
@@ -941,7 +949,7 @@ static void record_failed(struct run *r, int rc, const char *what)
 	          strerror(-rc));
 	for (size_t i = 0; i < r->p->n_steps; i++)
 		if (r->s[i].state != S_RUNNING && r->s[i].scratch)
-			util_rm_rf(r->s[i].scratch);
+			scratch_remove(r->s[i].scratch);
 	if (!r->db_error)
 		r->db_error = rc;
 }
@@ -1057,7 +1065,7 @@ static int prepare_scratch(struct run *r, size_t i)
 	struct srun *s = &r->s[i];
 	int rc, dfd = -1, fd = -1;
 	if (s->scratch)
-		util_rm_rf(s->scratch);
+		scratch_remove(s->scratch);
 	else
 		s->scratch = xasprintf("%s/%s", r->scratch, s->def->name);
 	rc = util_mkdir_p(r->scratch, 0711);
@@ -1287,7 +1295,9 @@ static void step_exited(struct run *r, size_t i)
 	s->exit_code = exec_reap(&s->proc);
 	r->running--;
 	steplog_pump(&s->log);
-	metrics_tail_poll(&s->metrics, r->f->db, 1);
+	if (metrics_tail_poll(&s->metrics, r->f->db, 1) < 0)
+		steplog_note(&s->log, "some metric lines could not be recorded (see the "
+		             "daemon's log)");
 	if (s->metrics.bad) {
 		steplog_note(&s->log, "%ld malformed metric line(s) ignored (first: %s)",
 		             s->metrics.bad, s->metrics.first_bad);
@@ -1308,7 +1318,7 @@ static void step_exited(struct run *r, size_t i)
 		rc = ingest_outputs(r, i);
 	}
 	if (rc == -ENOSPC || (rc && strstr(s->error, "no space left")))
-		util_rm_rf(s->scratch); /* room to record the failure */
+		scratch_remove(s->scratch); /* room to record the failure */
 	if (!rc) {
 		step_finish(r, i, S_DONE, "succeeded");
 		return;
@@ -1560,7 +1570,7 @@ static void execute(struct run *r)
 		error = xasprintf("cannot record the results: %s", r->db_error == -ENOSPC ?
 		                  "no space left on device" : strerror(-r->db_error));
 	}
-	util_rm_rf(r->scratch); /* first: it may be what fills the disk */
+	scratch_remove(r->scratch); /* first: it may be what fills the disk */
 	int rc = db_exec(f->db, "UPDATE runs SET status=?, finished=?, "
 	                 "error=coalesce(?, error) WHERE id=?", "tdti", end, util_now(),
 	                 error, r->id);

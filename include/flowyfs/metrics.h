@@ -36,7 +36,9 @@ void metrics_tail_init(struct metrics_tail *t, int fd, int64_t run_id,
  * counting from where the last attempt left them. */
 void metrics_tail_reopen(struct metrics_tail *t, int fd);
 /* Ingest the complete lines appended since the last call; with final set,
- * a trailing line without newline counts too. Returns rows added. */
+ * a trailing line without newline counts too. Returns rows added, or
+ * -errno when they could not be recorded (the lines are then lost: a
+ * full disk; the caller reports it). */
 int metrics_tail_poll(struct metrics_tail *t, db *d, int final);
 void metrics_tail_free(struct metrics_tail *t);
 
