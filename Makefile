@@ -1,12 +1,16 @@
 # flowyfs build. `make` installs missing Debian packages, then builds
 # build/flowyfs. `make test` runs the C unit tests (plain and ASan/UBSan)
-# and the bats tests against real mounts of both builds. `make bench`
-# prints speed ratios against the baselines it names.
+# and the bats tests against real mounts of both builds, and, when the
+# pjdfstest source is there (PJDFSTEST_SRC, default ../shared/third_party/
+# pjdfstest beside the repository), `make conformance`: pjdfstest on
+# pipelines/ of a root allow_other mount. `make bench` prints speed ratios
+# against the baselines it names.
 
 PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev \
-            libcjson-dev libssl-dev bats pkg-config git zstd
+            libcjson-dev libssl-dev bats pkg-config git zstd autoconf automake
 LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto
 PREFIX   ?= /usr/local
+PJDFSTEST_SRC ?= $(CURDIR)/../shared/third_party/pjdfstest
 
 CC       ?= cc
 WARN     := -Wall -Wextra -Wno-unused-parameter
@@ -27,7 +31,7 @@ UNITS     = $(UNITSRCS:tests/unit/%.c=build/tests/%)
 ASAN_UNITS= $(UNITSRCS:tests/unit/%.c=build/asan/tests/%)
 
 .PHONY: all deps asan test unit unit-asan bats bats-asan bench demo install \
-        clean undemo
+        clean undemo conformance
 
 all: deps build/flowyfs
 
@@ -83,8 +87,13 @@ bats: all
 bats-asan: deps build/asan/flowyfs
 	FLOWYFS_BIN=$(CURDIR)/build/asan/flowyfs bats tests/bats
 
+# pjdfstest groups on pipelines/ (needs root); see docs/conformance.md.
+conformance: all
+	PJDFSTEST_SRC=$(PJDFSTEST_SRC) FLOWYFS_BIN=$(CURDIR)/build/flowyfs \
+	  bash tests/conformance/run.sh
+
 # The whole suite: what README.md and .ci/run call.
-test: unit unit-asan bats bats-asan
+test: unit unit-asan bats bats-asan $(if $(wildcard $(PJDFSTEST_SRC)/pjdfstest.c),conformance)
 
 bench: all
 	bash bench/run.sh

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# run.sh - POSIX conformance of pipelines/ with pjdfstest (make conformance).
+#
+# Builds pjdfstest from PJDFSTEST_SRC into build/pjdfstest (when missing),
+# mounts a fresh store with -o allow_other on a directory under /tmp whose
+# components are all 0755 (pjdfstest switches to other uids), makes the
+# pipeline directory pipelines/conf/ and runs `prove -r` there for each
+# group. The tests listed in docs/conformance.md are skipped (reported as
+# "# SKIP"); every other failure fails the run. Prints per-group counts.
+# Always unmounts, stops its own daemon by PID and removes its directory.
+#
+# Environment: FLOWYFS_BIN (default build/flowyfs), PJDFSTEST_SRC (default
+# ../shared/third_party/pjdfstest beside the repository), CONFORMANCE_GROUPS
+# (default: the groups below), CONFORMANCE_NO_EXCLUDE=1 to run everything.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${FLOWYFS_BIN:-$root/build/flowyfs}
+src=${PJDFSTEST_SRC:-$root/../shared/third_party/pjdfstest}
+pjd=$root/build/pjdfstest
+groups=${CONFORMANCE_GROUPS:-open rename unlink truncate ftruncate utimensat mkdir rmdir chmod chown}
+doc=$root/docs/conformance.md
+
+die() { echo "conformance: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "needs root (allow_other, chown, other uids)"
+[ -x "$bin" ] || die "no flowyfs binary at $bin (run make)"
+[ -f "$src/pjdfstest.c" ] || die "no pjdfstest source at $src (set PJDFSTEST_SRC)"
+command -v prove >/dev/null || die "prove (perl) is missing"
+
+# Build pjdfstest in a copy (the source directory is read-only).
+if [ ! -x "$pjd/pjdfstest" ] || [ "$src/pjdfstest.c" -nt "$pjd/pjdfstest" ]; then
+	echo "conformance: building pjdfstest in $pjd"
+	rm -rf "$pjd"
+	mkdir -p "$root/build"
+	cp -r "$src" "$pjd" && chmod -R u+w "$pjd" || die "cannot copy $src"
+	(cd "$pjd" && autoreconf -ifs && ./configure && make pjdfstest) \
+		>"$root/build/pjdfstest-build.log" 2>&1 ||
+		die "pjdfstest build failed; see build/pjdfstest-build.log"
+fi
+
+# The exclusions: table rows of docs/conformance.md whose first cell is
+# `group/NN.t` (the whole file) or `group/NN.t:1,4-6` (those assertions).
+excl=$(mktemp /tmp/flowyfs-conf-excl.XXXXXX) || die "mktemp failed"
+if [ "${CONFORMANCE_NO_EXCLUDE:-0}" != 1 ]; then
+	sed -n 's/^| `\([a-z_]*\/[0-9]*\.t\)\(:[0-9,-]*\)\{0,1\}`.*/\1\2/p' "$doc" >"$excl"
+fi
+
+base=$(mktemp -d /tmp/flowyfs-conf.XXXXXX) || die "mktemp failed"
+chmod 755 "$base"
+mnt=$base/mnt
+store=$base/store
+mkdir -m 755 "$mnt"
+pid=
+
+cleanup() {
+	cd /
+	if grep -q " $mnt fuse" /proc/mounts; then
+		for _ in $(seq 1 50); do
+			fusermount3 -u "$mnt" 2>/dev/null && break
+			sleep 0.1
+		done
+	fi
+	if [ -n "$pid" ]; then
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "conformance: flowyfs $pid did not exit; killing it" >&2
+			fusermount3 -uz "$mnt" 2>/dev/null
+			kill "$pid" 2>/dev/null
+		fi
+		wait "$pid" 2>/dev/null
+	fi
+	grep -q " $mnt fuse" /proc/mounts && fusermount3 -uz "$mnt"
+	rm -rf "$base" "$excl"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$bin" --store "$store" -o allow_other -f "$mnt" >"$root/build/conformance-daemon.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+	grep -q " $mnt fuse" /proc/mounts && break
+	kill -0 "$pid" 2>/dev/null || die "flowyfs exited; see build/conformance-daemon.log"
+	sleep 0.1
+done
+grep -q " $mnt fuse" /proc/mounts || die "flowyfs did not mount $mnt"
+mkdir "$mnt/pipelines/conf" || die "cannot make pipelines/conf"
+cd "$mnt/pipelines/conf" || die "cannot enter pipelines/conf"
+
+export CONFORMANCE_EXCLUDE=$excl
+filter=$root/tests/conformance/tap-filter.sh
+failed=0
+tp=0 tf=0 ts=0
+printf '%-10s %6s %6s %6s\n' group passed failed skipped
+for g in $groups; do
+	[ -d "$pjd/tests/$g" ] || die "no pjdfstest group $g"
+	log=$root/build/conformance-$g.log
+	prove -r -v --exec "$filter" "$pjd/tests/$g" >"$log" 2>&1
+	rc=$?
+	p=$(grep -cE '^ok [0-9]+( |$)' "$log" | head -1)
+	s=$(grep -cE '^ok [0-9]+ # (SKIP|skip)' "$log")
+	f=$(grep -E "^not ok [0-9]+" "$log" | grep -vc "# TODO")
+	p=$((p - s))
+	printf '%-10s %6d %6d %6d%s\n' "$g" "$p" "$f" "$s" \
+		"$([ "$rc" = 0 ] || echo "  FAIL (see build/conformance-$g.log)")"
+	tp=$((tp + p)) tf=$((tf + f)) ts=$((ts + s))
+	[ "$rc" = 0 ] || failed=1
+	kill -0 "$pid" 2>/dev/null || die "flowyfs died during $g"
+done
+printf '%-10s %6d %6d %6d\n' total "$tp" "$tf" "$ts"
+[ "$failed" = 0 ] && echo "conformance: PASS" || echo "conformance: FAIL"
+exit "$failed"
