@@ -245,6 +245,7 @@ static void raise_readahead(const char *mnt)
 
 int main(int argc, char **argv)
 {
+	umask(0);
 	struct options o = {0};
 	struct flowy f = {0};
 	int lock_fd = -1, rc = 1;
