@@ -1,18 +1,18 @@
 #!/bin/sh
 # tap-filter.sh TEST - prove's --exec for run.sh: runs one pjdfstest .t
 # file and turns the assertions excluded in $CONFORMANCE_EXCLUDE (lines
-# "group/NN.t" or "group/NN.t:1,4-6", from docs/conformance.md) into
-# "ok N # SKIP", whatever their outcome; a whole-file exclusion is a
-# skipped plan. Other lines pass through unchanged.
+# "group/NN.t" or "group/NN.t:1,4-6", from docs/conformance.md; a file may
+# have several lines) into "ok N # SKIP", whatever their outcome; a
+# whole-file exclusion is a skipped plan. Other lines pass through.
 t=$1
 name=$(basename "$(dirname "$t")")/$(basename "$t")
-spec=$(grep -E "^$name(:|\$)" "${CONFORMANCE_EXCLUDE:-/dev/null}" | head -1)
-if [ "$spec" = "$name" ]; then
+specs=$(grep -E "^${name%.t}\\.t(:|\$)" "${CONFORMANCE_EXCLUDE:-/dev/null}")
+if printf '%s\n' "$specs" | grep -qxF "$name"; then
 	echo "1..0 # SKIP excluded in docs/conformance.md"
 	exit 0
 fi
-nums=${spec#"$name:"}
-[ -n "$spec" ] || nums=
+# A file's assertions may be listed over several lines.
+nums=$(printf '%s\n' "$specs" | sed -n "s|^$name:||p" | paste -sd, -)
 sh "$t" 2>&1 | awk -v nums="$nums" '
 BEGIN {
 	n = split(nums, r, ",")
