@@ -46,13 +46,11 @@ done
 
 base= excl= pid=
 running=()
-cleanup() {
+# stop_daemon: unmount, wait for our daemon (by PID, killed if it does not
+# exit); sets daemon_rc to its exit status.
+stop_daemon() {
+	daemon_rc=
 	cd /
-	# The groups still running (interrupted): each is a process group.
-	for p in "${running[@]}"; do
-		kill -- "-$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
 	if [ -n "$base" ] && grep -q " $base/mnt fuse" /proc/mounts; then
 		for _ in $(seq 1 50); do
 			fusermount3 -u "$base/mnt" 2>/dev/null && break
@@ -70,10 +68,24 @@ cleanup() {
 			kill "$pid" 2>/dev/null
 		fi
 		wait "$pid" 2>/dev/null
+		daemon_rc=$?
+		pid=
 	fi
-	if [ -n "$base" ]; then
-		grep -q " $base/mnt fuse" /proc/mounts && fusermount3 -uz "$base/mnt"
-		grep -q " $base/mnt fuse" /proc/mounts || rm -rf "$base"
+	if [ -n "$base" ] && grep -q " $base/mnt fuse" /proc/mounts; then
+		fusermount3 -uz "$base/mnt"
+	fi
+}
+
+cleanup() {
+	cd /
+	# The groups still running (interrupted): each is a process group.
+	for p in "${running[@]}"; do
+		kill -- "-$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	stop_daemon
+	if [ -n "$base" ] && ! grep -q " $base/mnt fuse" /proc/mounts; then
+		rm -rf "$base"
 	fi
 	[ -z "$excl" ] || rm -f "$excl"
 }
@@ -154,6 +166,14 @@ for g in $groups; do
 	[ "$rc" = 0 ] || failed=1
 done
 printf '%-10s %6d %6d %6d %6d\n' total "$tp" "$tf" "$ts" "$tt"
-kill -0 "$pid" 2>/dev/null || { echo "conformance: flowyfs died during the run" >&2; failed=1; }
+if ! kill -0 "$pid" 2>/dev/null; then
+	echo "conformance: flowyfs died during the run" >&2
+	failed=1
+fi
+stop_daemon
+if [ "$daemon_rc" != 0 ]; then
+	echo "conformance: flowyfs exited with status $daemon_rc; see build/conformance-daemon.log" >&2
+	failed=1
+fi
 [ "$failed" = 0 ] && echo "conformance: PASS" || echo "conformance: FAIL"
 exit "$failed"
