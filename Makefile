@@ -1,14 +1,18 @@
 # flowyfs build. `make` installs missing Debian packages, then builds
 # build/flowyfs. `make test` runs the C unit tests (plain and ASan/UBSan),
-# the libFuzzer targets for a bounded time, and the bats tests against
-# real mounts of both builds. `make bench` prints speed ratios against the
+# the libFuzzer targets for a bounded time, the bats tests against real
+# mounts of both builds, and, when the pjdfstest source is there
+# (PJDFSTEST_SRC, default ../shared/third_party/pjdfstest beside the
+# repository), `make conformance`: pjdfstest on pipelines/ of a root
+# allow_other mount. `make bench` prints speed ratios against the
 # baselines it names.
 
 PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev \
             libcjson-dev libssl-dev bats pkg-config git zstd \
-            clang libclang-rt-14-dev sqlite3
+            clang libclang-rt-14-dev sqlite3 autoconf automake
 LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto
 PREFIX   ?= /usr/local
+PJDFSTEST_SRC ?= $(CURDIR)/../shared/third_party/pjdfstest
 
 CC       ?= cc
 WARN     := -Wall -Wextra -Wno-unused-parameter
@@ -46,7 +50,7 @@ FUZZ_OBJS_ctl  := build/fuzz/src/ctl.o build/fuzz/src/util.o
 FUZZ_OBJS_step := build/fuzz/src/step.o build/fuzz/src/dag.o build/fuzz/src/util.o
 
 .PHONY: all deps asan test unit unit-asan bats bats-asan bench demo install \
-        clean undemo fuzz fuzz-ctl fuzz-step
+        clean undemo fuzz fuzz-ctl fuzz-step conformance
 
 all: deps build/flowyfs
 
@@ -121,8 +125,13 @@ fuzz-ctl fuzz-step: fuzz-%: deps build/fuzz/fuzz_%
 
 fuzz: fuzz-ctl fuzz-step
 
+# pjdfstest groups on pipelines/ (needs root); see docs/conformance.md.
+conformance: all
+	PJDFSTEST_SRC=$(PJDFSTEST_SRC) FLOWYFS_BIN=$(CURDIR)/build/flowyfs \
+	  bash tests/conformance/run.sh
+
 # The whole suite: what README.md and .ci/run call.
-test: unit unit-asan fuzz bats bats-asan
+test: unit unit-asan fuzz bats bats-asan $(if $(wildcard $(PJDFSTEST_SRC)/pjdfstest.c),conformance)
 
 bench: all
 	bash bench/run.sh

@@ -95,3 +95,18 @@ void handle_remove(uint64_t id)
 	pthread_mutex_unlock(&lock);
 	handle_put(h);
 }
+
+struct fh *handle_find_fd(uint64_t ino)
+{
+	struct fh *h = NULL;
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nbuckets && !h; i++)
+		for (struct slot *s = buckets[i]; s; s = s->next)
+			if (s->h->kind == FH_FD && s->h->ino == ino && s->h->fd >= 0) {
+				h = s->h;
+				h->refs++;
+				break;
+			}
+	pthread_mutex_unlock(&lock);
+	return h;
+}

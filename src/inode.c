@@ -173,20 +173,36 @@ char *inode_child_path(inode_table *t, uint64_t parent, const char *name)
 	return c;
 }
 
+/* Give n a path no lookup can reach: it keeps its ino (the kernel may still
+ * use it, e.g. an open file) but a new object at its old path gets a new
+ * one. Lock held. */
+static void kill_path(inode_table *t, struct node *n)
+{
+	unindex_path(t, n);
+	char *dead = xasprintf("%s%llu", INODE_DEAD_PREFIX, (unsigned long long)n->ino);
+	free(n->path);
+	n->path = dead;
+	struct node **b = &t->by_path[hash_str(dead) % t->nbuckets];
+	n->next_path = *b;
+	*b = n;
+}
+
+void inode_unlinked(inode_table *t, const char *path)
+{
+	pthread_mutex_lock(&t->lock);
+	struct node *n = find_path(t, path);
+	if (n && n->ino != INODE_ROOT)
+		kill_path(t, n);
+	pthread_mutex_unlock(&t->lock);
+}
+
 void inode_rename(inode_table *t, const char *from, const char *to)
 {
 	size_t fl = strlen(from);
 	pthread_mutex_lock(&t->lock);
 	struct node *target = find_path(t, to);
-	if (target) { /* the replaced node keeps its ino but becomes unreachable */
-		unindex_path(t, target);
-		char *dead = xasprintf("\001dead/%llu", (unsigned long long)target->ino);
-		free(target->path);
-		target->path = dead;
-		struct node **b = &t->by_path[hash_str(dead) % t->nbuckets];
-		target->next_path = *b;
-		*b = target;
-	}
+	if (target) /* the replaced node keeps its ino but becomes unreachable */
+		kill_path(t, target);
 	for (size_t i = 0; i < t->nbuckets; i++)
 		for (struct node *n = t->by_ino[i]; n; n = n->next_ino) {
 			if (strncmp(n->path, from, fl) || (n->path[fl] && n->path[fl] != '/'))

@@ -350,6 +350,7 @@ static void raise_readahead(const char *devname)
 
 int main(int argc, char **argv)
 {
+	umask(0);
 	struct options o = {0};
 	struct flowy f = {0};
 	int lock_fd = -1, rc = 1;

@@ -5,10 +5,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
@@ -35,20 +37,39 @@ void dirlist_add(struct dirlist *l, const char *name, mode_t mode)
 	}
 	l->e[l->n].name = xstrdup(name);
 	l->e[l->n].mode = mode;
+	l->e[l->n].ino = 0;
 	l->n++;
 }
 
 int dirlist_add_dir(struct dirlist *l, const char *dir)
 {
-	DIR *d = opendir(dir);
-	if (!d)
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
+	return dirlist_add_dirfd(l, fd);
+}
+
+int dirlist_add_dirfd(struct dirlist *l, int fd)
+{
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
 	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+	errno = 0;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
 			dirlist_add(l, e->d_name, (mode_t)DTTOIF(e->d_type));
-	closedir(d);
-	return 0;
+			l->e[l->n - 1].ino = (uint64_t)e->d_ino | VIEW_BACKING_INO;
+		}
+		errno = 0;
+	}
+	int rc = errno ? -errno : 0;
+	if (closedir(d) < 0 && !rc)
+		rc = -errno;
+	return rc;
 }
 
 void dirlist_free(struct dirlist *l)
@@ -66,6 +87,15 @@ void view_text_attr(struct view_attr *a, const char *text, double mtime)
 	a->size = strlen(text);
 	a->mtime = mtime;
 	a->immutable = 0;
+}
+
+void view_stat_attr(struct view_attr *a, const struct stat *st)
+{
+	a->mode = st->st_mode;
+	a->size = (uint64_t)st->st_size;
+	a->mtime = (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
+	a->has_stat = 1;
+	a->st = *st;
 }
 
 void view_generated_attr(struct view_attr *a, const char *path, char *text)

@@ -1585,6 +1585,11 @@ static void *sched_main(void *arg)
 {
 	struct flowy *f = arg;
 	struct sched *sc = f->sched;
+	/* Steps, snapshots and history.git get the usual umask, not the
+	 * daemon's 0. */
+	int urc = util_private_umask(022);
+	if (urc < 0)
+		log_error("scheduler: no umask of its own: %s", strerror(-urc));
 	for (;;) {
 		char **due = NULL;
 		size_t ndue = 0;

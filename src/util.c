@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,4 +406,12 @@ int util_put_file(const char *path, const void *data, size_t len)
 	if (close(fd) < 0 && !rc)
 		rc = -errno;
 	return rc;
+}
+
+int util_private_umask(unsigned mask)
+{
+	if (unshare(CLONE_FS) < 0)
+		return -errno;
+	umask((mode_t)mask);
+	return 0;
 }

@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,15 +27,45 @@ static char *git_err(const char *what)
 	return xasprintf("%s: %s", what, e && e->message ? e->message : "libgit2 error");
 }
 
+struct init_job {
+	const char *path;
+	git_repository *repo;
+	char *err;
+};
+
+/* libgit2 creates with 0777/0666 and leaves the rest to the umask, which
+ * is 0 in the daemon: a new repository is made in a thread with a umask of
+ * its own (libgit2's error state is per thread, so the message too). */
+static void *init_repo(void *arg)
+{
+	struct init_job *j = arg;
+	int rc = util_private_umask(022);
+	if (rc < 0)
+		j->err = xasprintf("%s: no umask of its own: %s", j->path, strerror(-rc));
+	else if (git_repository_init(&j->repo, j->path, 1) < 0)
+		j->err = git_err(j->path);
+	return NULL;
+}
+
 int vcs_open(vcs **out, const char *path, char **err)
 {
 	git_libgit2_init();
 	git_repository *repo = NULL;
-	if (git_repository_open_bare(&repo, path) < 0 &&
-	    git_repository_init(&repo, path, 1) < 0) {
-		*err = git_err(path);
-		git_libgit2_shutdown();
-		return -EIO;
+	if (git_repository_open_bare(&repo, path) < 0) {
+		struct init_job j = {.path = path};
+		pthread_t th;
+		int rc = pthread_create(&th, NULL, init_repo, &j);
+		if (rc)
+			j.err = xasprintf("%s: %s", path, strerror(rc));
+		else if ((rc = pthread_join(th, NULL)) != 0 && !j.err)
+			j.err = xasprintf("%s: %s", path, strerror(rc));
+		if (j.err) {
+			git_repository_free(j.repo);
+			*err = j.err;
+			git_libgit2_shutdown();
+			return -EIO;
+		}
+		repo = j.repo;
 	}
 	*out = xcalloc(1, sizeof **out);
 	(*out)->repo = repo;

@@ -20,6 +20,10 @@ struct fh *handle_get(uint64_t id);
 void handle_put(struct fh *h);
 /* Drop the table's reference; later handle_get(id) returns NULL. */
 void handle_remove(uint64_t id);
+/* Borrow an open backing-file handle (FH_FD) of node ino, or NULL: what
+ * answers GETATTR for an open file after its name is gone. A linear scan,
+ * for that rare case only. */
+struct fh *handle_find_fd(uint64_t ino);
 
 /* Frees a handle's resources; defined by the dispatcher (fs.c). */
 void fh_free(struct fh *h);

@@ -65,5 +65,10 @@ int util_read_file(const char *path, char **out, size_t *len_out);
 int util_write_file(const char *path, const void *data, size_t len);
 /* Write a whole file, no durability promised (scratch data); 0 or -errno. */
 int util_put_file(const char *path, const void *data, size_t len);
+/* Give the calling thread a umask of its own (unshare(CLONE_FS)) set to
+ * mask: the daemon's is 0 (FUSE callers' modes arrive masked already), but
+ * libraries that create files with 0666/0777 and the steps it starts want
+ * the usual one. Threads this thread creates share it. 0 or -errno. */
+int util_private_umask(unsigned mask);
 
 #endif

@@ -23,7 +23,22 @@ struct view_attr {
 	int immutable;     /* never changes: the kernel may cache it forever */
 	int reuse;         /* in: a render cached moments ago will do (GETATTR
 	                      of a node already looked up, e.g. fstat) */
+	int has_stat;      /* st is the backing object's own stat: the kernel
+	                      gets it whole (owner, links, times in ns) and
+	                      mode/size/mtime above are ignored */
+	struct stat st;
+	int has_owner;     /* without has_stat: uid/gid own the node (else
+	                      the daemon's) */
+	uid_t uid;
+	gid_t gid;
 };
+
+/* A backing object's st_ino is reported with this bit set, so it cannot
+ * collide with the inode numbers of generated nodes (small integers). */
+#define VIEW_BACKING_INO (1ULL << 63)
+
+/* Fill a view_attr with the real stat of a backing object. */
+void view_stat_attr(struct view_attr *a, const struct stat *st);
 
 enum fh_kind {
 	FH_BUF = 1,        /* a rendered buffer */
@@ -44,16 +59,23 @@ struct fh {
 	int refs;          /* handle.c: the table and the requests using it */
 	char *path;        /* set by the dispatcher */
 	struct dirlist *dir; /* FH_DIR */
+	uint64_t ino;      /* set by the dispatcher: the node it was opened as */
 };
 
 struct dirlist {
-	struct dir_entry { char *name; mode_t mode; } *e;
+	struct dir_entry {
+		char *name;
+		mode_t mode;
+		uint64_t ino; /* a backing entry's d_ino, or 0 (generated) */
+	} *e;
 	size_t n, cap;
 };
 
 void dirlist_add(struct dirlist *l, const char *name, mode_t mode);
 /* Add the entries of a real directory (not . and ..); 0 or -errno. */
 int dirlist_add_dir(struct dirlist *l, const char *dir);
+/* The same for an open directory descriptor, which it takes over. */
+int dirlist_add_dirfd(struct dirlist *l, int fd);
 void dirlist_free(struct dirlist *l);
 
 /* Fill a view_attr for a generated file with the given text. */
@@ -106,6 +128,14 @@ struct view {
 	int (*utimens)(struct flowy *f, const char *path,
 	               const struct timespec tv[2]);
 	void (*release)(struct flowy *f, struct fh *h);
+	/* Writable views, all optional (NULL: EROFS, or EPERM for symlink,
+	 * link and mknod). uid or gid (uid_t)-1 / (gid_t)-1: unchanged. The
+	 * dispatcher also calls chown right after a create, mkdir, symlink or
+	 * mknod to give the new object the caller's owner (daemon run as root). */
+	int (*chown)(struct flowy *f, const char *path, uid_t uid, gid_t gid);
+	int (*symlink)(struct flowy *f, const char *target, const char *path);
+	int (*link)(struct flowy *f, const char *from, const char *to);
+	int (*mknod)(struct flowy *f, const char *path, mode_t mode, dev_t rdev);
 };
 
 /* route.c: the view owning path (never NULL for a valid path; the root

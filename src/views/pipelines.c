@@ -7,13 +7,24 @@
  * (rendered by the registry) and .ctl, a write-only command sink. Closing
  * a written file, unlink, rename and mkdir tell the registry the pipeline
  * changed, which revalidates it and, after the change window, queues a run.
+ *
+ * Backing objects are reached by a walk from the pipelines directory that
+ * never follows a symlink (locate()), so a symlink swapped into a path
+ * cannot make the daemon act outside the store, and paths longer than
+ * PATH_MAX work. Attributes are the backing objects' own (owner, links,
+ * times in nanoseconds). Inside a pipeline, symlinks may be made when their
+ * target is relative and stays, read lexically from the link's directory,
+ * within the pipeline; hard links within one pipeline, fifos and sockets
+ * may be made too; device nodes never.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "flowyfs/ctl.h"
@@ -58,41 +69,95 @@ static void parse(const char *path, struct ppath *pp)
 	}
 }
 
-static char *backing(struct flowy *f, const char *path)
+/* Where the backing object of a path is: a directory reached from the
+ * pipelines directory one component at a time without following any
+ * symlink (no call sees more than one name, so long paths work), and the
+ * object's name in it. pipelines itself is AT_FDCWD and the absolute path
+ * of the backing directory. */
+struct loc {
+	int dirfd;         /* closed by unlocate() when >= 0 */
+	const char *name;  /* points into the path, or is f->pipelines_dir */
+};
+
+static int locate(struct flowy *f, const char *path, struct loc *l)
 {
-	const char *s = path + strlen("pipelines");
-	return xasprintf("%s%s", f->pipelines_dir, s);
+	const char *rel = path + strlen("pipelines");
+	l->dirfd = -1;
+	if (!*rel) {
+		l->dirfd = AT_FDCWD;
+		l->name = f->pipelines_dir;
+		return 0;
+	}
+	rel++;
+	int fd = open(f->pipelines_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char name[NAME_MAX + 1];
+	for (;;) {
+		size_t n = strcspn(rel, "/");
+		if (!rel[n]) {
+			l->dirfd = fd;
+			l->name = rel;
+			return 0;
+		}
+		if (n > NAME_MAX) {
+			close(fd);
+			return -ENAMETOOLONG;
+		}
+		memcpy(name, rel, n);
+		name[n] = '\0';
+		/* A symlink opens as itself here and fails O_DIRECTORY. */
+		int next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int rc = next < 0 ? -errno : 0;
+		close(fd);
+		if (rc)
+			return rc;
+		fd = next;
+		rel += n + 1;
+	}
 }
 
-static void stat_to_attr(const struct stat *st, struct view_attr *a)
+static void unlocate(struct loc *l)
 {
-	a->mode = st->st_mode;
-	a->size = (uint64_t)st->st_size;
-	a->mtime = (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
+	if (l->dirfd >= 0)
+		close(l->dirfd);
+	l->dirfd = -1;
 }
 
 static int pl_getattr(struct flowy *f, const char *path, struct view_attr *a)
 {
 	struct ppath pp;
 	parse(path, &pp);
-	if (pp.gen == GEN_CTL) {
-		a->mode = S_IFREG | 0200;
-		return 0;
-	}
 	if (pp.gen) {
-		if (view_cached_attr(a, path))
-			return 0;
-		char *t = registry_render(f, pp.p, pp.gen == GEN_STATUS ? REGISTRY_STATUS :
-		                          pp.gen == GEN_DAG ? REGISTRY_DAG : REGISTRY_DOT);
-		view_generated_attr(a, path, t);
+		/* Generated files belong to the pipeline directory's owner, who
+		 * may then write .ctl. */
+		struct loc l;
+		struct stat st;
+		int rc = locate(f, path, &l);
+		if (!rc && fstatat(l.dirfd, ".", &st, 0) < 0)
+			rc = -errno;
+		unlocate(&l);
+		if (rc)
+			return rc;
+		if (pp.gen == GEN_CTL)
+			a->mode = S_IFREG | 0200;
+		else if (!view_cached_attr(a, path))
+			view_generated_attr(a, path, registry_render(f, pp.p,
+			                    pp.gen == GEN_STATUS ? REGISTRY_STATUS :
+			                    pp.gen == GEN_DAG ? REGISTRY_DAG : REGISTRY_DOT));
+		a->has_owner = 1;
+		a->uid = st.st_uid;
+		a->gid = st.st_gid;
 		return 0;
 	}
-	char *b = backing(f, path);
+	struct loc l;
 	struct stat st;
-	int rc = lstat(b, &st) < 0 ? -errno : 0;
-	free(b);
+	int rc = locate(f, path, &l);
+	if (!rc && fstatat(l.dirfd, l.name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	unlocate(&l);
 	if (!rc)
-		stat_to_attr(&st, a);
+		view_stat_attr(a, &st);
 	return rc;
 }
 
@@ -100,9 +165,14 @@ static int pl_readdir(struct flowy *f, const char *path, struct dirlist *l)
 {
 	struct ppath pp;
 	parse(path, &pp);
-	char *b = backing(f, path);
-	int rc = dirlist_add_dir(l, b);
-	free(b);
+	struct loc at;
+	int rc = locate(f, path, &at);
+	if (!rc) {
+		int fd = openat(at.dirfd, at.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		                O_CLOEXEC);
+		rc = fd < 0 ? -errno : dirlist_add_dirfd(l, fd);
+	}
+	unlocate(&at);
 	if (rc < 0)
 		return rc;
 	if (pp.depth == 1 && registry_is_pipeline(pp.p))
@@ -139,11 +209,14 @@ static int pl_open(struct flowy *f, const char *path, int flags, struct fh *h)
 		             REGISTRY_STATUS : pp.gen == GEN_DAG ? REGISTRY_DAG : REGISTRY_DOT));
 		return 0;
 	}
-	char *b = backing(f, path);
-	int fd = open(b, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW | O_CLOEXEC);
-	free(b);
-	if (fd < 0)
-		return -errno;
+	struct loc l;
+	int fd = -1, rc = locate(f, path, &l);
+	if (!rc && (fd = openat(l.dirfd, l.name, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) |
+	                        O_NOFOLLOW | O_CLOEXEC)) < 0)
+		rc = -errno;
+	unlocate(&l);
+	if (rc)
+		return rc;
 	h->kind = FH_FD;
 	h->fd = fd;
 	h->direct_io = 1;
@@ -169,11 +242,15 @@ static int pl_create(struct flowy *f, const char *path, mode_t mode, int flags,
 	int rc = may_create(&pp);
 	if (rc)
 		return rc;
-	char *b = backing(f, path);
-	int fd = open(b, ((flags | O_CREAT) & ~O_NOCTTY) | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
-	free(b);
-	if (fd < 0)
-		return -errno;
+	struct loc l;
+	int fd = -1;
+	rc = locate(f, path, &l);
+	if (!rc && (fd = openat(l.dirfd, l.name, ((flags | O_CREAT) & ~O_NOCTTY) |
+	                        O_NOFOLLOW | O_CLOEXEC, mode & 07777)) < 0)
+		rc = -errno;
+	unlocate(&l);
+	if (rc)
+		return rc;
 	h->kind = FH_FD;
 	h->fd = fd;
 	h->direct_io = 1;
@@ -290,9 +367,11 @@ static int pl_mkdir(struct flowy *f, const char *path, mode_t mode)
 		return -EINVAL;
 	if (pp.gen)
 		return -EEXIST;
-	char *b = backing(f, path);
-	int rc = mkdir(b, mode & 07777) < 0 ? -errno : 0;
-	free(b);
+	struct loc l;
+	int rc = locate(f, path, &l);
+	if (!rc && mkdirat(l.dirfd, l.name, mode & 07777) < 0)
+		rc = -errno;
+	unlocate(&l);
 	if (!rc)
 		changed(f, &pp);
 	return rc;
@@ -304,9 +383,11 @@ static int pl_remove(struct flowy *f, const char *path, int dir)
 	parse(path, &pp);
 	if (pp.gen) /* regenerated anyway; succeeding lets rm -r remove a pipeline */
 		return dir ? -ENOTDIR : 0;
-	char *b = backing(f, path);
-	int rc = (dir ? rmdir(b) : unlink(b)) < 0 ? -errno : 0;
-	free(b);
+	struct loc l;
+	int rc = locate(f, path, &l);
+	if (!rc && unlinkat(l.dirfd, l.name, dir ? AT_REMOVEDIR : 0) < 0)
+		rc = -errno;
+	unlocate(&l);
 	if (!rc && pp.depth == 1)
 		registry_removed(f, pp.p);
 	else if (!rc)
@@ -335,10 +416,14 @@ static int pl_rename(struct flowy *f, const char *from, const char *to, unsigned
 		return -EINVAL;
 	if (a.depth != 1 && b.depth == 1)
 		return -EPERM; /* only directories are pipelines */
-	char *fb = backing(f, from), *tb = backing(f, to);
-	int rc = renameat2(AT_FDCWD, fb, AT_FDCWD, tb, flags) < 0 ? -errno : 0;
-	free(tb);
-	free(fb);
+	struct loc fl = {.dirfd = -1}, tl = {.dirfd = -1};
+	int rc = locate(f, from, &fl);
+	if (!rc)
+		rc = locate(f, to, &tl);
+	if (!rc && renameat2(fl.dirfd, fl.name, tl.dirfd, tl.name, flags) < 0)
+		rc = -errno;
+	unlocate(&tl);
+	unlocate(&fl);
 	if (rc)
 		return rc;
 	if (a.depth == 1 && b.depth == 1) {
@@ -358,9 +443,16 @@ static int pl_truncate(struct flowy *f, const char *path, off_t size)
 	parse(path, &pp);
 	if (pp.gen)
 		return pp.gen == GEN_CTL ? 0 : -EACCES;
-	char *b = backing(f, path);
-	int rc = truncate(b, size) < 0 ? -errno : 0;
-	free(b);
+	struct loc l;
+	int fd = -1, rc = locate(f, path, &l);
+	if (!rc && (fd = openat(l.dirfd, l.name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
+	                        O_CLOEXEC)) < 0)
+		rc = -errno;
+	unlocate(&l);
+	if (!rc && ftruncate(fd, size) < 0)
+		rc = -errno;
+	if (fd >= 0 && close(fd) < 0 && !rc)
+		rc = -errno;
 	if (!rc)
 		changed(f, &pp);
 	return rc;
@@ -372,9 +464,25 @@ static int pl_chmod(struct flowy *f, const char *path, mode_t mode)
 	parse(path, &pp);
 	if (pp.gen)
 		return -EPERM;
-	char *b = backing(f, path);
-	int rc = chmod(b, mode & 07777) < 0 ? -errno : 0;
-	free(b);
+	struct loc l;
+	int rc = locate(f, path, &l);
+	if (!rc && fchmodat(l.dirfd, l.name, mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	unlocate(&l);
+	return rc;
+}
+
+static int pl_chown(struct flowy *f, const char *path, uid_t uid, gid_t gid)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	if (pp.gen)
+		return -EPERM;
+	struct loc l;
+	int rc = locate(f, path, &l);
+	if (!rc && fchownat(l.dirfd, l.name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	unlocate(&l);
 	return rc;
 }
 
@@ -384,9 +492,126 @@ static int pl_utimens(struct flowy *f, const char *path, const struct timespec t
 	parse(path, &pp);
 	if (pp.gen)
 		return 0;
-	char *b = backing(f, path);
-	int rc = utimensat(AT_FDCWD, b, tv, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-	free(b);
+	struct loc l;
+	int rc = locate(f, path, &l);
+	if (!rc && utimensat(l.dirfd, l.name, tv, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	unlocate(&l);
+	return rc;
+}
+
+static int pl_readlink(struct flowy *f, const char *path, char **out)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	if (pp.gen)
+		return -EINVAL;
+	struct loc l;
+	char *buf = xmalloc(PATH_MAX);
+	ssize_t n = 0;
+	int rc = locate(f, path, &l);
+	if (!rc && (n = readlinkat(l.dirfd, l.name, buf, PATH_MAX)) < 0)
+		rc = -errno;
+	else if (!rc && n == PATH_MAX)
+		rc = -ENAMETOOLONG;
+	unlocate(&l);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/* A symlink at pp may point at target when target is relative and
+ * resolving it lexically from the link's directory never climbs above the
+ * pipeline directory. Links on the way are taken as directories, not
+ * followed. */
+static int target_inside(const struct ppath *pp, const char *target)
+{
+	if (!*target || *target == '/')
+		return 0;
+	int depth = 0; /* of the link's directory below pipelines/<p> */
+	for (const char *s = pp->rest; (s = strchr(s, '/')); s++)
+		depth++;
+	for (const char *s = target; *s;) {
+		size_t n = strcspn(s, "/");
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			if (--depth < 0)
+				return 0;
+		} else if (n && !(n == 1 && s[0] == '.')) {
+			depth++;
+		}
+		s += n;
+		while (*s == '/')
+			s++;
+	}
+	return 1;
+}
+
+static int pl_symlink(struct flowy *f, const char *target, const char *path)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	int rc = may_create(&pp);
+	if (rc)
+		return rc;
+	if (!target_inside(&pp, target))
+		return -EPERM;
+	struct loc l;
+	rc = locate(f, path, &l);
+	if (!rc && symlinkat(target, l.dirfd, l.name) < 0)
+		rc = -errno;
+	unlocate(&l);
+	if (!rc)
+		changed(f, &pp);
+	return rc;
+}
+
+/* Hard links only between two names inside the same pipeline. */
+static int pl_link(struct flowy *f, const char *from, const char *to)
+{
+	struct ppath a, b;
+	parse(from, &a);
+	parse(to, &b);
+	if (a.depth < 2 || a.gen)
+		return -EPERM;
+	int rc = may_create(&b);
+	if (rc)
+		return rc;
+	if (strcmp(a.p, b.p))
+		return -EXDEV;
+	struct loc fl = {.dirfd = -1}, tl = {.dirfd = -1};
+	rc = locate(f, from, &fl);
+	if (!rc)
+		rc = locate(f, to, &tl);
+	if (!rc && linkat(fl.dirfd, fl.name, tl.dirfd, tl.name, 0) < 0)
+		rc = -errno;
+	unlocate(&tl);
+	unlocate(&fl);
+	if (!rc)
+		changed(f, &b);
+	return rc;
+}
+
+/* Fifos and sockets (and plain files) inside a pipeline; devices never. */
+static int pl_mknod(struct flowy *f, const char *path, mode_t mode, dev_t rdev)
+{
+	struct ppath pp;
+	parse(path, &pp);
+	int rc = may_create(&pp);
+	if (rc)
+		return rc;
+	if (!S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISREG(mode))
+		return -EPERM;
+	struct loc l;
+	rc = locate(f, path, &l);
+	if (!rc && mknodat(l.dirfd, l.name, mode & (S_IFMT | 07777), 0) < 0)
+		rc = -errno;
+	unlocate(&l);
+	if (!rc)
+		changed(f, &pp);
 	return rc;
 }
 
@@ -395,6 +620,7 @@ const struct view view_pipelines = {
 	.getattr = pl_getattr,
 	.readdir = pl_readdir,
 	.open = pl_open,
+	.readlink = pl_readlink,
 	.create = pl_create,
 	.write = pl_write,
 	.mkdir = pl_mkdir,
@@ -405,4 +631,8 @@ const struct view view_pipelines = {
 	.chmod = pl_chmod,
 	.utimens = pl_utimens,
 	.release = pl_release,
+	.chown = pl_chown,
+	.symlink = pl_symlink,
+	.link = pl_link,
+	.mknod = pl_mknod,
 };

@@ -100,30 +100,52 @@ teardown() {
 	expect_eq "$output" $'invalid\ns.json:1:43: unknown key "bogus"\nlast run: none' .status
 }
 
-@test "symlinks cannot be created in pipelines/ (EPERM)" {
-	mkdir "$P/s"
+@test "only relative symlinks that stay inside their pipeline can be made (else EPERM)" {
+	mkdir -p "$P/s/sub" "$P/t"
 	echo data >"$P/s/real"
 	run ln -s /etc/passwd "$P/s/link"
 	[ "$status" -ne 0 ]
 	[[ $output == *"Operation not permitted"* ]]
-	run ln -s real "$P/s/rel"
+	run ln -s ../t/x "$P/s/out"
+	[ "$status" -ne 0 ]
+	[[ $output == *"Operation not permitted"* ]]
+	run ln -s ../../s/real "$P/s/sub/esc"
 	[ "$status" -ne 0 ]
 	[[ $output == *"Operation not permitted"* ]]
 	run ln -s /etc "$P/link"
 	[ "$status" -ne 0 ]
 	[[ $output == *"Operation not permitted"* ]]
-	[ ! -L "$P/s/link" ]
-	[ ! -L "$P/s/rel" ]
-	[ ! -L "$P/link" ]
-}
-
-@test "hard links cannot be made in pipelines/" {
-	mkdir "$P/s"
-	echo data >"$P/s/real"
-	run ln "$P/s/real" "$P/s/hard"
+	run ln -s s "$P/rel"
 	[ "$status" -ne 0 ]
 	[[ $output == *"Operation not permitted"* ]]
-	[ ! -e "$P/s/hard" ]
+	[ ! -L "$P/s/link" ]
+	[ ! -L "$P/s/out" ]
+	[ ! -L "$P/s/sub/esc" ]
+	[ ! -L "$P/link" ]
+	[ ! -L "$P/rel" ]
+	ln -s real "$P/s/rel"
+	ln -s ../real "$P/s/sub/up"
+	[ "$(readlink "$P/s/rel")" = real ]
+	[ "$(cat "$P/s/rel")" = data ]
+	[ "$(cat "$P/s/sub/up")" = data ]
+}
+
+@test "hard links work inside one pipeline, not across pipelines (EXDEV)" {
+	mkdir "$P/s" "$P/t"
+	echo data >"$P/s/real"
+	ln "$P/s/real" "$P/s/hard"
+	[ "$(cat "$P/s/hard")" = data ]
+	[ "$(stat -c %h "$P/s/real")" = 2 ]
+	[ "$(stat -c %i "$P/s/real")" = "$(stat -c %i "$P/s/hard")" ]
+	run ln "$P/s/real" "$P/t/hard"
+	[ "$status" -ne 0 ]
+	[[ $output == *"Invalid cross-device link"* ]]
+	[ ! -e "$P/t/hard" ]
+	run ln "$P/s/real" "$P/hard"
+	[ "$status" -ne 0 ]
+	[[ $output == *"Operation not permitted"* ]]
+	rm "$P/s/real"
+	[ "$(stat -c %h "$P/s/hard")" = 1 ]
 }
 
 @test "plain files directly in pipelines/ are refused (EPERM)" {
@@ -273,4 +295,32 @@ teardown() {
 	run ls "$mnt/runs/$id/steps"
 	expect_eq "$output" $'a\nb\nc' "steps of the run"
 	[ "$(run_count)" -eq 1 ]
+}
+
+@test "git clone of a repository with internal symlinks into a pipeline works" {
+	local src=$BATS_TEST_TMPDIR/src
+	mkdir -p "$src/lib/sub"
+	git -C "$src" init -q
+	echo 'echo hi' >"$src/lib/run.sh"
+	chmod 755 "$src/lib/run.sh"
+	echo data >"$src/lib/sub/data.txt"
+	ln -s lib/run.sh "$src/run"
+	ln -s ../run.sh "$src/lib/sub/run"
+	ln -s sub "$src/lib/s"
+	git -C "$src" add -A
+	git -C "$src" -c user.name=t -c user.email=t@t commit -qm init
+	git clone -q "$src" "$P/gc"
+	[ "$(readlink "$P/gc/run")" = lib/run.sh ]
+	[ "$(readlink "$P/gc/lib/sub/run")" = ../run.sh ]
+	[ "$(cat "$P/gc/run")" = 'echo hi' ]
+	[ "$(cat "$P/gc/lib/s/data.txt")" = data ]
+	[ "$(stat -c %a "$P/gc/lib/run.sh")" = 755 ]
+	# The index's stat data (inode, times in ns, sizes) match what the
+	# mount reports, and every file and link is what was committed; only
+	# the pipeline's generated files are new.
+	run git -C "$P/gc" status --porcelain
+	[ "$status" -eq 0 ]
+	expect_eq "$output" $'?? .ctl\n?? .dag\n?? .dag.dot\n?? .status' "git status"
+	run git -C "$P/gc" fsck --no-progress
+	[ "$status" -eq 0 ]
 }

@@ -73,6 +73,29 @@ TEST(rename_moves_subtree_and_replaces_target)
 	inode_table_free(t);
 }
 
+TEST(unlinked_node_keeps_its_number_but_not_its_path)
+{
+	inode_table *t = inode_table_new();
+	uint64_t old = inode_ref(t, "pipelines/p/f");
+	inode_unlinked(t, "pipelines/p/f");
+	char *p = inode_path(t, old);
+	CHECK(p && !strncmp(p, INODE_DEAD_PREFIX, strlen(INODE_DEAD_PREFIX)));
+	free(p);
+	uint64_t fresh = inode_ref(t, "pipelines/p/f");
+	CHECK(fresh != old);
+	CHECK_INT(inode_count(t), 3);
+	inode_unref(t, old, 1);
+	CHECK_INT(inode_count(t), 2);
+	p = inode_path(t, fresh);
+	CHECK_STR(p, "pipelines/p/f");
+	free(p);
+	inode_unlinked(t, "pipelines/none"); /* nothing there: no change */
+	inode_unlinked(t, "");               /* the root never dies */
+	CHECK_INT(inode_ref(t, ""), INODE_ROOT);
+	CHECK_INT(inode_count(t), 2);
+	inode_table_free(t);
+}
+
 TEST(many_nodes_grow_the_table)
 {
 	inode_table *t = inode_table_new();
@@ -96,6 +119,7 @@ int main(void)
 	RUN(same_path_same_inode_until_forgotten);
 	RUN(child_paths);
 	RUN(rename_moves_subtree_and_replaces_target);
+	RUN(unlinked_node_keeps_its_number_but_not_its_path);
 	RUN(many_nodes_grow_the_table);
 	return CHECK_DONE();
 }
