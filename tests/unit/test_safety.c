@@ -135,6 +135,21 @@ TEST(out_walk_refuses_escapes_and_stops)
 	CHECK_INT(cas_put_at(c, hex, &kind, ofd, "rel", "out", NULL, &err), -EXDEV);
 	CHECK_CONTAINS(err, "symlink points outside out/");
 	free(err);
+	/* read as another user: a hard link to a file only root may read */
+	if (geteuid() == 0) {
+		char *secret = at("secret"), *hl = at("out/hl");
+		CHECK_INT(util_put_file(secret, "s3cret\n", 7), 0);
+		CHECK_INT(chmod(secret, 0600), 0);
+		CHECK_INT(link(secret, hl), 0);
+		struct cas_put_opts as = {.as_user = 1, .uid = 65534, .gid = 65534};
+		CHECK_INT(cas_put_at(c, hex, &kind, ofd, "hl", "out", &as, &err), -EACCES);
+		CHECK_CONTAINS(err, "out/hl: a hard link to a file the step's user cannot read");
+		free(err);
+		CHECK_INT(cas_put_at(c, hex, &kind, ofd, "hl", "out", NULL, &err), 0);
+		CHECK_INT(unlink(hl), 0);
+		free(hl);
+		free(secret);
+	}
 	/* a sparse output is stored raw, holes kept, and a set stop flag ends it */
 	char *big = at("out/big");
 	int fd = open(big, O_WRONLY | O_CREAT, 0644);
