@@ -57,7 +57,8 @@ struct job {
  * generation (registry.c) stays the same. Scheduler thread only. */
 struct codefile {
 	char *rel;
-	char hex[CAS_HEX_LEN + 1];
+	char hex[CAS_HEX_LEN + 1]; /* of the content, or of a link's target */
+	char *link;                /* a symlink's target, else NULL */
 };
 
 struct snap {
@@ -263,14 +264,29 @@ static int collect_code(struct run *r, const char *dir, const char *rel)
 		char *path = xasprintf("%s/%s", dir, e->d_name);
 		char *sub = *rel ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
 		struct stat st;
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		char target[PATH_MAX];
+		ssize_t tn;
+		if (lstat(path, &st) < 0) {
+			rc = -errno;
+			free(sub);
+		} else if (S_ISDIR(st.st_mode)) {
 			rc = collect_code(r, path, sub);
 			free(sub);
 		} else if (S_ISREG(st.st_mode)) {
 			r->code = xrealloc(r->code, (r->ncode + 1) * sizeof *r->code);
 			r->code[r->ncode].rel = sub;
+			r->code[r->ncode].link = NULL;
 			rc = cas_hash_file_stop(r->code[r->ncode].hex, path,
 			                        &r->f->sched->abort_io);
+			r->ncode++;
+		} else if (S_ISLNK(st.st_mode) &&
+		           (tn = readlink(path, target, sizeof target - 1)) > 0) {
+			/* In-pipeline links (pipelines/ only allows those) are code too. */
+			target[tn] = '\0';
+			r->code = xrealloc(r->code, (r->ncode + 1) * sizeof *r->code);
+			r->code[r->ncode].rel = sub;
+			r->code[r->ncode].link = xstrdup(target);
+			cas_hash_buf(r->code[r->ncode].hex, target, (size_t)tn);
 			r->ncode++;
 		} else {
 			free(sub);
@@ -283,8 +299,10 @@ static int collect_code(struct run *r, const char *dir, const char *rel)
 
 static void codes_free(struct codefile *c, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(c[i].rel);
+		free(c[i].link);
+	}
 	free(c);
 }
 
@@ -304,6 +322,7 @@ static int snapshot_code(struct run *r)
 		r->code = xcalloc(sn->ncode + 1, sizeof *r->code);
 		for (size_t i = 0; i < sn->ncode; i++) {
 			r->code[i].rel = xstrdup(sn->code[i].rel);
+			r->code[i].link = sn->code[i].link ? xstrdup(sn->code[i].link) : NULL;
 			memcpy(r->code[i].hex, sn->code[i].hex, sizeof r->code[i].hex);
 		}
 		r->ncode = sn->ncode;
@@ -319,6 +338,7 @@ static int snapshot_code(struct run *r)
 		r->snap->code = xcalloc(r->ncode + 1, sizeof *r->snap->code);
 		for (size_t i = 0; i < r->ncode; i++) {
 			r->snap->code[i].rel = xstrdup(r->code[i].rel);
+			r->snap->code[i].link = r->code[i].link ? xstrdup(r->code[i].link) : NULL;
 			memcpy(r->snap->code[i].hex, r->code[i].hex, sizeof r->code[i].hex);
 		}
 		r->snap->ncode = r->ncode;
@@ -1116,10 +1136,19 @@ static int prepare_scratch(struct run *r, size_t i)
 		*slash = '\0';
 		rc = util_mkdir_p(dst, 0755);
 		*slash = '/';
+		if (r->code[c].link) {
+			if (!rc && symlink(r->code[c].link, dst) < 0)
+				rc = -errno;
+			if (!rc && r->uid != geteuid() && lchown(dst, r->uid, r->gid) < 0)
+				rc = -errno;
+			free(dst);
+			free(src);
+			continue;
+		}
 		if (!rc && stat(src, &st) < 0)
 			rc = -errno;
 		if (!rc)
-			rc = util_copy_file(src, dst, st.st_mode & 0777);
+			rc = util_copy_file(src, dst, (st.st_mode & 0777) | 0200);
 		if (!rc && r->uid != geteuid() && chown(dst, r->uid, r->gid) < 0)
 			rc = -errno;
 		free(dst);

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <dirent.h>
 #include <sched.h>
 #include <stdio.h>
@@ -325,6 +326,16 @@ static int copy_tree_rel(const char *src, const char *dst, const char *rel,
 					rc = copy_tree_rel(s, t, r, skip, arg);
 			} else if (S_ISREG(st.st_mode)) {
 				rc = util_copy_file(s, t, st.st_mode);
+			} else if (S_ISLNK(st.st_mode)) {
+				char target[PATH_MAX];
+				ssize_t n = readlink(s, target, sizeof target - 1);
+				if (n < 0) {
+					rc = -errno;
+				} else {
+					target[n] = '\0';
+					if (symlink(target, t) < 0)
+						rc = -errno;
+				}
 			}
 		}
 		free(r);

@@ -48,7 +48,8 @@ double util_now(void);
 int util_mkdir_p(const char *path, unsigned mode);
 /* rm -rf (does not follow symlinks); 0 or -errno. */
 int util_rm_rf(const char *path);
-/* Copy a directory tree (regular files, dirs; symlinks are skipped).
+/* Copy a directory tree (regular files with their holes, dirs, symlinks
+ * as they are; other file types are skipped).
  * skip(rel, is_dir, arg) may exclude entries by their relative path. */
 int util_copy_tree(const char *src, const char *dst,
                    int (*skip)(const char *rel, int is_dir, void *arg), void *arg);

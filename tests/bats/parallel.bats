@@ -186,3 +186,25 @@ overlap() {
 	[ "$(wait_run "$id")" = succeeded ]
 	[ "$(step_file "$id" s log)" = $'started\nended' ]
 }
+
+@test "in-pipeline symlinks reach the step's cwd as symlinks, and count as code" {
+	mount_flowy
+	local s=$mnt/pipelines/.ln
+	mkdir -p "$s/lib"
+	printf 'v1\n' >"$s/lib/conf.txt"
+	ln -s lib/conf.txt "$s/conf"
+	printf '%s\n' '{"run": "readlink conf > out/l; cat conf > out/c", "outputs": ["l", "c"]}' >"$s/s.json"
+	mv "$s" "$mnt/pipelines/ln"
+	local id
+	id=$(wait_new_run ln)
+	[ "$(cat "$mnt/runs/$id/status")" = succeeded ]
+	[ "$(cat "$mnt/artifacts/ln/l")" = lib/conf.txt ]
+	[ "$(cat "$mnt/artifacts/ln/c")" = v1 ]
+	# repointing the link is a code change: the step reruns
+	printf 'v2\n' >"$mnt/pipelines/ln/lib/other.txt"
+	ln -sfn lib/other.txt "$mnt/pipelines/ln/conf"
+	local id2
+	id2=$(wait_new_run ln "$id")
+	[ "$(cat "$mnt/artifacts/ln/c")" = v2 ]
+	[[ $(cat "$mnt/runs/$id2/steps/s/reason") == *"conf changed"* ]]
+}
