@@ -55,6 +55,7 @@ struct child {
 	const char *mkdirs[MAX_MKDIRS]; /* keep's parents inside the tmpfs */
 	size_t nmkdirs;
 	char *argv[4];
+	int high[EXEC_MAX_FDS];      /* spec->fds, moved out of the way of 3.. */
 	int err;
 	const char *stage;
 };
@@ -166,7 +167,10 @@ static int child_main(void *arg)
 		SYS(c, "redirect stdout", syscall(SYS_dup3, s->out_fd, 1, 0));
 	if (s->out_fd != 2)
 		SYS(c, "redirect stderr", syscall(SYS_dup3, s->out_fd, 2, 0));
-	SYS(c, "close inherited files", syscall(SYS_close_range, 3, ~0U, 0));
+	for (size_t i = 0; i < s->nfds; i++)
+		SYS(c, "pass the step's files", syscall(SYS_dup3, c->high[i], 3 + (int)i, 0));
+	SYS(c, "close inherited files", syscall(SYS_close_range, 3 + (unsigned)s->nfds,
+	                                        ~0U, 0));
 	SYS(c, "enter the scratch directory", syscall(SYS_chdir, s->cwd));
 	/* Default dispositions (the daemon ignores SIGPIPE), nothing blocked. */
 	struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; }
@@ -233,6 +237,15 @@ int exec_start(struct exec_proc *out, const struct exec_spec *spec, char **err)
 	c.argv[0] = "sh";
 	c.argv[1] = "-c";
 	c.argv[2] = (char *)spec->cmd;
+	for (size_t i = 0; i < EXEC_MAX_FDS; i++)
+		c.high[i] = -1;
+	/* Copies above any slot they go to, so renumbering cannot clobber. */
+	for (size_t i = 0; i < spec->nfds && i < EXEC_MAX_FDS; i++)
+		if ((c.high[i] = fcntl(spec->fds[i], F_DUPFD_CLOEXEC, 3 + EXEC_MAX_FDS)) < 0) {
+			rc = -errno;
+			*err = xasprintf("cannot pass a file to the step: %s", strerror(errno));
+			goto out;
+		}
 	rc = prepare_keep(&c, &dirs);
 	if (rc < 0) {
 		*err = xasprintf("scratch directory %s is nested too deep", spec->keep);
@@ -280,6 +293,9 @@ int exec_start(struct exec_proc *out, const struct exec_spec *spec, char **err)
 out:
 	if (stack != MAP_FAILED)
 		munmap(stack, CHILD_STACK);
+	for (size_t i = 0; i < EXEC_MAX_FDS; i++)
+		if (c.high[i] >= 0)
+			close(c.high[i]);
 	for (size_t i = 0; dirs && i < c.nmkdirs; i++)
 		free(dirs[i]);
 	free(dirs);

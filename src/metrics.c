@@ -26,17 +26,6 @@ void metrics_tail_init(struct metrics_tail *t, int fd, int64_t run_id,
 	t->step = xstrdup(step);
 }
 
-void metrics_tail_reopen(struct metrics_tail *t, int fd)
-{
-	if (t->fd >= 0)
-		close(t->fd);
-	t->fd = fd;
-	t->off = 0;
-	t->partial.len = 0;
-	if (t->partial.buf)
-		t->partial.buf[0] = '\0';
-}
-
 void metrics_tail_free(struct metrics_tail *t)
 {
 	if (!t)

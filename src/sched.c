@@ -1017,8 +1017,10 @@ static char **build_env(struct run *r, size_t i)
 	add_env(&env, &n, xasprintf("FLOWY_RUN=%lld", (long long)r->id));
 	add_env(&env, &n, xasprintf("FLOWY_IN=%s/in", s->scratch));
 	add_env(&env, &n, xasprintf("FLOWY_OUT=%s/out", s->scratch));
-	add_env(&env, &n, xasprintf("FLOWY_PARAMS=%s/.flowy/params.json", s->scratch));
-	add_env(&env, &n, xasprintf("FLOWY_METRICS=%s/.flowy/metrics", s->scratch));
+	/* Files the daemon opened for the step: the step's namespace hides the
+	 * store, where they live, but not its own descriptors. */
+	add_env(&env, &n, xstrdup("FLOWY_METRICS=/dev/fd/3"));
+	add_env(&env, &n, xstrdup("FLOWY_PARAMS=/dev/fd/4"));
 	add_env(&env, &n, xasprintf("FLOWY_MOUNT=%s", r->f->mnt));
 	if (r->p->workdir)
 		add_env(&env, &n, xasprintf("FLOWY_WORKDIR=%s", r->p->workdir));
@@ -1061,29 +1063,55 @@ static int mkdir_owned(struct run *r, int dfd, const char *name)
 	return 0;
 }
 
-/* A file of the step's, made by flowyfs: created anew (never through a
- * link the step left), owned by the steps' user; returns the open fd. */
-static int create_owned(struct run *r, int dfd, const char *name, mode_t mode)
+
+/* The step's metrics file, runs/<id>/<step>.metrics in the store: made by
+ * the daemon and handed to the step as fd 3 ($FLOWY_METRICS=/dev/fd/3);
+ * the daemon tails its own descriptor of it. Retries append to it. */
+static int open_metrics(struct run *r, struct srun *s)
 {
-	int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	                mode);
+	if (s->metrics.step)
+		return 0;
+	char *path = xasprintf("%s/%s.metrics", r->rundir, s->def->name);
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	              0644);
+	free(path);
 	if (fd < 0)
 		return -errno;
+	/* The step reopens it through /dev/fd/3, which checks its owner. */
 	if (r->uid != geteuid() && fchown(fd, r->uid, r->gid) < 0) {
 		int rc = -errno;
 		close(fd);
 		return rc;
 	}
+	metrics_tail_init(&s->metrics, fd, r->id, s->def->name);
+	return 0;
+}
+
+/* The step's params as JSON, opened read-only for the step (fd 4,
+ * $FLOWY_PARAMS=/dev/fd/4); steps with equal params share one file,
+ * runs/<id>/params-<hash>.json. Returns the fd or -errno. */
+static int open_params(struct run *r, struct srun *s)
+{
+	char *pj = cJSON_Print(s->def->params), ph[CAS_HEX_LEN + 1];
+	cas_hash_buf(ph, pj, strlen(pj));
+	char *path = xasprintf("%s/params-%.16s.json", r->rundir, ph);
+	int rc = 0;
+	if (access(path, F_OK) != 0)
+		rc = util_put_file(path, pj, strlen(pj));
+	int fd = rc ? rc : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		fd = -errno;
+	free(path);
+	free(pj);
 	return fd;
 }
 
 /* Lay out step i's scratch: code files, in/ (links to the inputs through
- * the mount), an empty out/ (remembered, so a replaced one is noticed),
- * .flowy/params.json and .flowy/metrics (held open by the daemon). */
+ * the mount) and an empty out/ (remembered, so a replaced one is noticed). */
 static int prepare_scratch(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
-	int rc, dfd = -1, fd = -1;
+	int rc, dfd = -1;
 	if (s->scratch)
 		scratch_remove(s->scratch);
 	else
@@ -1105,28 +1133,6 @@ static int prepare_scratch(struct run *r, size_t i)
 		rc = -errno;
 	s->out_dev = st.st_dev;
 	s->out_ino = st.st_ino;
-	if (!rc)
-		rc = mkdir_owned(r, dfd, ".flowy");
-	if (!rc) {
-		char *pj = cJSON_Print(s->def->params);
-		fd = create_owned(r, dfd, ".flowy/params.json", 0644);
-		if (fd < 0)
-			rc = fd;
-		else if (write(fd, pj, strlen(pj)) != (ssize_t)strlen(pj))
-			rc = -errno ? -errno : -EIO;
-		if (fd >= 0)
-			close(fd);
-		free(pj);
-	}
-	if (!rc) {
-		fd = create_owned(r, dfd, ".flowy/metrics", 0644);
-		if (fd < 0)
-			rc = fd;
-		else if (s->metrics.step)
-			metrics_tail_reopen(&s->metrics, fd); /* a retry: indexes go on */
-		else
-			metrics_tail_init(&s->metrics, fd, r->id, s->def->name);
-	}
 	for (size_t c = 0; !rc && c < r->ncode; c++) {
 		if (!in_code(s->def, r->code[c].rel))
 			continue;
@@ -1179,11 +1185,18 @@ static int start_step(struct run *r, size_t i)
 			: xasprintf("cannot prepare scratch directory: %s", strerror(-rc));
 		return rc;
 	}
+	int params_fd = -1;
 	rc = open_log(r, s);
 	if (!rc)
 		rc = steplog_pipe(&s->log);
+	if (!rc)
+		rc = open_metrics(r, s);
+	if (!rc)
+		rc = params_fd = open_params(r, s);
 	if (rc < 0) {
-		s->error = xasprintf("cannot open the step's log: %s", strerror(-rc));
+		s->error = rc == -ENOSPC
+			? xstrdup("cannot write the step's files: no space left on device")
+			: xasprintf("cannot write the step's files: %s", strerror(-rc));
 		return rc;
 	}
 	s->attempts++;
@@ -1197,8 +1210,10 @@ static int start_step(struct run *r, size_t i)
 		.keep = s->scratch,
 		.ro_mount = r->f->mnt, .ro_flags = r->f->mnt_flags,
 		.uid = r->uid, .gid = r->gid, .groups = r->groups, .ngroups = r->ngroups,
+		.fds = {s->metrics.fd, params_fd}, .nfds = 2,
 	};
 	rc = exec_start(&s->proc, &spec, &why);
+	close(params_fd);
 	free_env(env);
 	steplog_close_writer(&s->log);
 	if (rc < 0) {

@@ -14,7 +14,8 @@
  *     (CAP_SYS_ADMIN, CAP_SYS_PTRACE, ...); a daemon that is not root
  *     makes a user namespace mapping only its own ids, whose mounts the
  *     step cannot unmount.
- * The process is waited for through a pidfd, so the scheduler can poll()
+ * Besides stdin/stdout/stderr the step inherits only `fds`, renumbered
+ * from 3. The process is waited for through a pidfd, so the scheduler can poll()
  * exits alongside its timers.
  */
 #ifndef FLOWYFS_EXEC_H
@@ -23,6 +24,7 @@
 #include <sys/types.h>
 
 #define EXEC_MAX_HIDE 4
+#define EXEC_MAX_FDS 4
 
 struct exec_spec {
 	const char *cmd;
@@ -38,6 +40,8 @@ struct exec_spec {
 	gid_t gid;
 	const gid_t *groups;             /* supplementary groups of uid */
 	size_t ngroups;
+	int fds[EXEC_MAX_FDS];           /* become the step's fds 3, 4, ... */
+	size_t nfds;
 };
 
 struct exec_proc {

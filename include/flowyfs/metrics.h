@@ -32,9 +32,6 @@ struct metrics_tail {
  * read anything else). */
 void metrics_tail_init(struct metrics_tail *t, int fd, int64_t run_id,
                        const char *step);
-/* A new file (the step's next attempt) for the same tail: values keep
- * counting from where the last attempt left them. */
-void metrics_tail_reopen(struct metrics_tail *t, int fd);
 /* Ingest the complete lines appended since the last call; with final set,
  * a trailing line without newline counts too. Returns rows added, or
  * -errno when they could not be recorded (the lines are then lost: a

@@ -100,7 +100,7 @@ overlap() {
 	[ "$(tr -d ' \t\n' <"$mnt/artifacts/envp/tparams")" = '{"k":"override","e":2.5}' ]
 }
 
-@test "a step's cwd holds its code files, in/, an empty out/ and .flowy/ (params, metrics)" {
+@test "a step's cwd holds its code files, in/ and an empty out/" {
 	mount_flowy
 	local s=$mnt/pipelines/.cw
 	mkdir -p "$s/lib"
@@ -117,9 +117,6 @@ overlap() {
 	[ "$(cat "$mnt/artifacts/cw/h")" = helper ]
 	run cat "$mnt/artifacts/cw/files"
 	expect_eq "$output" ".
-./.flowy
-./.flowy/metrics
-./.flowy/params.json
 ./in
 ./in/u
 ./lib

@@ -56,7 +56,7 @@ nobody_step() {
 	as_nobody sh -c 'printf "%s\n" "$1" > "$2"' _ "$3" "$mnt/pipelines/$1/$2.json"
 }
 
-IDS_STEP='{"run": "id -u > out/uid; id -g > out/gid", "outputs": ["uid", "gid"]}'
+IDS_STEP='{"run": "id -u > out/uid; id -g > out/gid; cat $FLOWY_PARAMS > out/params; echo {\\\"loss\\\": 0.5} >> $FLOWY_METRICS", "outputs": ["uid", "gid", "params"]}'
 
 @test "a pipeline made by user nobody runs its steps as nobody" {
 	nobody_step np ids "$IDS_STEP"
@@ -65,6 +65,9 @@ IDS_STEP='{"run": "id -u > out/uid; id -g > out/gid", "outputs": ["uid", "gid"]}
 	expect_eq "$(run_status "$id")" succeeded "run status"
 	expect_eq "$(cat "$mnt/artifacts/np/uid")" $NOBODY "uid of the step"
 	expect_eq "$(cat "$mnt/artifacts/np/gid")" $NOBODY "gid of the step"
+	# its params and metrics files (fds the daemon opened) work as nobody too
+	expect_eq "$(tr -d ' \n' <"$mnt/artifacts/np/params")" "{}" "params"
+	expect_eq "$(cat "$mnt/runs/$id/steps/ids/metrics/loss")" "$(printf 'index\tvalue\n0\t0.5')" "metrics"
 }
 
 @test "a pipeline made by root runs its steps as root" {
