@@ -56,12 +56,22 @@ struct child {
 	size_t nmkdirs;
 	char *argv[4];
 	int high[EXEC_MAX_FDS];      /* spec->fds, moved out of the way of 3.. */
+	int errpipe;                 /* forked child (no shared memory): where
+	                                failures go; -1 with CLONE_VM */
 	int err;
 	const char *stage;
 };
 
-/* The child may not touch errno's thread (it is the parent's): every call
- * goes through here and failure is reported by stage. */
+/* What a forked child reports before it exits (the stage string lives in
+ * the binary, at the same address in both processes). */
+struct failure {
+	int err;
+	const char *stage;
+};
+
+/* Every call of the child goes through here: on failure the errno (which
+ * lives in the parent thread's memory, shared until exec) is copied at
+ * once, with the stage, into the argument block the parent reads. */
 #define SYS(c, what, call)                                                     \
 	do {                                                                   \
 		if ((long)(call) < 0) {                                        \
@@ -110,6 +120,10 @@ static int child_main(void *arg)
 	const unsigned long hidden = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
 	if (c->userns) {
+		/* A non-dumpable process's /proc files belong to root: this child
+		 * (its own copy of memory, exec follows) may be dumpable. */
+		SYS(c, "allow writing the id maps",
+		    syscall(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0));
 		SYS(c, "deny setgroups in the user namespace",
 		    write_str("/proc/self/setgroups", "deny"));
 		SYS(c, "map the user id", write_str("/proc/self/uid_map", c->uid_map));
@@ -184,6 +198,10 @@ static int child_main(void *arg)
 	c->err = errno;
 	c->stage = "start /bin/sh";
 fail:
+	if (c->errpipe >= 0) { /* forked: the parent reads the failure here */
+		struct failure f = {c->err, c->stage};
+		syscall(SYS_write, c->errpipe, &f, sizeof f);
+	}
 	syscall(SYS_exit_group, 127);
 	return 127;
 }
@@ -260,11 +278,38 @@ int exec_start(struct exec_proc *out, const struct exec_spec *spec, char **err)
 	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | CLONE_NEWNS |
-	            (c.userns ? CLONE_NEWUSER : 0);
+	/* As root the child shares our memory until it execs (vfork speed).
+	 * Without root it must make itself dumpable to write its id maps,
+	 * and dumpability belongs to the memory, so it gets a copy (fork) and
+	 * reports failures through a pipe that closes on exec. */
+	int flags = SIGCHLD | CLONE_NEWNS |
+	            (c.userns ? CLONE_NEWUSER : CLONE_VM | CLONE_VFORK);
+	int ep[2] = {-1, -1};
+	c.errpipe = -1;
+	if (c.userns) {
+		if (pipe2(ep, O_CLOEXEC) < 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			rc = -errno;
+			*err = xasprintf("cannot start the step: %s", strerror(errno));
+			goto out;
+		}
+		c.errpipe = ep[1];
+	}
 	pid_t pid = clone(child_main, stack + CHILD_STACK, flags, &c);
 	int clone_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (c.userns) {
+		close(ep[1]);
+		struct failure fl;
+		ssize_t n = pid < 0 ? 0 : read(ep[0], &fl, sizeof fl);
+		while (n < 0 && errno == EINTR)
+			n = read(ep[0], &fl, sizeof fl);
+		close(ep[0]);
+		if (n == (ssize_t)sizeof fl) {
+			c.err = fl.err;
+			c.stage = fl.stage;
+		}
+	}
 	if (pid < 0) {
 		rc = -clone_errno;
 		*err = xasprintf("cannot isolate the step (clone with a new mount "
