@@ -59,6 +59,11 @@ struct codefile {
 	char *rel;
 	char hex[CAS_HEX_LEN + 1]; /* of the content, or of a link's target */
 	char *link;                /* a symlink's target, else NULL */
+	/* The source file when it was copied, to know it unchanged later. */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
 };
 
 struct snap {
@@ -245,58 +250,6 @@ int sched_control(struct flowy *f, const char *pipeline, const char *cmd)
 
 /* ---- run setup -------------------------------------------------------- */
 
-static int skip_dot(const char *rel, int is_dir, void *arg)
-{
-	const char *base = strrchr(rel, '/');
-	return (base ? base[1] : rel[0]) == '.';
-}
-
-static int collect_code(struct run *r, const char *dir, const char *rel)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return -errno;
-	struct dirent *e;
-	int rc = 0;
-	while ((e = readdir(d)) && !rc) {
-		if (e->d_name[0] == '.')
-			continue;
-		char *path = xasprintf("%s/%s", dir, e->d_name);
-		char *sub = *rel ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
-		struct stat st;
-		char target[PATH_MAX];
-		ssize_t tn;
-		if (lstat(path, &st) < 0) {
-			rc = -errno;
-			free(sub);
-		} else if (S_ISDIR(st.st_mode)) {
-			rc = collect_code(r, path, sub);
-			free(sub);
-		} else if (S_ISREG(st.st_mode)) {
-			r->code = xrealloc(r->code, (r->ncode + 1) * sizeof *r->code);
-			r->code[r->ncode].rel = sub;
-			r->code[r->ncode].link = NULL;
-			rc = cas_hash_file_stop(r->code[r->ncode].hex, path,
-			                        &r->f->sched->abort_io);
-			r->ncode++;
-		} else if (S_ISLNK(st.st_mode) &&
-		           (tn = readlink(path, target, sizeof target - 1)) > 0) {
-			/* In-pipeline links (pipelines/ only allows those) are code too. */
-			target[tn] = '\0';
-			r->code = xrealloc(r->code, (r->ncode + 1) * sizeof *r->code);
-			r->code[r->ncode].rel = sub;
-			r->code[r->ncode].link = xstrdup(target);
-			cas_hash_buf(r->code[r->ncode].hex, target, (size_t)tn);
-			r->ncode++;
-		} else {
-			free(sub);
-		}
-		free(path);
-	}
-	closedir(d);
-	return rc;
-}
-
 static void codes_free(struct codefile *c, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -306,44 +259,131 @@ static void codes_free(struct codefile *c, size_t n)
 	free(c);
 }
 
+static struct codefile *codes_dup(const struct codefile *c, size_t n)
+{
+	struct codefile *d = xcalloc(n + 1, sizeof *d);
+	for (size_t i = 0; i < n; i++) {
+		d[i] = c[i];
+		d[i].rel = xstrdup(c[i].rel);
+		d[i].link = c[i].link ? xstrdup(c[i].link) : NULL;
+	}
+	return d;
+}
+
+static void code_add(struct run *r, const struct codefile *c)
+{
+	r->code = xrealloc(r->code, (r->ncode + 1) * sizeof *r->code);
+	r->code[r->ncode++] = *c;
+}
+
+static int cmp_rel(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct codefile *)elem)->rel);
+}
+
+/* The same file, unchanged since the last snapshot copied it? */
+static int unchanged(const struct codefile *p, const struct stat *st)
+{
+	return !p->link && p->dev == st->st_dev && p->ino == st->st_ino &&
+	       p->size == st->st_size && p->mtime.tv_sec == st->st_mtim.tv_sec &&
+	       p->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       p->ctime.tv_sec == st->st_ctim.tv_sec &&
+	       p->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* Copy the pipeline directory src into the snapshot dst (rel below it),
+ * dotfiles left out, and list every file with its hash in r->code. A file
+ * unchanged since the last snapshot (prev, whose copy is in prevdir; its
+ * list is sorted) is hard-linked from that copy, with its hash: snapshot
+ * files are never written, so sharing them is safe, and an untouched data
+ * file costs neither a copy nor a hash. Others are copied (holes kept) and
+ * hashed from the copy, so the hash is of what the run sees. */
+static int snap_copy(struct run *r, const struct snap *prev, const char *prevdir,
+                     const char *src, const char *dst, const char *rel)
+{
+	DIR *d = opendir(src);
+	if (!d)
+		return -errno;
+	struct dirent *e;
+	int rc = 0;
+	while (!rc && (errno = 0, e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *from = xasprintf("%s/%s", src, e->d_name);
+		char *to = xasprintf("%s/%s", dst, e->d_name);
+		struct codefile c = {0};
+		c.rel = *rel ? xasprintf("%s/%s", rel, e->d_name) : xstrdup(e->d_name);
+		struct stat st;
+		char target[PATH_MAX];
+		ssize_t tn;
+		if (lstat(from, &st) < 0) {
+			rc = -errno;
+		} else if (S_ISDIR(st.st_mode)) {
+			rc = mkdir(to, 0755) < 0 ? -errno : snap_copy(r, prev, prevdir, from, to,
+			                                              c.rel);
+		} else if (S_ISREG(st.st_mode)) {
+			c.dev = st.st_dev;
+			c.ino = st.st_ino;
+			c.size = st.st_size;
+			c.mtime = st.st_mtim;
+			c.ctime = st.st_ctim;
+			const struct codefile *p = prev && prev->ncode ?
+				bsearch(c.rel, prev->code, prev->ncode, sizeof *prev->code, cmp_rel) :
+				NULL;
+			char *old = p && unchanged(p, &st) ? xasprintf("%s/%s", prevdir, c.rel) : NULL;
+			if (old && link(old, to) == 0) {
+				memcpy(c.hex, p->hex, sizeof c.hex);
+			} else {
+				rc = util_copy_file(from, to, st.st_mode);
+				if (!rc)
+					rc = cas_hash_file_stop(c.hex, to, &r->f->sched->abort_io);
+			}
+			free(old);
+			if (!rc) {
+				code_add(r, &c);
+				c.rel = NULL;
+			}
+		} else if (S_ISLNK(st.st_mode) &&
+		           (tn = readlink(from, target, sizeof target - 1)) > 0) {
+			/* In-pipeline links (pipelines/ only allows those) are code too. */
+			target[tn] = '\0';
+			if (symlink(target, to) < 0) {
+				rc = -errno;
+			} else {
+				c.link = xstrdup(target);
+				cas_hash_buf(c.hex, target, (size_t)tn);
+				code_add(r, &c);
+				c.rel = NULL;
+			}
+		}
+		free(c.rel);
+		free(to);
+		free(from);
+	}
+	if (!rc && errno)
+		rc = -errno;
+	closedir(d);
+	return rc;
+}
+
 static int cmp_code(const void *a, const void *b)
 {
 	return strcmp(((const struct codefile *)a)->rel, ((const struct codefile *)b)->rel);
 }
 
-/* The code files of r's snapshot and their hashes: those of the snapshot
- * when it is reused (hashed once per pipeline version), else hashed now. */
-static int snapshot_code(struct run *r)
+/* The code files of a reused snapshot and their hashes (a new snapshot
+ * listed them as it copied them). */
+static void snapshot_code(struct run *r)
 {
 	struct snap *sn;
+	if (r->snap)
+		return;
 	for (sn = r->f->sched->snaps; sn && strcmp(sn->pipeline, r->pipeline); sn = sn->next)
 		;
-	if (!r->snap && sn && sn->run == r->snap_run && sn->code) {
-		r->code = xcalloc(sn->ncode + 1, sizeof *r->code);
-		for (size_t i = 0; i < sn->ncode; i++) {
-			r->code[i].rel = xstrdup(sn->code[i].rel);
-			r->code[i].link = sn->code[i].link ? xstrdup(sn->code[i].link) : NULL;
-			memcpy(r->code[i].hex, sn->code[i].hex, sizeof r->code[i].hex);
-		}
+	if (sn && sn->run == r->snap_run) {
+		r->code = codes_dup(sn->code, sn->ncode);
 		r->ncode = sn->ncode;
-		return 0;
 	}
-	int rc = collect_code(r, r->snapshot, "");
-	if (rc < 0)
-		return rc;
-	if (r->ncode)
-		qsort(r->code, r->ncode, sizeof *r->code, cmp_code);
-	if (r->snap) { /* remember them with the new snapshot */
-		codes_free(r->snap->code, r->snap->ncode);
-		r->snap->code = xcalloc(r->ncode + 1, sizeof *r->snap->code);
-		for (size_t i = 0; i < r->ncode; i++) {
-			r->snap->code[i].rel = xstrdup(r->code[i].rel);
-			r->snap->code[i].link = r->code[i].link ? xstrdup(r->code[i].link) : NULL;
-			memcpy(r->snap->code[i].hex, r->code[i].hex, sizeof r->code[i].hex);
-		}
-		r->snap->ncode = r->ncode;
-	}
-	return 0;
 }
 
 /* Is code file rel part of step s's code? */
@@ -494,10 +534,17 @@ static int take_snapshot(struct run *r)
 		free(dir);
 	}
 	char *src = xasprintf("%s/%s", r->f->pipelines_dir, r->pipeline);
-	rc = util_copy_tree(src, r->snapshot, skip_dot, NULL);
+	char *prevdir = sn ? xasprintf("%s/%lld/snapshot", r->f->runs_dir,
+	                               (long long)sn->run) : NULL;
+	rc = mkdir(r->snapshot, 0755) < 0 ? -errno : 0;
+	if (!rc)
+		rc = snap_copy(r, sn, prevdir, src, r->snapshot, "");
+	free(prevdir);
 	free(src);
 	if (rc < 0)
 		return rc;
+	if (r->ncode)
+		qsort(r->code, r->ncode, sizeof *r->code, cmp_code);
 	if (!sn) {
 		sn = xcalloc(1, sizeof *sn);
 		sn->pipeline = xstrdup(r->pipeline);
@@ -507,9 +554,9 @@ static int take_snapshot(struct run *r)
 	sn->gen = gen;
 	sn->run = r->snap_run = r->id;
 	sn->commit[0] = '\0';
-	codes_free(sn->code, sn->ncode); /* snapshot_code hashes the new files */
-	sn->code = NULL;
-	sn->ncode = 0;
+	codes_free(sn->code, sn->ncode);
+	sn->code = codes_dup(r->code, r->ncode);
+	sn->ncode = r->ncode;
 	r->snap = sn;
 	return 0;
 }
@@ -565,7 +612,10 @@ static struct run *run_setup(struct flowy *f, struct job *j)
 	char *msg = NULL;
 	int rc = take_snapshot(r);
 	if (rc < 0) {
-		msg = xasprintf("cannot snapshot pipeline %s: %s", r->pipeline, strerror(-rc));
+		msg = rc == -ECANCELED
+			? xasprintf("stopped while copying and hashing pipeline %s", r->pipeline)
+			: xasprintf("cannot snapshot pipeline %s: %s", r->pipeline, rc == -ENOSPC ?
+			            "no space left on device" : strerror(-rc));
 		goto fail;
 	}
 	rc = step_load(&r->p, r->pipeline, r->snapshot);
@@ -574,12 +624,7 @@ static struct run *run_setup(struct flowy *f, struct job *j)
 		             : xasprintf("pipeline is invalid: %s", r->p->errors[0]);
 		goto fail;
 	}
-	rc = snapshot_code(r);
-	if (rc < 0) {
-		msg = rc == -ECANCELED ? xstrdup("stopped while hashing the pipeline's files")
-		                       : xasprintf("cannot hash code: %s", strerror(-rc));
-		goto fail;
-	}
+	snapshot_code(r);
 	dag_deps(&r->deps, &r->ndeps, r->p);
 	r->s = xcalloc(r->p->n_steps, sizeof *r->s);
 	unsigned char *mark = xcalloc(r->p->n_steps, 1);

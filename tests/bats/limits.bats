@@ -156,3 +156,31 @@ step_exited() {
 	mount_flowy
 	expect_eq "$(run_status "$ID")" interrupted "status of run $ID after the restart"
 }
+
+@test "a new pipeline version shares the unchanged files of the last snapshot (one copy, hashed once)" {
+	mount_flowy
+	local s=$mnt/pipelines/.sh
+	mkdir -p "$s"
+	head -c 8M /dev/urandom >"$s/data.bin"
+	printf '%s\n' '{"run": "sha256sum data.bin | cut -c1-64 > out/h", "outputs": ["h"]}' >"$s/a.json"
+	mv "$s" "$mnt/pipelines/sh"
+	local r1 r2
+	r1=$(wait_new_run sh)
+	[ "$(cat "$mnt/runs/$r1/status")" = succeeded ]
+	printf '%s\n' '{"run": "sha256sum data.bin | cut -c1-64 > out/h; echo v2", "outputs": ["h"]}' >"$mnt/pipelines/sh/a.json"
+	r2=$(wait_new_run sh "$r1")
+	[ "$(cat "$mnt/runs/$r2/status")" = succeeded ]
+	# the same inode in both snapshots: linked, not copied
+	expect_eq "$(stat -c %i "$store/runs/$r2/snapshot/data.bin")" \
+		"$(stat -c %i "$store/runs/$r1/snapshot/data.bin")" "inode of data.bin"
+	# the changed file is a copy of its own
+	[ "$(stat -c %i "$store/runs/$r2/snapshot/a.json")" != "$(stat -c %i "$store/runs/$r1/snapshot/a.json")" ]
+	cmp "$mnt/runs/$r2/snapshot/a.json" "$mnt/pipelines/sh/a.json"
+	# editing the data file in place makes the next snapshot copy it again
+	printf 'x' | dd of="$mnt/pipelines/sh/data.bin" bs=1 seek=100 conv=notrunc status=none
+	local r3
+	r3=$(wait_new_run sh "$r2")
+	[ "$(cat "$mnt/runs/$r3/status")" = succeeded ]
+	[ "$(stat -c %i "$store/runs/$r3/snapshot/data.bin")" != "$(stat -c %i "$store/runs/$r2/snapshot/data.bin")" ]
+	expect_eq "$(cat "$mnt/artifacts/sh/h")" "$(sha256sum <"$mnt/pipelines/sh/data.bin" | cut -c1-64)" "hash the step saw"
+}
