@@ -532,20 +532,26 @@ static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	free(path);
 }
 
+/* Both ends of a link or rename: known, in one view, a valid new name. */
+static int pair_check(const char *from, const char *to, const char *newname,
+                      const struct view **v)
+{
+	if (!from || !to)
+		return -ENOENT;
+	*v = route_find(from);
+	if (*v != route_find(to))
+		return -EXDEV;
+	return valid_name(newname) ? 0 : -EINVAL;
+}
+
 static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
                     const char *newname)
 {
 	char *from = inode_path(F(req)->inodes, ino);
 	char *to = inode_child_path(F(req)->inodes, newparent, newname);
-	const struct view *v = from ? route_find(from) : NULL;
-	int rc;
-	if (!from || !to)
-		rc = -ENOENT;
-	else if (v != route_find(to))
-		rc = -EXDEV;
-	else if (!valid_name(newname))
-		rc = -EINVAL;
-	else
+	const struct view *v = NULL;
+	int rc = pair_check(from, to, newname, &v);
+	if (!rc)
 		rc = v->link ? v->link(F(req), from, to) : v->create ? -EPERM : -EROFS;
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
@@ -560,15 +566,9 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	char *from = inode_child_path(F(req)->inodes, parent, name);
 	char *to = inode_child_path(F(req)->inodes, newparent, newname);
-	const struct view *v = from ? route_find(from) : NULL;
-	int rc;
-	if (!from || !to)
-		rc = -ENOENT;
-	else if (v != route_find(to))
-		rc = -EXDEV;
-	else if (!valid_name(newname))
-		rc = -EINVAL;
-	else
+	const struct view *v = NULL;
+	int rc = pair_check(from, to, newname, &v);
+	if (!rc)
 		rc = v->rename ? v->rename(F(req), from, to, flags) : -EROFS;
 	if (!rc)
 		inode_rename(F(req)->inodes, from, to);
