@@ -222,7 +222,10 @@ static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 		free(err);
 		return 1;
 	}
-	db_recover(f->db, sched_stop_stray, NULL);
+	rc = db_recover(f->db, sched_stop_stray, NULL);
+	if (rc < 0)
+		return die("store %s: cannot mark the runs a dead daemon left as "
+		           "interrupted: %s", f->store, db_errmsg(f->db));
 	char *history = xasprintf("%s/history.git", f->store);
 	rc = vcs_open(&f->vcs, history, &err);
 	free(history);
