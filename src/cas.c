@@ -1987,7 +1987,7 @@ static int copy_raw(int in, int out, uint64_t size)
 {
 	if (size == 0 || ioctl(out, FICLONE, in) == 0)
 		return 0;
-	return util_copy_fd(in, out, size);
+	return util_copy_fd(in, out, size, NULL);
 }
 
 /* Write blob hex to a new file dest with mode. */

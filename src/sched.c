@@ -334,7 +334,7 @@ static int snap_copy(struct run *r, const struct snap *prev, const char *prevdir
 			if (old && link(old, to) == 0) {
 				memcpy(c.hex, p->hex, sizeof c.hex);
 			} else {
-				rc = util_copy_file(from, to, st.st_mode);
+				rc = util_copy_file(from, to, st.st_mode, &r->f->sched->abort_io);
 				if (!rc)
 					rc = cas_hash_file_stop(c.hex, to, &r->f->sched->abort_io);
 			}
@@ -439,11 +439,19 @@ static void run_free(struct run *r)
 	free(r);
 }
 
-static int run_fail_setup(struct flowy *f, int64_t id, const char *msg)
+/* A run that could not start: failed, or cancelled / interrupted when
+ * that is what stopped its setup. */
+static void run_fail_setup(struct flowy *f, int64_t id, const char *msg)
 {
-	log_info("run %lld failed: %s", (long long)id, msg);
-	return db_exec(f->db, "UPDATE runs SET status='failed', finished=?, error=? "
-	               "WHERE id=?", "dti", util_now(), msg, id);
+	struct sched *sc = f->sched;
+	pthread_mutex_lock(&sc->lock);
+	const char *status = sc->stop ? "interrupted" : sc->cancel ? "cancelled" : "failed";
+	pthread_mutex_unlock(&sc->lock);
+	log_info("run %lld %s: %s", (long long)id, status, msg);
+	if (db_exec(f->db, "UPDATE runs SET status=?, finished=?, error=? WHERE id=?",
+	            "tdti", status, util_now(), msg, id) < 0)
+		log_error("run %lld: cannot record that it %s; a restart marks it "
+		          "interrupted", (long long)id, status);
 }
 
 static int inside(const char *path, const char *dir)
@@ -1199,7 +1207,8 @@ static int prepare_scratch(struct run *r, size_t i)
 		if (!rc && stat(src, &st) < 0)
 			rc = -errno;
 		if (!rc)
-			rc = util_copy_file(src, dst, (st.st_mode & 0777) | 0200);
+			rc = util_copy_file(src, dst, (st.st_mode & 0777) | 0200,
+			                    &r->f->sched->abort_io);
 		if (!rc && r->uid != geteuid() && chown(dst, r->uid, r->gid) < 0)
 			rc = -errno;
 		free(dst);

@@ -208,14 +208,24 @@ int util_rm_rf(const char *path)
 
 /* Copy [off, off+len) of in to the same place in out: in-kernel copy,
  * else read/write. */
-static int copy_range(int in, int out, uint64_t off, uint64_t len)
+#define COPY_CHUNK ((uint64_t)64 << 20)  /* between looks at the stop flag */
+
+static int stopped(const int *stop)
+{
+	return stop && __atomic_load_n(stop, __ATOMIC_RELAXED);
+}
+
+static int copy_range(int in, int out, uint64_t off, uint64_t len, const int *stop)
 {
 	uint64_t done = 0;
 	ssize_t n = 0;
 
 	while (done < len) {
+		if (stopped(stop))
+			return -ECANCELED;
 		loff_t a = (loff_t)(off + done), b = a;
-		n = copy_file_range(in, &a, out, &b, len - done, 0);
+		n = copy_file_range(in, &a, out, &b, len - done < COPY_CHUNK ? len - done :
+		                    COPY_CHUNK, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -230,6 +240,10 @@ static int copy_range(int in, int out, uint64_t off, uint64_t len)
 	char *buf = xmalloc(1 << 20);
 	int rc = 0;
 	while (done < len && !rc) {
+		if (stopped(stop)) {
+			rc = -ECANCELED;
+			break;
+		}
 		size_t want = len - done < (1 << 20) ? (size_t)(len - done) : (1 << 20);
 		ssize_t r = pread(in, buf, want, (off_t)(off + done));
 		if (r <= 0) {
@@ -249,7 +263,7 @@ static int copy_range(int in, int out, uint64_t off, uint64_t len)
 	return rc;
 }
 
-int util_copy_fd(int in, int out, uint64_t size)
+int util_copy_fd(int in, int out, uint64_t size, const int *stop)
 {
 	uint64_t pos = 0;
 	int rc;
@@ -268,7 +282,7 @@ int util_copy_fd(int in, int out, uint64_t size)
 			return -errno;
 		if ((uint64_t)hole > size)
 			hole = (off_t)size;
-		rc = copy_range(in, out, (uint64_t)data, (uint64_t)(hole - data));
+		rc = copy_range(in, out, (uint64_t)data, (uint64_t)(hole - data), stop);
 		if (rc < 0)
 			return rc;
 		pos = (uint64_t)hole;
@@ -276,7 +290,7 @@ int util_copy_fd(int in, int out, uint64_t size)
 	return ftruncate(out, (off_t)size) < 0 ? -errno : 0;
 }
 
-int util_copy_file(const char *src, const char *dst, mode_t mode)
+int util_copy_file(const char *src, const char *dst, mode_t mode, const int *stop)
 {
 	struct stat st;
 	int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -293,7 +307,7 @@ int util_copy_file(const char *src, const char *dst, mode_t mode)
 		close(in);
 		return e;
 	}
-	int rc = util_copy_fd(in, out, (uint64_t)st.st_size);
+	int rc = util_copy_fd(in, out, (uint64_t)st.st_size, stop);
 	if (close(out) < 0 && !rc)
 		rc = -errno;
 	close(in);
@@ -325,7 +339,7 @@ static int copy_tree_rel(const char *src, const char *dst, const char *rel,
 				else
 					rc = copy_tree_rel(s, t, r, skip, arg);
 			} else if (S_ISREG(st.st_mode)) {
-				rc = util_copy_file(s, t, st.st_mode);
+				rc = util_copy_file(s, t, st.st_mode, NULL);
 			} else if (S_ISLNK(st.st_mode)) {
 				char target[PATH_MAX];
 				ssize_t n = readlink(s, target, sizeof target - 1);

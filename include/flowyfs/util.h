@@ -55,11 +55,12 @@ int util_copy_tree(const char *src, const char *dst,
                    int (*skip)(const char *rel, int is_dir, void *arg), void *arg);
 /* Copy size bytes of in to out at the same offsets, keeping holes (only
  * data ranges are copied, in the kernel where it can), then set out's
- * size; 0 or -errno. */
-int util_copy_fd(int in, int out, uint64_t size);
+ * size; 0 or -errno (-ECANCELED once *stop, when given, is set by another
+ * thread: it is looked at every 64 MiB). */
+int util_copy_fd(int in, int out, uint64_t size, const int *stop);
 /* Copy the regular file src (not following a symlink) to dst with mode,
- * keeping holes; 0 or -errno. */
-int util_copy_file(const char *src, const char *dst, mode_t mode);
+ * keeping holes; 0 or -errno, stop as for util_copy_fd. */
+int util_copy_file(const char *src, const char *dst, mode_t mode, const int *stop);
 /* Read a whole file into a NUL-terminated buffer; 0 or -errno. */
 int util_read_file(const char *path, char **out, size_t *len_out);
 /* Write a whole file atomically (temp + fsync + rename); 0 or -errno. */

@@ -184,3 +184,44 @@ step_exited() {
 	[ "$(stat -c %i "$store/runs/$r3/snapshot/data.bin")" != "$(stat -c %i "$store/runs/$r2/snapshot/data.bin")" ]
 	expect_eq "$(cat "$mnt/artifacts/sh/h")" "$(sha256sum <"$mnt/pipelines/sh/data.bin" | cut -c1-64)" "hash the step saw"
 }
+
+@test "cancel while the run hashes its snapshot (a 64 GiB sparse file): cancelled within 10 s" {
+	mount_flowy
+	local s=$mnt/pipelines/.snapc
+	mkdir -p "$s"
+	truncate -s 64G "$s/huge.bin"
+	printf '%s\n' '{"run": "echo never > out/o", "outputs": ["o"]}' >"$s/a.json"
+	mv "$s" "$mnt/pipelines/snapc"
+	local id i
+	for ((i = 0; i < 100; i++)); do
+		id=$(latest_run_of snapc)
+		[ -n "$id" ] && break
+		sleep 0.1
+	done
+	[ -n "$id" ]
+	# still setting up: hashing 64 GiB of zeros takes far longer than this
+	[ "$(run_status "$id")" = queued ]
+	echo cancel >"$mnt/pipelines/snapc/.ctl"
+	local st
+	st=$(RUN_WAIT=100 wait_run "$id")
+	expect_eq "$st" cancelled "status 10 s after cancel"
+	grep -q "stopped while" "$mnt/runs/$id/error"
+	daemon_alive
+}
+
+@test "unmounting while a file: input changes all the time stops cleanly (watches stop before the scheduler)" {
+	mount_flowy
+	local host=$BATS_TEST_TMPDIR/host
+	mkdir -p "$host"
+	echo 0 >"$host/in.txt"
+	write_step w a "{\"run\": \"cat in/in.txt > out/o\", \"inputs\": [\"file:$host/in.txt\"], \"outputs\": [\"o\"]}"
+	wait_new_run w >/dev/null
+	# a writer that keeps the watch busy through the unmount
+	( for ((i = 0; i < 300; i++)); do echo "$i" >"$host/in.txt"; sleep 0.01; done ) &
+	local writer=$!
+	sleep 0.3
+	unmount_flowy
+	kill "$writer" 2>/dev/null || true
+	wait "$writer" 2>/dev/null || true
+	expect_eq "$DAEMON_RC" 0 "daemon exit status (a sanitizer report makes it non-zero)"
+}

@@ -87,7 +87,7 @@ TEST(copies_keep_holes)
 	CHECK_INT(pwrite(fd, "data", 4, 100 << 20), 4);
 	CHECK_INT(ftruncate(fd, 300 << 20), 0);
 	close(fd);
-	CHECK_INT(util_copy_file(a, b, 0644), 0);
+	CHECK_INT(util_copy_file(a, b, 0644, NULL), 0);
 	struct stat st;
 	CHECK_INT(stat(b, &st), 0);
 	CHECK_INT(st.st_size, 300 << 20);
@@ -111,6 +111,9 @@ TEST(copies_keep_holes)
 	CHECK_STR(h1, h2);
 	int stop = 1;
 	CHECK_INT(cas_hash_file_stop(h2, a, &stop), -ECANCELED);
+	char *d = at("stopped");
+	CHECK_INT(util_copy_file(c, d, 0644, &stop), -ECANCELED);
+	free(d);
 	free(zero);
 	free(a);
 	free(b);
