@@ -34,11 +34,11 @@
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
 
-enum gen { GEN_NONE, GEN_STATUS, GEN_DAG, GEN_DOT, GEN_CTL };
+enum gen { GEN_NONE, GEN_STATUS, GEN_DAG, GEN_DOT, GEN_CTL, GEN_LATEST };
 
 static const char *const gen_names[] = {
 	[GEN_STATUS] = ".status", [GEN_DAG] = ".dag", [GEN_DOT] = ".dag.dot",
-	[GEN_CTL] = ".ctl",
+	[GEN_CTL] = ".ctl", [GEN_LATEST] = ".latest",
 };
 
 /* Parsed path: pipelines[/<p>[/<rest>]]. */
@@ -63,7 +63,7 @@ static void parse(const char *path, struct ppath *pp)
 		pp->rest = s + n + 1;
 		pp->depth = strchr(pp->rest, '/') ? 3 : 2;
 		if (pp->depth == 2 && registry_is_pipeline(pp->p))
-			for (int g = GEN_STATUS; g <= GEN_CTL; g++)
+			for (int g = GEN_STATUS; g <= GEN_LATEST; g++)
 				if (!strcmp(pp->rest, gen_names[g]))
 					pp->gen = (enum gen)g;
 	}
@@ -124,10 +124,35 @@ static void unlocate(struct loc *l)
 	l->dirfd = -1;
 }
 
+/* The id of pipeline p's newest run, 0 when it has none. */
+static int64_t latest_run(struct flowy *f, const char *p)
+{
+	int64_t id = 0;
+	if (db_get_int(f->db, &id, "SELECT max(id) FROM runs WHERE pipeline=?", "t", p) < 0)
+		id = 0; /* logged by db.c; the view shows no link */
+	return id;
+}
+
+/* .latest: a symlink to runs/<id> of the pipeline's newest run. */
+static char *latest_target(struct flowy *f, const char *p)
+{
+	int64_t id = latest_run(f, p);
+	return id > 0 ? xasprintf("../../runs/%lld", (long long)id) : NULL;
+}
+
 static int pl_getattr(struct flowy *f, const char *path, struct view_attr *a)
 {
 	struct ppath pp;
 	parse(path, &pp);
+	if (pp.gen == GEN_LATEST) {
+		char *t = latest_target(f, pp.p);
+		if (!t)
+			return -ENOENT;
+		a->mode = S_IFLNK | 0777;
+		a->size = strlen(t);
+		free(t);
+		return 0;
+	}
 	if (pp.gen) {
 		/* Generated files belong to the pipeline directory's owner, who
 		 * may then write .ctl. */
@@ -175,9 +200,12 @@ static int pl_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	unlocate(&at);
 	if (rc < 0)
 		return rc;
-	if (pp.depth == 1 && registry_is_pipeline(pp.p))
+	if (pp.depth == 1 && registry_is_pipeline(pp.p)) {
 		for (int g = GEN_STATUS; g <= GEN_CTL; g++)
 			dirlist_add(l, gen_names[g], S_IFREG);
+		if (latest_run(f, pp.p) > 0)
+			dirlist_add(l, gen_names[GEN_LATEST], S_IFLNK);
+	}
 	return 0;
 }
 
@@ -504,6 +532,8 @@ static int pl_readlink(struct flowy *f, const char *path, char **out)
 {
 	struct ppath pp;
 	parse(path, &pp);
+	if (pp.gen == GEN_LATEST)
+		return (*out = latest_target(f, pp.p)) ? 0 : -ENOENT;
 	if (pp.gen)
 		return -EINVAL;
 	struct loc l;

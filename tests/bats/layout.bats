@@ -185,12 +185,13 @@ kind_of() {
 	act=$(ls -A "$mnt/artifacts/lay")
 	expect_eq "$act" "$(printf 'd\nf\ng')" "entries of artifacts/lay"
 	act=$(ls -A "$mnt/pipelines/lay")
-	expect_eq "$act" "$(printf '.ctl\n.dag\n.dag.dot\n.status\nmake.json\npipeline.json\nuse.json')" \
+	expect_eq "$act" "$(printf '.ctl\n.dag\n.dag.dot\n.latest\n.status\nmake.json\npipeline.json\nuse.json')" \
 		"entries of pipelines/lay"
 }
 
 @test "symlinks point where tree.tsv says" {
 	[ "$(readlink "$mnt/runs/latest")" = "$ID" ]
+	[ "$(readlink "$mnt/pipelines/lay/.latest")" = "../../runs/$ID" ]
 	[ "$(readlink "$mnt/artifacts/lay/f")" = "../sha256/$HEXF" ]
 	[ "$(readlink "$mnt/artifacts/lay/d")" = "../sha256/$HEXD" ]
 	[ "$(readlink "$mnt/runs/$ID/steps/use/inputs/f")" = "../../../../../artifacts/sha256/$HEXF" ]

@@ -324,3 +324,28 @@ teardown() {
 	run git -C "$P/gc" fsck --no-progress
 	[ "$status" -eq 0 ]
 }
+
+@test "pipelines/<p>/.latest points at that pipeline's newest run, whatever other pipelines do" {
+	[ ! -e "$mnt/pipelines/.nolatest" ] || false
+	write_step la a '{"run": "echo a > out/o", "outputs": ["o"]}'
+	local id
+	id=$(wait_new_run la)
+	expect_eq "$(readlink "$mnt/pipelines/la/.latest")" "../../runs/$id" ".latest"
+	[ "$(cat "$mnt/pipelines/la/.latest/status")" = succeeded ]
+	ls -A "$mnt/pipelines/la" | grep -qx .latest
+	# another pipeline's run moves runs/latest, not la/.latest
+	write_step lb b '{"run": "echo b > out/o", "outputs": ["o"]}'
+	local other
+	other=$(wait_new_run lb)
+	expect_eq "$(readlink "$mnt/runs/latest")" "$other" "runs/latest"
+	expect_eq "$(readlink "$mnt/pipelines/la/.latest")" "../../runs/$id" ".latest after another pipeline ran"
+	# the run exists as soon as the write returns
+	echo run >"$mnt/pipelines/la/.ctl"
+	local next
+	next=$(readlink "$mnt/pipelines/la/.latest")
+	[ "$next" != "../../runs/$id" ]
+	[ -d "$mnt/pipelines/la/$next" ]
+	# a pipeline without runs has no .latest
+	mkdir "$mnt/pipelines/lc"
+	[ ! -e "$mnt/pipelines/lc/.latest" ] && [ ! -L "$mnt/pipelines/lc/.latest" ]
+}
