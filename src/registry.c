@@ -243,11 +243,16 @@ static void validate(struct flowy *f, const char *pipeline)
 static void last_run(struct flowy *f, const char *pipeline, struct strbuf *sb)
 {
 	db_lock(f->db);
-	sqlite3_stmt *st = db_prepare(f->db, "SELECT id, status FROM runs WHERE "
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT id, status, error FROM runs WHERE "
 	                              "pipeline=? ORDER BY id DESC LIMIT 1", "t", pipeline);
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		strbuf_printf(sb, "last run: %lld %s\n", (long long)sqlite3_column_int64(st, 0),
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *err = (const char *)sqlite3_column_text(st, 2);
+		strbuf_printf(sb, "last run: %lld %s", (long long)sqlite3_column_int64(st, 0),
 		              (const char *)sqlite3_column_text(st, 1));
+		if (err && *err)
+			strbuf_printf(sb, " (%s)", err);
+		strbuf_puts(sb, "\n");
+	}
 	else
 		strbuf_puts(sb, "last run: none\n");
 	db_finish(f->db, st);

@@ -1663,7 +1663,14 @@ static void execute(struct run *r)
 				end = "failed";
 	}
 	char *error = NULL;
+	/* A failed run names the first step (in run order) that failed, and why. */
+	for (size_t k = 0; !error && !strcmp(end, "failed") && k < n; k++) {
+		const struct srun *s = &r->s[r->p->order[k]];
+		if (s->state == S_FAILED)
+			error = xasprintf("%s: %s", s->def->name, s->error ? s->error : "failed");
+	}
 	if (r->db_error) {
+		free(error);
 		end = "failed";
 		error = xasprintf("cannot record the results: %s", r->db_error == -ENOSPC ?
 		                  "no space left on device" : strerror(-r->db_error));
