@@ -9,9 +9,10 @@
 
 PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev \
             libcjson-dev libssl-dev bats pkg-config git zstd \
-            clang libclang-rt-14-dev sqlite3 autoconf automake
+            clang libclang-rt-14-dev sqlite3 autoconf automake groff-base
 LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto
 PREFIX   ?= /usr/local
+MNT      ?= /mnt/flowy
 PJDFSTEST_SRC ?= $(CURDIR)/../shared/third_party/pjdfstest
 
 CC       ?= cc
@@ -136,15 +137,18 @@ test: unit unit-asan fuzz bats bats-asan $(if $(wildcard $(PJDFSTEST_SRC)/pjdfst
 bench: all
 	bash bench/run.sh
 
-# Mount the default store on ~/flowy (or $$MNT) and run the quickstart.
+# Mount the default store on $(MNT) (default /mnt/flowy; `make demo
+# MNT=DIR` or MNT in the environment) and run the quickstart; `make undemo`
+# unmounts the same path.
 demo: all
-	bash examples/demo.sh
+	MNT='$(MNT)' bash examples/demo.sh
 
 undemo:
-	fusermount3 -u $${MNT:-$$HOME/flowy}
+	fusermount3 -u '$(MNT)'
 
 install: all
 	install -D -m 755 build/flowyfs $(DESTDIR)$(PREFIX)/bin/flowyfs
+	install -D -m 644 docs/flowyfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/flowyfs.1
 
 clean:
 	rm -rf build

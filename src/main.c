@@ -2,7 +2,9 @@
  * main.c - flowyfs [--store DIR] [--scratch DIR] [-j N] [-f] [-d] [-o OPTS]
  *           MOUNTPOINT
  *
- * Checks the command line, opens the store (mode 0700, taking its lock so
+ * Checks the command line (every error one line starting "flowyfs: "; usage
+ * only for --help), checks the mountpoint from the mount table before any
+ * stat of it, opens the store (mode 0700, taking its lock so
  * only one daemon serves it), makes the scratch directory outside it,
  * checks that steps can be isolated from both, mounts, starts the
  * scheduler, then the watches that feed it, and serves FUSE with the
@@ -44,9 +46,9 @@ struct options {
 	struct strbuf fuse_opts;
 };
 
-static void usage(FILE *to)
+static void usage(void)
 {
-	fprintf(to, "usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [-f] [-d] "
+	printf("usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [-f] [-d] "
 	            "[-o FUSE_OPTS] MOUNTPOINT\n"
 	            "  --store DIR  where runs, artifacts and pipelines live (default\n"
 	            "               $FLOWYFS_STORE, else $XDG_DATA_HOME/flowyfs)\n"
@@ -56,7 +58,9 @@ static void usage(FILE *to)
 	            "  -f           stay in the foreground\n"
 	            "  -d           debug log (implies -f)\n"
 	            "  -o OPTS      FUSE mount options (e.g. allow_other)\n"
-	            "stop with: fusermount3 -u MOUNTPOINT\n");
+	            "  --help       this text\n"
+	            "  --version    the version\n"
+	            "stop with: fusermount3 -u MOUNTPOINT (see man flowyfs)\n");
 }
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -71,6 +75,23 @@ static int die(const char *fmt, ...)
 	return 1;
 }
 
+/* How the user spelt the option getopt stopped at. opt is getopt's optopt:
+ * 0 for an unknown long option (then arg, without "=VALUE"), the letter
+ * of a long-only option (s, S), else a short option's letter. */
+static const char *option_name(int opt, const char *arg)
+{
+	static char name[64];
+	if (opt == 's')
+		return "--store";
+	if (opt == 'S')
+		return "--scratch";
+	if (opt)
+		snprintf(name, sizeof name, "-%c", opt);
+	else
+		snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
+	return name;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longs[] = {
@@ -82,7 +103,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 	};
 	int c;
 	o->jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	while ((c = getopt_long(argc, argv, "j:fdo:hV", longs, NULL)) != -1) {
+	/* Quiet getopt (the leading ':'): its own messages name the binary by
+	 * its full path; ours are one line that starts with "flowyfs: ". */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":j:fdo:hV", longs, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o->store = optarg;
@@ -108,20 +132,25 @@ static int parse_args(int argc, char **argv, struct options *o)
 			strbuf_printf(&o->fuse_opts, ",%s", optarg);
 			break;
 		case 'h':
-			usage(stdout);
+			usage();
 			exit(0);
 		case 'V':
 			printf("flowyfs %s\n", FLOWYFS_VERSION);
 			exit(0);
+		case ':':
+			return die("option %s needs an argument", option_name(optopt, argv[optind - 1]));
 		default:
-			usage(stderr);
-			return 1;
+			/* h and V are known short options: this is --help=X. */
+			if (optopt == 'h' || optopt == 'V')
+				return die("option --%s takes no argument",
+				           optopt == 'h' ? "help" : "version");
+			return die("unknown option %s (see flowyfs --help)",
+			           option_name(optopt, argv[optind - 1]));
 		}
 	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return die(optind == argc ? "missing MOUNTPOINT" : "too many arguments");
-	}
+	if (optind != argc - 1)
+		return die("%s (see flowyfs --help)",
+		           optind == argc ? "missing MOUNTPOINT" : "too many arguments");
 	o->mnt = argv[optind];
 	return 0;
 }
@@ -138,9 +167,47 @@ static char *default_store(void)
 	return xasprintf("%s/.local/share/flowyfs", e && *e ? e : "/root");
 }
 
+/* The absolute path of mnt found without a stat of mnt itself (a dead
+ * FUSE mount there fails one, a hung one blocks it): its parent
+ * resolved, its last component appended. NULL with errno on failure. */
+static char *mountpoint_path(const char *mnt)
+{
+	size_t n = strlen(mnt);
+	while (n > 1 && mnt[n - 1] == '/')
+		n--;
+	char *copy = xasprintf("%.*s", (int)n, mnt), *slash = strrchr(copy, '/');
+	const char *base = slash ? slash + 1 : copy;
+	if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+		char *real = realpath(copy, NULL); /* "/", "." or "..": no mount of ours */
+		free(copy);
+		return real;
+	}
+	if (slash)
+		*slash = '\0';
+	char *parent = realpath(slash ? (*copy ? copy : "/") : ".", NULL), *path = NULL;
+	if (parent)
+		path = xasprintf("%s/%s", strcmp(parent, "/") ? parent : "", base);
+	int err = errno;
+	free(parent);
+	free(copy);
+	errno = err;
+	return path;
+}
+
 static int check_mountpoint(const char *mnt, char **out)
 {
 	struct stat st;
+	struct hostfs_mount mi;
+	char *path = mountpoint_path(mnt);
+	if (!path)
+		return die("mountpoint %s: %s", mnt, strerror(errno));
+	int rc = hostfs_mount_info(path, &mi);
+	free(path);
+	if (rc == 0)
+		return die("mountpoint %s: already a mount point (unmount it first: "
+		           "fusermount3 -u %s)", mnt, mnt);
+	if (rc != -ENOENT)
+		return die("cannot read /proc/self/mountinfo: %s", strerror(-rc));
 	if (stat(mnt, &st) < 0) {
 		if (errno == ENOTCONN)
 			return die("mountpoint %s: a flowyfs that died is still mounted "
