@@ -6,11 +6,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cJSON.h>
 
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
@@ -126,6 +129,19 @@ int view_split(const char *path, char *buf, size_t bufsz, char **parts, int n)
 		parts[k++] = t;
 	}
 	return k;
+}
+
+void view_json_numbers(cJSON *j)
+{
+	if (!j)
+		return;
+	if (cJSON_IsNumber(j) && isfinite(j->valuedouble)) {
+		char buf[UTIL_DOUBLE_LEN];
+		j->valuestring = xstrdup(util_fmt_double(buf, j->valuedouble));
+		j->type = cJSON_Raw;   /* cJSON_Delete frees valuestring */
+	}
+	for (cJSON *c = j->child; c; c = c->next)
+		view_json_numbers(c);
 }
 
 /* Append n as exactly width digits. */

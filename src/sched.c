@@ -1080,7 +1080,11 @@ static char **build_env(struct run *r, size_t i)
 	for (cJSON *p = s->def->params->child; p; p = p->next) {
 		if (cJSON_IsString(p))
 			add_env(&env, &n, xasprintf("FLOWY_PARAM_%s=%s", p->string, p->valuestring));
-		else if (cJSON_IsNumber(p) || cJSON_IsBool(p)) {
+		else if (cJSON_IsNumber(p)) {
+			char num[UTIL_DOUBLE_LEN];
+			add_env(&env, &n, xasprintf("FLOWY_PARAM_%s=%s", p->string,
+			                            util_fmt_double(num, p->valuedouble)));
+		} else if (cJSON_IsBool(p)) {
 			char *v = cJSON_PrintUnformatted(p);
 			add_env(&env, &n, xasprintf("FLOWY_PARAM_%s=%s", p->string, v));
 			free(v);

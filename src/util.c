@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <dirent.h>
 #include <sched.h>
 #include <stdio.h>
@@ -132,6 +133,31 @@ void strbuf_release(struct strbuf *sb)
 	free(sb->buf);
 	sb->buf = NULL;
 	sb->len = sb->cap = 0;
+}
+
+char *util_fmt_double(char buf[UTIL_DOUBLE_LEN], double v)
+{
+	if (isnan(v)) {
+		strcpy(buf, "nan");
+		return buf;
+	}
+	if (isinf(v)) {
+		strcpy(buf, v < 0 ? "-inf" : "inf");
+		return buf;
+	}
+	int prec = 1;
+	for (; prec < 17; prec++) {   /* 17 digits always read back */
+		snprintf(buf, UTIL_DOUBLE_LEN, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	/* Few digits make %g switch to an exponent early (100 is "1e+02" at
+	 * precision 1): print plainly wherever %.17g would have. */
+	const char *e = strchr(buf, 'e');
+	int exp10 = e ? atoi(e + 1) : 0;
+	if (prec == 17 || (e && exp10 >= prec && exp10 < 17))
+		snprintf(buf, UTIL_DOUBLE_LEN, "%.*g", prec == 17 ? 17 : exp10 + 1, v);
+	return buf;
 }
 
 double util_now(void)

@@ -42,6 +42,14 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 char *strbuf_detach(struct strbuf *sb, size_t *len_out);
 void strbuf_release(struct strbuf *sb);
 
+/* The longest text util_fmt_double writes, with its NUL. */
+#define UTIL_DOUBLE_LEN 32
+/* Write v into buf as the shortest "%.*g" text (precision 1..17) that
+ * strtod reads back to the same double: 0.9775 -> "0.9775", 3 -> "3",
+ * 1e21 -> "1e+21", -0.0 -> "-0"; NaN and infinities as "nan", "inf",
+ * "-inf". Returns buf. Every view prints numbers through this. */
+char *util_fmt_double(char buf[UTIL_DOUBLE_LEN], double v);
+
 /* Seconds since the epoch, with sub-second precision. */
 double util_now(void);
 /* mkdir -p; 0 or -errno. */

@@ -89,6 +89,11 @@ void view_text_fh(struct fh *h, char *text);
  * without newline. */
 struct strbuf;
 void view_fmt_time(struct strbuf *sb, double t);
+/* Rewrite every finite number in the JSON tree j (in place) as raw text
+ * in util_fmt_double's shortest form, so cJSON prints numbers as the TSV
+ * views do (cJSON alone writes 0.33333333333333331 for 1/3). */
+struct cJSON;
+void view_json_numbers(struct cJSON *j);
 /* Append a duration in seconds with three decimals ("12.345"). */
 void view_fmt_secs(struct strbuf *sb, double secs);
 /* A generated file is rendered at lookup (its size) and again at open;

@@ -39,26 +39,11 @@ static int metric_exists(struct flowy *f, const char *p, const char *m)
 	return c > 0;
 }
 
-/* Shortest text that reads back as v; integers skip printf's float path. */
+/* Append v in its shortest round-trip form. */
 static void fmt_num(struct strbuf *sb, double v)
 {
-	if (v == (double)(long long)v && v > -1e15 && v < 1e15) {
-		char buf[24], *p = buf + sizeof buf;
-		long long n = (long long)v;
-		unsigned long long u = n < 0 ? -(unsigned long long)n : (unsigned long long)n;
-		do
-			*--p = (char)('0' + u % 10);
-		while (u /= 10);
-		if (n < 0)
-			*--p = '-';
-		strbuf_add(sb, p, (size_t)(buf + sizeof buf - p));
-		return;
-	}
-	char buf[32];
-	snprintf(buf, sizeof buf, "%.15g", v);
-	if (strtod(buf, NULL) != v)
-		snprintf(buf, sizeof buf, "%.17g", v);
-	strbuf_puts(sb, buf);
+	char buf[UTIL_DOUBLE_LEN];
+	strbuf_puts(sb, util_fmt_double(buf, v));
 }
 
 static char *render_metric(struct flowy *f, const char *p, const char *m)
@@ -249,6 +234,7 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 				} else if (cJSON_IsNumber(v)) {
 					fmt_num(&cells, v->valuedouble);
 				} else if (v) {
+					view_json_numbers(v);
 					char *t = cJSON_PrintUnformatted(v);
 					strbuf_puts(&cells, t);
 					free(t);

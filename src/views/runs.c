@@ -177,6 +177,7 @@ static void render_run_json(struct flowy *f, int64_t id, sqlite3_stmt *run,
 		cJSON_AddItemToArray(steps, s);
 	}
 	db_finish(f->db, st);
+	view_json_numbers(o);
 	char *text = cJSON_Print(o);
 	strbuf_printf(sb, "%s\n", text);
 	free(text);
@@ -403,8 +404,9 @@ static char *render_series(struct flowy *f, int64_t id, const char *step, const 
 	sqlite3_stmt *st = db_prepare(f->db, "SELECT idx, value FROM metrics WHERE run_id=? "
 	                              "AND step=? AND name=? ORDER BY idx", "itt", id, step, m);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		strbuf_printf(&sb, "%lld\t%.17g\n", (long long)sqlite3_column_int64(st, 0),
-		              sqlite3_column_double(st, 1));
+		char num[UTIL_DOUBLE_LEN];
+		strbuf_printf(&sb, "%lld\t%s\n", (long long)sqlite3_column_int64(st, 0),
+		              util_fmt_double(num, sqlite3_column_double(st, 1)));
 		rows++;
 	}
 	db_finish(f->db, st);

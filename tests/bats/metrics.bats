@@ -64,3 +64,21 @@ train_step='{"run": "echo {\\\"loss\\\": 99} >> $FLOWY_METRICS; awk -v lr=$FLOWY
 	[ "$seen" = running ]
 	[ "$(wait_run "$R")" = succeeded ]
 }
+
+@test "numbers print in their shortest round-trip form everywhere" {
+	write_file n pipeline.json '{"params": {"lr": 0.3333333333333333, "grid": [0.1, 1e21]}}'
+	write_step n s '{"run": "echo {\\\"acc\\\": 0.9775} >> $FLOWY_METRICS; echo ok > out/o", "outputs": ["o"]}'
+	R=$(wait_new_run n)
+	[ "$(wait_run "$R")" = succeeded ]
+	printf 'index\tvalue\n0\t0.9775\n' > "$BATS_TEST_TMPDIR/series"
+	cmp "$BATS_TEST_TMPDIR/series" "$mnt/runs/$R/steps/s/metrics/acc"
+	expect_eq "$(tail -n +2 "$mnt/metrics/n/acc" | cut -f1-3)" "$(printf '%s\ts\t0.9775' "$R")" acc
+	expect_eq "$(head -1 "$mnt/metrics/n/runs.tsv")" \
+		"$(printf 'run\tstatus\tstarted\tduration\tparams.grid\tparams.lr\tmetrics.acc')" header
+	expect_eq "$(tail -n +2 "$mnt/metrics/n/runs.tsv" | cut -f5-7)" \
+		"$(printf '[0.1,1e+21]\t0.3333333333333333\t0.9775')" runs.tsv
+	# run.json agrees (cJSON alone would print 1/3 as 0.33333333333333331).
+	grep -q '"acc":[[:space:]]*\[0\.9775\]' "$mnt/runs/$R/run.json"
+	grep -q '"lr":[[:space:]]*0\.3333333333333333,\?$' "$mnt/runs/$R/run.json"
+	! grep -q '33331' "$mnt/runs/$R/run.json"
+}
