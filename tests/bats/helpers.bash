@@ -86,15 +86,20 @@ unmount_flowy() {
 	rm -f "$BATS_TEST_TMPDIR/daemon.pid"
 }
 
-# remount_flowy [EXTRA_ARGS...]: unmount, check the daemon exited cleanly
-# (status 0), mount the same store again.
-remount_flowy() {
+# unmount_clean: unmount and fail unless the daemon exited with status 0.
+unmount_clean() {
 	unmount_flowy
 	if [ "$DAEMON_RC" != 0 ]; then
 		echo "flowyfs did not stop cleanly on unmount (status $DAEMON_RC):" >&2
 		show_daemon_log >&2
 		return 1
 	fi
+}
+
+# remount_flowy [EXTRA_ARGS...]: unmount, check the daemon exited cleanly
+# (status 0), mount the same store again.
+remount_flowy() {
+	unmount_clean || return 1
 	mount_flowy "$@"
 }
 

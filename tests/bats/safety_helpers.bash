@@ -67,12 +67,7 @@ expect_db_ok() {
 # in exclusive locking mode, so nothing else can read it while it runs),
 # check it stopped cleanly, check the database, and mount again.
 db_check_offline() {
-	unmount_flowy
-	if [ "$DAEMON_RC" != 0 ]; then
-		echo "flowyfs did not stop cleanly (status $DAEMON_RC):" >&2
-		show_daemon_log >&2
-		return 1
-	fi
+	unmount_clean || return 1
 	expect_db_ok || return 1
 	mount_flowy "$@"
 }
