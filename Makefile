@@ -24,7 +24,7 @@ OPT      := -O2 -g
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined
 
-SRCS     := $(wildcard src/*.c src/views/*.c)
+SRCS     := $(wildcard src/*.c src/*/*.c)
 LIBSRCS  := $(filter-out src/main.c,$(SRCS))
 UNITSRCS := $(wildcard tests/unit/test_*.c)
 

@@ -33,7 +33,7 @@
 #include "flowyfs/fs.h"
 #include "flowyfs/hostfs.h"
 #include "flowyfs/log.h"
-#include "flowyfs/registry.h"
+#include "flowyfs/catalog.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
 #include "flowyfs/watch.h"
@@ -457,7 +457,7 @@ int main(int argc, char **argv)
 	f.debug = o.debug;
 	f.coalesce = 0.3;
 	f.inodes = inode_table_new();
-	f.registry = registry_new();
+	f.catalog = catalog_new();
 	log_init(o.debug, 0);
 
 	/* Reads a little under 1 MiB fit libfuse's splice pipe within the
@@ -504,7 +504,7 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_unmount;
 	}
-	registry_scan(&f);
+	catalog_scan(&f);
 	log_info("serving store %s on %s with -j %d", f.store, f.mnt, f.jobs);
 	struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
 	rc = fuse_session_loop_mt(se, &cfg);
@@ -523,7 +523,7 @@ out_session:
 	fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
 out:
-	registry_free(f.registry);
+	catalog_free(f.catalog);
 	inode_table_free(f.inodes);
 	vcs_close(f.vcs);
 	envinfo_free_cache();

@@ -36,7 +36,7 @@
 #include "flowyfs/hostfs.h"
 #include "flowyfs/log.h"
 #include "flowyfs/metrics.h"
-#include "flowyfs/registry.h"
+#include "flowyfs/catalog.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/step.h"
 #include "flowyfs/steplog.h"
@@ -54,7 +54,7 @@ struct job {
 };
 
 /* The last snapshot of each pipeline, reused while the pipeline's
- * generation (registry.c) stays the same. Scheduler thread only. */
+ * generation (catalog.c) stays the same. Scheduler thread only. */
 struct codefile {
 	char *rel;
 	char hex[CAS_HEX_LEN + 1]; /* of the content, or of a link's target */
@@ -525,7 +525,7 @@ static int take_snapshot(struct run *r)
 	int rc = util_mkdir_p(r->rundir, 0755);
 	if (rc < 0)
 		return rc;
-	uint64_t gen = registry_generation(r->f, r->pipeline);
+	uint64_t gen = catalog_generation(r->f, r->pipeline);
 	struct snap *sn;
 	for (sn = sc->snaps; sn && strcmp(sn->pipeline, r->pipeline); sn = sn->next)
 		;
@@ -1702,7 +1702,7 @@ static void *sched_main(void *arg)
 	for (;;) {
 		char **due = NULL;
 		size_t ndue = 0;
-		double next = registry_due(f, &due, &ndue);
+		double next = catalog_due(f, &due, &ndue);
 		for (size_t i = 0; i < ndue; i++) {
 			char *why = NULL;
 			if (sched_enqueue(f, due[i], "change", NULL, NULL, &why) < 0)

@@ -734,6 +734,7 @@ static void step_context(struct ctx *c, int present)
 	int r;
 
 	p->params = xjson(cJSON_CreateObject());
+	p->autorun = 1;
 	c->ctx_ok = 1;
 	if (!present)
 		goto index;
@@ -1155,6 +1156,8 @@ static void step_parse(struct ctx *c, struct step_def *st, struct sfile *f)
 
 	st->params = xjson(cJSON_CreateObject());
 	st->code_default = 1;
+	st->foreach_input = -1;
+	st->min_success = 1;
 	if (!step_name_valid(st->name))
 		err_file(c, f->src.disp, "invalid step name %s (" NAME_RULE ")",
 		         q(c, st->name));

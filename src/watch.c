@@ -24,7 +24,7 @@
 
 #include "flowyfs/hostfs.h"
 #include "flowyfs/log.h"
-#include "flowyfs/registry.h"
+#include "flowyfs/catalog.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
 #include "flowyfs/watch.h"
@@ -117,7 +117,7 @@ static void dispatch(struct flowy *f, const struct inotify_event *ev)
 	pthread_mutex_unlock(&ws->lock);
 	for (size_t i = 0; i < nhit; i++) {
 		log_debug("watch: input of %s changed", hit[i]);
-		registry_changed(f, hit[i]);
+		catalog_changed(f, hit[i]);
 		free(hit[i]);
 	}
 	free(hit);

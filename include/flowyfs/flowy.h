@@ -13,7 +13,7 @@
 #include "flowyfs/vcs.h"
 
 struct sched;
-struct registry;
+struct catalog;
 struct watch;
 
 struct flowy {
@@ -35,7 +35,7 @@ struct flowy {
 	vcs *vcs;             /* <store>/history.git: versions of pipelines */
 	inode_table *inodes;
 	struct sched *sched;
-	struct registry *registry;
+	struct catalog *catalog;
 	struct watch *watch;
 };
 

@@ -37,6 +37,17 @@ struct step_input {
 	int producer;        /* LOCAL: index of the producing step, else -1 */
 };
 
+enum step_foreach {
+	STEP_FOREACH_NONE = 0,
+	STEP_FOREACH_INPUT,  /* "foreach": "<input>": one task per entry */
+	STEP_FOREACH_PARAM   /* "foreach": "param:<name>": one per element */
+};
+
+struct step_register {
+	char *output;        /* an output of the step */
+	char *model;         /* a valid name */
+};
+
 struct step_def {
 	char *name;          /* file name without .json */
 	char *file;          /* "<name>.json" */
@@ -50,7 +61,19 @@ struct step_def {
 	                        means "every file not a top-level *.json" */
 	int code_default;
 	int retries;         /* default 0 */
+	double backoff;      /* seconds before the first retry, doubling each
+	                        time; default 0 */
 	double timeout;      /* seconds, 0 = none */
+	char *when;          /* shell condition run before the step, or NULL */
+	enum step_foreach foreach_kind; /* STEP_FOREACH_NONE by default */
+	char *foreach;       /* the input name (INPUT) or param name (PARAM) */
+	int foreach_input;   /* INPUT: index into inputs, else -1 */
+	int concurrency;     /* foreach: tasks at once, 0 = as many as slots */
+	double min_success;  /* foreach: fraction that must succeed, 0..1,
+	                        default 1 */
+	struct step_register *reg; size_t n_reg; /* "register" */
+	char *executor;      /* "local", "slurm", or NULL: the pipeline's */
+	cJSON *resources;    /* object or NULL: the pipeline's */
 	char *canonical;     /* cJSON_PrintUnformatted of the definition (keys
 	                        sorted, description left out),
 	                        for the cache key */
@@ -62,6 +85,11 @@ struct pipeline_def {
 	cJSON *params;       /* the context (object, maybe empty) */
 	char *description;
 	char *workdir;       /* absolute or NULL */
+	int autorun;         /* default 1: a valid change or a trigger queues a run */
+	char *executor;      /* default executor of its steps, or NULL (local) */
+	cJSON *resources;    /* default resources of its steps, or NULL */
+	cJSON *slurm;        /* "slurm": partition, account, args; or NULL */
+	cJSON *alerts;       /* "alerts" as written (events module), or NULL */
 	struct step_def *steps; size_t n_steps; /* sorted by name */
 	size_t *order;       /* topological order (indexes into steps), valid
 	                        only when n_errors == 0 */

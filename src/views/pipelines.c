@@ -4,8 +4,8 @@
  * Files are kept in <store>/pipelines and every operation passes through
  * to that backing directory, so content survives remounts. Each pipeline
  * directory also shows generated files: .status and .dag/.dag.dot
- * (rendered by the registry) and .ctl, a write-only command sink. Closing
- * a written file, unlink, rename and mkdir tell the registry the pipeline
+ * (rendered by the catalog) and .ctl, a write-only command sink. Closing
+ * a written file, unlink, rename and mkdir tell the catalog the pipeline
  * changed, which revalidates it and, after the change window, queues a run.
  *
  * Backing objects are reached by a walk from the pipelines directory that
@@ -29,7 +29,7 @@
 
 #include "flowyfs/ctl.h"
 #include "flowyfs/log.h"
-#include "flowyfs/registry.h"
+#include "flowyfs/catalog.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
@@ -62,7 +62,7 @@ static void parse(const char *path, struct ppath *pp)
 	if (s[n] == '/') {
 		pp->rest = s + n + 1;
 		pp->depth = strchr(pp->rest, '/') ? 3 : 2;
-		if (pp->depth == 2 && registry_is_pipeline(pp->p))
+		if (pp->depth == 2 && catalog_is_pipeline(pp->p))
 			for (int g = GEN_STATUS; g <= GEN_LATEST; g++)
 				if (!strcmp(pp->rest, gen_names[g]))
 					pp->gen = (enum gen)g;
@@ -167,9 +167,9 @@ static int pl_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		if (pp.gen == GEN_CTL)
 			a->mode = S_IFREG | 0200;
 		else if (!view_cached_attr(a, path))
-			view_generated_attr(a, path, registry_render(f, pp.p,
-			                    pp.gen == GEN_STATUS ? REGISTRY_STATUS :
-			                    pp.gen == GEN_DAG ? REGISTRY_DAG : REGISTRY_DOT));
+			view_generated_attr(a, path, catalog_render(f, pp.p,
+			                    pp.gen == GEN_STATUS ? CATALOG_STATUS :
+			                    pp.gen == GEN_DAG ? CATALOG_DAG : CATALOG_DOT));
 		a->has_owner = 1;
 		a->uid = st.st_uid;
 		a->gid = st.st_gid;
@@ -200,7 +200,7 @@ static int pl_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	unlocate(&at);
 	if (rc < 0)
 		return rc;
-	if (pp.depth == 1 && registry_is_pipeline(pp.p)) {
+	if (pp.depth == 1 && catalog_is_pipeline(pp.p)) {
 		for (int g = GEN_STATUS; g <= GEN_CTL; g++)
 			dirlist_add(l, gen_names[g], S_IFREG);
 		if (latest_run(f, pp.p) > 0)
@@ -212,7 +212,7 @@ static int pl_readdir(struct flowy *f, const char *path, struct dirlist *l)
 static void changed(struct flowy *f, const struct ppath *pp)
 {
 	if (pp->depth >= 1) {
-		registry_changed(f, pp->p);
+		catalog_changed(f, pp->p);
 		sched_wake(f);
 	}
 }
@@ -233,8 +233,8 @@ static int pl_open(struct flowy *f, const char *path, int flags, struct fh *h)
 		if (acc != O_RDONLY)
 			return -EACCES;
 		char *t = view_cache_take(path);
-		view_text_fh(h, t ? t : registry_render(f, pp.p, pp.gen == GEN_STATUS ?
-		             REGISTRY_STATUS : pp.gen == GEN_DAG ? REGISTRY_DAG : REGISTRY_DOT));
+		view_text_fh(h, t ? t : catalog_render(f, pp.p, pp.gen == GEN_STATUS ?
+		             CATALOG_STATUS : pp.gen == GEN_DAG ? CATALOG_DAG : CATALOG_DOT));
 		return 0;
 	}
 	struct loc l;
@@ -298,13 +298,13 @@ static int apply(struct flowy *f, const char *p, const struct ctl_cmd *cmd, char
 			               "\"run\" or \"rerun STEP\"");
 			return -EINVAL;
 		}
-		if (!registry_check(f, p, &errors)) {
+		if (!catalog_check(f, p, &errors)) {
 			free(errors);
 			*why = xstrdup("the pipeline is invalid (see above)");
 			return -EINVAL;
 		}
 		free(errors);
-		if (cmd->verb == CTL_RERUN && !registry_has_step(f, p, cmd->step)) {
+		if (cmd->verb == CTL_RERUN && !catalog_has_step(f, p, cmd->step)) {
 			*why = xasprintf("rerun: no step named %s in this pipeline", cmd->step);
 			return -EINVAL;
 		}
@@ -366,7 +366,7 @@ static int pl_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
 			if ((unsigned char)*c < 0x20)
 				*c = ' ';
 		char *reason = why ? xasprintf("refused: %s", why) : NULL;
-		registry_command(f, pp.p, shown, reason);
+		catalog_command(f, pp.p, shown, reason);
 		if (reason)
 			log_info("%s/.ctl: %s: %s", pp.p, shown, reason);
 		free(reason);
@@ -391,7 +391,7 @@ static int pl_mkdir(struct flowy *f, const char *path, mode_t mode)
 {
 	struct ppath pp;
 	parse(path, &pp);
-	if (pp.depth == 1 && !registry_is_pipeline(pp.p) && pp.p[0] != '.')
+	if (pp.depth == 1 && !catalog_is_pipeline(pp.p) && pp.p[0] != '.')
 		return -EINVAL;
 	if (pp.gen)
 		return -EEXIST;
@@ -417,7 +417,7 @@ static int pl_remove(struct flowy *f, const char *path, int dir)
 		rc = -errno;
 	unlocate(&l);
 	if (!rc && pp.depth == 1)
-		registry_removed(f, pp.p);
+		catalog_removed(f, pp.p);
 	else if (!rc)
 		changed(f, &pp);
 	return rc;
@@ -440,7 +440,7 @@ static int pl_rename(struct flowy *f, const char *from, const char *to, unsigned
 	parse(to, &b);
 	if (a.gen || b.gen || a.depth == 0 || b.depth == 0)
 		return -EPERM;
-	if (b.depth == 1 && !registry_is_pipeline(b.p) && b.p[0] != '.')
+	if (b.depth == 1 && !catalog_is_pipeline(b.p) && b.p[0] != '.')
 		return -EINVAL;
 	if (a.depth != 1 && b.depth == 1)
 		return -EPERM; /* only directories are pipelines */
@@ -455,7 +455,7 @@ static int pl_rename(struct flowy *f, const char *from, const char *to, unsigned
 	if (rc)
 		return rc;
 	if (a.depth == 1 && b.depth == 1) {
-		registry_renamed(f, a.p, b.p);
+		catalog_renamed(f, a.p, b.p);
 		sched_wake(f);
 	} else {
 		changed(f, &a);

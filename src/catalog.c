@@ -1,6 +1,7 @@
 /*
- * registry.c - per-pipeline validation state and change coalescing.
- * The scheduler thread polls registry_due(); FUSE threads mark changes and
+ * catalog.c - the catalog of pipelines: per-pipeline validation state
+ * and change coalescing ("registry" is the model registry's name).
+ * The scheduler thread polls catalog_due(); FUSE threads mark changes and
  * render .status/.dag. One mutex guards the table; validation itself
  * (step_load) runs outside it on a private copy of the result.
  */
@@ -13,7 +14,7 @@
 
 #include "flowyfs/dag.h"
 #include "flowyfs/hostfs.h"
-#include "flowyfs/registry.h"
+#include "flowyfs/catalog.h"
 #include "flowyfs/step.h"
 #include "flowyfs/util.h"
 #include "flowyfs/watch.h"
@@ -33,14 +34,14 @@ struct entry {
 	struct entry *next;
 };
 
-struct registry {
+struct catalog {
 	pthread_mutex_t lock;
 	struct entry *head;
 };
 
-struct registry *registry_new(void)
+struct catalog *catalog_new(void)
 {
-	struct registry *r = xcalloc(1, sizeof *r);
+	struct catalog *r = xcalloc(1, sizeof *r);
 	pthread_mutex_init(&r->lock, NULL);
 	return r;
 }
@@ -58,7 +59,7 @@ static void entry_clear(struct entry *e)
 	e->errors = e->dag = e->dot = NULL;
 }
 
-void registry_free(struct registry *r)
+void catalog_free(struct catalog *r)
 {
 	if (!r)
 		return;
@@ -73,13 +74,13 @@ void registry_free(struct registry *r)
 	free(r);
 }
 
-int registry_is_pipeline(const char *name)
+int catalog_is_pipeline(const char *name)
 {
 	return name[0] != '.' && step_name_valid(name);
 }
 
 /* The entry for name, created (dirty) when missing. Lock held. */
-static struct entry *get(struct registry *r, const char *name)
+static struct entry *get(struct catalog *r, const char *name)
 {
 	for (struct entry *e = r->head; e; e = e->next)
 		if (!strcmp(e->name, name))
@@ -92,11 +93,11 @@ static struct entry *get(struct registry *r, const char *name)
 	return e;
 }
 
-void registry_changed(struct flowy *f, const char *pipeline)
+void catalog_changed(struct flowy *f, const char *pipeline)
 {
-	if (!registry_is_pipeline(pipeline))
+	if (!catalog_is_pipeline(pipeline))
 		return;
-	struct registry *r = f->registry;
+	struct catalog *r = f->catalog;
 	pthread_mutex_lock(&r->lock);
 	struct entry *e = get(r, pipeline);
 	e->dirty = 1;
@@ -108,10 +109,10 @@ void registry_changed(struct flowy *f, const char *pipeline)
 
 static void validate(struct flowy *f, const char *pipeline);
 
-int registry_has_step(struct flowy *f, const char *pipeline, const char *step)
+int catalog_has_step(struct flowy *f, const char *pipeline, const char *step)
 {
 	validate(f, pipeline);
-	struct registry *r = f->registry;
+	struct catalog *r = f->catalog;
 	int found = 0;
 	pthread_mutex_lock(&r->lock);
 	struct entry *e = get(r, pipeline);
@@ -121,18 +122,18 @@ int registry_has_step(struct flowy *f, const char *pipeline, const char *step)
 	return found;
 }
 
-uint64_t registry_generation(struct flowy *f, const char *pipeline)
+uint64_t catalog_generation(struct flowy *f, const char *pipeline)
 {
-	struct registry *r = f->registry;
+	struct catalog *r = f->catalog;
 	pthread_mutex_lock(&r->lock);
 	uint64_t g = get(r, pipeline)->gen;
 	pthread_mutex_unlock(&r->lock);
 	return g;
 }
 
-void registry_removed(struct flowy *f, const char *pipeline)
+void catalog_removed(struct flowy *f, const char *pipeline)
 {
-	struct registry *r = f->registry;
+	struct catalog *r = f->catalog;
 	watch_set(f, pipeline, NULL, 0);
 	pthread_mutex_lock(&r->lock);
 	for (struct entry **p = &r->head; *p; p = &(*p)->next)
@@ -148,13 +149,13 @@ void registry_removed(struct flowy *f, const char *pipeline)
 	pthread_mutex_unlock(&r->lock);
 }
 
-void registry_renamed(struct flowy *f, const char *from, const char *to)
+void catalog_renamed(struct flowy *f, const char *from, const char *to)
 {
-	registry_removed(f, from);
-	if (!registry_is_pipeline(to))
+	catalog_removed(f, from);
+	if (!catalog_is_pipeline(to))
 		return;
 	/* A directory moved into place is complete: no window to wait for. */
-	struct registry *r = f->registry;
+	struct catalog *r = f->catalog;
 	pthread_mutex_lock(&r->lock);
 	struct entry *e = get(r, to);
 	e->dirty = 1;
@@ -196,7 +197,7 @@ static const char *check_file_input(const char *path, void *arg)
 /* Validate pipeline if it changed; lock not held. */
 static void validate(struct flowy *f, const char *pipeline)
 {
-	struct registry *r = f->registry;
+	struct catalog *r = f->catalog;
 	pthread_mutex_lock(&r->lock);
 	struct entry *e = get(r, pipeline);
 	int dirty = e->dirty;
@@ -259,36 +260,36 @@ static void last_run(struct flowy *f, const char *pipeline, struct strbuf *sb)
 	db_unlock(f->db);
 }
 
-char *registry_render(struct flowy *f, const char *pipeline, enum registry_doc doc)
+char *catalog_render(struct flowy *f, const char *pipeline, enum catalog_doc doc)
 {
 	validate(f, pipeline);
-	struct registry *r = f->registry;
+	struct catalog *r = f->catalog;
 	struct strbuf sb = {0};
 	pthread_mutex_lock(&r->lock);
 	struct entry *e = get(r, pipeline);
 	switch (doc) {
-	case REGISTRY_STATUS:
+	case CATALOG_STATUS:
 		strbuf_printf(&sb, "%s\n%s", e->valid ? "valid" : "invalid", e->errors);
 		if (e->last_cmd)
 			strbuf_puts(&sb, e->last_cmd);
 		break;
-	case REGISTRY_DAG:
+	case CATALOG_DAG:
 		strbuf_puts(&sb, e->valid ? e->dag : "invalid: see .status\n");
 		break;
-	case REGISTRY_DOT:
+	case CATALOG_DOT:
 		strbuf_puts(&sb, e->valid ? e->dot : "// invalid: see .status\n");
 		break;
 	}
 	pthread_mutex_unlock(&r->lock);
-	if (doc == REGISTRY_STATUS)
+	if (doc == CATALOG_STATUS)
 		last_run(f, pipeline, &sb);
 	return strbuf_detach(&sb, NULL);
 }
 
-void registry_command(struct flowy *f, const char *pipeline, const char *cmd,
+void catalog_command(struct flowy *f, const char *pipeline, const char *cmd,
                       const char *error)
 {
-	struct registry *r = f->registry;
+	struct catalog *r = f->catalog;
 	struct strbuf sb = {0};
 	if (!error) { /* accepted: what was refused before no longer stands */
 		pthread_mutex_lock(&r->lock);
@@ -312,10 +313,10 @@ void registry_command(struct flowy *f, const char *pipeline, const char *cmd,
 	pthread_mutex_unlock(&r->lock);
 }
 
-int registry_check(struct flowy *f, const char *pipeline, char **errors)
+int catalog_check(struct flowy *f, const char *pipeline, char **errors)
 {
 	validate(f, pipeline);
-	struct registry *r = f->registry;
+	struct catalog *r = f->catalog;
 	pthread_mutex_lock(&r->lock);
 	struct entry *e = get(r, pipeline);
 	int valid = e->valid;
@@ -325,21 +326,21 @@ int registry_check(struct flowy *f, const char *pipeline, char **errors)
 	return valid;
 }
 
-void registry_scan(struct flowy *f)
+void catalog_scan(struct flowy *f)
 {
 	DIR *d = opendir(f->pipelines_dir);
 	if (!d)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d)))
-		if (registry_is_pipeline(e->d_name))
+		if (catalog_is_pipeline(e->d_name))
 			validate(f, e->d_name);
 	closedir(d);
 }
 
-double registry_due(struct flowy *f, char ***out, size_t *n)
+double catalog_due(struct flowy *f, char ***out, size_t *n)
 {
-	struct registry *r = f->registry;
+	struct catalog *r = f->catalog;
 	double now = util_now(), next = -1;
 	char **due = NULL;
 	size_t k = 0;
@@ -361,7 +362,7 @@ double registry_due(struct flowy *f, char ***out, size_t *n)
 	/* Keep only those that validate. */
 	size_t j = 0;
 	for (size_t i = 0; i < k; i++) {
-		if (registry_check(f, due[i], NULL))
+		if (catalog_check(f, due[i], NULL))
 			due[j++] = due[i];
 		else
 			free(due[i]);

@@ -1,5 +1,5 @@
 /*
- * registry.h - what the daemon knows about each pipeline between runs:
+ * catalog.h - what the daemon knows about each pipeline between runs:
  * whether it changed since it was last validated, whether a change is
  * waiting to become a run, and the result of the last validation.
  *
@@ -8,43 +8,43 @@
  * the change window (f->coalesce) has passed, so a burst of writes costs
  * one validation and queues one run.
  */
-#ifndef FLOWYFS_REGISTRY_H
-#define FLOWYFS_REGISTRY_H
+#ifndef FLOWYFS_CATALOG_H
+#define FLOWYFS_CATALOG_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "flowyfs/flowy.h"
 
-enum registry_doc { REGISTRY_STATUS, REGISTRY_DAG, REGISTRY_DOT };
+enum catalog_doc { CATALOG_STATUS, CATALOG_DAG, CATALOG_DOT };
 
-struct registry *registry_new(void);
-void registry_free(struct registry *r);
+struct catalog *catalog_new(void);
+void catalog_free(struct catalog *r);
 
 /* Is name a pipeline directory that runs (valid name, not a dot-dir)? */
-int registry_is_pipeline(const char *name);
+int catalog_is_pipeline(const char *name);
 /* A file of pipeline changed: revalidate, and queue a run once the change
  * window has passed. */
-void registry_changed(struct flowy *f, const char *pipeline);
-void registry_removed(struct flowy *f, const char *pipeline);
-void registry_renamed(struct flowy *f, const char *from, const char *to);
+void catalog_changed(struct flowy *f, const char *pipeline);
+void catalog_removed(struct flowy *f, const char *pipeline);
+void catalog_renamed(struct flowy *f, const char *from, const char *to);
 /* Is step a step of the (valid) pipeline? */
-int registry_has_step(struct flowy *f, const char *pipeline, const char *step);
+int catalog_has_step(struct flowy *f, const char *pipeline, const char *step);
 /* A counter of the pipeline's changes in this daemon: two equal values
  * mean the files did not change in between. */
-uint64_t registry_generation(struct flowy *f, const char *pipeline);
+uint64_t catalog_generation(struct flowy *f, const char *pipeline);
 /* Render .status / .dag / .dag.dot; malloc'd text. */
-char *registry_render(struct flowy *f, const char *pipeline, enum registry_doc doc);
+char *catalog_render(struct flowy *f, const char *pipeline, enum catalog_doc doc);
 /* Remember the last refused .ctl command of pipeline, shown in .status as
  * "last command: CMD: ERROR"; an accepted one (error NULL) clears it. */
-void registry_command(struct flowy *f, const char *pipeline, const char *cmd,
+void catalog_command(struct flowy *f, const char *pipeline, const char *cmd,
                       const char *error);
 /* 1 when valid, 0 with *errors (malloc'd, one per line) when not. */
-int registry_check(struct flowy *f, const char *pipeline, char **errors);
+int catalog_check(struct flowy *f, const char *pipeline, char **errors);
 /* Validate every pipeline of the store (at start: sets up watches). */
-void registry_scan(struct flowy *f);
+void catalog_scan(struct flowy *f);
 /* Pipelines whose window has passed and that validated: malloc'd array of
  * malloc'd names in *out. Returns seconds until the next one is due, or
  * -1 when nothing waits. */
-double registry_due(struct flowy *f, char ***out, size_t *n);
+double catalog_due(struct flowy *f, char ***out, size_t *n);
 
 #endif
