@@ -789,6 +789,13 @@ static void step_context(struct ctx *c, int present)
 		}
 	}
 index:
+	/* Run-time overrides replace context values before steps take them. */
+	if (c->checks && c->checks->overrides)
+		for (const cJSON *o = c->checks->overrides->child; o; o = o->next)
+			if (cJSON_GetObjectItemCaseSensitive(p->params, o->string) &&
+			    !cJSON_ReplaceItemInObjectCaseSensitive(p->params, o->string,
+			                                            xjson(cJSON_Duplicate(o, 1))))
+				util_oom();
 	/* Sorted by key, first occurrence first: lookups match cJSON's. */
 	for (it = p->params->child; it; it = it->next)
 		c->n_ctx++;

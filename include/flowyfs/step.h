@@ -111,6 +111,11 @@ struct step_checks {
 	/* A file: input's path: NULL when fine, else why not (static text). */
 	const char *(*file_input)(const char *path, void *arg);
 	void *arg;
+	/* Run-time param overrides (an object, or NULL): each replaces the
+	 * context value of its key (keys not in the context are ignored; the
+	 * caller refuses them) before steps take their params, so a step's
+	 * own object value still wins. */
+	const cJSON *overrides;
 };
 /* step_load, with checks (NULL: none). */
 int step_load_checked(struct pipeline_def **out, const char *name, const char *dir,
