@@ -19,7 +19,7 @@ CC       ?= cc
 WARN     := -Wall -Wextra -Wno-unused-parameter
 BASEFLAGS = -std=gnu11 -D_GNU_SOURCE -Iinclude $(WARN) -MMD -MP \
             $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
-LDLIBS    = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) -lpthread
+LDLIBS    = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) -lpthread -lm
 OPT      := -O2 -g
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined

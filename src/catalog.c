@@ -30,6 +30,10 @@ struct entry {
 	char *dag, *dot;    /* renderings, when valid */
 	char **steps;       /* step names, when valid */
 	size_t nsteps;
+	char **reads;       /* "other/name" inputs of its steps, when valid */
+	size_t nreads;
+	int autorun;        /* pipeline.json "autorun" (default on) */
+	char *stale;        /* autorun off: why a run now would differ, or NULL */
 	char *last_cmd;     /* "last command: ..." line for .status, or NULL */
 	struct entry *next;
 };
@@ -53,6 +57,11 @@ static void entry_clear(struct entry *e)
 	free(e->steps);
 	e->steps = NULL;
 	e->nsteps = 0;
+	for (size_t i = 0; i < e->nreads; i++)
+		free(e->reads[i]);
+	free(e->reads);
+	e->reads = NULL;
+	e->nreads = 0;
 	free(e->errors);
 	free(e->dag);
 	free(e->dot);
@@ -67,6 +76,7 @@ void catalog_free(struct catalog *r)
 		n = e->next;
 		entry_clear(e);
 		free(e->last_cmd);
+		free(e->stale);
 		free(e->name);
 		free(e);
 	}
@@ -142,6 +152,7 @@ void catalog_removed(struct flowy *f, const char *pipeline)
 			*p = e->next;
 			entry_clear(e);
 			free(e->last_cmd);
+			free(e->stale);
 			free(e->name);
 			free(e);
 			break;
@@ -211,8 +222,9 @@ static void validate(struct flowy *f, const char *pipeline)
 	struct step_checks checks = {.file_input = check_file_input, .arg = f};
 	int rc = step_load_checked(&p, pipeline, dir, &checks);
 	struct strbuf errs = {0};
-	char *dag = NULL, *dot = NULL, **steps = NULL;
-	size_t nsteps = 0;
+	char *dag = NULL, *dot = NULL, **steps = NULL, **reads = NULL;
+	size_t nsteps = 0, nreads = 0;
+	int autorun = 1;
 	if (rc < 0) {
 		strbuf_printf(&errs, "%s: cannot read pipeline: %s\n", pipeline, strerror(-rc));
 	} else if (p->n_errors) {
@@ -224,6 +236,13 @@ static void validate(struct flowy *f, const char *pipeline)
 		steps = xcalloc(p->n_steps + 1, sizeof *steps);
 		for (nsteps = 0; nsteps < p->n_steps; nsteps++)
 			steps[nsteps] = xstrdup(p->steps[nsteps].name);
+		for (size_t i = 0; i < p->n_steps; i++)
+			for (size_t k = 0; k < p->steps[i].n_inputs; k++)
+				if (p->steps[i].inputs[k].kind == STEP_IN_PIPELINE) {
+					reads = xrealloc(reads, (nreads + 1) * sizeof *reads);
+					reads[nreads++] = xstrdup(p->steps[i].inputs[k].ref);
+				}
+		autorun = p->autorun;
 	}
 	watch_inputs(f, pipeline, rc < 0 ? NULL : p);
 	step_free(p);
@@ -238,6 +257,9 @@ static void validate(struct flowy *f, const char *pipeline)
 	e->dot = dot;
 	e->steps = steps;
 	e->nsteps = nsteps;
+	e->reads = reads;
+	e->nreads = nreads;
+	e->autorun = autorun;
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -270,6 +292,9 @@ char *catalog_render(struct flowy *f, const char *pipeline, enum catalog_doc doc
 	switch (doc) {
 	case CATALOG_STATUS:
 		strbuf_printf(&sb, "%s\n%s", e->valid ? "valid" : "invalid", e->errors);
+		if (e->valid && e->stale)
+			strbuf_printf(&sb, "stale: %s (autorun is off: write \"run\" to .ctl)\n",
+			              e->stale);
 		if (e->last_cmd)
 			strbuf_puts(&sb, e->last_cmd);
 		break;
@@ -362,7 +387,16 @@ double catalog_due(struct flowy *f, char ***out, size_t *n)
 	/* Keep only those that validate. */
 	size_t j = 0;
 	for (size_t i = 0; i < k; i++) {
-		if (catalog_check(f, due[i], NULL))
+		int keep = catalog_check(f, due[i], NULL);
+		if (keep) { /* autorun off: only say that a run would differ */
+			pthread_mutex_lock(&r->lock);
+			struct entry *e = get(r, due[i]);
+			if (!e->autorun && !e->stale)
+				e->stale = xstrdup("its files changed since its last run");
+			keep = e->autorun;
+			pthread_mutex_unlock(&r->lock);
+		}
+		if (keep)
 			due[j++] = due[i];
 		else
 			free(due[i]);
@@ -370,4 +404,40 @@ double catalog_due(struct flowy *f, char ***out, size_t *n)
 	*out = due;
 	*n = j;
 	return next;
+}
+
+void catalog_queued(struct flowy *f, const char *pipeline)
+{
+	struct catalog *r = f->catalog;
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, pipeline);
+	free(e->stale);
+	e->stale = NULL;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void catalog_readers(struct flowy *f, const char *pipeline, const char *name,
+                     char ***out, size_t *n)
+{
+	struct catalog *r = f->catalog;
+	char *ref = xasprintf("%s/%s", pipeline, name);
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&r->lock);
+	for (struct entry *e = r->head; e; e = e->next) {
+		int reads = 0;
+		for (size_t i = 0; e->valid && i < e->nreads && !reads; i++)
+			reads = !strcmp(e->reads[i], ref);
+		if (!reads || !strcmp(e->name, pipeline))
+			continue;
+		if (!e->autorun) {
+			free(e->stale);
+			e->stale = xasprintf("input %s changed", ref);
+			continue;
+		}
+		*out = xrealloc(*out, (*n + 1) * sizeof **out);
+		(*out)[(*n)++] = xstrdup(e->name);
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(ref);
 }

@@ -88,6 +88,11 @@ static const char *const migrations[] = {
 	"ALTER TABLE runs ADD COLUMN snapshot_run INTEGER;",
 	/* 4: the process group of a running step, to stop it after a crash. */
 	"ALTER TABLE steps ADD COLUMN pid INTEGER;",
+	/* 5: seconds a run or step was paused (not part of its duration), and
+	 * the run a retry retries. */
+	"ALTER TABLE runs ADD COLUMN paused REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE steps ADD COLUMN paused REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE runs ADD COLUMN retry_of INTEGER;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -656,14 +661,14 @@ int db_recover(db *d, void (*stray)(int64_t run, const char *step, int pid, void
 		rc = db_exec(d, "UPDATE steps SET status='failed', "
 		                "error='daemon stopped while the step ran' "
 		                "WHERE status='running' AND run_id IN (SELECT id FROM runs "
-		                "WHERE status IN ('queued','running'))", "");
+		                "WHERE status IN ('queued','running','paused'))", "");
 	if (!rc)
 		rc = db_exec(d, "UPDATE steps SET status='skipped' WHERE status='pending' "
 		                "AND run_id IN (SELECT id FROM runs WHERE status IN "
-		                "('queued','running'))", "");
+		                "('queued','running','paused'))", "");
 	if (!rc)
 		rc = db_exec(d, "UPDATE runs SET status='interrupted', finished=? "
-		                "WHERE status IN ('queued','running')", "d", util_now());
+		                "WHERE status IN ('queued','running','paused')", "d", util_now());
 	if (rc)
 		db_rollback(d);
 	else

@@ -34,6 +34,7 @@
 #include "flowyfs/hostfs.h"
 #include "flowyfs/log.h"
 #include "flowyfs/catalog.h"
+#include "flowyfs/events.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
 #include "flowyfs/watch.h"
@@ -458,6 +459,7 @@ int main(int argc, char **argv)
 	f.coalesce = 0.3;
 	f.inodes = inode_table_new();
 	f.catalog = catalog_new();
+	f.events = events_new();
 	log_init(o.debug, 0);
 
 	/* Reads a little under 1 MiB fit libfuse's splice pipe within the
@@ -524,6 +526,7 @@ out_session:
 	fuse_opt_free_args(&args);
 out:
 	catalog_free(f.catalog);
+	events_free(f.events);
 	inode_table_free(f.inodes);
 	vcs_close(f.vcs);
 	envinfo_free_cache();

@@ -47,4 +47,12 @@ void catalog_scan(struct flowy *f);
  * -1 when nothing waits. */
 double catalog_due(struct flowy *f, char ***out, size_t *n);
 
+/* A run of pipeline was queued: it is no longer stale. */
+void catalog_queued(struct flowy *f, const char *pipeline);
+/* The valid pipelines (other than pipeline) with autorun on whose steps
+ * read pipeline/name: malloc'd array of malloc'd names. Those with
+ * autorun off are marked stale instead ("input pipeline/name changed"). */
+void catalog_readers(struct flowy *f, const char *pipeline, const char *name,
+                     char ***out, size_t *n);
+
 #endif

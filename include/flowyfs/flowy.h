@@ -15,6 +15,8 @@
 struct sched;
 struct catalog;
 struct watch;
+struct events;
+struct snapshots;
 
 struct flowy {
 	char *store;          /* absolute store directory */
@@ -37,6 +39,9 @@ struct flowy {
 	struct sched *sched;
 	struct catalog *catalog;
 	struct watch *watch;
+	struct events *events; /* subscribers to state changes */
+	struct snapshots *snapshots; /* the last snapshot of each pipeline */
+	char *scratch_cover;  /* hidden from steps: the scratch of every store */
 };
 
 #endif

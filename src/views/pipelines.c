@@ -285,19 +285,45 @@ static int pl_create(struct flowy *f, const char *path, mode_t mode, int flags,
 	return 0;
 }
 
+/* Queue the runs of a run, rerun or sweep command: one per combination
+ * of the swept values. */
+static int queue_runs(struct flowy *f, const char *p, const struct ctl_cmd *cmd,
+                      char **why)
+{
+	cJSON *each = NULL;
+	if (ctl_sweep_expand(cmd, &each) < 0) {
+		*why = xstrdup("cannot expand the command");
+		return -EINVAL;
+	}
+	const char *trigger = cmd->verb == CTL_SWEEP ? "sweep" :
+	                      cmd->verb == CTL_RERUN ? "rerun" : "ctl";
+	int rc = 0, queued = 0;
+	for (cJSON *ov = each ? each->child : NULL; ov && !rc; ov = ov->next) {
+		struct run_request req = {
+			.pipeline = p, .trigger = trigger, .overrides = ov,
+			.force_step = cmd->verb == CTL_RERUN ? cmd->step : NULL,
+		};
+		rc = sched_queue(f, &req, NULL, why);
+		queued += !rc;
+	}
+	cJSON_Delete(each);
+	if (rc && queued) { /* say what was done before the refusal */
+		char *w = xasprintf("%s (after %d of %d runs were queued)", *why, queued,
+		                    (int)cmd->n_runs);
+		free(*why);
+		*why = w;
+	}
+	return rc;
+}
+
 /* Carry out one parsed .ctl command of pipeline p; 0 or -errno with *why. */
 static int apply(struct flowy *f, const char *p, const struct ctl_cmd *cmd, char **why)
 {
 	char *errors = NULL;
-	int r = 0;
 	switch (cmd->verb) {
 	case CTL_RUN:
 	case CTL_RERUN:
-		if (cJSON_GetArraySize(cmd->overrides) > 0) {
-			*why = xstrdup("param overrides are not supported yet; write plain "
-			               "\"run\" or \"rerun STEP\"");
-			return -EINVAL;
-		}
+	case CTL_SWEEP:
 		if (!catalog_check(f, p, &errors)) {
 			free(errors);
 			*why = xstrdup("the pipeline is invalid (see above)");
@@ -308,28 +334,16 @@ static int apply(struct flowy *f, const char *p, const struct ctl_cmd *cmd, char
 			*why = xasprintf("rerun: no step named %s in this pipeline", cmd->step);
 			return -EINVAL;
 		}
-		return sched_enqueue(f, p, cmd->verb == CTL_RUN ? "ctl" : "rerun",
-		                     cmd->step, NULL, why);
+		return queue_runs(f, p, cmd, why);
+	case CTL_RETRY: {
+		struct run_request req = {.pipeline = p, .trigger = "retry",
+		                          .retry_of = cmd->run};
+		return sched_queue(f, &req, NULL, why);
+	}
 	case CTL_CANCEL:
 	case CTL_PAUSE:
-	case CTL_RESUME: {
-		const char *name = cmd->verb == CTL_CANCEL ? "cancel" :
-		                   cmd->verb == CTL_PAUSE ? "pause" : "resume";
-		if (cmd->run) {
-			*why = xasprintf("%s of a given run is not supported yet; write just "
-			                 "\"%s\"", name, name);
-			return -EINVAL;
-		}
-		r = sched_control(f, p, name);
-		if (r == -ESRCH)
-			*why = xstrdup("no queued or running run of this pipeline");
-		return r;
-	}
-	case CTL_SWEEP:
-	case CTL_RETRY:
-		*why = xasprintf("%s is not supported yet",
-		                 cmd->verb == CTL_SWEEP ? "sweep" : "retry");
-		return -EINVAL;
+	case CTL_RESUME:
+		return sched_control(f, p, ctl_verb_name(cmd->verb), cmd->run, why);
 	}
 	*why = xstrdup("unknown command");
 	return -EINVAL;

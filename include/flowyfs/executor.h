@@ -1,0 +1,32 @@
+/*
+ * executor.h - how a step's process is run: the interface every executor
+ * implements, so the run state machine does not care where a step runs.
+ *
+ * prepare lays out what the step needs (for local: its scratch); start
+ * launches it from an exec_spec; fd is readable once it has ended (the
+ * scheduler polls it with everything else); signal delivers TERM, KILL,
+ * STOP, CONT; reap collects its exit code (128+N when killed by signal N)
+ * and releases what start held. Each call returns 0 or -errno; start and
+ * prepare also set *err (malloc'd) for a person.
+ */
+#ifndef FLOWYFS_EXECUTOR_H
+#define FLOWYFS_EXECUTOR_H
+
+#include "flowyfs/exec.h"
+
+struct run;
+
+struct executor {
+	const char *name;
+	int (*prepare)(struct run *r, size_t i, char **err);
+	int (*start)(struct run *r, size_t i, const struct exec_spec *spec, char **err);
+	int (*fd)(const struct run *r, size_t i);
+	void (*signal)(struct run *r, size_t i, int sig);
+	int (*reap)(struct run *r, size_t i);
+};
+
+/* A process in its own process group and mount namespace on this machine
+ * (exec.c). */
+extern const struct executor exec_local;
+
+#endif

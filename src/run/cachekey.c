@@ -1,0 +1,169 @@
+/*
+ * cachekey.c - cache keys, miss reasons and lookups (cachekey.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "flowyfs/cachekey.h"
+#include "flowyfs/util.h"
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void cachekey_compute(const struct step_def *d, const struct codefile *code,
+                      size_t ncode, const char *workdir_code, char *const *in_hex,
+                      const char *item, char **key, char **parts_out)
+{
+	struct strbuf kt = {0};
+	cJSON *parts = cJSON_CreateObject();
+	char defhash[CAS_HEX_LEN + 1];
+	if (!parts)
+		util_oom();
+	cas_hash_buf(defhash, d->canonical, strlen(d->canonical));
+	strbuf_printf(&kt, "flowyfs-cache-v1\ndef %s\n", defhash);
+	cJSON_AddStringToObject(parts, "definition", defhash);
+
+	cJSON *cj = cJSON_AddObjectToObject(parts, "code");
+	if (d->code_default && workdir_code) {
+		strbuf_printf(&kt, "code workdir %s\n", workdir_code);
+		cJSON_AddStringToObject(cj, "workdir", workdir_code);
+	}
+	for (size_t c = 0; c < ncode; c++)
+		if (snapshot_in_code(d, code[c].rel)) {
+			strbuf_printf(&kt, "code %s %s\n", code[c].rel, code[c].hex);
+			cJSON_AddStringToObject(cj, code[c].rel, code[c].hex);
+		}
+
+	cJSON *params = cJSON_AddObjectToObject(parts, "params");
+	size_t np = (size_t)cJSON_GetArraySize(d->params), k = 0;
+	char **names = xcalloc(np + 1, sizeof *names);
+	for (cJSON *p = d->params->child; p; p = p->next)
+		names[k++] = p->string;
+	qsort(names, np, sizeof *names, cmp_str);
+	for (k = 0; k < np; k++) {
+		cJSON *v = cJSON_GetObjectItemCaseSensitive(d->params, names[k]);
+		char *txt = cJSON_PrintUnformatted(v);
+		if (!txt)
+			util_oom();
+		strbuf_printf(&kt, "param %s %s\n", names[k], txt);
+		cJSON_AddStringToObject(params, names[k], txt);
+		free(txt);
+	}
+	free(names);
+
+	cJSON *inputs = cJSON_AddObjectToObject(parts, "inputs");
+	for (k = 0; k < d->n_inputs; k++) {
+		strbuf_printf(&kt, "input %s %s\n", d->inputs[k].as, in_hex[k]);
+		cJSON_AddStringToObject(inputs, d->inputs[k].as, in_hex[k]);
+	}
+	if (item) {
+		strbuf_printf(&kt, "item %s\n", item);
+		cJSON_AddStringToObject(parts, "item", item);
+	}
+	*key = xmalloc(CAS_HEX_LEN + 1);
+	cas_hash_buf(*key, kt.buf, kt.len);
+	*parts_out = cJSON_PrintUnformatted(parts);
+	if (!*parts_out)
+		util_oom();
+	cJSON_Delete(parts);
+	strbuf_release(&kt);
+}
+
+/* Compare one section of the key parts with the earlier run's. */
+static void diff_section(struct strbuf *why, const cJSON *now, const cJSON *before,
+                         const char *fmt_changed, const char *fmt_added,
+                         const char *fmt_removed)
+{
+	for (const cJSON *a = now ? now->child : NULL; a; a = a->next) {
+		const cJSON *b = cJSON_GetObjectItemCaseSensitive(before, a->string);
+		const char *fmt = !b ? fmt_added :
+		                  !cJSON_IsString(b) || strcmp(a->valuestring, b->valuestring)
+		                  ? fmt_changed : NULL;
+		if (fmt) {
+			if (why->len)
+				strbuf_puts(why, ", ");
+			strbuf_printf(why, fmt, a->string);
+		}
+	}
+	for (const cJSON *b = before ? before->child : NULL; b; b = b->next)
+		if (!cJSON_GetObjectItemCaseSensitive(now, b->string)) {
+			if (why->len)
+				strbuf_puts(why, ", ");
+			strbuf_printf(why, fmt_removed, b->string);
+		}
+}
+
+char *cachekey_explain(db *d, const char *pipeline, const struct step_def *def,
+                       int64_t before, const char *parts)
+{
+	if (!def->n_outputs)
+		return xstrdup("no outputs");
+	char *prev = NULL, *prev_status = NULL;
+	db_lock(d);
+	sqlite3_stmt *st = db_prepare(d,
+		"SELECT s.key_parts, s.status FROM steps s JOIN runs r ON r.id = s.run_id "
+		"WHERE r.pipeline=? AND s.name=? AND s.key_parts IS NOT NULL AND s.run_id<? "
+		"ORDER BY s.run_id DESC LIMIT 1", "tti", pipeline, def->name, before);
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		prev = xstrdup((const char *)sqlite3_column_text(st, 0));
+		prev_status = xstrdup((const char *)sqlite3_column_text(st, 1));
+	}
+	db_finish(d, st);
+	db_unlock(d);
+	if (!prev)
+		return xstrdup("no earlier run");
+	cJSON *now = cJSON_Parse(parts), *was = cJSON_Parse(prev);
+	struct strbuf why = {0};
+	const cJSON *dn = cJSON_GetObjectItemCaseSensitive(now, "definition");
+	const cJSON *dw = cJSON_GetObjectItemCaseSensitive(was, "definition");
+	if (!cJSON_IsString(dn) || !cJSON_IsString(dw) ||
+	    strcmp(dn->valuestring, dw->valuestring))
+		strbuf_puts(&why, "definition changed");
+	diff_section(&why, cJSON_GetObjectItemCaseSensitive(now, "inputs"),
+	             cJSON_GetObjectItemCaseSensitive(was, "inputs"),
+	             "input %s changed", "input %s added", "input %s removed");
+	diff_section(&why, cJSON_GetObjectItemCaseSensitive(now, "code"),
+	             cJSON_GetObjectItemCaseSensitive(was, "code"),
+	             "%s changed", "%s added", "%s removed");
+	diff_section(&why, cJSON_GetObjectItemCaseSensitive(now, "params"),
+	             cJSON_GetObjectItemCaseSensitive(was, "params"),
+	             "param %s changed", "param %s added", "param %s removed");
+	if (!why.len)
+		strbuf_puts(&why, strcmp(prev_status, "failed") ? "outputs missing"
+		                                                 : "earlier run failed");
+	cJSON_Delete(was);
+	cJSON_Delete(now);
+	free(prev);
+	free(prev_status);
+	return strbuf_detach(&why, NULL);
+}
+
+int cachekey_lookup(db *d, cas *c, const struct step_def *def, const char *key,
+                    char (*out_hex)[CAS_HEX_LEN + 1])
+{
+	size_t found = 0;
+	if (!def->n_outputs)
+		return 0; /* run for its effect, every time */
+	db_lock(d);
+	sqlite3_stmt *st = db_prepare(d,
+		"SELECT io.name, io.hash FROM cache c JOIN step_io io ON io.run_id=c.run_id "
+		"AND io.step=c.step AND io.dir='out' WHERE c.key=?", "t", key);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const char *hex = (const char *)sqlite3_column_text(st, 1);
+		struct cas_stat cs;
+		for (size_t o = 0; o < def->n_outputs; o++)
+			if (!strcmp(def->outputs[o], name) && cas_stat(c, hex, &cs) == 0) {
+				snprintf(out_hex[o], CAS_HEX_LEN + 1, "%s", hex);
+				found++;
+			}
+	}
+	db_finish(d, st);
+	db_unlock(d);
+	return found == def->n_outputs;
+}

@@ -1,0 +1,189 @@
+/*
+ * record.c - a run's rows (record.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "flowyfs/dag.h"
+#include "flowyfs/envinfo.h"
+#include "flowyfs/record.h"
+#include "flowyfs/util.h"
+
+/* Run fn in a transaction of its own, or in the open batch. */
+static int in_txn(struct run *r, int (*fn)(struct run *, void *), void *arg)
+{
+	if (r->batch)
+		return fn(r, arg);
+	db *d = r->f->db;
+	db_lock(d);
+	int rc = db_begin(d);
+	if (!rc)
+		rc = fn(r, arg);
+	if (rc)
+		db_rollback(d);
+	else
+		rc = db_commit(d);
+	db_unlock(d);
+	return rc;
+}
+
+struct capture_arg { const char *git; };
+
+static int do_capture(struct run *r, void *arg)
+{
+	struct capture_arg *a = arg;
+	db *d = r->f->db;
+	const char **cmds = xcalloc(r->p->n_steps + 1, sizeof *cmds);
+	for (size_t i = 0; i < r->p->n_steps; i++)
+		cmds[i] = r->p->steps[i].run;
+	char *env = envinfo_render(cmds, r->p->n_steps);
+	free(cmds);
+	char *dot = dag_render_dot(r->p);
+	char *params = cJSON_PrintUnformatted(r->p->params);
+	if (!params)
+		util_oom();
+	int rc = db_exec(d, "UPDATE runs SET commit_id=nullif(?, ''), git=?, env=?, "
+	                 "dag=?, snapshot_run=?, params=? WHERE id=?", "ttttiti",
+	                 r->snap.commit, a->git ? a->git : "", env, dot, r->snap.run,
+	                 params, r->id);
+	for (size_t i = 0; !rc && i < r->p->n_steps; i++)
+		rc = db_exec(d, "INSERT OR REPLACE INTO steps(run_id, name, status) "
+		             "VALUES(?, ?, 'pending')", "it", r->id, r->p->steps[i].name);
+	free(params);
+	free(dot);
+	free(env);
+	return rc;
+}
+
+int record_capture(struct run *r, const char *git)
+{
+	struct capture_arg a = {git};
+	return in_txn(r, do_capture, &a);
+}
+
+int record_started(struct run *r)
+{
+	return db_exec(r->f->db, "UPDATE runs SET status=?, started=? WHERE id=?", "tdi",
+	               r->paused ? "paused" : "running", util_now(), r->id);
+}
+
+int record_paused(struct run *r, int paused)
+{
+	if (paused)
+		return db_exec(r->f->db, "UPDATE runs SET status='paused' WHERE id=?", "i",
+		               r->id);
+	return db_exec(r->f->db, "UPDATE runs SET status=?, paused=? WHERE id=?", "tdi",
+	               r->started ? "running" : "queued", r->paused_total, r->id);
+}
+
+int record_step_running(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	return db_exec(r->f->db, "UPDATE steps SET status='running', started=?, reason=?, "
+	               "pid=?, attempts=? WHERE run_id=? AND name=?", "dtiiit", s->started,
+	               s->reason, (int64_t)s->proc.pid, (int64_t)s->attempts, r->id,
+	               s->def->name);
+}
+
+/* Make hex known as an artifact (listed in artifacts/sha256, lineage/). */
+static int record_artifact(struct flowy *f, const char *hex)
+{
+	struct cas_stat cs = {0};
+	int rc = cas_stat(f->cas, hex, &cs);
+	if (rc < 0)
+		return rc;
+	return db_exec(f->db, "INSERT OR IGNORE INTO artifacts(hash, kind, size, created) "
+	               "VALUES(?, ?, ?, ?)", "ttid", hex, cs.kind == CAS_TREE ? "tree" : "blob",
+	               (int64_t)cs.size, util_now());
+}
+
+static int record_inputs(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	int rc = 0;
+	for (size_t k = 0; !rc && k < s->def->n_inputs && s->in_hex[k]; k++) {
+		rc = db_exec(r->f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, "
+		             "name, hash, ref) VALUES(?, ?, 'in', ?, ?, ?)", "itttt", r->id,
+		             s->def->name, s->def->inputs[k].as, s->in_hex[k],
+		             s->def->inputs[k].ref);
+		if (!rc && !s->cached) /* a cache hit saw these inputs before */
+			rc = record_artifact(r->f, s->in_hex[k]);
+	}
+	return rc;
+}
+
+struct end_arg { size_t i; const char *status; char *changed; };
+
+/* Is hex already the latest version of the pipeline's output name? */
+static int is_latest(db *d, const char *pipeline, const char *name, const char *hex)
+{
+	char *h = db_text(d, "SELECT hash FROM latest WHERE pipeline=? AND name=?", "tt",
+	                  pipeline, name);
+	int same = h && !strcmp(h, hex);
+	free(h);
+	return same;
+}
+
+static int do_step_end(struct run *r, void *arg)
+{
+	struct end_arg *a = arg;
+	struct flowy *f = r->f;
+	struct srun *s = &r->s[a->i];
+	int ok = !strcmp(a->status, "succeeded") || !strcmp(a->status, "cached");
+	int rc = record_inputs(r, a->i);
+	char *params = cJSON_PrintUnformatted(s->def->params);
+	if (!params)
+		util_oom();
+	if (!rc)
+		rc = db_exec(f->db, "UPDATE steps SET status=?, exit_code=?, attempts=?, "
+		             "started=nullif(?, 0), finished=nullif(?, 0), cached=?, reason=?, "
+		             "cache_key=?, key_parts=?, error=?, params=?, paused=? "
+		             "WHERE run_id=? AND name=?", "tiidditttttdit", a->status,
+		             (int64_t)s->exit_code, (int64_t)s->attempts, s->started,
+		             s->finished, (int64_t)s->cached, s->reason, s->key, s->key_parts,
+		             s->error, params, s->paused, r->id, s->def->name);
+	free(params);
+	if (!rc && !s->attempts && !s->cached)
+		rc = db_exec(f->db, "UPDATE steps SET exit_code=NULL WHERE run_id=? AND name=?",
+		             "it", r->id, s->def->name);
+	for (size_t o = 0; !rc && ok && o < s->def->n_outputs; o++) {
+		rc = db_exec(f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, "
+		             "hash) VALUES(?, ?, 'out', ?, ?)", "ittt", r->id, s->def->name,
+		             s->def->outputs[o], s->out_hex[o]);
+		if (!rc && !s->cached)
+			rc = record_artifact(f, s->out_hex[o]);
+		if (!rc && a->changed)
+			a->changed[o] = !is_latest(f->db, r->pipeline, s->def->outputs[o],
+			                           s->out_hex[o]);
+		if (!rc)
+			rc = db_exec(f->db, "INSERT OR REPLACE INTO latest(pipeline, name, hash, "
+			             "run_id) VALUES(?, ?, ?, ?)", "ttti", r->pipeline,
+			             s->def->outputs[o], s->out_hex[o], r->id);
+	}
+	if (!rc && ok && !s->cached && s->key)
+		rc = db_exec(f->db, "INSERT OR REPLACE INTO cache(key, run_id, step) "
+		             "VALUES(?, ?, ?)", "tit", s->key, r->id, s->def->name);
+	return rc;
+}
+
+int record_step_end(struct run *r, size_t i, const char *status, char *changed)
+{
+	struct end_arg a = {i, status, changed};
+	if (changed)
+		memset(changed, 0, r->s[i].def->n_outputs);
+	return in_txn(r, do_step_end, &a);
+}
+
+int record_end(struct run *r, const char *end, const char *error)
+{
+	double now = util_now();
+	if (r->paused)
+		r->paused_total += now - r->paused_at;
+	return db_exec(r->f->db, "UPDATE runs SET status=?, finished=?, paused=?, "
+	               "started=coalesce(started, ?), error=coalesce(?, error) WHERE id=?",
+	               "tdddti", end, now, r->paused_total, now, error, r->id);
+}

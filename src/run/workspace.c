@@ -1,0 +1,225 @@
+/*
+ * workspace.c - a step's scratch, files and environment (workspace.h).
+ *
+ * Scratch lives outside the store (--scratch), one directory per run and
+ * step. The metrics and params files live in the store, opened by the
+ * daemon and handed to the step as fds 3 and 4, so a step can neither
+ * swap them for links nor reach the store through them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "flowyfs/log.h"
+#include "flowyfs/util.h"
+#include "flowyfs/workspace.h"
+
+extern char **environ;
+
+void workspace_remove(const char *dir)
+{
+	int rc = util_rm_rf(dir);
+	if (rc < 0 && rc != -ENOENT)
+		log_error("cannot remove scratch %s: %s", dir, strerror(-rc));
+}
+
+static void add_env(char ***env, size_t *n, char *kv)
+{
+	*env = xrealloc(*env, (*n + 2) * sizeof **env);
+	(*env)[(*n)++] = kv;
+	(*env)[*n] = NULL;
+}
+
+char **workspace_env(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	char **env = NULL;
+	size_t n = 0;
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "FLOWY_", 6))
+			add_env(&env, &n, xstrdup(*e));
+	add_env(&env, &n, xasprintf("FLOWY_PIPELINE=%s", r->pipeline));
+	add_env(&env, &n, xasprintf("FLOWY_STEP=%s", s->def->name));
+	add_env(&env, &n, xasprintf("FLOWY_RUN=%lld", (long long)r->id));
+	add_env(&env, &n, xasprintf("FLOWY_IN=%s/in", s->scratch));
+	add_env(&env, &n, xasprintf("FLOWY_OUT=%s/out", s->scratch));
+	/* Files the daemon opened for the step: the step's namespace hides the
+	 * store, where they live, but not its own descriptors. */
+	add_env(&env, &n, xstrdup("FLOWY_METRICS=/dev/fd/3"));
+	add_env(&env, &n, xstrdup("FLOWY_PARAMS=/dev/fd/4"));
+	add_env(&env, &n, xasprintf("FLOWY_MOUNT=%s", r->f->mnt));
+	if (r->p->workdir)
+		add_env(&env, &n, xasprintf("FLOWY_WORKDIR=%s", r->p->workdir));
+	for (cJSON *p = s->def->params->child; p; p = p->next) {
+		if (cJSON_IsString(p))
+			add_env(&env, &n, xasprintf("FLOWY_PARAM_%s=%s", p->string, p->valuestring));
+		else if (cJSON_IsNumber(p)) {
+			char num[UTIL_DOUBLE_LEN];
+			add_env(&env, &n, xasprintf("FLOWY_PARAM_%s=%s", p->string,
+			                            util_fmt_double(num, p->valuedouble)));
+		} else if (cJSON_IsBool(p)) {
+			char *v = cJSON_PrintUnformatted(p);
+			add_env(&env, &n, xasprintf("FLOWY_PARAM_%s=%s", p->string, v));
+			free(v);
+		}
+	}
+	return env;
+}
+
+void workspace_env_free(char **env)
+{
+	for (char **e = env; e && *e; e++)
+		free(*e);
+	free(env);
+}
+
+/* Open (once) the step's log, runs/<id>/<step>.log in the store. */
+int workspace_open_log(struct run *r, struct srun *s)
+{
+	char *path = xasprintf("%s/%s.log", r->rundir, s->def->name);
+	int rc = steplog_open(&s->log, path, STEPLOG_CAP);
+	free(path);
+	return rc;
+}
+
+/* mkdir owned by the steps' user. */
+static int mkdir_owned(struct run *r, int dfd, const char *name)
+{
+	if (mkdirat(dfd, name, 0755) < 0)
+		return -errno;
+	if (r->uid != geteuid() && fchownat(dfd, name, r->uid, r->gid,
+	                                    AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+
+/* The step's metrics file, runs/<id>/<step>.metrics in the store: made by
+ * the daemon and handed to the step as fd 3 ($FLOWY_METRICS=/dev/fd/3);
+ * the daemon tails its own descriptor of it. Retries append to it. */
+static int open_metrics(struct run *r, struct srun *s)
+{
+	if (s->metrics.step)
+		return 0;
+	char *path = xasprintf("%s/%s.metrics", r->rundir, s->def->name);
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	              0644);
+	free(path);
+	if (fd < 0)
+		return -errno;
+	/* The step reopens it through /dev/fd/3, which checks its owner. */
+	if (r->uid != geteuid() && fchown(fd, r->uid, r->gid) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	metrics_tail_init(&s->metrics, fd, r->id, s->def->name);
+	return 0;
+}
+
+/* The step's params as JSON, opened read-only for the step (fd 4,
+ * $FLOWY_PARAMS=/dev/fd/4); steps with equal params share one file,
+ * runs/<id>/params-<hash>.json. Returns the fd or -errno. */
+static int open_params(struct run *r, struct srun *s)
+{
+	char *pj = cJSON_Print(s->def->params), ph[CAS_HEX_LEN + 1];
+	cas_hash_buf(ph, pj, strlen(pj));
+	char *path = xasprintf("%s/params-%.16s.json", r->rundir, ph);
+	int rc = 0;
+	if (access(path, F_OK) != 0)
+		rc = util_put_file(path, pj, strlen(pj));
+	int fd = rc ? rc : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		fd = -errno;
+	free(path);
+	free(pj);
+	return fd;
+}
+
+/* Lay out step i's scratch: code files, in/ (links to the inputs through
+ * the mount) and an empty out/ (remembered, so a replaced one is noticed). */
+int workspace_prepare(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	int rc, dfd = -1;
+	if (s->scratch)
+		workspace_remove(s->scratch);
+	else
+		s->scratch = xasprintf("%s/%s", r->scratch, s->def->name);
+	rc = util_mkdir_p(r->scratch, 0711);
+	if (!rc && mkdir(s->scratch, 0700) < 0)
+		rc = -errno;
+	if (!rc && r->uid != geteuid() && chown(s->scratch, r->uid, r->gid) < 0)
+		rc = -errno;
+	if (!rc && (dfd = open(s->scratch, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	                       O_CLOEXEC)) < 0)
+		rc = -errno;
+	if (!rc && mkdirat(dfd, "in", 0755) < 0)
+		rc = -errno;
+	if (!rc)
+		rc = mkdir_owned(r, dfd, "out");
+	struct stat st;
+	if (!rc && fstatat(dfd, "out", &st, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	s->out_dev = st.st_dev;
+	s->out_ino = st.st_ino;
+	for (size_t c = 0; !rc && c < r->snap.ncode; c++) {
+		if (!snapshot_in_code(s->def, r->snap.code[c].rel))
+			continue;
+		char *src = xasprintf("%s/%s", r->snap.dir, r->snap.code[c].rel);
+		char *dst = xasprintf("%s/%s", s->scratch, r->snap.code[c].rel);
+		char *slash = strrchr(dst, '/');
+		*slash = '\0';
+		rc = util_mkdir_p(dst, 0755);
+		*slash = '/';
+		if (r->snap.code[c].link) {
+			if (!rc && symlink(r->snap.code[c].link, dst) < 0)
+				rc = -errno;
+			if (!rc && r->uid != geteuid() && lchown(dst, r->uid, r->gid) < 0)
+				rc = -errno;
+			free(dst);
+			free(src);
+			continue;
+		}
+		if (!rc && stat(src, &st) < 0)
+			rc = -errno;
+		if (!rc)
+			rc = util_copy_file(src, dst, (st.st_mode & 0777) | 0200,
+			                    &r->abort_io);
+		if (!rc && r->uid != geteuid() && chown(dst, r->uid, r->gid) < 0)
+			rc = -errno;
+		free(dst);
+		free(src);
+	}
+	/* Inputs are the immutable artifacts, reached through the mount. */
+	for (size_t k = 0; !rc && k < s->def->n_inputs; k++) {
+		char *link = xasprintf("in/%s", s->def->inputs[k].as);
+		char *target = xasprintf("%s/artifacts/sha256/%s", r->f->mnt, s->in_hex[k]);
+		if (symlinkat(target, dfd, link) < 0)
+			rc = -errno;
+		free(target);
+		free(link);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
+int workspace_open_files(struct run *r, size_t i, int *params_fd)
+{
+	struct srun *s = &r->s[i];
+	int rc = open_metrics(r, s);
+	if (rc < 0)
+		return rc;
+	rc = open_params(r, s);
+	if (rc < 0)
+		return rc;
+	*params_fd = rc;
+	return 0;
+}
