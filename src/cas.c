@@ -1484,6 +1484,30 @@ static int entry_cmp(const void *key, const void *elem)
 	return strcmp(key, ((const struct cas_entry *)elem)->name);
 }
 
+int cas_tree_put(cas *c, char out[CAS_HEX_LEN + 1], const struct cas_entry *e,
+                 size_t n)
+{
+	struct sbuf text = {0};
+	int rc = 0;
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!e[i].name[0] || strchr(e[i].name, '/') || strchr(e[i].name, '\t') ||
+		    strchr(e[i].name, '\n') || !strcmp(e[i].name, ".") ||
+		    !strcmp(e[i].name, "..") || (i && strcmp(e[i - 1].name, e[i].name) >= 0))
+			rc = -EINVAL;
+		else
+			rc = sbuf_printf(&text, "%c %04o %s %llu\t%s\n", e[i].type, e[i].mode,
+			                 e[i].hex, (unsigned long long)e[i].size, e[i].name);
+	}
+	if (!rc) {
+		struct src s = { .fd = -1, .mem = (const unsigned char *)text.s,
+		                 .len = text.len };
+		rc = put_stream(c, out, &s, CAS_TREE, NULL);
+	}
+	free(text.s);
+	return rc;
+}
+
 const struct cas_entry *cas_tree_find(const struct cas_tree *t,
                                       const char *name)
 {

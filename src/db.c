@@ -92,7 +92,16 @@ static const char *const migrations[] = {
 	 * the run a retry retries. */
 	"ALTER TABLE runs ADD COLUMN paused REAL NOT NULL DEFAULT 0;"
 	"ALTER TABLE steps ADD COLUMN paused REAL NOT NULL DEFAULT 0;"
-	"ALTER TABLE runs ADD COLUMN retry_of INTEGER;",
+	"ALTER TABLE runs ADD COLUMN retry_of INTEGER;"
+	/* the tasks of foreach steps, one row per item, with their outputs
+	 * as JSON (name -> hash) and their own cache keys */
+	"CREATE TABLE items("
+	"  run_id INTEGER NOT NULL, step TEXT NOT NULL, item TEXT NOT NULL,"
+	"  status TEXT NOT NULL, exit_code INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  started REAL, finished REAL, cached INTEGER NOT NULL DEFAULT 0,"
+	"  reason TEXT, error TEXT, cache_key TEXT, key_parts TEXT, outputs TEXT,"
+	"  PRIMARY KEY(run_id, step, item));"
+	"CREATE INDEX items_key ON items(cache_key);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -662,6 +671,11 @@ int db_recover(db *d, void (*stray)(int64_t run, const char *step, int pid, void
 		                "error='daemon stopped while the step ran' "
 		                "WHERE status='running' AND run_id IN (SELECT id FROM runs "
 		                "WHERE status IN ('queued','running','paused'))", "");
+	if (!rc)
+		rc = db_exec(d, "UPDATE items SET status='failed', "
+		                "error='daemon stopped while the item ran' "
+		                "WHERE status IN ('running','pending') AND run_id IN (SELECT id "
+		                "FROM runs WHERE status IN ('queued','running','paused'))", "");
 	if (!rc)
 		rc = db_exec(d, "UPDATE steps SET status='skipped' WHERE status='pending' "
 		                "AND run_id IN (SELECT id FROM runs WHERE status IN "

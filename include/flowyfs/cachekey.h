@@ -27,15 +27,20 @@ void cachekey_compute(const struct step_def *d, const struct codefile *code,
                       size_t ncode, const char *workdir_code, char *const *in_hex,
                       const char *item, char **key, char **parts);
 
-/* Why step d must run, against the last run of the same step of pipeline
- * before run `before` (INT64_MAX: any): malloc'd text. */
+/* Why step d (or, with item, that foreach task of it) must run, against
+ * the last run of the same step (item) of pipeline before run `before`
+ * (INT64_MAX: any): malloc'd text. */
 char *cachekey_explain(db *d, const char *pipeline, const struct step_def *def,
-                       int64_t before, const char *parts);
+                       const char *item, int64_t before, const char *parts);
 
 /* A hit: every output of d recorded for key and still in the store, into
  * out_hex (one per output). Returns 1 on a hit, 0 on a miss. Steps
  * without outputs never hit. Takes the db lock. */
 int cachekey_lookup(db *d, cas *c, const struct step_def *def, const char *key,
                     char (*out_hex)[CAS_HEX_LEN + 1]);
+
+/* The same for a foreach task, whose outputs are kept per item. */
+int cachekey_lookup_item(db *d, cas *c, const struct step_def *def, const char *key,
+                         char (*out_hex)[CAS_HEX_LEN + 1]);
 
 #endif

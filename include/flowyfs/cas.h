@@ -118,6 +118,11 @@ int cas_stat(cas *c, const char *hex, struct cas_stat *out);
 int cas_tree_read(cas *c, const char *hex, struct cas_tree **out);
 const struct cas_entry *cas_tree_find(const struct cas_tree *t, const char *name);
 void cas_tree_free(struct cas_tree *t);
+/* Store a tree of the n entries e (sorted by name, each name one valid
+ * path component) as out: the object a directory of them would be.
+ * 0, -EINVAL for bad entries, or -errno. */
+int cas_tree_put(cas *c, char out[CAS_HEX_LEN + 1], const struct cas_entry *e,
+                 size_t n);
 
 /* A reader for a blob. For a raw object cas_reader_fd() returns an fd
  * that reads the content directly at the same offsets (for splice);

@@ -48,8 +48,15 @@ struct run_request {
 
 enum step_state { S_PENDING, S_RUNNING, S_DONE, S_FAILED, S_SKIPPED };
 
-struct srun {                 /* one step within a run */
+struct srun {                 /* one step within a run, or one foreach task */
 	struct step_def *def;
+	int parent;               /* a foreach task: index of its step, else -1 */
+	char *item;               /* a task: its item's name */
+	char *item_key;           /* a task: the item as the cache key sees it */
+	char *item_env;           /* a task: $FLOWY_ITEM */
+	cJSON *params;            /* a task of a list param: its own params */
+	size_t task0, ntasks;     /* a foreach step: its tasks, s[task0..+ntasks) */
+	int expanded;             /* a foreach step whose tasks are under way */
 	enum step_state state;
 	int forced, attempts, exit_code, cached;
 	int skip_ok;              /* skipped by `when` (or below such a step):
@@ -78,7 +85,8 @@ struct run {
 	struct snapshot snap;     /* the files the run sees, and their hashes */
 	struct pipeline_def *p;
 	size_t **deps, *ndeps;
-	struct srun *s;
+	struct srun *s;           /* the steps (s[0..n_steps)), then tasks */
+	size_t nunits;            /* entries of s */
 	char *workdir_code;       /* workdir commit (+dirty hash), or NULL */
 	int batch;                /* a transaction is open (db lock held) */
 	size_t running;           /* processes running */

@@ -99,13 +99,17 @@ static void diff_section(struct strbuf *why, const cJSON *now, const cJSON *befo
 }
 
 char *cachekey_explain(db *d, const char *pipeline, const struct step_def *def,
-                       int64_t before, const char *parts)
+                       const char *item, int64_t before, const char *parts)
 {
 	if (!def->n_outputs)
 		return xstrdup("no outputs");
 	char *prev = NULL, *prev_status = NULL;
 	db_lock(d);
-	sqlite3_stmt *st = db_prepare(d,
+	sqlite3_stmt *st = item ? db_prepare(d,
+		"SELECT i.key_parts, i.status FROM items i JOIN runs r ON r.id = i.run_id "
+		"WHERE r.pipeline=? AND i.step=? AND i.item=? AND i.key_parts IS NOT NULL "
+		"AND i.run_id<? ORDER BY i.run_id DESC LIMIT 1", "ttti", pipeline, def->name,
+		item, before) : db_prepare(d,
 		"SELECT s.key_parts, s.status FROM steps s JOIN runs r ON r.id = s.run_id "
 		"WHERE r.pipeline=? AND s.name=? AND s.key_parts IS NOT NULL AND s.run_id<? "
 		"ORDER BY s.run_id DESC LIMIT 1", "tti", pipeline, def->name, before);
@@ -130,6 +134,14 @@ char *cachekey_explain(db *d, const char *pipeline, const struct step_def *def,
 	diff_section(&why, cJSON_GetObjectItemCaseSensitive(now, "code"),
 	             cJSON_GetObjectItemCaseSensitive(was, "code"),
 	             "%s changed", "%s added", "%s removed");
+	const cJSON *in = cJSON_GetObjectItemCaseSensitive(now, "item");
+	const cJSON *iw = cJSON_GetObjectItemCaseSensitive(was, "item");
+	if (cJSON_IsString(in) && (!cJSON_IsString(iw) ||
+	                           strcmp(in->valuestring, iw->valuestring))) {
+		if (why.len)
+			strbuf_puts(&why, ", ");
+		strbuf_puts(&why, "item changed");
+	}
 	diff_section(&why, cJSON_GetObjectItemCaseSensitive(now, "params"),
 	             cJSON_GetObjectItemCaseSensitive(was, "params"),
 	             "param %s changed", "param %s added", "param %s removed");
@@ -165,5 +177,29 @@ int cachekey_lookup(db *d, cas *c, const struct step_def *def, const char *key,
 	}
 	db_finish(d, st);
 	db_unlock(d);
+	return found == def->n_outputs;
+}
+
+int cachekey_lookup_item(db *d, cas *c, const struct step_def *def, const char *key,
+                         char (*out_hex)[CAS_HEX_LEN + 1])
+{
+	size_t found = 0;
+	if (!def->n_outputs)
+		return 0;
+	char *outs = db_text(d, "SELECT outputs FROM items WHERE cache_key=? AND status "
+	                     "IN ('succeeded','cached') AND outputs IS NOT NULL "
+	                     "ORDER BY run_id DESC LIMIT 1", "t", key);
+	cJSON *o = outs ? cJSON_Parse(outs) : NULL;
+	for (size_t k = 0; o && k < def->n_outputs; k++) {
+		const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, def->outputs[k]);
+		struct cas_stat cs;
+		if (cJSON_IsString(h) && cas_hex_valid(h->valuestring) &&
+		    cas_stat(c, h->valuestring, &cs) == 0) {
+			snprintf(out_hex[k], CAS_HEX_LEN + 1, "%s", h->valuestring);
+			found++;
+		}
+	}
+	cJSON_Delete(o);
+	free(outs);
 	return found == def->n_outputs;
 }

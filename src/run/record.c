@@ -83,6 +83,13 @@ int record_paused(struct run *r, int paused)
 int record_step_running(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
+	if (s->parent >= 0)
+		return db_exec(r->f->db, "INSERT INTO items(run_id, step, item, status, "
+		               "started, reason, attempts) VALUES(?, ?, ?, 'running', ?, ?, ?) "
+		               "ON CONFLICT(run_id, step, item) DO UPDATE SET status='running', "
+		               "started=excluded.started, reason=excluded.reason, "
+		               "attempts=excluded.attempts", "ittdti", r->id, s->def->name,
+		               s->item, s->started, s->reason, (int64_t)s->attempts);
 	return db_exec(r->f->db, "UPDATE steps SET status='running', started=?, reason=?, "
 	               "pid=?, attempts=? WHERE run_id=? AND name=?", "dtiiit", s->started,
 	               s->reason, (int64_t)s->proc.pid, (int64_t)s->attempts, r->id,
@@ -170,11 +177,42 @@ static int do_step_end(struct run *r, void *arg)
 	return rc;
 }
 
+/* A foreach task's end: one row of items, its outputs as JSON. */
+static int item_end(struct run *r, size_t i, const char *status)
+{
+	struct srun *s = &r->s[i];
+	int ok = !strcmp(status, "succeeded") || !strcmp(status, "cached");
+	char *outs = NULL;
+	if (ok) {
+		cJSON *o = cJSON_CreateObject();
+		if (!o)
+			util_oom();
+		for (size_t k = 0; k < s->def->n_outputs; k++)
+			cJSON_AddStringToObject(o, s->def->outputs[k], s->out_hex[k]);
+		outs = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if (!outs)
+			util_oom();
+	}
+	int rc = db_exec(r->f->db, "INSERT OR REPLACE INTO items(run_id, step, item, "
+	                 "status, exit_code, attempts, started, finished, cached, reason, "
+	                 "error, cache_key, key_parts, outputs) VALUES(?, ?, ?, ?, nullif(?, -1), ?, "
+	                 "nullif(?, 0), nullif(?, 0), ?, ?, ?, ?, ?, ?)", "itttiiddittttt",
+	                 r->id, s->def->name, s->item, status,
+	                 (int64_t)(s->attempts && !s->cached ? s->exit_code : -1),
+	                 (int64_t)s->attempts, s->started, s->finished, (int64_t)s->cached,
+	                 s->reason, s->error, s->key, s->key_parts, outs);
+	free(outs);
+	return rc;
+}
+
 int record_step_end(struct run *r, size_t i, const char *status, char *changed)
 {
 	struct end_arg a = {i, status, changed};
 	if (changed)
 		memset(changed, 0, r->s[i].def->n_outputs);
+	if (r->s[i].parent >= 0)
+		return item_end(r, i, status);
 	return in_txn(r, do_step_end, &a);
 }
 

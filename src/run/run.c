@@ -30,6 +30,7 @@
 #include "flowyfs/dag.h"
 #include "flowyfs/events.h"
 #include "flowyfs/executor.h"
+#include "flowyfs/foreach.h"
 #include "flowyfs/ingest.h"
 #include "flowyfs/log.h"
 #include "flowyfs/record.h"
@@ -263,9 +264,11 @@ struct run *run_capture(struct flowy *f, int64_t id, const struct run_request *r
 		}
 		dag_downstream(r->p, (size_t)i, mark);
 	}
+	r->nunits = r->p->n_steps;
 	for (size_t i = 0; i < r->p->n_steps; i++) {
 		struct srun *s = &r->s[i];
 		s->def = &r->p->steps[i];
+		s->parent = -1;
 		s->forced = mark[i];
 		s->exec = &exec_local;
 		steplog_init(&s->log);
@@ -298,7 +301,7 @@ void run_free(struct run *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; r->s && i < r->p->n_steps; i++) {
+	for (size_t i = 0; r->s && i < r->nunits; i++) {
 		struct srun *s = &r->s[i];
 		if (!s->def)
 			continue; /* capture failed before the steps were laid out */
@@ -311,6 +314,10 @@ void run_free(struct run *r)
 		free(s->key_parts);
 		free(s->reason);
 		free(s->error);
+		free(s->item);
+		free(s->item_key);
+		free(s->item_env);
+		cJSON_Delete(s->params);
 		metrics_tail_free(&s->metrics);
 		steplog_close(&s->log);
 	}
@@ -336,7 +343,7 @@ static void record_failed(struct run *r, int rc, const char *what)
 {
 	log_error("run %lld: cannot record %s: %s", (long long)r->id, what,
 	          strerror(-rc));
-	for (size_t i = 0; i < r->p->n_steps; i++)
+	for (size_t i = 0; i < r->nunits; i++)
 		if (r->s[i].state != S_RUNNING && r->s[i].scratch)
 			workspace_remove(r->s[i].scratch);
 	if (!r->db_error)
@@ -378,6 +385,8 @@ static void mark_started(struct run *r)
 	                                  .run = r->id, .status = "running"});
 }
 
+static void parent_check(struct run *r, size_t i);
+
 static void step_finish(struct run *r, size_t i, enum step_state st, const char *status)
 {
 	struct srun *s = &r->s[i];
@@ -397,6 +406,11 @@ static void step_finish(struct run *r, size_t i, enum step_state st, const char 
 	}
 	if (rc < 0)
 		record_failed(r, rc, s->def->name);
+	if (s->parent >= 0) { /* a foreach task: its step may be complete */
+		free(changed);
+		parent_check(r, (size_t)s->parent);
+		return;
+	}
 	enum event_kind k = !strcmp(status, "succeeded") ? EV_STEP_SUCCEEDED :
 	                    !strcmp(status, "cached") ? EV_STEP_CACHED :
 	                    !strcmp(status, "skipped") ? EV_STEP_SKIPPED : EV_STEP_FAILED;
@@ -473,6 +487,8 @@ static int start_process(struct run *r, size_t i, int prepare)
 	rc = record_step_running(r, i);
 	if (rc < 0)
 		record_failed(r, rc, s->def->name);
+	if (s->parent >= 0)
+		return 0;
 	events_emit(r->f, &(struct event){.kind = EV_STEP_STARTED, .pipeline = r->pipeline,
 	                                  .run = r->id, .step = s->def->name,
 	                                  .status = "running"});
@@ -609,6 +625,139 @@ static int reuse_outputs(struct run *r, size_t i)
 	return found == s->def->n_outputs;
 }
 
+/* Lay out the tasks of foreach step i, one per item, after the units
+ * already there; the step is then running until its tasks settle. */
+static void expand(struct run *r, size_t i)
+{
+	struct foreach_item *items = NULL;
+	size_t n = 0;
+	char *err = NULL;
+	if (foreach_items(r, i, &items, &n, &err) < 0) {
+		r->s[i].error = err;
+		if (workspace_open_log(r, &r->s[i]) < 0)
+			log_error("run %lld step %s: cannot open its log", (long long)r->id,
+			          r->s[i].def->name);
+		step_finish(r, i, S_FAILED, "failed");
+		return;
+	}
+	r->s = xrealloc(r->s, (r->nunits + n) * sizeof *r->s);
+	struct srun *s = &r->s[i];
+	s->task0 = r->nunits;
+	s->ntasks = n;
+	for (size_t t = 0; t < n; t++) {
+		struct srun *task = &r->s[r->nunits + t];
+		memset(task, 0, sizeof *task);
+		task->def = s->def;
+		task->parent = (int)i;
+		task->forced = s->forced;
+		task->exec = s->exec;
+		task->in_when = s->def->when != NULL;
+		steplog_init(&task->log);
+		task->item = items[t].name;
+		task->item_key = items[t].key;
+		task->item_env = items[t].env;
+		items[t].name = items[t].key = items[t].env = NULL;
+		task->in_hex = xcalloc(s->def->n_inputs + 1, sizeof *task->in_hex);
+		for (size_t k = 0; k < s->def->n_inputs; k++)
+			task->in_hex[k] = xstrdup((int)k == s->def->foreach_input ? items[t].hex
+			                                                           : s->in_hex[k]);
+		task->out_hex = xcalloc(s->def->n_outputs + 1, sizeof *task->out_hex);
+		if (items[t].value) {
+			task->params = cJSON_Duplicate(s->def->params, 1);
+			if (!task->params ||
+			    !cJSON_ReplaceItemInObjectCaseSensitive(task->params, s->def->foreach,
+			                                            items[t].value))
+				util_oom();
+			items[t].value = NULL;
+		}
+	}
+	r->nunits += n;
+	foreach_items_free(items, n);
+	s->expanded = 1;
+	s->state = S_RUNNING;
+	s->started = util_now();
+	mark_started(r);
+	int rc = record_step_running(r, i);
+	if (rc < 0)
+		record_failed(r, rc, s->def->name);
+	events_emit(r->f, &(struct event){.kind = EV_STEP_STARTED, .pipeline = r->pipeline,
+	                                  .run = r->id, .step = s->def->name,
+	                                  .status = "running"});
+	if (!n)
+		parent_check(r, i);
+}
+
+/* The tasks of foreach step i all settled: the step succeeds when enough
+ * of them did (min_success), with their outputs merged. */
+static void parent_check(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	size_t ok = 0, ran = 0;
+	for (size_t t = 0; t < s->ntasks; t++) {
+		const struct srun *task = &r->s[s->task0 + t];
+		if (task->state == S_PENDING || task->state == S_RUNNING)
+			return;
+		ok += task->state == S_DONE;
+		ran += task->state == S_DONE && !task->cached;
+	}
+	size_t need = (size_t)ceil(s->def->min_success * (double)s->ntasks - 1e-9);
+	char *err = NULL;
+	if (r->end) {
+		s->error = xstrdup(r->end);
+	} else if (ok < need) {
+		s->error = xasprintf("foreach: %zu of %zu items failed (min_success %g needs "
+		                     "%zu)", s->ntasks - ok, s->ntasks, s->def->min_success,
+		                     need);
+	} else if (foreach_merge(r, i, &err) < 0) {
+		s->error = err;
+	} else {
+		steplog_note(&s->log, "foreach: %zu of %zu items ran, %zu cached, %zu failed",
+		             ran, s->ntasks, ok - ran, s->ntasks - ok);
+		step_finish(r, i, S_DONE, "succeeded");
+		return;
+	}
+	if (workspace_open_log(r, s) < 0)
+		log_error("run %lld step %s: cannot open its log", (long long)r->id,
+		          s->def->name);
+	step_finish(r, i, S_FAILED, "failed");
+}
+
+/* Decide what pending foreach task t does next; may take a slot. */
+static void consider_task(struct run *r, size_t t, int *slots)
+{
+	struct srun *s = &r->s[t];
+	const struct srun *p = &r->s[s->parent];
+	if (r->paused)
+		return;
+	if (!s->key) {
+		cachekey_compute(s->def, r->snap.code, r->snap.ncode, r->workdir_code,
+		                 s->in_hex, s->item_key, &s->key, &s->key_parts);
+		if (!s->forced && cachekey_lookup_item(r->f->db, r->f->cas, s->def, s->key,
+		                                       s->out_hex)) {
+			s->cached = 1;
+			s->reason = xstrdup("cached");
+			s->started = util_now();
+			step_finish(r, t, S_DONE, "cached");
+			return;
+		}
+		s->reason = s->forced ? xstrdup("forced")
+		                      : cachekey_explain(r->f->db, r->pipeline, s->def, s->item,
+		                                         r->id, s->key_parts);
+	}
+	size_t running = 0;
+	for (size_t k = 0; k < p->ntasks; k++)
+		running += r->s[p->task0 + k].state == S_RUNNING;
+	if (*slots <= 0 || (s->retry_at && s->retry_at > util_now()) ||
+	    (p->def->concurrency > 0 && running >= (size_t)p->def->concurrency))
+		return;
+	(*slots)--;
+	if (start_process(r, t, 1) < 0) {
+		(*slots)++;
+		s->in_when = 0;
+		step_finish(r, t, S_FAILED, "failed");
+	}
+}
+
 /* Decide what pending step i does next; may take a slot. */
 static void consider(struct run *r, size_t i, int *slots)
 {
@@ -662,9 +811,14 @@ static void consider(struct run *r, size_t i, int *slots)
 			return;
 		}
 		s->reason = s->forced ? xstrdup("forced")
-		                      : cachekey_explain(r->f->db, r->pipeline, s->def, r->id,
+		                      : cachekey_explain(r->f->db, r->pipeline, s->def, NULL, r->id,
 		                                         s->key_parts);
 		s->in_when = s->def->when != NULL;
+		if (s->def->foreach_kind != STEP_FOREACH_NONE) {
+			batch_end(r);
+			expand(r, i);
+			return;
+		}
 	}
 	if (*slots <= 0 || (s->retry_at && s->retry_at > util_now()))
 		return;
@@ -685,11 +839,15 @@ void run_advance(struct run *r, int *slots)
 			consider(r, i, slots);
 	}
 	batch_end(r);
+	/* Tasks in the order they were laid out: the oldest step's first. */
+	for (size_t t = r->p->n_steps; t < r->nunits; t++)
+		if (r->s[t].state == S_PENDING)
+			consider_task(r, t, slots);
 }
 
 int run_settled(const struct run *r)
 {
-	for (size_t i = 0; i < r->p->n_steps; i++)
+	for (size_t i = 0; i < r->nunits; i++)
 		if (r->s[i].state == S_PENDING || r->s[i].state == S_RUNNING)
 			return 0;
 	return 1;
@@ -701,14 +859,14 @@ size_t run_pollfds(struct run *r, struct pollfd *pfd, struct run_pollref *ref,
                    double now, double *next)
 {
 	size_t np = 0;
-	for (size_t i = 0; i < r->p->n_steps; i++) {
+	for (size_t i = 0; i < r->nunits; i++) {
 		struct srun *s = &r->s[i];
 		if (s->state == S_PENDING && s->retry_at > now && !r->paused) {
 			double due = s->retry_at - now;
 			if (*next < 0 || due < *next)
 				*next = due;
 		}
-		if (s->state != S_RUNNING)
+		if (s->state != S_RUNNING || s->expanded)
 			continue;
 		ref[np] = (struct run_pollref){r, i, RUN_FD_EXIT};
 		pfd[np].fd = s->exec->fd(r, i);
@@ -753,9 +911,10 @@ void run_ready(const struct run_pollref *ref, short revents)
 
 void run_tick(struct run *r)
 {
-	for (size_t i = 0; i < r->p->n_steps; i++) {
+	for (size_t i = 0; i < r->nunits; i++) {
 		struct srun *s = &r->s[i];
-		if (s->state == S_RUNNING && metrics_tail_poll(&s->metrics, r->f->db, 0) < 0)
+		if (s->state == S_RUNNING && !s->expanded &&
+		    metrics_tail_poll(&s->metrics, r->f->db, 0) < 0)
 			log_error("run %lld step %s: cannot record metrics", (long long)r->id,
 			          s->def->name);
 	}
@@ -769,9 +928,9 @@ void run_set_paused(struct run *r, int paused)
 		return;
 	double now = util_now();
 	r->paused = paused;
-	for (size_t i = 0; i < r->p->n_steps; i++) {
+	for (size_t i = 0; i < r->nunits; i++) {
 		struct srun *s = &r->s[i];
-		if (s->state != S_RUNNING)
+		if (s->state != S_RUNNING || s->expanded)
 			continue;
 		s->exec->signal(r, i, paused ? SIGSTOP : SIGCONT);
 		if (paused)
@@ -783,7 +942,7 @@ void run_set_paused(struct run *r, int paused)
 		r->paused_at = now;
 	} else {
 		r->paused_total += now - r->paused_at;
-		for (size_t i = 0; i < r->p->n_steps; i++)
+		for (size_t i = 0; i < r->nunits; i++)
 			if (r->s[i].state == S_PENDING && r->s[i].retry_at)
 				r->s[i].retry_at += now - r->paused_at;
 	}
@@ -801,13 +960,13 @@ void run_stop(struct run *r, const char *end, const char *why)
 	__atomic_store_n(&r->abort_io, 1, __ATOMIC_RELAXED);
 	if (r->paused)
 		run_set_paused(r, 0); /* stopped processes cannot take a TERM */
-	for (size_t i = 0; i < r->p->n_steps; i++)
-		if (r->s[i].state == S_RUNNING)
+	for (size_t i = 0; i < r->nunits; i++)
+		if (r->s[i].state == S_RUNNING && !r->s[i].expanded)
 			r->s[i].exec->signal(r, i, SIGTERM);
 	double until = util_now() + KILL_GRACE;
-	for (size_t i = 0; i < r->p->n_steps; i++) {
+	for (size_t i = 0; i < r->nunits; i++) {
 		struct srun *s = &r->s[i];
-		if (s->state != S_RUNNING)
+		if (s->state != S_RUNNING || s->expanded)
 			continue;
 		double left = until - util_now();
 		struct pollfd pf = {.fd = s->exec->fd(r, i), .events = POLLIN};
@@ -819,7 +978,7 @@ void run_stop(struct run *r, const char *end, const char *why)
 		s->error = xstrdup(why);
 		step_finish(r, i, S_FAILED, "failed");
 	}
-	for (size_t i = 0; i < r->p->n_steps; i++)
+	for (size_t i = 0; i < r->nunits; i++)
 		if (r->s[i].state == S_PENDING) {
 			free(r->s[i].reason);
 			r->s[i].reason = xstrdup(why);

@@ -38,14 +38,32 @@ struct trigger {
 	struct trigger *next;
 };
 
+/* A run being captured (its snapshot taken), so it can be cancelled
+ * before it joins the list. */
+struct capture {
+	int64_t id;
+	const char *pipeline;
+	int stop;                 /* set by cancel or by the daemon's stop */
+	int cancelled;
+	struct capture *next;
+};
+
 struct sched {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	int wake_fd;
 	int stop;
-	int abort_io;             /* set on stop: captures in progress give up */
-	struct run *runs;         /* captured runs, oldest first (lock) */
+	int abort_io;             /* set on stop */
+	struct run *runs;         /* the thread's runs, oldest first: changed
+	                             by it only, under the lock */
+	struct run *incoming;     /* captured, not yet taken by the thread (lock) */
+	struct capture *capturing; /* runs being captured (lock) */
 	struct trigger *triggers; /* scheduler thread only */
+	/* Runs asked for by changes and triggers are captured on a thread
+	 * of their own, so a long snapshot never holds up running steps. */
+	pthread_t capturer;
+	pthread_cond_t work_cv;
+	struct trigger *work;     /* waiting to be queued (lock) */
 };
 
 /* ---- the queue -------------------------------------------------------- */
@@ -81,7 +99,8 @@ static uint64_t reserve_for(const char *path)
 /* A run that could not be captured: gone when the request was wrong (it
  * never existed for the user), else ended failed, or interrupted when a
  * stop cut its capture short. */
-static void capture_failed(struct flowy *f, int64_t id, int refused, const char *why)
+static void capture_failed(struct flowy *f, int64_t id, int refused, int cancelled,
+                           const char *why)
 {
 	if (refused) {
 		int rc = db_exec(f->db, "DELETE FROM steps WHERE run_id=?", "i", id);
@@ -95,7 +114,8 @@ static void capture_failed(struct flowy *f, int64_t id, int refused, const char 
 		free(dir);
 		return;
 	}
-	const char *status = __atomic_load_n(&f->sched->abort_io, __ATOMIC_RELAXED)
+	const char *status = cancelled ? "cancelled" :
+	                     __atomic_load_n(&f->sched->abort_io, __ATOMIC_RELAXED)
 	                     ? "interrupted" : "failed";
 	log_info("run %lld %s: %s", (long long)id, status, why);
 	if (db_exec(f->db, "UPDATE runs SET status=?, finished=?, error=? WHERE id=?",
@@ -127,13 +147,26 @@ int sched_queue(struct flowy *f, const struct run_request *req, int64_t *out_id,
 	    (rc = db_exec(f->db, "UPDATE runs SET retry_of=? WHERE id=?", "ii",
 	                  req->retry_of, id)) < 0) {
 		*why = xasprintf("cannot record the run: %s", strerror(-rc));
-		capture_failed(f, id, -EIO, *why);
+		capture_failed(f, id, -EIO, 0, *why);
 		return rc;
 	}
 	int refused = 0;
-	struct run *r = run_capture(f, id, req, &sc->abort_io, why, &refused);
+	struct capture cap = {.id = id, .pipeline = req->pipeline};
+	pthread_mutex_lock(&sc->lock);
+	cap.stop = sc->stop;
+	cap.next = sc->capturing;
+	sc->capturing = &cap;
+	pthread_mutex_unlock(&sc->lock);
+	struct run *r = run_capture(f, id, req, &cap.stop, why, &refused);
+	pthread_mutex_lock(&sc->lock);
+	for (struct capture **c = &sc->capturing; *c; c = &(*c)->next)
+		if (*c == &cap) {
+			*c = cap.next;
+			break;
+		}
+	pthread_mutex_unlock(&sc->lock);
 	if (!r) {
-		capture_failed(f, id, refused, *why);
+		capture_failed(f, id, refused, cap.cancelled, *why);
 		if (refused)
 			return refused;
 		/* The run exists, ended failed: what the user asked was done. */
@@ -147,11 +180,8 @@ int sched_queue(struct flowy *f, const struct run_request *req, int64_t *out_id,
 	pthread_mutex_lock(&sc->lock);
 	int stopped = sc->stop;
 	if (!stopped) {
-		struct run **t = &sc->runs;
-		while (*t && (*t)->id < id)
-			t = &(*t)->next;
-		r->next = *t;
-		*t = r;
+		r->next = sc->incoming;
+		sc->incoming = r;
 	}
 	pthread_mutex_unlock(&sc->lock);
 	if (stopped) {
@@ -205,7 +235,15 @@ int sched_control(struct flowy *f, const char *pipeline, const char *verb,
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&sc->lock);
-	for (struct run *r = sc->runs; r; r = r->next) {
+	for (struct capture *c = sc->capturing; c && !strcmp(verb, "cancel"); c = c->next)
+		if (!strcmp(c->pipeline, pipeline) && (!run || c->id == run)) {
+			c->cancelled = 1;
+			__atomic_store_n(&c->stop, 1, __ATOMIC_RELAXED);
+			found++;
+		}
+	struct run *lists[2] = {sc->runs, sc->incoming};
+	for (int k = 0; k < 2; k++)
+	for (struct run *r = lists[k]; r; r = r->next) {
 		if (strcmp(r->pipeline, pipeline) || (run && r->id != run) || r->end)
 			continue;
 		if (!strcmp(verb, "cancel"))
@@ -254,13 +292,49 @@ static void on_event(struct flowy *f, const struct event *ev, void *arg)
 	free(readers);
 }
 
-static void queue_one(struct flowy *f, const char *pipeline, const char *trigger)
+/* Hand pipeline to the capturer thread (takes both strings). */
+static void queue_later(struct sched *sc, char *pipeline, char *trigger)
 {
-	char *why = NULL;
-	struct run_request req = {.pipeline = pipeline, .trigger = trigger};
-	if (sched_queue(f, &req, NULL, &why) < 0)
-		log_error("%s: %s queues no run: %s", pipeline, trigger, why);
-	free(why);
+	struct trigger *t = xcalloc(1, sizeof *t);
+	t->pipeline = pipeline;
+	t->reason = trigger;
+	pthread_mutex_lock(&sc->lock);
+	struct trigger **at = &sc->work;
+	while (*at)
+		at = &(*at)->next;
+	*at = t;
+	pthread_cond_signal(&sc->work_cv);
+	pthread_mutex_unlock(&sc->lock);
+}
+
+static void *capturer_main(void *arg)
+{
+	struct flowy *f = arg;
+	struct sched *sc = f->sched;
+	int urc = util_private_umask(022);
+	if (urc < 0)
+		log_error("capturer: no umask of its own: %s", strerror(-urc));
+	pthread_mutex_lock(&sc->lock);
+	for (;;) {
+		while (!sc->work && !sc->stop)
+			pthread_cond_wait(&sc->work_cv, &sc->lock);
+		if (sc->stop)
+			break;
+		struct trigger *t = sc->work;
+		sc->work = t->next;
+		pthread_mutex_unlock(&sc->lock);
+		char *why = NULL;
+		struct run_request req = {.pipeline = t->pipeline, .trigger = t->reason};
+		if (catalog_check(f, t->pipeline, NULL) && sched_queue(f, &req, NULL, &why) < 0)
+			log_error("%s: %s queues no run: %s", t->pipeline, t->reason, why);
+		free(why);
+		free(t->pipeline);
+		free(t->reason);
+		free(t);
+		pthread_mutex_lock(&sc->lock);
+	}
+	pthread_mutex_unlock(&sc->lock);
+	return NULL;
 }
 
 /* Queue what changed and what was triggered; seconds until the next
@@ -271,18 +345,13 @@ static double queue_due(struct flowy *f)
 	char **due = NULL;
 	size_t ndue = 0;
 	double next = catalog_due(f, &due, &ndue);
-	for (size_t i = 0; i < ndue; i++) {
-		queue_one(f, due[i], "change");
-		free(due[i]);
-	}
+	for (size_t i = 0; i < ndue; i++)
+		queue_later(sc, due[i], xstrdup("change"));
 	free(due);
 	while (sc->triggers) {
 		struct trigger *t = sc->triggers;
 		sc->triggers = t->next;
-		if (catalog_check(f, t->pipeline, NULL))
-			queue_one(f, t->pipeline, t->reason);
-		free(t->pipeline);
-		free(t->reason);
+		queue_later(sc, t->pipeline, t->reason);
 		free(t);
 	}
 	return next;
@@ -295,6 +364,22 @@ static void drain_wake(int fd)
 	uint64_t v;
 	if (read(fd, &v, sizeof v) < 0 && errno != EAGAIN)
 		log_debug("wake read: %s", strerror(errno));
+}
+
+/* Take the runs captured since the last pass into the thread's list,
+ * in id order. */
+static void take_incoming(struct sched *sc)
+{
+	pthread_mutex_lock(&sc->lock);
+	while (sc->incoming) {
+		struct run *r = sc->incoming, **t = &sc->runs;
+		sc->incoming = r->next;
+		while (*t && (*t)->id < r->id)
+			t = &(*t)->next;
+		r->next = *t;
+		*t = r;
+	}
+	pthread_mutex_unlock(&sc->lock);
 }
 
 /* Carry out what was asked of each run since the last pass. */
@@ -351,6 +436,7 @@ static void *sched_main(void *arg)
 		pthread_mutex_unlock(&sc->lock);
 		if (stop)
 			break;
+		take_incoming(sc);
 		take_requests(sc);
 
 		int slots = f->jobs;
@@ -397,6 +483,7 @@ static void *sched_main(void *arg)
 	free(ref);
 	free(pfd);
 	/* Whatever is still queued or running ends in this daemon. */
+	take_incoming(sc);
 	for (struct run *r = sc->runs; r; r = r->next)
 		if (!r->end)
 			run_stop(r, "interrupted", "interrupted: flowyfs stopped");
@@ -452,11 +539,24 @@ int sched_start(struct flowy *f)
 	*strrchr(f->scratch_cover, '/') = '\0';
 	f->snapshots = snapshot_cache_new();
 	f->sched = sc;
+	pthread_cond_init(&sc->work_cv, NULL);
 	events_subscribe(f->events, on_event, sc);
-	int rc = -pthread_create(&sc->thread, NULL, sched_main, f);
+	int rc = -pthread_create(&sc->capturer, NULL, capturer_main, f);
+	if (!rc && (rc = -pthread_create(&sc->thread, NULL, sched_main, f))) {
+		pthread_mutex_lock(&sc->lock);
+		sc->stop = 1;
+		pthread_cond_signal(&sc->work_cv);
+		pthread_mutex_unlock(&sc->lock);
+		pthread_join(sc->capturer, NULL);
+	}
 	if (rc) {
 		close(sc->wake_fd);
+		pthread_cond_destroy(&sc->work_cv);
 		pthread_mutex_destroy(&sc->lock);
+		snapshot_cache_free(f->snapshots);
+		f->snapshots = NULL;
+		free(f->scratch_cover);
+		f->scratch_cover = NULL;
 		free(sc);
 		f->sched = NULL;
 	}
@@ -471,10 +571,16 @@ void sched_stop(struct flowy *f)
 	pthread_mutex_lock(&sc->lock);
 	sc->stop = 1;
 	__atomic_store_n(&sc->abort_io, 1, __ATOMIC_RELAXED);
+	for (struct capture *c = sc->capturing; c; c = c->next)
+		__atomic_store_n(&c->stop, 1, __ATOMIC_RELAXED);
 	for (struct run *r = sc->runs; r; r = r->next)
 		__atomic_store_n(&r->abort_io, 1, __ATOMIC_RELAXED);
+	for (struct run *r = sc->incoming; r; r = r->next)
+		__atomic_store_n(&r->abort_io, 1, __ATOMIC_RELAXED);
+	pthread_cond_signal(&sc->work_cv);
 	pthread_mutex_unlock(&sc->lock);
 	sched_wake(f);
+	pthread_join(sc->capturer, NULL);
 	pthread_join(sc->thread, NULL);
 	close(sc->wake_fd);
 	for (struct trigger *t = sc->triggers, *next; t; t = next) {
@@ -483,6 +589,13 @@ void sched_stop(struct flowy *f)
 		free(t->reason);
 		free(t);
 	}
+	for (struct trigger *t = sc->work, *next; t; t = next) {
+		next = t->next;
+		free(t->pipeline);
+		free(t->reason);
+		free(t);
+	}
+	pthread_cond_destroy(&sc->work_cv);
 	snapshot_cache_free(f->snapshots);
 	f->snapshots = NULL;
 	free(f->scratch_cover);

@@ -56,7 +56,9 @@ char **workspace_env(struct run *r, size_t i)
 	add_env(&env, &n, xasprintf("FLOWY_MOUNT=%s", r->f->mnt));
 	if (r->p->workdir)
 		add_env(&env, &n, xasprintf("FLOWY_WORKDIR=%s", r->p->workdir));
-	for (cJSON *p = s->def->params->child; p; p = p->next) {
+	if (s->item_env)
+		add_env(&env, &n, xasprintf("FLOWY_ITEM=%s", s->item_env));
+	for (cJSON *p = (s->params ? s->params : s->def->params)->child; p; p = p->next) {
 		if (cJSON_IsString(p))
 			add_env(&env, &n, xasprintf("FLOWY_PARAM_%s=%s", p->string, p->valuestring));
 		else if (cJSON_IsNumber(p)) {
@@ -79,10 +81,27 @@ void workspace_env_free(char **env)
 	free(env);
 }
 
+/* Where a file of step s lives below base: <base>/<step><suffix>, or for
+ * a foreach task <base>/<step>.items/<item><suffix> (the directory made
+ * with mode). */
+static char *unit_path(const struct srun *s, const char *base, const char *suffix,
+                       mode_t mode)
+{
+	if (s->parent < 0)
+		return xasprintf("%s/%s%s", base, s->def->name, suffix);
+	char *dir = xasprintf("%s/%s.items", base, s->def->name);
+	int rc = util_mkdir_p(dir, mode);
+	if (rc < 0)
+		log_error("cannot make %s: %s", dir, strerror(-rc));
+	char *path = xasprintf("%s/%s%s", dir, s->item, suffix);
+	free(dir);
+	return path;
+}
+
 /* Open (once) the step's log, runs/<id>/<step>.log in the store. */
 int workspace_open_log(struct run *r, struct srun *s)
 {
-	char *path = xasprintf("%s/%s.log", r->rundir, s->def->name);
+	char *path = unit_path(s, r->rundir, ".log", 0755);
 	int rc = steplog_open(&s->log, path, STEPLOG_CAP);
 	free(path);
 	return rc;
@@ -107,7 +126,7 @@ static int open_metrics(struct run *r, struct srun *s)
 {
 	if (s->metrics.step)
 		return 0;
-	char *path = xasprintf("%s/%s.metrics", r->rundir, s->def->name);
+	char *path = unit_path(s, r->rundir, ".metrics", 0755);
 	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 	              0644);
 	free(path);
@@ -128,7 +147,7 @@ static int open_metrics(struct run *r, struct srun *s)
  * runs/<id>/params-<hash>.json. Returns the fd or -errno. */
 static int open_params(struct run *r, struct srun *s)
 {
-	char *pj = cJSON_Print(s->def->params), ph[CAS_HEX_LEN + 1];
+	char *pj = cJSON_Print(s->params ? s->params : s->def->params), ph[CAS_HEX_LEN + 1];
 	cas_hash_buf(ph, pj, strlen(pj));
 	char *path = xasprintf("%s/params-%.16s.json", r->rundir, ph);
 	int rc = 0;
@@ -151,7 +170,7 @@ int workspace_prepare(struct run *r, size_t i)
 	if (s->scratch)
 		workspace_remove(s->scratch);
 	else
-		s->scratch = xasprintf("%s/%s", r->scratch, s->def->name);
+		s->scratch = unit_path(s, r->scratch, "", 0711);
 	rc = util_mkdir_p(r->scratch, 0711);
 	if (!rc && mkdir(s->scratch, 0700) < 0)
 		rc = -errno;

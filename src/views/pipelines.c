@@ -30,15 +30,16 @@
 #include "flowyfs/ctl.h"
 #include "flowyfs/log.h"
 #include "flowyfs/catalog.h"
+#include "flowyfs/plan.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
 
-enum gen { GEN_NONE, GEN_STATUS, GEN_DAG, GEN_DOT, GEN_CTL, GEN_LATEST };
+enum gen { GEN_NONE, GEN_STATUS, GEN_DAG, GEN_DOT, GEN_PLAN, GEN_CTL, GEN_LATEST };
 
 static const char *const gen_names[] = {
 	[GEN_STATUS] = ".status", [GEN_DAG] = ".dag", [GEN_DOT] = ".dag.dot",
-	[GEN_CTL] = ".ctl", [GEN_LATEST] = ".latest",
+	[GEN_PLAN] = ".plan", [GEN_CTL] = ".ctl", [GEN_LATEST] = ".latest",
 };
 
 /* Parsed path: pipelines[/<p>[/<rest>]]. */
@@ -140,6 +141,21 @@ static char *latest_target(struct flowy *f, const char *p)
 	return id > 0 ? xasprintf("../../runs/%lld", (long long)id) : NULL;
 }
 
+/* The text of a generated file of pipeline pp->p (malloc'd). */
+static char *render(struct flowy *f, const struct ppath *pp)
+{
+	switch (pp->gen) {
+	case GEN_PLAN:
+		return plan_render(f, pp->p);
+	case GEN_DAG:
+		return catalog_render(f, pp->p, CATALOG_DAG);
+	case GEN_DOT:
+		return catalog_render(f, pp->p, CATALOG_DOT);
+	default:
+		return catalog_render(f, pp->p, CATALOG_STATUS);
+	}
+}
+
 static int pl_getattr(struct flowy *f, const char *path, struct view_attr *a)
 {
 	struct ppath pp;
@@ -167,9 +183,7 @@ static int pl_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		if (pp.gen == GEN_CTL)
 			a->mode = S_IFREG | 0200;
 		else if (!view_cached_attr(a, path))
-			view_generated_attr(a, path, catalog_render(f, pp.p,
-			                    pp.gen == GEN_STATUS ? CATALOG_STATUS :
-			                    pp.gen == GEN_DAG ? CATALOG_DAG : CATALOG_DOT));
+			view_generated_attr(a, path, render(f, &pp));
 		a->has_owner = 1;
 		a->uid = st.st_uid;
 		a->gid = st.st_gid;
@@ -233,8 +247,7 @@ static int pl_open(struct flowy *f, const char *path, int flags, struct fh *h)
 		if (acc != O_RDONLY)
 			return -EACCES;
 		char *t = view_cache_take(path);
-		view_text_fh(h, t ? t : catalog_render(f, pp.p, pp.gen == GEN_STATUS ?
-		             CATALOG_STATUS : pp.gen == GEN_DAG ? CATALOG_DAG : CATALOG_DOT));
+		view_text_fh(h, t ? t : render(f, &pp));
 		return 0;
 	}
 	struct loc l;

@@ -8,7 +8,8 @@
  *   runs/<id>/snapshot/...   the pipeline files the run used (read-only)
  *   runs/<id>/steps/<s>/{status,log,exit_code,attempts,duration,cached,
  *                        reason,error}, inputs/<n>, outputs/<n> (symlinks),
- *                        metrics/<m> (index<TAB>value series)
+ *                        metrics/<m> (index<TAB>value series),
+ *                        items/<item>/{status,log,...} (foreach steps)
  *
  * Times are ISO 8601 UTC; durations are seconds with millisecond
  * precision; a value not known yet renders as an empty line.
@@ -39,8 +40,9 @@ static void fmt_time(struct strbuf *sb, sqlite3_stmt *st, int col)
 	strbuf_puts(sb, "\n");
 }
 
-/* Duration from columns a (start) and b (end); a live one runs to now. */
-static void fmt_duration(struct strbuf *sb, sqlite3_stmt *st, int a, int b)
+/* Duration from columns a (start) and b (end) less the seconds paused
+ * (column p, or -1); a live one runs to now. */
+static void fmt_duration(struct strbuf *sb, sqlite3_stmt *st, int a, int b, int p)
 {
 	if (sqlite3_column_type(st, a) == SQLITE_NULL) {
 		strbuf_puts(sb, "\n");
@@ -48,7 +50,8 @@ static void fmt_duration(struct strbuf *sb, sqlite3_stmt *st, int a, int b)
 	}
 	double end = sqlite3_column_type(st, b) == SQLITE_NULL ? util_now()
 	             : sqlite3_column_double(st, b);
-	view_fmt_secs(sb, end - sqlite3_column_double(st, a));
+	double paused = p >= 0 ? sqlite3_column_double(st, p) : 0;
+	view_fmt_secs(sb, end - sqlite3_column_double(st, a) - paused);
 	strbuf_puts(sb, "\n");
 }
 
@@ -83,14 +86,15 @@ static cJSON *json_text(sqlite3_stmt *st, int col)
 	return t ? cJSON_CreateString((const char *)t) : cJSON_CreateNull();
 }
 
-static cJSON *json_duration(sqlite3_stmt *st, int a, int b)
+static cJSON *json_duration(sqlite3_stmt *st, int a, int b, int p)
 {
 	if (sqlite3_column_type(st, a) == SQLITE_NULL)
 		return cJSON_CreateNull();
 	double end = sqlite3_column_type(st, b) == SQLITE_NULL ? util_now()
 	             : sqlite3_column_double(st, b);
-	return cJSON_CreateNumber((double)(long long)((end - sqlite3_column_double(st, a))
-	                                              * 1000) / 1000);
+	double paused = p >= 0 ? sqlite3_column_double(st, p) : 0;
+	return cJSON_CreateNumber((double)(long long)((end - sqlite3_column_double(st, a)
+	                                               - paused) * 1000) / 1000);
 }
 
 /* key<TAB>value lines as a JSON object. */
@@ -123,9 +127,13 @@ static void render_run_json(struct flowy *f, int64_t id, sqlite3_stmt *run,
 	cJSON_AddNumberToObject(o, "id", (double)id);
 	cJSON_AddItemToObject(o, "pipeline", json_text(run, 1));
 	cJSON_AddItemToObject(o, "status", json_text(run, 0));
+	cJSON_AddItemToObject(o, "trigger", json_text(run, 11));
+	cJSON_AddItemToObject(o, "retry_of", sqlite3_column_type(run, 12) == SQLITE_NULL ?
+	                      cJSON_CreateNull() :
+	                      cJSON_CreateNumber((double)sqlite3_column_int64(run, 12)));
 	cJSON_AddItemToObject(o, "started", json_time(run, 2));
 	cJSON_AddItemToObject(o, "finished", json_time(run, 3));
-	cJSON_AddItemToObject(o, "duration", json_duration(run, 2, 3));
+	cJSON_AddItemToObject(o, "duration", json_duration(run, 2, 3, 10));
 	cJSON_AddItemToObject(o, "params", json_parsed(sqlite3_column_text(run, 4)));
 	cJSON_AddItemToObject(o, "commit", json_text(run, 6));
 	cJSON_AddItemToObject(o, "git", json_kv(sqlite3_column_text(run, 7)));
@@ -133,8 +141,9 @@ static void render_run_json(struct flowy *f, int64_t id, sqlite3_stmt *run,
 	cJSON_AddItemToObject(o, "error", json_text(run, 5));
 	cJSON *steps = cJSON_AddArrayToObject(o, "steps");
 	sqlite3_stmt *st = db_prepare(f->db, "SELECT name, status, exit_code, attempts, "
-	                              "started, finished, cached, reason, error, params "
-	                              "FROM steps WHERE run_id=? ORDER BY name", "i", id);
+	                              "started, finished, cached, reason, error, params, "
+	                              "paused FROM steps WHERE run_id=? ORDER BY name", "i",
+	                              id);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		cJSON *s = cJSON_CreateObject();
 		const char *name = (const char *)sqlite3_column_text(st, 0);
@@ -146,7 +155,7 @@ static void render_run_json(struct flowy *f, int64_t id, sqlite3_stmt *run,
 		cJSON_AddNumberToObject(s, "attempts", sqlite3_column_int(st, 3));
 		cJSON_AddItemToObject(s, "started", json_time(st, 4));
 		cJSON_AddItemToObject(s, "finished", json_time(st, 5));
-		cJSON_AddItemToObject(s, "duration", json_duration(st, 4, 5));
+		cJSON_AddItemToObject(s, "duration", json_duration(st, 4, 5, 10));
 		cJSON_AddBoolToObject(s, "cached", sqlite3_column_int(st, 6));
 		cJSON_AddItemToObject(s, "reason", json_text(st, 7));
 		cJSON_AddItemToObject(s, "error", json_text(st, 8));
@@ -196,7 +205,7 @@ static void render_summary(struct flowy *f, int64_t id, struct strbuf *sb)
 		strbuf_printf(sb, "%s\t%s\t", sqlite3_column_text(st, 0),
 		              sqlite3_column_text(st, 1));
 		struct strbuf d = {0};
-		fmt_duration(&d, st, 2, 3);
+		fmt_duration(&d, st, 2, 3, -1);
 		d.buf[d.len - 1] = '\0';
 		const unsigned char *outs = sqlite3_column_text(st, 5);
 		strbuf_printf(sb, "%s\t%s\t%s\n", *d.buf ? d.buf : "-",
@@ -214,8 +223,8 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 	int rc = 0;
 	db_lock(f->db);
 	sqlite3_stmt *st = db_prepare(f->db, "SELECT status, pipeline, started, finished, "
-	                              "params, error, commit_id, git, env, dag FROM runs "
-	                              "WHERE id=?", "i", id);
+	                              "params, error, commit_id, git, env, dag, paused, "
+	                              "trigger, retry_of FROM runs WHERE id=?", "i", id);
 	if (!st || sqlite3_step(st) != SQLITE_ROW) {
 		rc = -ENOENT;
 	} else if (!strcmp(name, "status")) {
@@ -227,7 +236,7 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 	} else if (!strcmp(name, "finished")) {
 		fmt_time(&sb, st, 3);
 	} else if (!strcmp(name, "duration")) {
-		fmt_duration(&sb, st, 2, 3);
+		fmt_duration(&sb, st, 2, 3, 10);
 	} else if (!strcmp(name, "params.json")) {
 		const unsigned char *p = sqlite3_column_text(st, 4);
 		strbuf_printf(&sb, "%s\n", p ? (const char *)p : "{}");
@@ -263,15 +272,21 @@ static const char *const step_files[] = {
 	"error", NULL,
 };
 
-static int render_step(struct flowy *f, int64_t id, const char *step,
+/* A file of step (item NULL) or of one foreach item of it. */
+static int render_step(struct flowy *f, int64_t id, const char *step, const char *item,
                        const char *name, char **out)
 {
 	struct strbuf sb = {0};
 	int rc = 0;
 	db_lock(f->db);
-	sqlite3_stmt *st = db_prepare(f->db, "SELECT status, exit_code, attempts, started, "
-	                              "finished, cached, reason, error FROM steps "
-	                              "WHERE run_id=? AND name=?", "it", id, step);
+	sqlite3_stmt *st = item ? db_prepare(f->db, "SELECT status, exit_code, attempts, "
+	                                     "started, finished, cached, reason, error, 0 "
+	                                     "FROM items WHERE run_id=? AND step=? AND "
+	                                     "item=?", "itt", id, step, item)
+	                        : db_prepare(f->db, "SELECT status, exit_code, attempts, "
+	                                     "started, finished, cached, reason, error, "
+	                                     "paused FROM steps WHERE run_id=? AND name=?",
+	                                     "it", id, step);
 	if (!st || sqlite3_step(st) != SQLITE_ROW)
 		rc = -ENOENT;
 	else if (!strcmp(name, "status"))
@@ -281,7 +296,7 @@ static int render_step(struct flowy *f, int64_t id, const char *step,
 	else if (!strcmp(name, "attempts"))
 		fmt_col(&sb, st, 2);
 	else if (!strcmp(name, "duration"))
-		fmt_duration(&sb, st, 3, 4);
+		fmt_duration(&sb, st, 3, 4, 8);
 	else if (!strcmp(name, "cached"))
 		strbuf_puts(&sb, sqlite3_column_int(st, 5) ? "yes\n" : "no\n");
 	else if (!strcmp(name, "reason"))
@@ -312,14 +327,14 @@ static int is_one_of(const char *const *list, const char *name)
 
 struct rpath {
 	int n;               /* components */
-	char *part[7];
+	char *part[8];
 	int64_t id;
 	char buf[4096];
 };
 
 static int parse(const char *path, struct rpath *rp)
 {
-	rp->n = view_split(path, rp->buf, sizeof rp->buf, rp->part, 7);
+	rp->n = view_split(path, rp->buf, sizeof rp->buf, rp->part, 8);
 	rp->id = 0;
 	if (rp->n >= 2 && strcmp(rp->part[1], "latest")) {
 		char *end;
@@ -327,7 +342,7 @@ static int parse(const char *path, struct rpath *rp)
 		if (*end || rp->id <= 0 || rp->part[1][0] == '0')
 			return -ENOENT;
 	}
-	return rp->n > 6 ? -ENOENT : 0;
+	return rp->n > 7 ? -ENOENT : 0;
 }
 
 static int64_t latest_id(struct flowy *f)
@@ -355,6 +370,24 @@ static int step_exists(struct flowy *f, int64_t id, const char *step)
 	return c > 0;
 }
 
+/* Does the step have foreach items (item NULL), or that item? */
+static int item_exists(struct flowy *f, int64_t id, const char *step, const char *item)
+{
+	db_lock(f->db);
+	int64_t c = item ? db_int(f->db, 0, "SELECT count(*) FROM items WHERE run_id=? AND "
+	                          "step=? AND item=?", "itt", id, step, item)
+	                 : db_int(f->db, 0, "SELECT count(*) FROM items WHERE run_id=? AND "
+	                          "step=?", "it", id, step);
+	db_unlock(f->db);
+	return c > 0;
+}
+
+/* runs/<id>/steps/<s>/items/<item>[/<file>]? */
+static int is_item_path(const struct rpath *rp)
+{
+	return rp->n >= 5 && !strcmp(rp->part[4], "items");
+}
+
 /* The hash of input/output name of a step, malloc'd, or NULL. */
 static char *io_hash(struct flowy *f, int64_t id, const char *step, const char *dir,
                      const char *name)
@@ -371,9 +404,43 @@ static const char *io_dir(const char *name)
 	return !strcmp(name, "inputs") ? "in" : !strcmp(name, "outputs") ? "out" : NULL;
 }
 
-static char *log_path(struct flowy *f, int64_t id, const char *step)
+/* The log of a step, or of one of its foreach items (item not NULL). */
+static char *log_path(struct flowy *f, int64_t id, const char *step, const char *item)
 {
+	if (item)
+		return xasprintf("%s/%lld/%s.items/%s.log", f->runs_dir, (long long)id, step,
+		                 item);
 	return xasprintf("%s/%lld/%s.log", f->runs_dir, (long long)id, step);
+}
+
+/* getattr of a log file: its size and time as the store has them. */
+static void log_attr(struct flowy *f, int64_t id, const char *step, const char *item,
+                     struct view_attr *a)
+{
+	char *lp = log_path(f, id, step, item);
+	struct stat st;
+	int ok = stat(lp, &st) == 0;
+	a->mode = S_IFREG | 0444;
+	a->size = ok ? (uint64_t)st.st_size : 0;
+	a->mtime = ok ? (double)st.st_mtime : 0;
+	free(lp);
+}
+
+/* Open a log file (an empty text while the step has not written one). */
+static int log_open(struct flowy *f, int64_t id, const char *step, const char *item,
+                    struct fh *h)
+{
+	char *lp = log_path(f, id, step, item);
+	int fd = open(lp, O_RDONLY | O_CLOEXEC);
+	free(lp);
+	if (fd >= 0) {
+		h->kind = FH_FD;
+		h->fd = fd;
+		h->direct_io = 1;
+	} else {
+		view_text_fh(h, xstrdup(""));
+	}
+	return 0;
 }
 
 /* runs/<id>/snapshot[/...] -> its backing path in the store, else NULL. */
@@ -475,6 +542,25 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 	}
 	if (strcmp(rp.part[2], "steps") || !step_exists(f, rp.id, rp.part[3]))
 		return -ENOENT;
+	if (is_item_path(&rp)) {
+		if (!item_exists(f, rp.id, rp.part[3], rp.n >= 6 ? rp.part[5] : NULL))
+			return -ENOENT;
+		if (rp.n <= 6) {
+			a->mode = S_IFDIR | 0555;
+			return 0;
+		}
+		if (!strcmp(rp.part[6], "log")) {
+			log_attr(f, rp.id, rp.part[3], rp.part[5], a);
+			return 0;
+		}
+		int rc = is_one_of(step_files, rp.part[6]) ?
+		         render_step(f, rp.id, rp.part[3], rp.part[5], rp.part[6], &text) :
+		         -ENOENT;
+		if (rc < 0)
+			return rc;
+		view_generated_attr(a, path, text);
+		return 0;
+	}
 	if (rp.n == 4 || (rp.n == 5 && (io_dir(rp.part[4]) || !strcmp(rp.part[4], "metrics")))) {
 		a->mode = S_IFDIR | 0555;
 		return 0;
@@ -487,17 +573,12 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		return 0;
 	}
 	if (rp.n == 5 && !strcmp(rp.part[4], "log")) {
-		char *lp = log_path(f, rp.id, rp.part[3]);
-		struct stat st;
-		a->mode = S_IFREG | 0444;
-		a->size = stat(lp, &st) == 0 ? (uint64_t)st.st_size : 0;
-		a->mtime = stat(lp, &st) == 0 ? (double)st.st_mtime : 0;
-		free(lp);
+		log_attr(f, rp.id, rp.part[3], NULL, a);
 		return 0;
 	}
 	if (rp.n == 5) {
 		int rc = is_one_of(step_files, rp.part[4]) ?
-		         render_step(f, rp.id, rp.part[3], rp.part[4], &text) : -ENOENT;
+		         render_step(f, rp.id, rp.part[3], NULL, rp.part[4], &text) : -ENOENT;
 		if (rc < 0)
 			return rc;
 		view_generated_attr(a, path, text);
@@ -531,12 +612,16 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		dirlist_add(l, "snapshot", S_IFDIR);
 		return 0;
 	}
-	if (rp.n == 4) {
+	if (rp.n == 4 || (rp.n == 6 && is_item_path(&rp))) {
 		for (const char *const *n = step_files; *n; n++)
 			dirlist_add(l, *n, S_IFREG);
+		if (rp.n == 6)
+			return 0;
 		dirlist_add(l, "inputs", S_IFDIR);
 		dirlist_add(l, "outputs", S_IFDIR);
 		dirlist_add(l, "metrics", S_IFDIR);
+		if (item_exists(f, rp.id, rp.part[3], NULL))
+			dirlist_add(l, "items", S_IFDIR);
 		return 0;
 	}
 	sqlite3_stmt *st = NULL;
@@ -555,10 +640,13 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	} else if (rp.n == 5 && !strcmp(rp.part[4], "metrics")) {
 		st = db_prepare(f->db, "SELECT DISTINCT name FROM metrics WHERE run_id=? AND "
 		                "step=? ORDER BY name", "it", rp.id, rp.part[3]);
+	} else if (rp.n == 5 && is_item_path(&rp)) {
+		st = db_prepare(f->db, "SELECT item FROM items WHERE run_id=? AND step=? "
+		                "ORDER BY item", "it", rp.id, rp.part[3]);
 	}
 	while (st && sqlite3_step(st) == SQLITE_ROW)
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
-		            rp.n == 1 || rp.n == 3 ? S_IFDIR :
+		            rp.n == 1 || rp.n == 3 || is_item_path(&rp) ? S_IFDIR :
 		            !strcmp(rp.part[4], "metrics") ? S_IFREG : S_IFLNK);
 	db_finish(f->db, st);
 	db_unlock(f->db);
@@ -590,19 +678,13 @@ static int runs_open(struct flowy *f, const char *path, int flags, struct fh *h)
 	} else if (rp.n == 3) {
 		rc = render_run(f, rp.id, rp.part[2], &text);
 	} else if (rp.n == 5 && !strcmp(rp.part[4], "log")) {
-		char *lp = log_path(f, rp.id, rp.part[3]);
-		int fd = open(lp, O_RDONLY | O_CLOEXEC);
-		free(lp);
-		if (fd >= 0) {
-			h->kind = FH_FD;
-			h->fd = fd;
-			h->direct_io = 1;
-			return 0;
-		}
-		rc = 0;
-		text = xstrdup("");
+		return log_open(f, rp.id, rp.part[3], NULL, h);
+	} else if (rp.n == 7 && is_item_path(&rp) && !strcmp(rp.part[6], "log")) {
+		return log_open(f, rp.id, rp.part[3], rp.part[5], h);
+	} else if (rp.n == 7 && is_item_path(&rp)) {
+		rc = render_step(f, rp.id, rp.part[3], rp.part[5], rp.part[6], &text);
 	} else if (rp.n == 5) {
-		rc = render_step(f, rp.id, rp.part[3], rp.part[4], &text);
+		rc = render_step(f, rp.id, rp.part[3], NULL, rp.part[4], &text);
 	} else if (rp.n == 6 && !strcmp(rp.part[4], "metrics")) {
 		text = render_series(f, rp.id, rp.part[3], rp.part[5]);
 		rc = text ? 0 : -ENOENT;

@@ -82,7 +82,7 @@ teardown() {
 	[ "$(cat "$mnt/artifacts/down/copy")" = hostdata3 ]
 }
 
-@test "a new upstream version is seen by the next run of the consumer" {
+@test "a new upstream version queues the consumer (a cross-pipeline trigger)" {
 	write_step down s '{"run": "cat in/data > out/copy", "inputs": ["up/data"], "outputs": ["copy"]}'
 	local id
 	id=$(wait_new_run down)
@@ -91,10 +91,12 @@ teardown() {
 	local up2
 	up2=$(wait_new_run up "$UP")
 	[ "$(cat "$mnt/artifacts/up/data")" = upv2 ]
-	echo run >"$mnt/pipelines/down/.ctl"
+	# No write to down/: the new latest up/data queues it.
 	local id2
 	id2=$(wait_new_run down "$up2")
+	[ "$(wait_run "$id2")" = succeeded ]
 	[ "$(step_file "$id2" s reason)" = "input data changed" ]
+	tr -d '\t\n' <"$mnt/runs/$id2/run.json" | grep -q '"trigger": *"input up/data changed"'
 	[ "$(cat "$mnt/artifacts/down/copy")" = upv2 ]
 }
 

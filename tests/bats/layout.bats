@@ -185,7 +185,7 @@ kind_of() {
 	act=$(ls -A "$mnt/artifacts/lay")
 	expect_eq "$act" "$(printf 'd\nf\ng')" "entries of artifacts/lay"
 	act=$(ls -A "$mnt/pipelines/lay")
-	expect_eq "$act" "$(printf '.ctl\n.dag\n.dag.dot\n.latest\n.status\nmake.json\npipeline.json\nuse.json')" \
+	expect_eq "$act" "$(printf '.ctl\n.dag\n.dag.dot\n.latest\n.plan\n.status\nmake.json\npipeline.json\nuse.json')" \
 		"entries of pipelines/lay"
 }
 

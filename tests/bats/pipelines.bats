@@ -45,7 +45,7 @@ teardown() {
 	rm "$P/ops/lib/g.txt" "$P/ops/lib/deep/n.sh"
 	rmdir "$P/ops/lib/deep" "$P/ops/lib"
 	run ls -A "$P/ops"
-	expect_eq "$output" $'.ctl\n.dag\n.dag.dot\n.status' "ls -A of an empty pipeline"
+	expect_eq "$output" $'.ctl\n.dag\n.dag.dot\n.plan\n.status' "ls -A of an empty pipeline"
 	rmdir "$P/ops"
 	[ ! -e "$P/ops" ]
 	run ls "$P"
@@ -186,7 +186,7 @@ teardown() {
 	[ "$(head -n 1 "$P/g/.status")" = valid ]
 	[ "$(cat "$P/g/.dag")" = "$before" ]
 	run ls -A "$P/g"
-	expect_eq "$output" $'.ctl\n.dag\n.dag.dot\n.status\ns.json\nt.txt' "ls -A"
+	expect_eq "$output" $'.ctl\n.dag\n.dag.dot\n.plan\n.status\ns.json\nt.txt' "ls -A"
 }
 
 @test "deleting a step file removes the step from the pipeline" {
@@ -272,7 +272,11 @@ teardown() {
 		sleep 0.1
 	done
 	[ "$state" = T ]
-	[ "$(cat "$mnt/runs/$id/status")" = running ]
+	for ((i = 0; i < 50; i++)); do
+		[ "$(cat "$mnt/runs/$id/status")" = paused ] && break
+		sleep 0.1
+	done
+	[ "$(cat "$mnt/runs/$id/status")" = paused ]
 	echo resume >"$P/pz/.ctl"
 	for ((i = 0; i < 50; i++)); do
 		state=$(awk '{ print $3 }' "/proc/$spid/stat" 2>/dev/null) || break
@@ -320,7 +324,7 @@ teardown() {
 	# the pipeline's generated files are new.
 	run git -C "$P/gc" status --porcelain
 	[ "$status" -eq 0 ]
-	expect_eq "$output" $'?? .ctl\n?? .dag\n?? .dag.dot\n?? .status' "git status"
+	expect_eq "$output" $'?? .ctl\n?? .dag\n?? .dag.dot\n?? .plan\n?? .status' "git status"
 	run git -C "$P/gc" fsck --no-progress
 	[ "$status" -eq 0 ]
 }
