@@ -1,0 +1,453 @@
+/*
+ * test_engine.c - the engine's parts on a real store in a temp directory
+ * (SQLite file, objects, history.git, real processes): the cache key and
+ * its reasons, the run state machine driven by hand with a plain
+ * fork/exec executor (the isolation of exec.c is tested through the
+ * mount), and the queue and its control with the scheduler thread.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "flowyfs/cachekey.h"
+#include "flowyfs/catalog.h"
+#include "flowyfs/events.h"
+#include "flowyfs/executor.h"
+#include "flowyfs/run.h"
+#include "flowyfs/sched.h"
+#include "flowyfs/snapshot.h"
+#include "flowyfs/util.h"
+#include "flowyfs/workspace.h"
+
+static char *root;
+static struct flowy F;
+
+static void put(const char *pipeline, const char *name, const char *text)
+{
+	char *dir = xasprintf("%s/pipelines/%s", F.store, pipeline);
+	char *path = xasprintf("%s/%s", dir, name);
+	if (util_mkdir_p(dir, 0755) < 0 || util_put_file(path, text, strlen(text)) < 0)
+		abort();
+	catalog_changed(&F, pipeline);
+	free(path);
+	free(dir);
+}
+
+/* A store of its own for each test. */
+static void store_open(const char *name)
+{
+	char *err = NULL;
+	memset(&F, 0, sizeof F);
+	F.store = xasprintf("%s/%s", root, name);
+	F.mnt = xasprintf("%s/%s-mnt", root, name);
+	F.pipelines_dir = xasprintf("%s/pipelines", F.store);
+	F.runs_dir = xasprintf("%s/runs", F.store);
+	F.scratch_dir = xasprintf("%s/%s-scratch/s", root, name);
+	F.scratch_cover = xasprintf("%s/%s-scratch", root, name);
+	F.jobs = 2;
+	char *objects = xasprintf("%s/objects", F.store), *dbp = xasprintf("%s/db", F.store);
+	char *git = xasprintf("%s/history.git", F.store);
+	if (util_mkdir_p(F.pipelines_dir, 0755) < 0 || util_mkdir_p(F.runs_dir, 0755) < 0 ||
+	    util_mkdir_p(F.mnt, 0755) < 0 || cas_open(&F.cas, objects) < 0 ||
+	    db_open(&F.db, dbp, &err) < 0 || vcs_open(&F.vcs, git, &err) < 0)
+		abort();
+	F.catalog = catalog_new();
+	F.events = events_new();
+	F.snapshots = snapshot_cache_new();
+	free(git);
+	free(dbp);
+	free(objects);
+}
+
+static void store_close(void)
+{
+	snapshot_cache_free(F.snapshots);
+	events_free(F.events);
+	catalog_free(F.catalog);
+	vcs_close(F.vcs);
+	db_close(F.db);
+	cas_close(F.cas);
+	free(F.scratch_cover);
+	free(F.scratch_dir);
+	free(F.runs_dir);
+	free(F.pipelines_dir);
+	free(F.mnt);
+	free(F.store);
+}
+
+/* ---- a plain executor: fork, sh -c, a pidfd ----------------------------- */
+
+static int plain_start(struct run *r, size_t i, const struct exec_spec *spec, char **err)
+{
+	struct srun *s = &r->s[i];
+	pid_t pid = fork();
+	if (pid < 0) {
+		*err = xstrdup("fork failed");
+		return -errno;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		dup2(spec->out_fd, 1);
+		dup2(spec->out_fd, 2);
+		if (chdir(spec->cwd) < 0)
+			_exit(126);
+		execle("/bin/sh", "sh", "-c", spec->cmd, (char *)NULL, spec->envp);
+		_exit(127);
+	}
+	s->proc.pid = pid;
+	s->proc.pidfd = (int)syscall(434 /* pidfd_open */, pid, 0);
+	return s->proc.pidfd < 0 ? -errno : 0;
+}
+
+static int plain_fd(const struct run *r, size_t i)
+{
+	return r->s[i].proc.pidfd;
+}
+
+static void plain_signal(struct run *r, size_t i, int sig)
+{
+	kill(-r->s[i].proc.pid, sig);
+}
+
+static int plain_reap(struct run *r, size_t i)
+{
+	int st = 0;
+	waitpid(r->s[i].proc.pid, &st, 0);
+	close(r->s[i].proc.pidfd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int plain_prepare(struct run *r, size_t i, char **err)
+{
+	int rc = workspace_prepare(r, i);
+	if (rc < 0)
+		*err = xstrdup("cannot prepare scratch");
+	return rc;
+}
+
+static const struct executor plain = {
+	"plain", plain_prepare, plain_start, plain_fd, plain_signal, plain_reap,
+};
+
+/* Capture a run of pipeline and drive it to its end with `slots` slots;
+ * *max_running gets the most processes seen at once. Returns its id. */
+static int64_t drive(const char *pipeline, const struct run_request *req0, int slots,
+                     size_t *max_running)
+{
+	struct run_request req = req0 ? *req0 : (struct run_request){0};
+	req.pipeline = pipeline;
+	req.trigger = req.trigger ? req.trigger : "test";
+	int64_t id;
+	char *why = NULL;
+	int refused = 0;
+	if (db_run_create(F.db, &id, pipeline, "test") < 0)
+		return -1;
+	static int stop;
+	struct run *r = run_capture(&F, id, &req, &stop, &why, &refused);
+	if (!r) {
+		fprintf(stderr, "  capture: %s\n", why);
+		free(why);
+		return -refused;
+	}
+	for (size_t i = 0; i < r->nunits; i++)
+		r->s[i].exec = &plain;
+	if (max_running)
+		*max_running = 0;
+	while (!run_settled(r)) {
+		int free_slots = slots - (int)r->running;
+		run_advance(r, &free_slots);
+		for (size_t i = r->p->n_steps; i < r->nunits; i++)
+			r->s[i].exec = &plain; /* foreach tasks laid out just now */
+		if (max_running && r->running > *max_running)
+			*max_running = r->running;
+		struct pollfd pfd[64];
+		struct run_pollref ref[64];
+		double next = -1;
+		size_t n = run_pollfds(r, pfd, ref, util_now(), &next);
+		if (!n && run_settled(r))
+			break;
+		if (poll(pfd, n, 100) < 0)
+			break;
+		for (size_t k = 0; k < n; k++)
+			if (pfd[k].revents && ref[k].what == RUN_FD_LOG)
+				run_ready(&ref[k], pfd[k].revents);
+		run_tick(r);
+		for (size_t k = 0; k < n; k++)
+			if (pfd[k].revents && ref[k].what == RUN_FD_EXIT)
+				run_ready(&ref[k], pfd[k].revents);
+	}
+	run_end(r);
+	run_free(r);
+	return id;
+}
+
+/* A value kept in one of a few static buffers (so checks need not free). */
+static const char *kept(char *v)
+{
+	static char ring[8][512];
+	static int at;
+	char *b = ring[at++ % 8];
+	snprintf(b, sizeof ring[0], "%s", v ? v : "(null)");
+	free(v);
+	return b;
+}
+
+static const char *run_col(int64_t id, const char *col)
+{
+	char *sql = xasprintf("SELECT %s FROM runs WHERE id=?", col);
+	char *v = db_text(F.db, sql, "i", id);
+	free(sql);
+	return kept(v);
+}
+
+static const char *step_col(int64_t id, const char *step, const char *col)
+{
+	char *sql = xasprintf("SELECT %s FROM steps WHERE run_id=? AND name=?", col);
+	char *v = db_text(F.db, sql, "it", id, step);
+	free(sql);
+	return kept(v);
+}
+
+/* ---- cache keys ------------------------------------------------------------ */
+
+TEST(key_covers_params_inputs_code_and_item)
+{
+	struct pipeline_def *p = NULL;
+	store_open("key");
+	put("k", "pipeline.json", "{\"params\": {\"lr\": 0.1}}");
+	put("k", "s.json", "{\"run\": \"true\", \"params\": [\"lr\"], \"outputs\": [\"o\"]}");
+	char *dir = xasprintf("%s/k", F.pipelines_dir);
+	CHECK_INT(step_load(&p, "k", dir), 0);
+	CHECK_INT(p->n_errors, 0);
+	struct codefile code[1] = {{.rel = "train.py", .hex = "aa"}};
+	char *in[1] = {NULL};
+	char *k1, *p1, *k2, *p2, *k3, *p3, *k4, *p4;
+	cachekey_compute(&p->steps[0], code, 1, NULL, in, NULL, &k1, &p1);
+	cachekey_compute(&p->steps[0], code, 1, NULL, in, NULL, &k2, &p2);
+	CHECK_STR(k1, k2);
+	CHECK_CONTAINS(p1, "\"code\":{\"train.py\":\"aa\"},\"params\":{\"lr\":\"0.1\"}");
+	free(k2);
+	free(p2);
+	strcpy(code[0].hex, "bb");
+	cachekey_compute(&p->steps[0], code, 1, NULL, in, NULL, &k3, &p3);
+	CHECK(strcmp(k1, k3));
+	cachekey_compute(&p->steps[0], code, 1, NULL, in, "item1 cc", &k4, &p4);
+	CHECK(strcmp(k3, k4));
+	CHECK_CONTAINS(p4, "\"item\":\"item1 cc\"");
+	free(k1); free(p1); free(k3); free(p3); free(k4); free(p4);
+	step_free(p);
+	free(dir);
+	store_close();
+}
+
+TEST(explain_names_what_changed)
+{
+	struct pipeline_def *p = NULL;
+	store_open("explain");
+	put("e", "pipeline.json", "{\"params\": {\"lr\": 0.1}}");
+	put("e", "s.json", "{\"run\": \"true\", \"params\": [\"lr\"], \"outputs\": [\"o\"]}");
+	char *dir = xasprintf("%s/e", F.pipelines_dir);
+	CHECK_INT(step_load(&p, "e", dir), 0);
+	const struct step_def *d = &p->steps[0];
+	char *r = cachekey_explain(F.db, "e", d, NULL, INT64_MAX, "{}");
+	CHECK_STR(r, "no earlier run");
+	free(r);
+	int64_t id;
+	CHECK_INT(db_run_create(F.db, &id, "e", "test"), 0);
+	CHECK_INT(db_exec(F.db, "INSERT INTO steps(run_id, name, status, key_parts) VALUES"
+	                  "(?, 's', 'succeeded', ?)", "it", id,
+	                  "{\"definition\":\"d1\",\"code\":{\"a.py\":\"h1\"},\"params\":"
+	                  "{\"lr\":\"0.1\"},\"inputs\":{\"x\":\"i1\"}}"), 0);
+	r = cachekey_explain(F.db, "e", d, NULL, INT64_MAX,
+	                     "{\"definition\":\"d1\",\"code\":{\"a.py\":\"h2\"},\"params\":"
+	                     "{\"lr\":\"0.2\"},\"inputs\":{\"x\":\"i1\"}}");
+	CHECK_STR(r, "a.py changed, param lr changed");
+	free(r);
+	r = cachekey_explain(F.db, "e", d, NULL, INT64_MAX,
+	                     "{\"definition\":\"d2\",\"code\":{},\"params\":"
+	                     "{\"lr\":\"0.1\"},\"inputs\":{\"x\":\"i2\",\"y\":\"i3\"}}");
+	CHECK_STR(r, "definition changed, input x changed, input y added, a.py removed");
+	free(r);
+	r = cachekey_explain(F.db, "e", d, NULL, id,
+	                     "{\"definition\":\"d2\"}");
+	CHECK_STR(r, "no earlier run"); /* only runs before `before` count */
+	free(r);
+	step_free(p);
+	free(dir);
+	store_close();
+}
+
+/* ---- the state machine ---------------------------------------------------- */
+
+TEST(run_then_cache_then_override)
+{
+	store_open("sm");
+	put("p", "pipeline.json", "{\"params\": {\"v\": 1}}");
+	put("p", "a.json", "{\"run\": \"echo $FLOWY_PARAM_v > out/a\", \"params\": [\"v\"], "
+	    "\"outputs\": [\"a\"]}");
+	put("p", "b.json", "{\"run\": \"readlink in/a > out/b\", \"inputs\": [\"a\"], "
+	    "\"outputs\": [\"b\"]}");
+	int64_t id = drive("p", NULL, 2, NULL);
+	CHECK(id > 0);
+	CHECK_STR(run_col(id, "error"), "(null)");
+	CHECK_STR(run_col(id, "status"), "succeeded");
+	CHECK_STR(step_col(id, "a", "reason"), "no earlier run");
+	int64_t id2 = drive("p", NULL, 2, NULL);
+	CHECK_STR(run_col(id2, "status"), "succeeded");
+	CHECK_STR(step_col(id2, "a", "status"), "cached");
+	CHECK_STR(step_col(id2, "b", "status"), "cached");
+	cJSON *ov = cJSON_Parse("{\"v\": 2}");
+	struct run_request req = {.overrides = ov};
+	int64_t id3 = drive("p", &req, 2, NULL);
+	CHECK_STR(run_col(id3, "params"), "{\"v\":2}");
+	CHECK_STR(step_col(id3, "a", "reason"), "param v changed");
+	CHECK_STR(step_col(id3, "b", "reason"), "input a changed");
+	cJSON_Delete(ov);
+	ov = cJSON_Parse("{\"nope\": 2}");
+	req.overrides = ov;
+	CHECK_INT(drive("p", &req, 2, NULL), EINVAL);
+	cJSON_Delete(ov);
+	store_close();
+}
+
+TEST(failure_skips_downstream_and_names_the_step)
+{
+	store_open("fail");
+	put("f", "a.json", "{\"run\": \"exit 3\", \"outputs\": [\"a\"]}");
+	put("f", "b.json", "{\"run\": \"true\", \"inputs\": [\"a\"], \"outputs\": [\"b\"]}");
+	put("f", "c.json", "{\"run\": \"echo c > out/c\", \"outputs\": [\"c\"]}");
+	int64_t id = drive("f", NULL, 2, NULL);
+	CHECK_STR(run_col(id, "status"), "failed");
+	CHECK_STR(run_col(id, "error"), "a: step exited with status 3");
+	CHECK_STR(step_col(id, "b", "status"), "skipped");
+	CHECK_STR(step_col(id, "b", "reason"), "upstream step a failed");
+	CHECK_STR(step_col(id, "c", "status"), "succeeded");
+	store_close();
+}
+
+TEST(slots_bound_what_runs_at_once)
+{
+	store_open("slots");
+	for (int k = 0; k < 4; k++) {
+		char name[32], def[128];
+		snprintf(name, sizeof name, "s%d.json", k);
+		snprintf(def, sizeof def, "{\"run\": \"sleep 0.2; echo %d > out/o%d\", "
+		         "\"outputs\": [\"o%d\"]}", k, k, k);
+		put("j", name, def);
+	}
+	size_t most = 0;
+	int64_t id = drive("j", NULL, 1, &most);
+	CHECK_STR(run_col(id, "status"), "succeeded");
+	CHECK_INT(most, 1);
+	put("j", "s0.json", "{\"run\": \"sleep 0.2; echo x > out/o0\", \"outputs\": [\"o0\"]}");
+	put("j", "s1.json", "{\"run\": \"sleep 0.2; echo x > out/o1\", \"outputs\": [\"o1\"]}");
+	put("j", "s2.json", "{\"run\": \"sleep 0.2; echo x > out/o2\", \"outputs\": [\"o2\"]}");
+	id = drive("j", NULL, 2, &most);
+	CHECK_STR(run_col(id, "status"), "succeeded");
+	CHECK_INT(most, 2);
+	store_close();
+}
+
+TEST(retry_reuses_what_succeeded)
+{
+	store_open("retry");
+	char *flag = xasprintf("%s/retry-ok", root);
+	char *def = xasprintf("{\"run\": \"[ -e %s ] && echo b > out/b\", \"inputs\": [\"a\"], "
+	                      "\"outputs\": [\"b\"]}", flag);
+	put("r", "a.json", "{\"run\": \"echo a > out/a\", \"outputs\": [\"a\"]}");
+	put("r", "b.json", def);
+	int64_t id = drive("r", NULL, 2, NULL);
+	CHECK_STR(run_col(id, "status"), "failed");
+	CHECK_INT(util_put_file(flag, "", 0), 0);
+	struct run_request req = {.retry_of = id};
+	int64_t id2 = drive("r", &req, 2, NULL);
+	CHECK_STR(run_col(id2, "status"), "succeeded");
+	char *want = xasprintf("succeeded in run %lld", (long long)id);
+	CHECK_STR(step_col(id2, "a", "reason"), want);
+	CHECK_STR(step_col(id2, "b", "status"), "succeeded");
+	req.retry_of = id2;
+	CHECK_INT(drive("r", &req, 2, NULL), EINVAL); /* it succeeded */
+	req.retry_of = 9999;
+	CHECK_INT(drive("r", &req, 2, NULL), ESRCH);
+	free(want);
+	free(def);
+	free(flag);
+	store_close();
+}
+
+/* ---- the queue and its control --------------------------------------------- */
+
+static char *wait_status(int64_t id)
+{
+	for (int i = 0; i < 200; i++) {
+		const char *st = run_col(id, "status");
+		if (strcmp(st, "queued") && strcmp(st, "running") && strcmp(st, "paused"))
+			return xstrdup(st);
+		usleep(50000);
+	}
+	return xstrdup(run_col(id, "status"));
+}
+
+TEST(queue_and_control)
+{
+	store_open("queue");
+	put("q", "pipeline.json", "{\"params\": {\"n\": 1}}");
+	put("q", "s.json", "{\"run\": \"echo $FLOWY_PARAM_n > out/o\", \"params\": [\"n\"], "
+	    "\"outputs\": [\"o\"]}");
+	F.coalesce = 3600; /* no runs from changes here */
+	snapshot_cache_free(F.snapshots); /* the scheduler makes its own */
+	F.snapshots = NULL;
+	free(F.scratch_cover);
+	F.scratch_cover = NULL;
+	CHECK_INT(sched_start(&F), 0);
+	char *why = NULL;
+	int64_t id = 0;
+	cJSON *bad = cJSON_Parse("{\"m\": 1}");
+	struct run_request req = {.pipeline = "q", .trigger = "test", .overrides = bad};
+	CHECK_INT(sched_queue(&F, &req, &id, &why), -EINVAL);
+	CHECK_STR(why, "m is not a param of this pipeline (pipeline.json params: n)");
+	free(why);
+	CHECK_INT(db_int(F.db, -1, "SELECT count(*) FROM runs", ""), 0); /* refused: gone */
+	cJSON_Delete(bad);
+	req.overrides = NULL;
+	CHECK_INT(sched_queue(&F, &req, &id, &why), 0);
+	CHECK_STR(run_col(id, "params"), "{\"n\":1}"); /* captured when queued */
+	/* (it may fail: F.mnt is no mount for exec.c to make read-only) */
+	char *end = wait_status(id);
+	CHECK(!strcmp(end, "succeeded") || !strcmp(end, "failed"));
+	CHECK_INT(sched_control(&F, "q", "cancel", id, &why), -EINVAL);
+	char *want = xasprintf("cancel: run %lld has already ended (%s)", (long long)id, end);
+	CHECK_STR(why, want);
+	free(want);
+	free(why);
+	CHECK_INT(sched_control(&F, "q", "cancel", 0, &why), -ESRCH);
+	CHECK_STR(why, "no queued or running run of this pipeline");
+	free(why);
+	CHECK_INT(sched_control(&F, "other", "pause", id, &why), -ESRCH);
+	free(why);
+	sched_stop(&F);
+	free(end);
+	store_close();
+}
+
+int main(void)
+{
+	char tmpl[] = "/tmp/flowyfs-engine-XXXXXX";
+	root = mkdtemp(tmpl);
+	if (!root)
+		return 1;
+	RUN(key_covers_params_inputs_code_and_item);
+	RUN(explain_names_what_changed);
+	RUN(run_then_cache_then_override);
+	RUN(failure_skips_downstream_and_names_the_step);
+	RUN(slots_bound_what_runs_at_once);
+	RUN(retry_reuses_what_succeeded);
+	RUN(queue_and_control);
+	util_rm_rf(root);
+	return CHECK_DONE();
+}
