@@ -104,7 +104,7 @@ static size_t names_index(const struct names *ns, const char *s)
 struct run_row {
 	int64_t id;
 	char *status;
-	double started, finished;
+	double started, finished, paused;
 	int has_started, has_finished;
 	char *params_text;   /* as stored; rows with equal text share cells */
 	cJSON *params;
@@ -118,8 +118,9 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	struct run_row *rows = NULL;
 	size_t nrows = 0, caprows = 0;
 	db_lock(f->db);
-	sqlite3_stmt *st = db_prepare(f->db, "SELECT id, status, started, finished, params "
-	                              "FROM runs WHERE pipeline=? ORDER BY id", "t", p);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT id, status, started, finished, params, "
+	                              "paused FROM runs WHERE pipeline=? ORDER BY id", "t",
+	                              p);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		if (nrows == caprows) {
 			caprows = caprows ? caprows * 2 : 256;
@@ -133,6 +134,7 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		r->started = sqlite3_column_double(st, 2);
 		r->has_finished = sqlite3_column_type(st, 3) != SQLITE_NULL;
 		r->finished = sqlite3_column_double(st, 3);
+		r->paused = sqlite3_column_double(st, 5);
 		const unsigned char *pj = sqlite3_column_text(st, 4);
 		r->params_text = xstrdup(pj ? (const char *)pj : "");
 		r->params = nrows > 1 && !strcmp(rows[nrows - 2].params_text, r->params_text) ?
@@ -223,7 +225,8 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 			view_fmt_time(&sb, r->started);
 		strbuf_puts(&sb, "\t");
 		if (r->has_started)
-			view_fmt_secs(&sb, (r->has_finished ? r->finished : util_now()) - r->started);
+			view_fmt_secs(&sb, (r->has_finished ? r->finished : util_now()) - r->started -
+			              r->paused);
 		if (r->params || !i) { /* else: the same params as the row before */
 			strbuf_release(&cells);
 			for (size_t k = 0; k < params.n; k++) {
