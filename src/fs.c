@@ -222,22 +222,6 @@ static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-void fh_free(struct fh *h)
-{
-	if (!h)
-		return;
-	if (h->fd >= 0)
-		close(h->fd);
-	cas_reader_close(h->reader);
-	if (h->dir) {
-		dirlist_free(h->dir);
-		free(h->dir);
-	}
-	free(h->buf);
-	free(h->path);
-	free(h);
-}
-
 static void set_fi(struct fuse_file_info *fi, struct fh *h)
 {
 	fi->fh = handle_add(h);
@@ -253,7 +237,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	const struct view *v = path ? route_find(path) : NULL;
 	int rc = !v ? -ENOENT : v->open ? v->open(F(req), path, fi->flags, h) : -EISDIR;
 	if (rc < 0) {
-		fh_free(h);
+		handle_free(h);
 		free(path);
 		fuse_reply_err(req, -rc);
 		return;
@@ -445,7 +429,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!rc)
 		rc = v->getattr(F(req), path, &a);
 	if (rc < 0) {
-		fh_free(h);
+		handle_free(h);
 		free(path);
 		fuse_reply_err(req, -rc);
 		return;

@@ -5,6 +5,7 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "flowyfs/handle.h"
 #include "flowyfs/util.h"
@@ -34,6 +35,22 @@ static void grow(void)
 	free(buckets);
 	buckets = b;
 	nbuckets = n;
+}
+
+void handle_free(struct fh *h)
+{
+	if (!h)
+		return;
+	if (h->fd >= 0)
+		close(h->fd);
+	cas_reader_close(h->reader);
+	if (h->dir) {
+		dirlist_free(h->dir);
+		free(h->dir);
+	}
+	free(h->buf);
+	free(h->path);
+	free(h);
 }
 
 uint64_t handle_add(struct fh *h)
@@ -75,7 +92,7 @@ void handle_put(struct fh *h)
 	int last = --h->refs == 0;
 	pthread_mutex_unlock(&lock);
 	if (last)
-		fh_free(h);
+		handle_free(h);
 }
 
 void handle_remove(uint64_t id)

@@ -419,6 +419,14 @@ static void raise_readahead(const char *devname)
 	free(path);
 }
 
+/* A file: input of pipeline changed (the watch thread): revalidate it and
+ * let the scheduler queue its run after the change window. */
+static void input_changed(struct flowy *f, const char *pipeline)
+{
+	catalog_changed(f, pipeline);
+	sched_wake(f);
+}
+
 int main(int argc, char **argv)
 {
 	umask(0);
@@ -500,7 +508,7 @@ int main(int argc, char **argv)
 	}
 	write_pid(lock_fd);
 	/* The scheduler first: the watches feed it. */
-	if ((rc = sched_start(&f)) != 0 || (rc = watch_start(&f)) != 0) {
+	if ((rc = sched_start(&f)) != 0 || (rc = watch_start(&f, input_changed)) != 0) {
 		log_error("cannot start the scheduler: %s", strerror(-rc));
 		sched_stop(&f);
 		rc = 1;

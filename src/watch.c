@@ -24,8 +24,6 @@
 
 #include "flowyfs/hostfs.h"
 #include "flowyfs/log.h"
-#include "flowyfs/catalog.h"
-#include "flowyfs/sched.h"
 #include "flowyfs/util.h"
 #include "flowyfs/watch.h"
 
@@ -46,6 +44,7 @@ struct watch {
 	pthread_mutex_t lock;
 	struct watched *w;
 	size_t n;
+	watch_changed_fn changed; /* main.c's: what a change of an input does */
 };
 
 static void unwatch(struct watch *ws, int wd)
@@ -117,12 +116,10 @@ static void dispatch(struct flowy *f, const struct inotify_event *ev)
 	pthread_mutex_unlock(&ws->lock);
 	for (size_t i = 0; i < nhit; i++) {
 		log_debug("watch: input of %s changed", hit[i]);
-		catalog_changed(f, hit[i]);
+		ws->changed(f, hit[i]);
 		free(hit[i]);
 	}
 	free(hit);
-	if (nhit)
-		sched_wake(f);
 }
 
 /* The mount table changed: read it through (which rearms the poll), and
@@ -170,9 +167,10 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
-int watch_start(struct flowy *f)
+int watch_start(struct flowy *f, watch_changed_fn changed)
 {
 	struct watch *ws = xcalloc(1, sizeof *ws);
+	ws->changed = changed;
 	ws->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	ws->stop_fd = eventfd(0, EFD_CLOEXEC);
 	ws->mounts_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);

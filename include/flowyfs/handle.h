@@ -8,15 +8,41 @@
 #ifndef FLOWYFS_HANDLE_H
 #define FLOWYFS_HANDLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-struct fh;
+#include "flowyfs/cas.h"
+
+struct dirlist;
+
+enum fh_kind {
+	FH_BUF = 1,        /* a rendered buffer */
+	FH_FD,             /* a backing file */
+	FH_CAS,            /* a blob of the object store */
+	FH_CTL,            /* a command sink: writes go to view->write */
+	FH_DIR             /* a directory listing, taken at opendir */
+};
+
+struct fh {
+	enum fh_kind kind;
+	char *buf;         /* FH_BUF (malloc'd) */
+	size_t len;
+	int fd;            /* FH_FD, -1 otherwise */
+	cas_reader *reader;/* FH_CAS */
+	int direct_io, keep_cache;
+	int written;       /* a write or truncate happened through this handle */
+	int refs;          /* handle.c: the table and the requests using it */
+	char *path;        /* set by the dispatcher */
+	struct dirlist *dir; /* FH_DIR */
+	uint64_t ino;      /* set by the dispatcher: the node it was opened as */
+};
+
 
 /* Register h (the table holds one reference); returns its number. */
 uint64_t handle_add(struct fh *h);
 /* Borrow the handle numbered id, or NULL when it was released. */
 struct fh *handle_get(uint64_t id);
-/* Return a borrowed handle; the last reference frees it (fh_free). */
+/* Return a borrowed handle; the last reference frees it (handle_free). */
 void handle_put(struct fh *h);
 /* Drop the table's reference; later handle_get(id) returns NULL. */
 void handle_remove(uint64_t id);
@@ -25,7 +51,8 @@ void handle_remove(uint64_t id);
  * for that rare case only. */
 struct fh *handle_find_fd(uint64_t ino);
 
-/* Frees a handle's resources; defined by the dispatcher (fs.c). */
-void fh_free(struct fh *h);
+/* Free a handle that is in no table (never added, or its last
+ * reference gone): its descriptor, reader, listing and buffers. */
+void handle_free(struct fh *h);
 
 #endif

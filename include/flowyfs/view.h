@@ -15,6 +15,7 @@
 
 #include "flowyfs/cas.h"
 #include "flowyfs/flowy.h"
+#include "flowyfs/handle.h"
 
 struct view_attr {
 	mode_t mode;       /* S_IFDIR|0555, S_IFREG|0444, S_IFLNK|0777 ... */
@@ -39,28 +40,6 @@ struct view_attr {
 
 /* Fill a view_attr with the real stat of a backing object. */
 void view_stat_attr(struct view_attr *a, const struct stat *st);
-
-enum fh_kind {
-	FH_BUF = 1,        /* a rendered buffer */
-	FH_FD,             /* a backing file */
-	FH_CAS,            /* a blob of the object store */
-	FH_CTL,            /* a command sink: writes go to view->write */
-	FH_DIR             /* a directory listing, taken at opendir */
-};
-
-struct fh {
-	enum fh_kind kind;
-	char *buf;         /* FH_BUF (malloc'd) */
-	size_t len;
-	int fd;            /* FH_FD, -1 otherwise */
-	cas_reader *reader;/* FH_CAS */
-	int direct_io, keep_cache;
-	int written;       /* a write or truncate happened through this handle */
-	int refs;          /* handle.c: the table and the requests using it */
-	char *path;        /* set by the dispatcher */
-	struct dirlist *dir; /* FH_DIR */
-	uint64_t ino;      /* set by the dispatcher: the node it was opened as */
-};
 
 struct dirlist {
 	struct dir_entry {

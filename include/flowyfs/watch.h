@@ -1,7 +1,8 @@
 /*
  * watch.h - inotify on the host paths pipelines read through file:
- * inputs. When one changes, the pipeline is marked changed, which queues a
- * run after the change window (and the cache reruns only what read it).
+ * inputs. When one changes, the callback main.c gave watch_start() is
+ * told (it marks the pipeline changed, which queues a run after the change
+ * window, and the cache reruns only what read it).
  */
 #ifndef FLOWYFS_WATCH_H
 #define FLOWYFS_WATCH_H
@@ -11,7 +12,10 @@
 
 struct watch;
 
-int watch_start(struct flowy *f);
+/* Called (on the watch thread) with the pipeline whose input changed. */
+typedef void (*watch_changed_fn)(struct flowy *f, const char *pipeline);
+
+int watch_start(struct flowy *f, watch_changed_fn changed);
 void watch_stop(struct flowy *f);
 /* Replace the set of paths watched for pipeline (n == 0: none). */
 void watch_set(struct flowy *f, const char *pipeline, char *const *paths, size_t n);
