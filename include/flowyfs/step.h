@@ -116,6 +116,15 @@ struct step_checks {
 int step_load_checked(struct pipeline_def **out, const char *name, const char *dir,
                       const struct step_checks *checks);
 
+/* Is rel (a path relative to the pipeline directory, '/'-separated) part
+ * of the default code of a step that names no "code"? Every file is,
+ * except top-level *.json (the definitions), anything with a component
+ * starting with '.' (dotfiles, .git/, .#x, .x.swp), editors' temp files
+ * (*~, *.swp, *.swo, *.swx, *.tmp, #x#, vim's probe 4913) and
+ * documentation (*.md, *.markdown, *.rst, README*, LICENSE*, LICENCE*,
+ * COPYING*), at any depth, any case. Returns 1 or 0. */
+int step_is_default_code(const char *rel);
+
 /* Index of the step producing artifact name, or -1. */
 int step_producer(const struct pipeline_def *p, const char *artifact);
 

@@ -132,7 +132,7 @@ TEST(test_syntax_error)
 
 	CHECK_ERRORS(files,
 		"a.json:3:18: JSON syntax error near '\"b\"]'\n"
-		"b.json:4:1: JSON syntax error near '}'\n"
+		"b.json:3:19: JSON syntax error: trailing comma before '}'\n"
 		"c.json:3:1: JSON syntax error at end of file\n"
 		"d.json:1:14: JSON syntax error near 'trailing'\n"
 		"e.json: file is empty (a JSON object is expected)\n"
@@ -265,7 +265,7 @@ TEST(test_not_produced_quiet_when_unknown)
 		NULL,
 	};
 
-	CHECK_ERRORS(files, "b.json:1:30: JSON syntax error near ']}'");
+	CHECK_ERRORS(files, "b.json:1:29: JSON syntax error: trailing comma before ']'");
 }
 
 TEST(test_duplicate_output)
@@ -283,14 +283,15 @@ TEST(test_duplicate_output)
 TEST(test_duplicate_as)
 {
 	const char *files[] = {
-		"a.json", "{\"run\": \"x\", \"outputs\": [\"data\"]}",
-		"b.json", "{\"run\": \"y\",\n \"inputs\": [\"data\", \"q/data\", \"file:/x/data/\"]}",
+		"a.json", "{\"run\": \"x\", \"outputs\": [\"tmp\"]}",
+		"b.json", "{\"run\": \"y\",\n \"inputs\": [\"tmp\", \"q/tmp\", \"file:/tmp/\"]}",
 		NULL,
 	};
 
+	/* (file: paths must exist: /tmp does.) */
 	CHECK_ERRORS(files,
-		"b.json:2:21: inputs \"data\" and \"q/data\" would both be in/data\n"
-		"b.json:2:31: inputs \"q/data\" and \"file:/x/data/\" would both be in/data");
+		"b.json:2:20: inputs \"tmp\" and \"q/tmp\" would both be in/tmp\n"
+		"b.json:2:29: inputs \"q/tmp\" and \"file:/tmp/\" would both be in/tmp");
 }
 
 TEST(test_cycle)
@@ -430,7 +431,7 @@ TEST(test_errors_sorted)
 	CHECK_STR(errors(p),
 		"invalid pipeline name \"bad name\" " RULE "\n"
 		"a.json:4:2: unknown key \"y\"\n"
-		"b.json:2:3: unknown key \"rn\"\n"
+		"b.json:2:3: unknown key \"rn\" (did you mean \"run\"?)\n"
 		"b.json:5:3: unknown key \"x\"\n"
 		"pipeline.json:1:2: unknown key \"z\"");
 	step_free(p);
@@ -515,7 +516,7 @@ static const char *const valid[] = {
 	"{\n  \"description\": \"demo\",\n  \"workdir\": \"/src/demo\",\n"
 	"  \"params\": {\"lr\": 0.1, \"epochs\": 3, \"name\": \"x\"}\n}\n",
 	"prep.json",
-	"{\"run\": \"sh prep.sh\", \"inputs\": [\"file:/data/raw.csv\"], "
+	"{\"run\": \"sh prep.sh\", \"inputs\": [\"file:/etc/passwd\"], "
 	"\"outputs\": [\"clean\"], \"code\": [\"prep.sh\"]}",
 	"train.json",
 	"{\n"
@@ -582,8 +583,8 @@ TEST(test_valid_pipeline)
 	CHECK_STR(train->inputs[2].hex, HEX);
 	CHECK_STR(train->inputs[2].as, HEX);
 	CHECK_INT(prep->inputs[0].kind, STEP_IN_FILE);
-	CHECK_STR(prep->inputs[0].path, "/data/raw.csv");
-	CHECK_STR(prep->inputs[0].as, "raw.csv");
+	CHECK_STR(prep->inputs[0].path, "/etc/passwd");
+	CHECK_STR(prep->inputs[0].as, "passwd");
 	CHECK_INT(prep->inputs[0].producer, -1);
 	CHECK_INT(ev->inputs[0].producer, 2);
 	CHECK_INT(ev->inputs[1].producer, 1);
