@@ -13,85 +13,11 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "pipedir.h"
 #include "flowyfs/step.h"
 
 #define RULE "(names are [A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128 bytes)"
 #define HEX "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-static char root[] = "/tmp/flowyfs-test-step-XXXXXX";
-static int seq;
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-}
-
-/* A fresh pipeline directory from (name, content) pairs ending in NULL;
- * a NULL content makes a directory. Returns a static path. */
-static const char *mkpipe(const char *const *files)
-{
-	static char dir[256];
-	char path[512];
-	size_t i;
-
-	snprintf(dir, sizeof dir, "%s/p%d", root, ++seq);
-	if (mkdir(dir, 0755) < 0) {
-		perror(dir);
-		exit(2);
-	}
-	for (i = 0; files[i]; i += 2) {
-		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-		if (!files[i + 1])
-			mkdir(path, 0755);
-		else
-			write_file(path, files[i + 1]);
-	}
-	return dir;
-}
-
-/* The errors of p joined by newlines ("" when none). */
-static char *errors(const struct pipeline_def *p)
-{
-	static char buf[8192];
-	size_t i;
-
-	buf[0] = '\0';
-	for (i = 0; i < p->n_errors; i++) {
-		if (i)
-			strncat(buf, "\n", sizeof buf - strlen(buf) - 1);
-		strncat(buf, p->errors[i], sizeof buf - strlen(buf) - 1);
-	}
-	return buf;
-}
-
-/* Load the pipeline made of files, expecting step_load() to return 0. */
-static struct pipeline_def *load(const char *name, const char *const *files)
-{
-	struct pipeline_def *p = NULL;
-
-	if (step_load(&p, name, mkpipe(files)) != 0 || !p) {
-		fprintf(stderr, "step_load failed\n");
-		exit(2);
-	}
-	return p;
-}
-
-/* Load files and check that the errors are exactly want. */
-#define CHECK_ERRORS(files, want) do { \
-	struct pipeline_def *_p = load("p", files); \
-	char *_e = errors(_p); \
-	int _ok = !strcmp(_e, want) && !_p->order; \
-	if (!_ok) fprintf(stderr, "  got:\n%s\n  want:\n%s\n", _e, want); \
-	step_free(_p); \
-	CHECK(_ok); \
-} while (0)
 
 TEST(test_name_valid)
 {
@@ -657,21 +583,9 @@ TEST(test_canonical_stable)
 	step_free(pa);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 int main(void)
 {
-	if (!mkdtemp(root)) {
-		perror("mkdtemp");
-		return 2;
-	}
+	pipedir_init("step");
 	RUN(test_name_valid);
 	RUN(test_syntax_error);
 	RUN(test_syntax_error_excerpt);
@@ -697,6 +611,6 @@ int main(void)
 	RUN(test_hostile_files);
 	RUN(test_valid_pipeline);
 	RUN(test_canonical_stable);
-	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	pipedir_cleanup();
 	return CHECK_DONE();
 }
