@@ -1,11 +1,14 @@
 /*
- * step.h - pipeline and step definitions: parsing (cJSON) and validation.
+ * step.h - pipeline and step definitions: the API of the definition layer
+ * (src/def/: parsing with cJSON, validation, the dag).
  *
  * A pipeline is a directory: optional pipeline.json (params = the context,
- * description, workdir) and one step per top-level *.json file, named after
- * the file. step_load() reads such a directory and returns the parsed
- * definition together with every problem found; it never fails on bad
- * input (only on I/O or memory trouble). Errors are formatted
+ * description, workdir, autorun, executor, resources, slurm, alerts) and
+ * one step per top-level *.json file, named after the file (the keys of
+ * each are in docs/steps.md). step_load() reads such a directory and
+ * returns the parsed definition together with every problem found; it
+ * never fails on bad input (only on I/O or memory trouble). Errors are
+ * formatted
  *     <file>:<line>:<col>: <message>
  * with file relative to the pipeline directory (e.g. "train.json:3:5:
  * unknown key \"foo\""), or "<file>: <message>" when no position applies.

@@ -69,6 +69,7 @@ static int hex64(const char *s)
 static int input_parse(struct stepload *l, struct jpos_src *s, size_t off,
                        const char *ref, struct step_input *in)
 {
+	struct diag *d = &l->diag;
 	const char *slash = strchr(ref, '/');
 	struct stat sb;
 
@@ -78,25 +79,25 @@ static int input_parse(struct stepload *l, struct jpos_src *s, size_t off,
 		const char *path = ref + 5, *end, *base;
 
 		if (path[0] != '/') {
-			diag_at(&l->diag, s, off, "input %s: a file: path must be absolute", diag_quote(&l->diag, ref));
+			diag_at(d, s, off, "input %s: a file: path must be absolute", diag_quote(d, ref));
 			return -1;
 		}
 		if (has_control(path)) {
-			diag_at(&l->diag, s, off, "input %s: a file: path must not contain "
-			       "control characters", diag_quote(&l->diag, ref));
+			diag_at(d, s, off, "input %s: a file: path must not contain "
+			        "control characters", diag_quote(d, ref));
 			return -1;
 		}
 		if (path_has_component(path, "..") || path_has_component(path, ".")) {
-			diag_at(&l->diag, s, off, "input %s: a file: path must not contain "
-			       "\".\" or \"..\" components", diag_quote(&l->diag, ref));
+			diag_at(d, s, off, "input %s: a file: path must not contain "
+			        "\".\" or \"..\" components", diag_quote(d, ref));
 			return -1;
 		}
 		end = path + strlen(path);
 		while (end > path && end[-1] == '/')
 			end--;
 		if (end == path) {
-			diag_at(&l->diag, s, off, "input %s: a file: path must name a file or "
-			       "directory below /", diag_quote(&l->diag, ref));
+			diag_at(d, s, off, "input %s: a file: path must name a file or "
+			        "directory below /", diag_quote(d, ref));
 			return -1;
 		}
 		for (base = end; base > path && base[-1] != '/'; base--)
@@ -104,7 +105,7 @@ static int input_parse(struct stepload *l, struct jpos_src *s, size_t off,
 		if (l->checks && l->checks->file_input) {
 			const char *why = l->checks->file_input(path, l->checks->arg);
 			if (why) {
-				diag_at(&l->diag, s, off, "input %s: %s", diag_quote(&l->diag, ref), why);
+				diag_at(d, s, off, "input %s: %s", diag_quote(d, ref), why);
 				return -1;
 			}
 		}
@@ -112,7 +113,7 @@ static int input_parse(struct stepload *l, struct jpos_src *s, size_t off,
 		 * failure (the caller's check came first: stat() must not reach
 		 * into the mount). */
 		if (stat(path, &sb) < 0) {
-			diag_at(&l->diag, s, off, "input %s: %s", diag_quote(&l->diag, ref),
+			diag_at(d, s, off, "input %s: %s", diag_quote(d, ref),
 			        errno == ENOENT || errno == ENOTDIR ?
 			        "no such file or directory" : strerror(errno));
 			return -1;
@@ -122,8 +123,8 @@ static int input_parse(struct stepload *l, struct jpos_src *s, size_t off,
 		in->as = xstrndup(base, (size_t)(end - base));
 	} else if (!strncmp(ref, "sha256:", 7)) {
 		if (!hex64(ref + 7)) {
-			diag_at(&l->diag, s, off, "input %s: expected 64 lowercase hex digits "
-			       "after sha256:", diag_quote(&l->diag, ref));
+			diag_at(d, s, off, "input %s: expected 64 lowercase hex digits "
+			        "after sha256:", diag_quote(d, ref));
 			return -1;
 		}
 		in->kind = STEP_IN_PINNED;
@@ -133,14 +134,14 @@ static int input_parse(struct stepload *l, struct jpos_src *s, size_t off,
 		char *pl = xstrndup(ref, (size_t)(slash - ref));
 
 		if (!step_name_valid(pl)) {
-			diag_at(&l->diag, s, off, "input %s: invalid pipeline name %s (" NAME_RULE ")",
-			       diag_quote(&l->diag, ref), diag_quote(&l->diag, pl));
+			diag_at(d, s, off, "input %s: invalid pipeline name %s (" NAME_RULE ")",
+			        diag_quote(d, ref), diag_quote(d, pl));
 			free(pl);
 			return -1;
 		}
 		if (!step_name_valid(slash + 1)) {
-			diag_at(&l->diag, s, off, "input %s: invalid artifact name %s (" NAME_RULE ")",
-			       diag_quote(&l->diag, ref), diag_quote(&l->diag, slash + 1));
+			diag_at(d, s, off, "input %s: invalid artifact name %s (" NAME_RULE ")",
+			        diag_quote(d, ref), diag_quote(d, slash + 1));
 			free(pl);
 			return -1;
 		}
@@ -149,12 +150,13 @@ static int input_parse(struct stepload *l, struct jpos_src *s, size_t off,
 		in->artifact = xstrdup(slash + 1);
 		in->as = xstrdup(in->artifact);
 	} else if (slash || strchr(ref, ':')) {
-		diag_at(&l->diag, s, off, "input %s: invalid reference (expected name, "
-		       "pipeline/name, file:/abs/path or sha256:<64 hex digits>)", diag_quote(&l->diag, ref));
+		diag_at(d, s, off, "input %s: invalid reference (expected name, "
+		        "pipeline/name, file:/abs/path or sha256:<64 hex digits>)",
+		        diag_quote(d, ref));
 		return -1;
 	} else if (!step_name_valid(ref)) {
-		diag_at(&l->diag, s, off, "input %s: invalid artifact name (" NAME_RULE ")",
-		       diag_quote(&l->diag, ref));
+		diag_at(d, s, off, "input %s: invalid artifact name (" NAME_RULE ")",
+		        diag_quote(d, ref));
 		return -1;
 	} else {
 		in->kind = STEP_IN_LOCAL;
@@ -168,6 +170,7 @@ static int input_parse(struct stepload *l, struct jpos_src *s, size_t off,
 static void sk_inputs(struct stepload *l, struct jpos_src *s, void *obj,
                       cJSON *arr, size_t ko, size_t vo)
 {
+	struct diag *d = &l->diag;
 	struct stepfile *f = obj;
 	struct step_def *st = f->st;
 	size_t *eoff = NULL, ne, n, i;
@@ -175,7 +178,7 @@ static void sk_inputs(struct stepload *l, struct jpos_src *s, void *obj,
 	cJSON *e;
 
 	if (!cJSON_IsArray(arr)) {
-		diag_at(&l->diag, s, ko, "\"inputs\" must be an array of strings");
+		diag_at(d, s, ko, "\"inputs\" must be an array of strings");
 		return;
 	}
 	n = (size_t)cJSON_GetArraySize(arr);
@@ -186,7 +189,7 @@ static void sk_inputs(struct stepload *l, struct jpos_src *s, void *obj,
 		size_t eo = i < ne ? eoff[i] : ko;
 
 		if (!cJSON_IsString(e)) {
-			diag_at(&l->diag, s, eo, "\"inputs\" must be an array of strings");
+			diag_at(d, s, eo, "\"inputs\" must be an array of strings");
 			continue;
 		}
 		if (input_parse(l, s, eo, e->valuestring,
@@ -205,10 +208,10 @@ static void sk_inputs(struct stepload *l, struct jpos_src *s, void *obj,
 		if (!strcmp(v[i].name, v[i - 1].name)) {
 			char *as = diag_plain(v[i].name);
 
-			diag_at(&l->diag, s, f->in_pos[v[i].i],
-			       "inputs %s and %s would both be in/%s",
-			       diag_quote(&l->diag, st->inputs[v[i - 1].i].ref),
-			       diag_quote(&l->diag, st->inputs[v[i].i].ref), as);
+			diag_at(d, s, f->in_pos[v[i].i],
+			        "inputs %s and %s would both be in/%s",
+			        diag_quote(d, st->inputs[v[i - 1].i].ref),
+			        diag_quote(d, st->inputs[v[i].i].ref), as);
 			free(as);
 		}
 	free(v);
@@ -218,6 +221,7 @@ static void sk_inputs(struct stepload *l, struct jpos_src *s, void *obj,
 static void sk_outputs(struct stepload *l, struct jpos_src *s, void *obj,
                        cJSON *arr, size_t ko, size_t vo)
 {
+	struct diag *d = &l->diag;
 	struct stepfile *f = obj;
 	struct step_def *st = f->st;
 	size_t *eoff = NULL, ne, n, i;
@@ -226,7 +230,7 @@ static void sk_outputs(struct stepload *l, struct jpos_src *s, void *obj,
 
 	if (!cJSON_IsArray(arr)) {
 		f->outputs_known = 0;
-		diag_at(&l->diag, s, ko, "\"outputs\" must be an array of strings");
+		diag_at(d, s, ko, "\"outputs\" must be an array of strings");
 		return;
 	}
 	n = (size_t)cJSON_GetArraySize(arr);
@@ -238,12 +242,12 @@ static void sk_outputs(struct stepload *l, struct jpos_src *s, void *obj,
 
 		if (!cJSON_IsString(e)) {
 			f->outputs_known = 0;
-			diag_at(&l->diag, s, eo, "\"outputs\" must be an array of strings");
+			diag_at(d, s, eo, "\"outputs\" must be an array of strings");
 			continue;
 		}
 		if (!step_name_valid(e->valuestring))
-			diag_at(&l->diag, s, eo, "invalid output name %s (" NAME_RULE ")",
-			       diag_quote(&l->diag, e->valuestring));
+			diag_at(d, s, eo, "invalid output name %s (" NAME_RULE ")",
+			        diag_quote(d, e->valuestring));
 		f->out_pos[st->n_outputs] = eo;
 		st->outputs[st->n_outputs++] = xstrdup(e->valuestring);
 	}
@@ -255,8 +259,8 @@ static void sk_outputs(struct stepload *l, struct jpos_src *s, void *obj,
 	qsort(v, st->n_outputs, sizeof *v, stepload_named_cmp);
 	for (i = 1; i < st->n_outputs; i++)
 		if (!strcmp(v[i].name, v[i - 1].name))
-			diag_at(&l->diag, s, f->out_pos[v[i].i], "output %s is listed twice",
-			       diag_quote(&l->diag, v[i].name));
+			diag_at(d, s, f->out_pos[v[i].i], "output %s is listed twice",
+			        diag_quote(d, v[i].name));
 	free(v);
 	free(eoff);
 }
@@ -264,6 +268,7 @@ static void sk_outputs(struct stepload *l, struct jpos_src *s, void *obj,
 static void sk_params(struct stepload *l, struct jpos_src *s, void *obj,
                       cJSON *val, size_t ko, size_t vo)
 {
+	struct diag *d = &l->diag;
 	struct stepfile *f = obj;
 	struct step_def *st = f->st;
 	size_t *eoff = NULL, ne, n, i;
@@ -281,7 +286,7 @@ static void sk_params(struct stepload *l, struct jpos_src *s, void *obj,
 		goto out;
 	}
 	if (!cJSON_IsArray(val)) {
-		diag_at(&l->diag, s, ko, "\"params\" must be an array of names or an object");
+		diag_at(d, s, ko, "\"params\" must be an array of names or an object");
 		goto out;
 	}
 	n = (size_t)cJSON_GetArraySize(val);
@@ -293,12 +298,12 @@ static void sk_params(struct stepload *l, struct jpos_src *s, void *obj,
 		v[i].i = i;
 		if (!cJSON_IsString(e)) {
 			skip[i] = 1;
-			diag_at(&l->diag, s, i < ne ? eoff[i] : ko,
-			       "\"params\" must be an array of names or an object");
+			diag_at(d, s, i < ne ? eoff[i] : ko,
+			        "\"params\" must be an array of names or an object");
 		} else if (!stepload_param_name_valid(e->valuestring)) {
 			skip[i] = 1;
-			diag_at(&l->diag, s, i < ne ? eoff[i] : ko,
-			       "invalid param name %s (" PARAM_RULE ")", diag_quote(&l->diag, e->valuestring));
+			diag_at(d, s, i < ne ? eoff[i] : ko,
+			        "invalid param name %s (" PARAM_RULE ")", diag_quote(d, e->valuestring));
 		}
 	}
 	qsort(v, n, sizeof *v, stepload_named_cmp);
@@ -306,8 +311,8 @@ static void sk_params(struct stepload *l, struct jpos_src *s, void *obj,
 		if (skip[v[i].i] != 1 && skip[v[i - 1].i] != 1 &&
 		    !strcmp(v[i].name, v[i - 1].name)) {
 			skip[v[i].i] = 2;
-			diag_at(&l->diag, s, v[i].i < ne ? eoff[v[i].i] : ko,
-			       "param %s is listed twice", diag_quote(&l->diag, v[i].name));
+			diag_at(d, s, v[i].i < ne ? eoff[v[i].i] : ko,
+			        "param %s is listed twice", diag_quote(d, v[i].name));
 		}
 	for (i = 0, e = val->child; e; e = e->next, i++) {
 		cJSON *cv;
@@ -316,8 +321,8 @@ static void sk_params(struct stepload *l, struct jpos_src *s, void *obj,
 			continue;
 		cv = stepload_param(l, e->valuestring);
 		if (!cv && l->ctx_ok)
-			diag_at(&l->diag, s, i < ne ? eoff[i] : ko,
-			       "param %s is not in pipeline.json params", diag_quote(&l->diag, e->valuestring));
+			diag_at(d, s, i < ne ? eoff[i] : ko,
+			        "param %s is not in pipeline.json params", diag_quote(d, e->valuestring));
 		if (cv)
 			cJSON_AddItemToObject(st->params, e->valuestring,
 			                      stepload_json(cJSON_Duplicate(cv, 1)));
@@ -331,6 +336,7 @@ out:
 static void sk_code(struct stepload *l, struct jpos_src *s, void *obj,
                     cJSON *arr, size_t ko, size_t vo)
 {
+	struct diag *d = &l->diag;
 	struct stepfile *f = obj;
 	struct step_def *st = f->st;
 	size_t *eoff = NULL, ne, n, i;
@@ -339,7 +345,7 @@ static void sk_code(struct stepload *l, struct jpos_src *s, void *obj,
 
 	st->code_default = 0;
 	if (!cJSON_IsArray(arr)) {
-		diag_at(&l->diag, s, ko, "\"code\" must be an array of paths");
+		diag_at(d, s, ko, "\"code\" must be an array of paths");
 		return;
 	}
 	n = (size_t)cJSON_GetArraySize(arr);
@@ -350,21 +356,21 @@ static void sk_code(struct stepload *l, struct jpos_src *s, void *obj,
 		const char *path = e->valuestring;
 
 		if (!cJSON_IsString(e)) {
-			diag_at(&l->diag, s, eo, "\"code\" must be an array of paths");
+			diag_at(d, s, eo, "\"code\" must be an array of paths");
 		} else if (!path[0]) {
-			diag_at(&l->diag, s, eo, "code path must not be empty");
+			diag_at(d, s, eo, "code path must not be empty");
 		} else if (path[0] == '/') {
-			diag_at(&l->diag, s, eo, "code path %s must be relative to the "
-			       "pipeline directory", diag_quote(&l->diag, path));
+			diag_at(d, s, eo, "code path %s must be relative to the "
+			        "pipeline directory", diag_quote(d, path));
 		} else if (path_has_component(path, "..")) {
-			diag_at(&l->diag, s, eo, "code path %s must not contain \"..\"",
-			       diag_quote(&l->diag, path));
+			diag_at(d, s, eo, "code path %s must not contain \"..\"",
+			        diag_quote(d, path));
 		} else if (fstatat(l->dirfd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT || errno == ENOTDIR)
-				diag_at(&l->diag, s, eo, "code path %s does not exist", diag_quote(&l->diag, path));
+				diag_at(d, s, eo, "code path %s does not exist", diag_quote(d, path));
 			else
-				diag_at(&l->diag, s, eo, "code path %s: %s", diag_quote(&l->diag, path),
-				       strerror(errno));
+				diag_at(d, s, eo, "code path %s: %s", diag_quote(d, path),
+				        strerror(errno));
 		} else {
 			st->code[st->n_code++] = xstrdup(path);
 		}
@@ -497,13 +503,14 @@ static void sk_min_success(struct stepload *l, struct jpos_src *s, void *obj,
 static void sk_register(struct stepload *l, struct jpos_src *s, void *obj, cJSON *val,
                         size_t ko, size_t vo)
 {
+	struct diag *d = &l->diag;
 	struct stepfile *f = obj;
 	struct step_def *st = f->st;
 	size_t *koff = NULL, nk, n, i;
 	cJSON *e;
 
 	if (!cJSON_IsObject(val)) {
-		diag_at(&l->diag, s, ko, "\"register\" must be an object of "
+		diag_at(d, s, ko, "\"register\" must be an object of "
 		        "\"<output>\": \"<model>\"");
 		return;
 	}
@@ -514,13 +521,13 @@ static void sk_register(struct stepload *l, struct jpos_src *s, void *obj, cJSON
 		size_t eo = i < nk ? koff[i] : ko;
 
 		if (!cJSON_IsString(e)) {
-			diag_at(&l->diag, s, eo, "\"register\": the model of output %s must "
-			        "be a string", diag_quote(&l->diag, e->string));
+			diag_at(d, s, eo, "\"register\": the model of output %s must "
+			        "be a string", diag_quote(d, e->string));
 			continue;
 		}
 		if (!step_name_valid(e->valuestring)) {
-			diag_at(&l->diag, s, eo, "\"register\": invalid model name %s ("
-			        NAME_RULE ")", diag_quote(&l->diag, e->valuestring));
+			diag_at(d, s, eo, "\"register\": invalid model name %s ("
+			        NAME_RULE ")", diag_quote(d, e->valuestring));
 			continue;
 		}
 		st->reg[st->n_reg].output = xstrdup(e->string);

@@ -48,7 +48,8 @@ int stepload_read(struct stepload *l, struct jpos_src *s, const char *name)
 	}
 	/* Read up to one byte more than allowed, to notice a file too large
 	 * even when it grew after fstat(). */
-	cap = (st.st_size > STEPLOAD_FILE_MAX ? STEPLOAD_FILE_MAX + 1 : (size_t)st.st_size) + 1;
+	cap = (st.st_size > STEPLOAD_FILE_MAX ? STEPLOAD_FILE_MAX + 1 :
+	       (size_t)st.st_size) + 1;
 	s->text = xmalloc(cap);
 	s->len = 0;
 	for (;;) {
@@ -174,15 +175,15 @@ void stepload_check_param_keys(struct stepload *l, struct jpos_src *s, cJSON *ob
 		v[i].i = i;
 		if (!stepload_param_name_valid(it->string))
 			diag_at(&l->diag, s, i < nk ? koff[i] : vo,
-			       "invalid param name %s (" STEPLOAD_PARAM_RULE ")",
-			       diag_quote(&l->diag, it->string));
+			        "invalid param name %s (" STEPLOAD_PARAM_RULE ")",
+			        diag_quote(&l->diag, it->string));
 	}
 	qsort(v, n, sizeof *v, stepload_named_cmp);
 	for (i = 1; i < n; i++)
 		if (!strcmp(v[i].name, v[i - 1].name)) {
 			dup[v[i].i] = 1;
 			diag_at(&l->diag, s, v[i].i < nk ? koff[v[i].i] : vo,
-			       "param %s is set twice", diag_quote(&l->diag, v[i].name));
+			        "param %s is set twice", diag_quote(&l->diag, v[i].name));
 		}
 	free(v);
 	free(koff);
@@ -223,7 +224,7 @@ cJSON *stepload_param(const struct stepload *l, const char *name)
 			hi = mid;
 	}
 	return lo < l->n_ctx && !strcmp(l->ctx_idx[lo]->string, name) ?
-	       l->ctx_idx[lo] : NULL;
+	        l->ctx_idx[lo] : NULL;
 }
 
 /* ---- sorted names ---------------------------------------------------- */
