@@ -35,4 +35,11 @@ void keytab_walk(const struct keytab *rows, size_t n, struct stepload *l,
                  struct jpos_src *s, cJSON *json, size_t at, void *obj,
                  size_t *seen);
 
+/* A member whose value must be an object walked against rows (resources,
+ * slurm): when val is not an object, report at ko that "key" must be an
+ * object and name the table's keys. Returns 1 when val was walked, else 0. */
+int keytab_walk_member(const struct keytab *rows, size_t n, struct stepload *l,
+                       struct jpos_src *s, cJSON *val, size_t ko, size_t vo,
+                       void *obj, const char *key);
+
 #endif

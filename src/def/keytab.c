@@ -11,6 +11,7 @@
 #include "flowyfs/diag.h"
 #include "flowyfs/keytab.h"
 #include "flowyfs/stepload.h"
+#include "flowyfs/util.h"
 
 void keytab_walk(const struct keytab *rows, size_t n, struct stepload *l,
                  struct jpos_src *s, cJSON *json, size_t at, void *obj,
@@ -43,4 +44,25 @@ void keytab_walk(const struct keytab *rows, size_t n, struct stepload *l,
 	}
 	free(voff);
 	free(koff);
+}
+
+int keytab_walk_member(const struct keytab *rows, size_t n, struct stepload *l,
+                       struct jpos_src *s, cJSON *val, size_t ko, size_t vo,
+                       void *obj, const char *key)
+{
+	struct strbuf keys = {0};
+	size_t *seen, k;
+
+	if (!cJSON_IsObject(val)) {
+		for (k = 0; k < n; k++)
+			strbuf_printf(&keys, "%s%s", k ? ", " : "", rows[k].key);
+		diag_at(&l->diag, s, ko, "\"%s\" must be an object (keys: %s)", key,
+		        keys.buf ? keys.buf : "");
+		strbuf_release(&keys);
+		return 0;
+	}
+	seen = xcalloc(n + 1, sizeof *seen);
+	keytab_walk(rows, n, l, s, val, vo, obj, seen);
+	free(seen);
+	return 1;
 }

@@ -130,15 +130,9 @@ static void pk_slurm(struct stepload *l, struct jpos_src *s, void *obj, cJSON *v
                      size_t ko, size_t vo)
 {
 	struct pipeline_def *p = obj;
-	size_t seen[N_SLURM_KEYS];
 
-	if (!cJSON_IsObject(val)) {
-		diag_at(&l->diag, s, ko, "\"slurm\" must be an object (keys: partition, "
-		        "account, args)");
-		return;
-	}
-	keytab_walk(slurm_keys, N_SLURM_KEYS, l, s, val, vo, p, seen);
-	p->slurm = stepload_json(cJSON_Duplicate(val, 1));
+	if (keytab_walk_member(slurm_keys, N_SLURM_KEYS, l, s, val, ko, vo, p, "slurm"))
+		p->slurm = stepload_json(cJSON_Duplicate(val, 1));
 }
 
 static void pk_alerts(struct stepload *l, struct jpos_src *s, void *obj, cJSON *val,

@@ -167,14 +167,9 @@ static const struct keytab resource_keys[] = {
 void resources_parse(struct stepload *l, struct jpos_src *s, cJSON *val,
                      size_t ko, size_t vo, cJSON **out)
 {
-	size_t seen[N_RESOURCE_KEYS];
-
-	if (!cJSON_IsObject(val)) {
-		diag_at(&l->diag, s, ko, "\"resources\" must be an object (keys: cpus, "
-		        "mem, gpus, time, partition)");
+	if (!keytab_walk_member(resource_keys, N_RESOURCE_KEYS, l, s, val, ko, vo, NULL,
+	                        "resources"))
 		return;
-	}
-	keytab_walk(resource_keys, N_RESOURCE_KEYS, l, s, val, vo, NULL, seen);
 	cJSON_Delete(*out);
 	*out = stepload_json(cJSON_Duplicate(val, 1));
 }

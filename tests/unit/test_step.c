@@ -2,8 +2,8 @@
  * test_step.c - unit tests for step_load() (src/def/): pipeline directories
  * are written under a mkdtemp() directory (pipedir.h), loaded with
  * step_load(), and the result checked field by field, or the errors checked
- * as exact strings
- * (file:line:col included) because .status shows them to users verbatim.
+ * as exact strings (file:line:col included) because .status shows them to
+ * users verbatim.
  */
 #include <errno.h>
 #include <ftw.h>
