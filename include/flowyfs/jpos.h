@@ -45,6 +45,10 @@ size_t jpos_error_fix(const char *s, size_t off);
  * element), *vals (if not NULL, malloc'd) the offset of each member's
  * value. Returns how many; 0 (and NULL arrays) when s[at] is neither. */
 size_t jpos_children(const char *s, size_t at, size_t **keys, size_t **vals);
+/* The offsets of the n children of json (an object or array whose text is
+ * at offset at of s): malloc'd, n + 1 entries, caller frees; fallback for
+ * any the scanner did not find. */
+size_t *jpos_offsets(const char *s, const cJSON *json, size_t at, size_t fallback);
 /* The offset of the value of the member whose key is at offset key. */
 size_t jpos_value(const char *s, size_t key);
 

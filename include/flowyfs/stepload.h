@@ -62,9 +62,10 @@ int stepload_parse(struct stepload *l, struct jpos_src *s, cJSON **out);
 void stepload_index_params(struct stepload *l);
 /* The context value of param name (first one when repeated), or NULL. */
 cJSON *stepload_param(const struct stepload *l, const char *name);
-/* Param names become FLOWY_PARAM_<name>: [A-Za-z0-9_]+, at most
- * STEP_NAME_MAX bytes. */
-int stepload_param_name_valid(const char *name);
+/* Is name valid: [A-Za-z0-9_][A-Za-z0-9_.-]* (step_name_valid), or with
+ * param set [A-Za-z0-9_]+ (params become FLOWY_PARAM_<name>); at most
+ * STEP_NAME_MAX bytes either way? */
+int stepload_name_valid(const char *name, int param);
 /* Check the param names of the object obj at offset vo of s (the context
  * or a step's override); dup[i] is set for each member repeating an
  * earlier key (dup has one entry per member). */

@@ -171,6 +171,21 @@ size_t jpos_children(const char *s, size_t at, size_t **keys, size_t **vals)
 }
 
 
+size_t *jpos_offsets(const char *s, const cJSON *json, size_t at, size_t fallback)
+{
+	size_t *found = NULL, *out, nf, n = 0, i;
+	const cJSON *it;
+
+	for (it = json->child; it; it = it->next)
+		n++;
+	nf = jpos_children(s, at, &found, NULL);
+	out = xcalloc(n + 1, sizeof *out);
+	for (i = 0; i < n; i++)
+		out[i] = i < nf ? found[i] : fallback;
+	free(found);
+	return out;
+}
+
 size_t jpos_value(const char *s, size_t key)
 {
 	size_t i = jpos_ws(s, jpos_skip_string(s, key));

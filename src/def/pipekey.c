@@ -100,23 +100,32 @@ static void sl_account(struct stepload *l, struct jpos_src *s, void *obj, cJSON 
 	sl_string(l, s, val, ko, "account");
 }
 
-static void sl_args(struct stepload *l, struct jpos_src *s, void *obj, cJSON *val,
-                    size_t ko, size_t vo)
+/* Is val an array whose every element passes is? Else report msg at the
+ * key, or at each element that does not. Returns 1 when val is an array. */
+static int pk_array_of(struct stepload *l, struct jpos_src *s, cJSON *val,
+                       size_t ko, size_t vo, cJSON_bool (*is)(const cJSON *),
+                       const char *msg)
 {
-	size_t *eoff = NULL, ne, i;
+	size_t *eoff, i;
 	cJSON *e;
 
 	if (!cJSON_IsArray(val)) {
-		diag_at(&l->diag, s, ko, "\"args\" must be an array of strings "
-		        "(extra sbatch arguments)");
-		return;
+		diag_at(&l->diag, s, ko, "%s", msg);
+		return 0;
 	}
-	ne = jpos_children(s->text, vo, &eoff, NULL);
+	eoff = jpos_offsets(s->text, val, vo, ko);
 	for (i = 0, e = val->child; e; e = e->next, i++)
-		if (!cJSON_IsString(e))
-			diag_at(&l->diag, s, i < ne ? eoff[i] : ko,
-			        "\"args\" must be an array of strings (extra sbatch arguments)");
+		if (!is(e))
+			diag_at(&l->diag, s, eoff[i], "%s", msg);
 	free(eoff);
+	return 1;
+}
+
+static void sl_args(struct stepload *l, struct jpos_src *s, void *obj, cJSON *val,
+                    size_t ko, size_t vo)
+{
+	pk_array_of(l, s, val, ko, vo, cJSON_IsString,
+	            "\"args\" must be an array of strings (extra sbatch arguments)");
 }
 
 static const struct keytab slurm_keys[] = {
@@ -139,20 +148,10 @@ static void pk_alerts(struct stepload *l, struct jpos_src *s, void *obj, cJSON *
                       size_t ko, size_t vo)
 {
 	struct pipeline_def *p = obj;
-	size_t *eoff = NULL, ne, i;
-	cJSON *e;
 
-	if (!cJSON_IsArray(val)) {
-		diag_at(&l->diag, s, ko, "\"alerts\" must be an array of objects");
-		return;
-	}
-	ne = jpos_children(s->text, vo, &eoff, NULL);
-	for (i = 0, e = val->child; e; e = e->next, i++)
-		if (!cJSON_IsObject(e))
-			diag_at(&l->diag, s, i < ne ? eoff[i] : ko,
-			        "\"alerts\" must be an array of objects");
-	free(eoff);
-	p->alerts = stepload_json(cJSON_Duplicate(val, 1));
+	if (pk_array_of(l, s, val, ko, vo, cJSON_IsObject,
+	                "\"alerts\" must be an array of objects"))
+		p->alerts = stepload_json(cJSON_Duplicate(val, 1));
 }
 
 static const struct keytab pipe_keys[] = {

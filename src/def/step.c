@@ -33,22 +33,7 @@
 
 int step_name_valid(const char *name)
 {
-	size_t i;
-
-	if (!name || !name[0])
-		return 0;
-	for (i = 0; name[i]; i++) {
-		char ch = name[i];
-
-		if (i >= STEP_NAME_MAX)
-			return 0;
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		    (ch >= '0' && ch <= '9') || ch == '_')
-			continue;
-		if (!i || (ch != '.' && ch != '-'))
-			return 0;
-	}
-	return 1;
+	return stepload_name_valid(name, 0);
 }
 
 /* ---- the default code ---------------------------------------------------- */

@@ -173,7 +173,7 @@ static void sk_inputs(struct stepload *l, struct jpos_src *s, void *obj,
 	struct diag *d = &l->diag;
 	struct stepfile *f = obj;
 	struct step_def *st = f->st;
-	size_t *eoff = NULL, ne, n, i;
+	size_t *eoff = NULL, n, i;
 	struct stepload_named *v = NULL;
 	cJSON *e;
 
@@ -182,11 +182,11 @@ static void sk_inputs(struct stepload *l, struct jpos_src *s, void *obj,
 		return;
 	}
 	n = (size_t)cJSON_GetArraySize(arr);
-	ne = jpos_children(s->text, vo, &eoff, NULL);
+	eoff = jpos_offsets(s->text, arr, vo, ko);
 	st->inputs = xcalloc(n, sizeof *st->inputs);
 	f->in_pos = xcalloc(n, sizeof *f->in_pos);
 	for (i = 0, e = arr->child; e; e = e->next, i++) {
-		size_t eo = i < ne ? eoff[i] : ko;
+		size_t eo = eoff[i];
 
 		if (!cJSON_IsString(e)) {
 			diag_at(d, s, eo, "\"inputs\" must be an array of strings");
@@ -224,7 +224,7 @@ static void sk_outputs(struct stepload *l, struct jpos_src *s, void *obj,
 	struct diag *d = &l->diag;
 	struct stepfile *f = obj;
 	struct step_def *st = f->st;
-	size_t *eoff = NULL, ne, n, i;
+	size_t *eoff = NULL, n, i;
 	struct stepload_named *v = NULL;
 	cJSON *e;
 
@@ -234,11 +234,11 @@ static void sk_outputs(struct stepload *l, struct jpos_src *s, void *obj,
 		return;
 	}
 	n = (size_t)cJSON_GetArraySize(arr);
-	ne = jpos_children(s->text, vo, &eoff, NULL);
+	eoff = jpos_offsets(s->text, arr, vo, ko);
 	st->outputs = xcalloc(n, sizeof *st->outputs);
 	f->out_pos = xcalloc(n, sizeof *f->out_pos);
 	for (i = 0, e = arr->child; e; e = e->next, i++) {
-		size_t eo = i < ne ? eoff[i] : ko;
+		size_t eo = eoff[i];
 
 		if (!cJSON_IsString(e)) {
 			f->outputs_known = 0;
@@ -271,7 +271,7 @@ static void sk_params(struct stepload *l, struct jpos_src *s, void *obj,
 	struct diag *d = &l->diag;
 	struct stepfile *f = obj;
 	struct step_def *st = f->st;
-	size_t *eoff = NULL, ne, n, i;
+	size_t *eoff = NULL, n, i;
 	unsigned char *skip = NULL;
 	struct stepload_named *v = NULL;
 	cJSON *e;
@@ -290,7 +290,7 @@ static void sk_params(struct stepload *l, struct jpos_src *s, void *obj,
 		goto out;
 	}
 	n = (size_t)cJSON_GetArraySize(val);
-	ne = jpos_children(s->text, vo, &eoff, NULL);
+	eoff = jpos_offsets(s->text, val, vo, ko);
 	skip = xcalloc(n + 1, 1);
 	v = xcalloc(n, sizeof *v);
 	for (i = 0, e = val->child; e; e = e->next, i++) {
@@ -298,11 +298,11 @@ static void sk_params(struct stepload *l, struct jpos_src *s, void *obj,
 		v[i].i = i;
 		if (!cJSON_IsString(e)) {
 			skip[i] = 1;
-			diag_at(d, s, i < ne ? eoff[i] : ko,
+			diag_at(d, s, eoff[i],
 			        "\"params\" must be an array of names or an object");
-		} else if (!stepload_param_name_valid(e->valuestring)) {
+		} else if (!stepload_name_valid(e->valuestring, 1)) {
 			skip[i] = 1;
-			diag_at(d, s, i < ne ? eoff[i] : ko,
+			diag_at(d, s, eoff[i],
 			        "invalid param name %s (" PARAM_RULE ")", diag_quote(d, e->valuestring));
 		}
 	}
@@ -311,7 +311,7 @@ static void sk_params(struct stepload *l, struct jpos_src *s, void *obj,
 		if (skip[v[i].i] != 1 && skip[v[i - 1].i] != 1 &&
 		    !strcmp(v[i].name, v[i - 1].name)) {
 			skip[v[i].i] = 2;
-			diag_at(d, s, v[i].i < ne ? eoff[v[i].i] : ko,
+			diag_at(d, s, eoff[v[i].i],
 			        "param %s is listed twice", diag_quote(d, v[i].name));
 		}
 	for (i = 0, e = val->child; e; e = e->next, i++) {
@@ -321,7 +321,7 @@ static void sk_params(struct stepload *l, struct jpos_src *s, void *obj,
 			continue;
 		cv = stepload_param(l, e->valuestring);
 		if (!cv && l->ctx_ok)
-			diag_at(d, s, i < ne ? eoff[i] : ko,
+			diag_at(d, s, eoff[i],
 			        "param %s is not in pipeline.json params", diag_quote(d, e->valuestring));
 		if (cv)
 			cJSON_AddItemToObject(st->params, e->valuestring,
@@ -339,7 +339,7 @@ static void sk_code(struct stepload *l, struct jpos_src *s, void *obj,
 	struct diag *d = &l->diag;
 	struct stepfile *f = obj;
 	struct step_def *st = f->st;
-	size_t *eoff = NULL, ne, n, i;
+	size_t *eoff = NULL, n, i;
 	struct stat sb;
 	cJSON *e;
 
@@ -349,10 +349,10 @@ static void sk_code(struct stepload *l, struct jpos_src *s, void *obj,
 		return;
 	}
 	n = (size_t)cJSON_GetArraySize(arr);
-	ne = jpos_children(s->text, vo, &eoff, NULL);
+	eoff = jpos_offsets(s->text, arr, vo, ko);
 	st->code = xcalloc(n, sizeof *st->code);
 	for (i = 0, e = arr->child; e; e = e->next, i++) {
-		size_t eo = i < ne ? eoff[i] : ko;
+		size_t eo = eoff[i];
 		const char *path = e->valuestring;
 
 		if (!cJSON_IsString(e)) {
@@ -506,7 +506,7 @@ static void sk_register(struct stepload *l, struct jpos_src *s, void *obj, cJSON
 	struct diag *d = &l->diag;
 	struct stepfile *f = obj;
 	struct step_def *st = f->st;
-	size_t *koff = NULL, nk, n, i;
+	size_t *koff = NULL, n, i;
 	cJSON *e;
 
 	if (!cJSON_IsObject(val)) {
@@ -515,10 +515,10 @@ static void sk_register(struct stepload *l, struct jpos_src *s, void *obj, cJSON
 		return;
 	}
 	n = (size_t)cJSON_GetArraySize(val);
-	nk = jpos_children(s->text, vo, &koff, NULL);
+	koff = jpos_offsets(s->text, val, vo, ko);
 	st->reg = xcalloc(n + 1, sizeof *st->reg);
 	for (i = 0, e = val->child; e; e = e->next, i++) {
-		size_t eo = i < nk ? koff[i] : ko;
+		size_t eo = koff[i];
 
 		if (!cJSON_IsString(e)) {
 			diag_at(d, s, eo, "\"register\": the model of output %s must "
@@ -600,7 +600,7 @@ static void foreach_resolve(struct stepload *l, struct stepfile *f, size_t ko)
 			        diag_quote(d, st->foreach), st->foreach);
 		return;
 	}
-	if (!stepload_param_name_valid(st->foreach)) {
+	if (!stepload_name_valid(st->foreach, 1)) {
 		diag_at(d, &f->src, ko, "\"foreach\": invalid param name %s (" PARAM_RULE ")",
 		        diag_quote(d, st->foreach));
 		return;
@@ -621,13 +621,13 @@ static void register_resolve(struct stepload *l, struct stepfile *f, size_t ko)
 	struct step_def *st = f->st;
 	struct diag *d = &l->diag;
 	struct stepload_named *v = NULL, *outs = NULL;
-	size_t *koff = NULL, nk, n, i;
+	size_t *koff = NULL, n, i;
 	cJSON *reg = cJSON_GetObjectItemCaseSensitive(f->root, "register"), *e;
 
 	if (!cJSON_IsObject(reg))
 		return;
 	n = (size_t)cJSON_GetArraySize(reg);
-	nk = jpos_children(f->src.text, jpos_value(f->src.text, ko), &koff, NULL);
+	koff = jpos_offsets(f->src.text, reg, jpos_value(f->src.text, ko), ko);
 	v = xcalloc(n + 1, sizeof *v);
 	for (i = 0, e = reg->child; e; e = e->next, i++) {
 		v[i].name = e->string;
@@ -641,7 +641,7 @@ static void register_resolve(struct stepload *l, struct stepfile *f, size_t ko)
 	}
 	qsort(outs, st->n_outputs, sizeof *outs, stepload_named_cmp);
 	for (i = 0; i < n; i++) {
-		size_t eo = v[i].i < nk ? koff[v[i].i] : ko;
+		size_t eo = koff[v[i].i];
 
 		if (i && !strcmp(v[i].name, v[i - 1].name))
 			diag_at(d, &f->src, eo, "\"register\": output %s is listed twice",

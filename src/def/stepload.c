@@ -143,7 +143,7 @@ int stepload_parse(struct stepload *l, struct jpos_src *s, cJSON **out)
 
 /* ---- params ---------------------------------------------------------- */
 
-int stepload_param_name_valid(const char *name)
+int stepload_name_valid(const char *name, int param)
 {
 	size_t i;
 
@@ -152,8 +152,12 @@ int stepload_param_name_valid(const char *name)
 	for (i = 0; name[i]; i++) {
 		char ch = name[i];
 
-		if (i >= STEP_NAME_MAX || !((ch >= 'A' && ch <= 'Z') ||
-		    (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
+		if (i >= STEP_NAME_MAX)
+			return 0;
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '_')
+			continue;
+		if (param || !i || (ch != '.' && ch != '-'))
 			return 0;
 	}
 	return 1;
@@ -163,18 +167,18 @@ void stepload_check_param_keys(struct stepload *l, struct jpos_src *s, cJSON *ob
                                size_t vo, unsigned char *dup)
 {
 	struct stepload_named *v;
-	size_t *koff = NULL, nk, n = 0, i;
+	size_t *koff = NULL, n = 0, i;
 	cJSON *it;
 
-	nk = jpos_children(s->text, vo, &koff, NULL);
+	koff = jpos_offsets(s->text, obj, vo, vo);
 	for (it = obj->child; it; it = it->next)
 		n++;
 	v = xcalloc(n, sizeof *v);
 	for (i = 0, it = obj->child; it; it = it->next, i++) {
 		v[i].name = it->string;
 		v[i].i = i;
-		if (!stepload_param_name_valid(it->string))
-			diag_at(&l->diag, s, i < nk ? koff[i] : vo,
+		if (!stepload_name_valid(it->string, 1))
+			diag_at(&l->diag, s, koff[i],
 			        "invalid param name %s (" STEPLOAD_PARAM_RULE ")",
 			        diag_quote(&l->diag, it->string));
 	}
@@ -182,7 +186,7 @@ void stepload_check_param_keys(struct stepload *l, struct jpos_src *s, cJSON *ob
 	for (i = 1; i < n; i++)
 		if (!strcmp(v[i].name, v[i - 1].name)) {
 			dup[v[i].i] = 1;
-			diag_at(&l->diag, s, v[i].i < nk ? koff[v[i].i] : vo,
+			diag_at(&l->diag, s, koff[v[i].i],
 			        "param %s is set twice", diag_quote(&l->diag, v[i].name));
 		}
 	free(v);
