@@ -49,6 +49,12 @@ struct stepload {
 /* cJSON allocation that aborts on out-of-memory. */
 cJSON *stepload_json(cJSON *j);
 
+/* A string-valued key: when val is a string (non-empty, if nonempty is
+ * set) *out gets a malloc'd copy (an earlier *out is freed); else msg is
+ * reported at offset ko of s. */
+void stepload_string(struct stepload *l, struct jpos_src *s, cJSON *val, size_t ko,
+                     int nonempty, char **out, const char *msg);
+
 /* Read name (in the pipeline directory) into s (s->disp set by the
  * caller). Returns 0, 1 when the file has vanished meanwhile, -1 after
  * reporting why it cannot be used. */

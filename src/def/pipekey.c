@@ -37,12 +37,8 @@ static void pk_params(struct stepload *l, struct jpos_src *s, void *obj, cJSON *
 static void pk_description(struct stepload *l, struct jpos_src *s, void *obj,
                            cJSON *val, size_t ko, size_t vo)
 {
-	struct pipeline_def *p = obj;
-
-	if (!cJSON_IsString(val))
-		diag_at(&l->diag, s, ko, "\"description\" must be a string");
-	else
-		p->description = xstrdup(val->valuestring);
+	stepload_string(l, s, val, ko, 0, &((struct pipeline_def *)obj)->description,
+	                "\"description\" must be a string");
 }
 
 static void pk_workdir(struct stepload *l, struct jpos_src *s, void *obj, cJSON *val,

@@ -383,12 +383,8 @@ static void sk_code(struct stepload *l, struct jpos_src *s, void *obj,
 static void sk_run(struct stepload *l, struct jpos_src *s, void *obj, cJSON *val,
                    size_t ko, size_t vo)
 {
-	struct stepfile *f = obj;
-
-	if (!cJSON_IsString(val) || !val->valuestring[0])
-		diag_at(&l->diag, s, ko, "\"run\" must be a non-empty string");
-	else
-		f->st->run = xstrdup(val->valuestring);
+	stepload_string(l, s, val, ko, 1, &((struct stepfile *)obj)->st->run,
+	                "\"run\" must be a non-empty string");
 }
 
 static void sk_retries(struct stepload *l, struct jpos_src *s, void *obj, cJSON *val,
@@ -432,24 +428,16 @@ static void sk_timeout(struct stepload *l, struct jpos_src *s, void *obj, cJSON 
 static void sk_description(struct stepload *l, struct jpos_src *s, void *obj,
                            cJSON *val, size_t ko, size_t vo)
 {
-	struct stepfile *f = obj;
-
-	if (!cJSON_IsString(val))
-		diag_at(&l->diag, s, ko, "\"description\" must be a string");
-	else
-		f->st->description = xstrdup(val->valuestring);
+	stepload_string(l, s, val, ko, 0, &((struct stepfile *)obj)->st->description,
+	                "\"description\" must be a string");
 }
 
 static void sk_when(struct stepload *l, struct jpos_src *s, void *obj, cJSON *val,
                     size_t ko, size_t vo)
 {
-	struct stepfile *f = obj;
-
-	if (!cJSON_IsString(val) || !val->valuestring[0])
-		diag_at(&l->diag, s, ko, "\"when\" must be a non-empty string "
-		        "(a shell command: exit 0 runs the step, 1 skips it)");
-	else
-		f->st->when = xstrdup(val->valuestring);
+	stepload_string(l, s, val, ko, 1, &((struct stepfile *)obj)->st->when,
+	                "\"when\" must be a non-empty string "
+	                "(a shell command: exit 0 runs the step, 1 skips it)");
 }
 
 /* The shape only; what it names is checked in foreach_resolve(). */

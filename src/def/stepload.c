@@ -24,6 +24,17 @@ cJSON *stepload_json(cJSON *j)
 	return j;
 }
 
+void stepload_string(struct stepload *l, struct jpos_src *s, cJSON *val, size_t ko,
+                     int nonempty, char **out, const char *msg)
+{
+	if (!cJSON_IsString(val) || (nonempty && !val->valuestring[0])) {
+		diag_at(&l->diag, s, ko, "%s", msg);
+		return;
+	}
+	free(*out);
+	*out = xstrdup(val->valuestring);
+}
+
 /* ---- reading and parsing one file ------------------------------------- */
 
 int stepload_read(struct stepload *l, struct jpos_src *s, const char *name)
