@@ -564,6 +564,19 @@ static const struct keytab step_keys[K_N] = {
 
 /* ---- checks across the keys of one step ------------------------------- */
 
+/* Does the step's "params" (a list or an object) name name? */
+static int listed(const cJSON *params, const char *name)
+{
+	const cJSON *e;
+
+	if (cJSON_IsObject(params))
+		return cJSON_GetObjectItemCaseSensitive(params, name) != NULL;
+	cJSON_ArrayForEach(e, params)
+		if (cJSON_IsString(e) && !strcmp(e->valuestring, name))
+			return 1;
+	return 0;
+}
+
 /* "foreach" names one of the step's inputs (by reference or in/ name) or
  * a list param the step uses. */
 static void foreach_resolve(struct stepload *l, struct stepfile *f, size_t ko)
@@ -594,6 +607,8 @@ static void foreach_resolve(struct stepload *l, struct stepfile *f, size_t ko)
 		return;
 	}
 	v = cJSON_GetObjectItemCaseSensitive(st->params, st->foreach);
+	if (!v && listed(cJSON_GetObjectItemCaseSensitive(f->root, "params"), st->foreach))
+		return;         /* listed, missing from the context: said already */
 	if (!v && l->ctx_ok)
 		diag_at(d, &f->src, ko, "\"foreach\": param %s is not one of the step's "
 		        "params", diag_quote(d, st->foreach));

@@ -136,6 +136,8 @@ TEST(test_foreach_names)
 		"e.json", "{\n  \"run\": \"x\",\n  \"concurrency\": 2,\n  \"min_success\": 0\n}\n",
 		"f.json", "{\n  \"run\": \"x\",\n  \"inputs\": [\"file:/tmp\"],\n"
 		          "  \"foreach\": \"file:/tmp\"\n}\n",
+		"g.json", "{\n  \"run\": \"x\",\n  \"params\": [\"nope\"],\n"
+		          "  \"foreach\": \"param:nope\"\n}\n",
 		NULL,
 	};
 
@@ -147,7 +149,8 @@ TEST(test_foreach_names)
 		"d.json:3:3: \"foreach\": invalid param name \"a-b\" (param names are "
 		"[A-Za-z0-9_]+, at most 128 bytes)\n"
 		"e.json:3:3: \"concurrency\" needs \"foreach\"\n"
-		"e.json:4:3: \"min_success\" needs \"foreach\"");
+		"e.json:4:3: \"min_success\" needs \"foreach\"\n"
+		"g.json:3:14: param \"nope\" is not in pipeline.json params");
 }
 
 TEST(test_foreach_by_in_name)
