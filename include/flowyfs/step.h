@@ -1,11 +1,14 @@
 /*
- * step.h - pipeline and step definitions: parsing (cJSON) and validation.
+ * step.h - pipeline and step definitions: the API of the definition layer
+ * (src/def/: parsing with cJSON, validation, the dag).
  *
  * A pipeline is a directory: optional pipeline.json (params = the context,
- * description, workdir) and one step per top-level *.json file, named after
- * the file. step_load() reads such a directory and returns the parsed
- * definition together with every problem found; it never fails on bad
- * input (only on I/O or memory trouble). Errors are formatted
+ * description, workdir, autorun, executor, resources, slurm, alerts) and
+ * one step per top-level *.json file, named after the file (the keys of
+ * each are in docs/steps.md). step_load() reads such a directory and
+ * returns the parsed definition together with every problem found; it
+ * never fails on bad input (only on I/O or memory trouble). Errors are
+ * formatted
  *     <file>:<line>:<col>: <message>
  * with file relative to the pipeline directory (e.g. "train.json:3:5:
  * unknown key \"foo\""), or "<file>: <message>" when no position applies.
@@ -120,6 +123,15 @@ struct step_checks {
 /* step_load, with checks (NULL: none). */
 int step_load_checked(struct pipeline_def **out, const char *name, const char *dir,
                       const struct step_checks *checks);
+
+/* Is rel (a path relative to the pipeline directory, '/'-separated) part
+ * of the default code of a step that names no "code"? Every file is,
+ * except top-level *.json (the definitions), anything with a component
+ * starting with '.' (dotfiles, .git/, .#x, .x.swp), editors' temp files
+ * (*~, *.swp, *.swo, *.swx, *.tmp, #x#, vim's probe 4913) and
+ * documentation (*.md, *.markdown, *.rst, README*, LICENSE*, LICENCE*,
+ * COPYING*), at any depth, any case. Returns 1 or 0. */
+int step_is_default_code(const char *rel);
 
 /* Index of the step producing artifact name, or -1. */
 int step_producer(const struct pipeline_def *p, const char *artifact);

@@ -35,9 +35,20 @@ last run: 1 succeeded"
 }
 
 @test "malformed JSON: file:line:col of the error" {
+	put p s.json '{\n  "run": "true",\n  "outputs": ["a" "b"]\n}\n'
+	status_is p "invalid
+s.json:3:19: JSON syntax error near '\"b\"]'
+last run: none"
+}
+
+@test "a trailing comma is reported at the comma" {
 	put p s.json '{\n  "run": "true",\n  "outputs": ["a",]\n}\n'
 	status_is p "invalid
-s.json:3:19: JSON syntax error near ']'
+s.json:3:18: JSON syntax error: trailing comma before ']'
+last run: none"
+	put p s.json '{\n  "run": "true",\n  "outputs": ["a"],\n}\n'
+	status_is p "invalid
+s.json:3:19: JSON syntax error: trailing comma before '}'
 last run: none"
 }
 
@@ -54,6 +65,72 @@ last run: none"
 	status_is p 'invalid
 s.json:1:17: unknown key "bogus"
 last run: none'
+}
+
+@test "an unknown key that is a near miss says what was meant" {
+	put p train.json '{\n  "run": "true",\n  "inputs": [],\n  "ouputs": ["model"],\n  "Timeout": 5\n}\n'
+	status_is p 'invalid
+train.json:4:3: unknown key "ouputs" (did you mean "outputs"?)
+train.json:5:3: unknown key "Timeout" (did you mean "timeout"?)
+last run: none'
+	put p pipeline.json '{"autorn": false}\n'
+	put p train.json '{"run": "true", "resources": {"cpu": 2}}\n'
+	status_is p 'invalid
+pipeline.json:1:2: unknown key "autorn" (did you mean "autorun"?)
+train.json:1:31: unknown key "cpu" (did you mean "cpus"?)
+last run: none'
+}
+
+@test "a bad when" {
+	put p s.json '{"run": "true", "when": ""}\n'
+	status_is p 'invalid
+s.json:1:17: "when" must be a non-empty string (a shell command: exit 0 runs the step, 1 skips it)
+last run: none'
+	put p s.json '{"run": "true", "when": ["test", "-e", "x"]}\n'
+	status_is p 'invalid
+s.json:1:17: "when" must be a non-empty string (a shell command: exit 0 runs the step, 1 skips it)
+last run: none'
+}
+
+@test "a bad foreach" {
+	put p pipeline.json '{"params": {"lr": 0.1}}\n'
+	put p a.json '{"run": "true", "outputs": ["shards"]}\n'
+	put p s.json '{\n  "run": "true",\n  "inputs": ["shards"],\n  "params": ["lr"],\n  "foreach": "shard"\n}\n'
+	status_is p 'invalid
+s.json:5:3: "foreach": "shard" is not one of the step'"'"'s inputs (write "param:shard" for a param)
+last run: none'
+	put p s.json '{\n  "run": "true",\n  "inputs": ["shards"],\n  "params": ["lr"],\n  "foreach": "param:lr",\n  "concurrency": 0\n}\n'
+	status_is p 'invalid
+s.json:5:3: "foreach": param "lr" is not a list
+s.json:6:3: "concurrency" must be a whole number of at least 1
+last run: none'
+	put p s.json '{"run": "true", "min_success": 0.5}\n'
+	status_is p 'invalid
+s.json:1:17: "min_success" needs "foreach"
+last run: none'
+}
+
+@test "several problems of several kinds are listed at once" {
+	put p a.json '{"run": "true", "inputs": ["b_out"], "outputs": ["a_out"]}\n'
+	put p b.json '{"run": "true", "inputs": ["a_out"], "outputs": ["b_out"]}\n'
+	put p c.json '{"run": "true", "inputs": ["nobody", "file:/nonexistent/flowyfs"], "outputs": ["a_out"], "executor": "k8s"}\n'
+	put p d.json '{"run": "true", "retries": 1, "backof": 2, "resources": {"mem": "lots"}}\n'
+	status_is p 'invalid
+a.json: cycle: a -> b -> a
+c.json:1:28: input "nobody" is not produced by any step
+c.json:1:38: input "file:/nonexistent/flowyfs": no such file or directory
+c.json:1:80: output "a_out" is produced by both "a" and "c"
+c.json:1:90: "executor" must be "local" or "slurm"
+d.json:1:31: unknown key "backof" (did you mean "backoff"?)
+d.json:1:58: "mem" must be a size such as "8G" or "512M" (a whole number and K, M, G or T)
+last run: none'
+}
+
+@test "the new keys of steps and pipeline.json validate" {
+	put p pipeline.json '{"autorun": false, "executor": "local", "resources": {"cpus": 1, "time": "1:00:00"}, "slurm": {"partition": "cpu", "account": "ml", "args": ["--qos=low"]}, "alerts": [{"name": "slow", "duration_above": 60}], "params": {"seeds": [1, 2]}}\n'
+	put p a.json '{"run": "true", "outputs": ["model"], "retries": 1, "backoff": 0.5, "when": "true", "params": ["seeds"], "foreach": "param:seeds", "concurrency": 2, "min_success": 0.5, "register": {"model": "churn"}, "executor": "local", "resources": {"mem": "512M", "gpus": 0, "partition": "cpu"}}\n'
+	run head -n 1 "$mnt/pipelines/p/.status"
+	expect_eq "$output" valid "pipelines/p/.status line 1"
 }
 
 @test "unknown key in pipeline.json" {

@@ -1,8 +1,9 @@
 /*
- * test_step.c - unit tests for step.c: pipeline directories are written
- * under a mkdtemp() directory, loaded with step_load(), and the result
- * checked field by field, or the errors checked as exact strings
- * (file:line:col included) because .status shows them to users verbatim.
+ * test_step.c - unit tests for step_load() (src/def/): pipeline directories
+ * are written under a mkdtemp() directory (pipedir.h), loaded with
+ * step_load(), and the result checked field by field, or the errors checked
+ * as exact strings (file:line:col included) because .status shows them to
+ * users verbatim.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -13,85 +14,11 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "pipedir.h"
 #include "flowyfs/step.h"
 
 #define RULE "(names are [A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128 bytes)"
 #define HEX "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-static char root[] = "/tmp/flowyfs-test-step-XXXXXX";
-static int seq;
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-}
-
-/* A fresh pipeline directory from (name, content) pairs ending in NULL;
- * a NULL content makes a directory. Returns a static path. */
-static const char *mkpipe(const char *const *files)
-{
-	static char dir[256];
-	char path[512];
-	size_t i;
-
-	snprintf(dir, sizeof dir, "%s/p%d", root, ++seq);
-	if (mkdir(dir, 0755) < 0) {
-		perror(dir);
-		exit(2);
-	}
-	for (i = 0; files[i]; i += 2) {
-		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-		if (!files[i + 1])
-			mkdir(path, 0755);
-		else
-			write_file(path, files[i + 1]);
-	}
-	return dir;
-}
-
-/* The errors of p joined by newlines ("" when none). */
-static char *errors(const struct pipeline_def *p)
-{
-	static char buf[8192];
-	size_t i;
-
-	buf[0] = '\0';
-	for (i = 0; i < p->n_errors; i++) {
-		if (i)
-			strncat(buf, "\n", sizeof buf - strlen(buf) - 1);
-		strncat(buf, p->errors[i], sizeof buf - strlen(buf) - 1);
-	}
-	return buf;
-}
-
-/* Load the pipeline made of files, expecting step_load() to return 0. */
-static struct pipeline_def *load(const char *name, const char *const *files)
-{
-	struct pipeline_def *p = NULL;
-
-	if (step_load(&p, name, mkpipe(files)) != 0 || !p) {
-		fprintf(stderr, "step_load failed\n");
-		exit(2);
-	}
-	return p;
-}
-
-/* Load files and check that the errors are exactly want. */
-#define CHECK_ERRORS(files, want) do { \
-	struct pipeline_def *_p = load("p", files); \
-	char *_e = errors(_p); \
-	int _ok = !strcmp(_e, want) && !_p->order; \
-	if (!_ok) fprintf(stderr, "  got:\n%s\n  want:\n%s\n", _e, want); \
-	step_free(_p); \
-	CHECK(_ok); \
-} while (0)
 
 TEST(test_name_valid)
 {
@@ -132,7 +59,7 @@ TEST(test_syntax_error)
 
 	CHECK_ERRORS(files,
 		"a.json:3:18: JSON syntax error near '\"b\"]'\n"
-		"b.json:4:1: JSON syntax error near '}'\n"
+		"b.json:3:19: JSON syntax error: trailing comma before '}'\n"
 		"c.json:3:1: JSON syntax error at end of file\n"
 		"d.json:1:14: JSON syntax error near 'trailing'\n"
 		"e.json: file is empty (a JSON object is expected)\n"
@@ -265,7 +192,7 @@ TEST(test_not_produced_quiet_when_unknown)
 		NULL,
 	};
 
-	CHECK_ERRORS(files, "b.json:1:30: JSON syntax error near ']}'");
+	CHECK_ERRORS(files, "b.json:1:29: JSON syntax error: trailing comma before ']'");
 }
 
 TEST(test_duplicate_output)
@@ -283,14 +210,15 @@ TEST(test_duplicate_output)
 TEST(test_duplicate_as)
 {
 	const char *files[] = {
-		"a.json", "{\"run\": \"x\", \"outputs\": [\"data\"]}",
-		"b.json", "{\"run\": \"y\",\n \"inputs\": [\"data\", \"q/data\", \"file:/x/data/\"]}",
+		"a.json", "{\"run\": \"x\", \"outputs\": [\"tmp\"]}",
+		"b.json", "{\"run\": \"y\",\n \"inputs\": [\"tmp\", \"q/tmp\", \"file:/tmp/\"]}",
 		NULL,
 	};
 
+	/* (file: paths must exist: /tmp does.) */
 	CHECK_ERRORS(files,
-		"b.json:2:21: inputs \"data\" and \"q/data\" would both be in/data\n"
-		"b.json:2:31: inputs \"q/data\" and \"file:/x/data/\" would both be in/data");
+		"b.json:2:20: inputs \"tmp\" and \"q/tmp\" would both be in/tmp\n"
+		"b.json:2:29: inputs \"q/tmp\" and \"file:/tmp/\" would both be in/tmp");
 }
 
 TEST(test_cycle)
@@ -430,7 +358,7 @@ TEST(test_errors_sorted)
 	CHECK_STR(errors(p),
 		"invalid pipeline name \"bad name\" " RULE "\n"
 		"a.json:4:2: unknown key \"y\"\n"
-		"b.json:2:3: unknown key \"rn\"\n"
+		"b.json:2:3: unknown key \"rn\" (did you mean \"run\"?)\n"
 		"b.json:5:3: unknown key \"x\"\n"
 		"pipeline.json:1:2: unknown key \"z\"");
 	step_free(p);
@@ -515,7 +443,7 @@ static const char *const valid[] = {
 	"{\n  \"description\": \"demo\",\n  \"workdir\": \"/src/demo\",\n"
 	"  \"params\": {\"lr\": 0.1, \"epochs\": 3, \"name\": \"x\"}\n}\n",
 	"prep.json",
-	"{\"run\": \"sh prep.sh\", \"inputs\": [\"file:/data/raw.csv\"], "
+	"{\"run\": \"sh prep.sh\", \"inputs\": [\"file:/etc/passwd\"], "
 	"\"outputs\": [\"clean\"], \"code\": [\"prep.sh\"]}",
 	"train.json",
 	"{\n"
@@ -582,8 +510,8 @@ TEST(test_valid_pipeline)
 	CHECK_STR(train->inputs[2].hex, HEX);
 	CHECK_STR(train->inputs[2].as, HEX);
 	CHECK_INT(prep->inputs[0].kind, STEP_IN_FILE);
-	CHECK_STR(prep->inputs[0].path, "/data/raw.csv");
-	CHECK_STR(prep->inputs[0].as, "raw.csv");
+	CHECK_STR(prep->inputs[0].path, "/etc/passwd");
+	CHECK_STR(prep->inputs[0].as, "passwd");
 	CHECK_INT(prep->inputs[0].producer, -1);
 	CHECK_INT(ev->inputs[0].producer, 2);
 	CHECK_INT(ev->inputs[1].producer, 1);
@@ -656,21 +584,9 @@ TEST(test_canonical_stable)
 	step_free(pa);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 int main(void)
 {
-	if (!mkdtemp(root)) {
-		perror("mkdtemp");
-		return 2;
-	}
+	pipedir_init("step");
 	RUN(test_name_valid);
 	RUN(test_syntax_error);
 	RUN(test_syntax_error_excerpt);
@@ -696,6 +612,6 @@ int main(void)
 	RUN(test_hostile_files);
 	RUN(test_valid_pipeline);
 	RUN(test_canonical_stable);
-	nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	pipedir_cleanup();
 	return CHECK_DONE();
 }
