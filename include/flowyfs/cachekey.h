@@ -20,10 +20,12 @@
 #include "flowyfs/step.h"
 
 /* The key (hex, malloc'd) and its parts (JSON text, malloc'd) of step d
- * with the given code files, workdir state (or NULL) and input hashes
- * (one per input). item, when not NULL, is a foreach task's item and
- * its hash, part of the key. */
-void cachekey_compute(const struct step_def *d, const struct codefile *code,
+ * with the given params (NULL: the step's), code files, workdir state (or
+ * NULL) and input hashes (one per input). item, when not NULL, names a
+ * foreach task's item, part of the key (its content is in the inputs or
+ * the params). */
+void cachekey_compute(const struct step_def *d, const cJSON *params,
+                      const struct codefile *code,
                       size_t ncode, const char *workdir_code, char *const *in_hex,
                       const char *item, char **key, char **parts);
 

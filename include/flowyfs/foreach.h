@@ -17,8 +17,6 @@
 struct foreach_item {
 	char *name;       /* a valid file name: the entry's, or the element's
 	                     text when it is one (else its index) */
-	char *key;        /* what the cache key covers: "<name> <hash>" or
-	                     "<name> <json>" */
 	char *env;        /* $FLOWY_ITEM: the entry's name, or the element
 	                     (a string as is, else its JSON) */
 	char *hex;        /* directory input: the entry's content hash */

@@ -52,7 +52,6 @@ struct srun {                 /* one step within a run, or one foreach task */
 	struct step_def *def;
 	int parent;               /* a foreach task: index of its step, else -1 */
 	char *item;               /* a task: its item's name */
-	char *item_key;           /* a task: the item as the cache key sees it */
 	char *item_env;           /* a task: $FLOWY_ITEM */
 	cJSON *params;            /* a task of a list param: its own params */
 	size_t task0, ntasks;     /* a foreach step: its tasks, s[task0..+ntasks) */

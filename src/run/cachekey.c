@@ -15,10 +15,13 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void cachekey_compute(const struct step_def *d, const struct codefile *code,
+void cachekey_compute(const struct step_def *d, const cJSON *pv,
+                      const struct codefile *code,
                       size_t ncode, const char *workdir_code, char *const *in_hex,
                       const char *item, char **key, char **parts_out)
 {
+	if (!pv)
+		pv = d->params;
 	struct strbuf kt = {0};
 	cJSON *parts = cJSON_CreateObject();
 	char defhash[CAS_HEX_LEN + 1];
@@ -40,13 +43,13 @@ void cachekey_compute(const struct step_def *d, const struct codefile *code,
 		}
 
 	cJSON *params = cJSON_AddObjectToObject(parts, "params");
-	size_t np = (size_t)cJSON_GetArraySize(d->params), k = 0;
+	size_t np = (size_t)cJSON_GetArraySize(pv), k = 0;
 	char **names = xcalloc(np + 1, sizeof *names);
-	for (cJSON *p = d->params->child; p; p = p->next)
+	for (cJSON *p = pv->child; p; p = p->next)
 		names[k++] = p->string;
 	qsort(names, np, sizeof *names, cmp_str);
 	for (k = 0; k < np; k++) {
-		cJSON *v = cJSON_GetObjectItemCaseSensitive(d->params, names[k]);
+		cJSON *v = cJSON_GetObjectItemCaseSensitive(pv, names[k]);
 		char *txt = cJSON_PrintUnformatted(v);
 		if (!txt)
 			util_oom();

@@ -13,7 +13,6 @@ void foreach_items_free(struct foreach_item *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].name);
-		free(v[i].key);
 		free(v[i].env);
 		free(v[i].hex);
 		cJSON_Delete(v[i].value);
@@ -38,7 +37,6 @@ static int from_directory(struct run *r, size_t i, struct foreach_item **out,
 		v[e].name = xstrdup(t->entries[e].name);
 		v[e].env = xstrdup(t->entries[e].name);
 		v[e].hex = xstrdup(t->entries[e].hex);
-		v[e].key = xasprintf("%s %s", v[e].name, v[e].hex);
 	}
 	*out = v;
 	*n = t->n;
@@ -81,7 +79,6 @@ static int from_param(struct run *r, size_t i, struct foreach_item **out, size_t
 		if (!v[idx].value)
 			util_oom();
 		v[idx].env = cJSON_IsString(el) ? xstrdup(el->valuestring) : xstrdup(json);
-		v[idx].key = xasprintf("%s %s", v[idx].name, json);
 		free(json);
 	}
 	*out = v;

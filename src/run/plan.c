@@ -134,7 +134,7 @@ char *plan_render(struct flowy *f, const char *pipeline)
 		}
 		if (!reason) {
 			char *key = NULL, *parts = NULL;
-			cachekey_compute(d, code, ncode, wd, pl[i].in, NULL, &key, &parts);
+			cachekey_compute(d, NULL, code, ncode, wd, pl[i].in, NULL, &key, &parts);
 			if (cachekey_lookup(f->db, f->cas, d, key, pl[i].out))
 				reason = NULL;
 			else

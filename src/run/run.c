@@ -315,7 +315,6 @@ void run_free(struct run *r)
 		free(s->reason);
 		free(s->error);
 		free(s->item);
-		free(s->item_key);
 		free(s->item_env);
 		cJSON_Delete(s->params);
 		metrics_tail_free(&s->metrics);
@@ -654,9 +653,8 @@ static void expand(struct run *r, size_t i)
 		task->in_when = s->def->when != NULL;
 		steplog_init(&task->log);
 		task->item = items[t].name;
-		task->item_key = items[t].key;
 		task->item_env = items[t].env;
-		items[t].name = items[t].key = items[t].env = NULL;
+		items[t].name = items[t].env = NULL;
 		task->in_hex = xcalloc(s->def->n_inputs + 1, sizeof *task->in_hex);
 		for (size_t k = 0; k < s->def->n_inputs; k++)
 			task->in_hex[k] = xstrdup((int)k == s->def->foreach_input ? items[t].hex
@@ -702,6 +700,9 @@ static void parent_check(struct run *r, size_t i)
 	}
 	size_t need = (size_t)ceil(s->def->min_success * (double)s->ntasks - 1e-9);
 	char *err = NULL;
+	if (workspace_open_log(r, s) < 0)
+		log_error("run %lld step %s: cannot open its log", (long long)r->id,
+		          s->def->name);
 	if (r->end) {
 		s->error = xstrdup(r->end);
 	} else if (ok < need) {
@@ -716,9 +717,6 @@ static void parent_check(struct run *r, size_t i)
 		step_finish(r, i, S_DONE, "succeeded");
 		return;
 	}
-	if (workspace_open_log(r, s) < 0)
-		log_error("run %lld step %s: cannot open its log", (long long)r->id,
-		          s->def->name);
 	step_finish(r, i, S_FAILED, "failed");
 }
 
@@ -730,8 +728,8 @@ static void consider_task(struct run *r, size_t t, int *slots)
 	if (r->paused)
 		return;
 	if (!s->key) {
-		cachekey_compute(s->def, r->snap.code, r->snap.ncode, r->workdir_code,
-		                 s->in_hex, s->item_key, &s->key, &s->key_parts);
+		cachekey_compute(s->def, s->params, r->snap.code, r->snap.ncode,
+		                 r->workdir_code, s->in_hex, s->item, &s->key, &s->key_parts);
 		if (!s->forced && cachekey_lookup_item(r->f->db, r->f->cas, s->def, s->key,
 		                                       s->out_hex)) {
 			s->cached = 1;
@@ -791,7 +789,7 @@ static void consider(struct run *r, size_t i, int *slots)
 			step_finish(r, i, S_FAILED, "failed");
 			return;
 		}
-		cachekey_compute(s->def, r->snap.code, r->snap.ncode, r->workdir_code,
+		cachekey_compute(s->def, NULL, r->snap.code, r->snap.ncode, r->workdir_code,
 		                 s->in_hex, NULL, &s->key, &s->key_parts);
 		if (s->reuse_run && reuse_outputs(r, i)) {
 			s->cached = 1;

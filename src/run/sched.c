@@ -440,15 +440,15 @@ static void *sched_main(void *arg)
 		take_requests(sc);
 
 		int slots = f->jobs;
-		size_t nsteps = 0;
-		for (struct run *r = sc->runs; r; r = r->next) {
+		for (struct run *r = sc->runs; r; r = r->next)
 			slots -= (int)r->running;
-			nsteps += r->p->n_steps;
-		}
 		for (struct run *r = sc->runs; r; r = r->next)
 			if (!r->end)
 				run_advance(r, &slots);
 		end_settled(sc);
+		size_t nsteps = 0; /* steps and foreach tasks, as laid out now */
+		for (struct run *r = sc->runs; r; r = r->next)
+			nsteps += r->nunits;
 
 		/* Sleep until an exit, a log line, a wake-up or the nearest timer. */
 		if (2 * nsteps + 1 > cap) {

@@ -316,12 +316,8 @@ int snapshot_hash_live(struct snapshots *c, struct flowy *f, const char *pipelin
 
 int snapshot_in_code(const struct step_def *s, const char *rel)
 {
-	if (s->code_default) {
-		if (strchr(rel, '/'))
-			return 1;
-		size_t n = strlen(rel);
-		return !(n > 5 && !strcmp(rel + n - 5, ".json"));
-	}
+	if (s->code_default)
+		return step_is_default_code(rel);
 	for (size_t i = 0; i < s->n_code; i++) {
 		size_t n = strlen(s->code[i]);
 		while (n && s->code[i][n - 1] == '/')

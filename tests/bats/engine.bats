@@ -27,6 +27,17 @@ ctl() {
 	echo "$2" >"$P/$1/.ctl"
 }
 
+# runs_of P: how many runs pipeline P has.
+runs_of() {
+	local n=0 d
+	for d in "$mnt"/runs/*/; do
+		d=${d%/}
+		[[ ${d##*/} =~ ^[0-9]+$ ]] || continue
+		[ "$(cat "$d/pipeline")" = "$1" ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
 # latest P: the id .latest points at.
 latest() {
 	local t
@@ -273,4 +284,114 @@ $((first + 6))	3	0.001	x	3")" "runs.tsv"
 	expect_eq "$(cat "$mnt/runs/$a/steps/s/status") $(cat "$mnt/runs/$b/steps/s/status")" "succeeded succeeded" "both ran"
 	expect_eq "$(cat "$mnt/runs/$b/steps/s/reason")" "no outputs" "reason"
 	expect_eq "$(wc -l <"$SYNC/no.count")" 2 "times it ran"
+}
+
+@test "when: exit 0 runs the step, exit 1 skips it and what needs it, the run still succeeds" {
+	mkdir -p "$P/.wh"
+	echo '{"params": {"go": "yes"}}' >"$P/.wh/pipeline.json"
+	echo '{"run": "echo a > out/a", "outputs": ["a"], "when": "[ \"$FLOWY_PARAM_go\" = yes ]", "params": ["go"]}' >"$P/.wh/a.json"
+	echo '{"run": "cat in/a > out/b", "inputs": ["a"], "outputs": ["b"]}' >"$P/.wh/b.json"
+	echo '{"run": "echo c > out/c", "outputs": ["c"], "when": "test -e in/x || exit 1"}' >"$P/.wh/c.json"
+	echo '{"run": "echo d > out/d", "outputs": ["d"], "when": "exit 3"}' >"$P/.wh/d.json"
+	make_pipeline wh
+	local id
+	id=$(wait_new_run wh)
+	expect_eq "$(cat "$mnt/runs/$id/status")" failed "the run (d's when exits 3)"
+	expect_eq "$(cat "$mnt/runs/$id/steps/a/status") $(cat "$mnt/runs/$id/steps/b/status")" "succeeded succeeded" "a and b (when true)"
+	expect_eq "$(cat "$mnt/runs/$id/steps/c/status") / $(cat "$mnt/runs/$id/steps/c/reason")" "skipped / when: false" "c"
+	expect_eq "$(cat "$mnt/runs/$id/steps/d/error")" "when: exited with status 3" "d"
+	rm "$P/wh/d.json"
+	ctl wh 'run go="no"'
+	id=$(latest wh)
+	expect_eq "$(wait_run "$id")" succeeded "a run where a is skipped"
+	expect_eq "$(cat "$mnt/runs/$id/steps/a/status") / $(cat "$mnt/runs/$id/steps/a/reason")" "skipped / when: false" "a"
+	expect_eq "$(cat "$mnt/runs/$id/steps/b/status") / $(cat "$mnt/runs/$id/steps/b/reason")" "skipped / upstream step a was skipped (when: false)" "b"
+}
+
+@test "foreach over a directory of 20 files: one task each; changing one file reruns exactly one" {
+	local H=$BATS_TEST_TMPDIR/data i
+	mkdir -p "$H"
+	for ((i = 1; i <= 20; i++)); do echo "v$i" >"$H/f$(printf %02d "$i")"; done
+	mkdir -p "$P/.fe"
+	echo "{\"run\": \"echo \$FLOWY_ITEM >> $SYNC/ran; tr v w < in/data > out/o\", \"inputs\": [\"file:$H\"], \"foreach\": \"data\", \"outputs\": [\"o\"], \"concurrency\": 3}" >"$P/.fe/map.json"
+	echo '{"run": "cat in/o/* > out/all", "inputs": ["o"], "outputs": ["all"]}' >"$P/.fe/join.json"
+	make_pipeline fe
+	local id
+	id=$(wait_new_run fe)
+	expect_eq "$(cat "$mnt/runs/$id/status")" succeeded "first run"
+	expect_eq "$(ls "$mnt/runs/$id/steps/map/items" | wc -l)" 20 "items"
+	expect_eq "$(cat "$mnt/runs/$id/steps/map/items/f07/status")" succeeded "an item's status"
+	expect_eq "$(ls "$mnt/runs/$id/steps/map/outputs/o/" | head -3 | tr '\n' ' ')" "f01 f02 f03 " "the merged output"
+	expect_eq "$(cat "$mnt/runs/$id/steps/map/outputs/o/f07")" w7 "an item's output"
+	expect_eq "$(head -2 "$mnt/artifacts/fe/all" | tr '\n' ' ')" "w1 w2 " "downstream reads the directory"
+	expect_eq "$(wc -l <"$SYNC/ran")" 20 "tasks run"
+	: >"$SYNC/ran"
+	echo changed >"$H/f07"
+	local id2
+	id2=$(wait_new_run fe "$id")
+	expect_eq "$(cat "$mnt/runs/$id2/status")" succeeded "second run"
+	expect_eq "$(cat "$SYNC/ran")" f07 "exactly one task ran"
+	expect_eq "$(cat "$mnt/runs/$id2/steps/map/items/f07/reason") $(cat "$mnt/runs/$id2/steps/map/items/f08/status")" "input data changed cached" "reasons"
+	expect_eq "$(sed -n 7p "$mnt/artifacts/fe/all")" "changed" "the new content flows down"
+	grep -q 'foreach: 1 of 20 items ran, 19 cached, 0 failed' "$mnt/runs/$id2/steps/map/log"
+}
+
+@test "foreach over a list param, with a failing item and min_success" {
+	mkdir -p "$P/.fp"
+	echo '{"params": {"lrs": [0.1, 0.01, "bad", 0.001]}}' >"$P/.fp/pipeline.json"
+	echo '{"run": "case $FLOWY_PARAM_lrs in bad) exit 4;; esac; echo lr=$FLOWY_ITEM > out/o", "params": ["lrs"], "foreach": "param:lrs", "outputs": ["o"], "min_success": 0.75}' >"$P/.fp/fit.json"
+	make_pipeline fp
+	local id
+	id=$(wait_new_run fp)
+	expect_eq "$(cat "$mnt/runs/$id/status")" succeeded "3 of 4 is enough"
+	expect_eq "$(ls "$mnt/runs/$id/steps/fit/items" | tr '\n' ' ')" "0.001 0.01 0.1 bad " "items named by value"
+	expect_eq "$(cat "$mnt/runs/$id/steps/fit/items/bad/status") $(cat "$mnt/runs/$id/steps/fit/items/bad/exit_code")" "failed 4" "the bad item"
+	expect_eq "$(ls "$mnt/artifacts/fp/o" | tr '\n' ' ')" "0.001 0.01 0.1 " "merged: the items that succeeded"
+	expect_eq "$(cat "$mnt/artifacts/fp/o/0.01")" "lr=0.01" "an item's output"
+	sed -i 's/0.75/1/' "$P/fp/fit.json"
+	local id2
+	id2=$(wait_new_run fp "$id")
+	expect_eq "$(cat "$mnt/runs/$id2/status")" failed "all must succeed"
+	expect_eq "$(cat "$mnt/runs/$id2/steps/fit/error")" "foreach: 1 of 4 items failed (min_success 1 needs 4)" "error"
+}
+
+@test "autorun false: no run on a change or a trigger; .status says it is stale and why" {
+	write_step src a '{"run": "echo 1 > out/d", "outputs": ["d"]}'
+	local s1
+	s1=$(wait_new_run src)
+	mkdir -p "$P/.dst"
+	echo '{"autorun": false}' >"$P/.dst/pipeline.json"
+	echo '{"run": "cat in/d > out/e", "inputs": ["src/d"], "outputs": ["e"]}' >"$P/.dst/b.json"
+	mv "$P/.dst" "$P/dst"
+	sleep 1 # the change window (0.3 s) passes: nothing may be queued
+	expect_eq "$(runs_of dst)" 0 "runs of dst"
+	expect_eq "$(grep '^stale' "$P/dst/.status")" 'stale: its files changed since its last run (autorun is off: write "run" to .ctl)' ".status"
+	ctl dst run
+	local d1
+	d1=$(latest dst)
+	[ "$(wait_run "$d1")" = succeeded ]
+	[ -z "$(grep '^stale' "$P/dst/.status")" ]
+	write_step src a '{"run": "echo 2 > out/d", "outputs": ["d"]}'
+	wait_new_run src "$s1" >/dev/null
+	local i
+	for ((i = 0; i < 50; i++)); do
+		grep -q '^stale' "$P/dst/.status" && break
+		sleep 0.1
+	done
+	expect_eq "$(grep '^stale' "$P/dst/.status")" 'stale: input src/d changed (autorun is off: write "run" to .ctl)' ".status after the trigger"
+	expect_eq "$(runs_of dst)" 1 "runs of dst"
+	expect_eq "$(cut -f1,2 "$P/dst/.plan" | tail -1)" "$(printf 'b\trun')" ".plan"
+}
+
+@test "retries wait backoff seconds, doubling" {
+	mkdir -p "$P/.bo"
+	echo "{\"run\": \"date +%s.%N >> $SYNC/tries; [ \$(wc -l < $SYNC/tries) -ge 3 ] && echo ok > out/o\", \"outputs\": [\"o\"], \"retries\": 2, \"backoff\": 0.5}" >"$P/.bo/s.json"
+	make_pipeline bo
+	local id
+	id=$(wait_new_run bo)
+	expect_eq "$(cat "$mnt/runs/$id/status") $(cat "$mnt/runs/$id/steps/s/attempts")" "succeeded 3" "run"
+	# gaps of at least 0.5 s and then 1 s between the attempts
+	awk 'NR > 1 { gap[NR] = $1 - prev } { prev = $1 } END { exit !(gap[2] >= 0.5 && gap[3] >= 1.0) }' "$SYNC/tries"
+	grep -q 'retrying in 0.5s' "$mnt/runs/$id/steps/s/log"
+	grep -q 'retrying in 1s' "$mnt/runs/$id/steps/s/log"
 }
