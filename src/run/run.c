@@ -691,13 +691,18 @@ static void parent_check(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
 	size_t ok = 0, ran = 0;
+	int code = 0; /* the step's exit code: the first failed task's */
 	for (size_t t = 0; t < s->ntasks; t++) {
 		const struct srun *task = &r->s[s->task0 + t];
 		if (task->state == S_PENDING || task->state == S_RUNNING)
 			return;
 		ok += task->state == S_DONE;
 		ran += task->state == S_DONE && !task->cached;
+		if (!code && task->state == S_FAILED && task->attempts)
+			code = task->exit_code;
 	}
+	s->attempts = 1;
+	s->exit_code = code;
 	size_t need = (size_t)ceil(s->def->min_success * (double)s->ntasks - 1e-9);
 	char *err = NULL;
 	if (workspace_open_log(r, s) < 0)

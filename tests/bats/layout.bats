@@ -18,7 +18,7 @@ setup() {
 {"run": "mkdir out/d && echo in-d > out/d/f1 && echo f > out/f && echo '{\"loss\": 0.5}' >> \"$FLOWY_METRICS\"", "outputs": ["d", "f"]}
 JSON
 	cat >"$s/use.json" <<'JSON'
-{"run": "cat in/f in/d/f1 > out/g && echo '{\"acc\": 0.75}' >> \"$FLOWY_METRICS\"", "inputs": ["f", "d"], "outputs": ["g"], "params": ["x"]}
+{"run": "cat in/f in/d > out/g && echo '{\"acc\": 0.75}' >> \"$FLOWY_METRICS\"", "inputs": ["f", "d"], "foreach": "d", "outputs": ["g"], "params": ["x"]}
 JSON
 	mv "$s" "$mnt/pipelines/lay"
 	ID=$(wait_new_run lay)
@@ -37,7 +37,8 @@ teardown() {
 
 # expand PATH: the concrete paths (relative to the mount) a tree.tsv path
 # stands for in this store, one per line. The pipeline "lay" has steps
-# make (-> d f, metric loss) and use (f d -> g, metric acc).
+# make (-> d f, metric loss) and use (f d -> g, metric acc), a foreach
+# over the entries of d (one: f1).
 expand() {
 	local p=$1 s n h sn
 	p=${p//<p>/lay}
@@ -50,6 +51,9 @@ expand() {
 		done
 	elif [[ $p == *'<hex>'* ]]; then
 		for h in "$HEXF" "$HEXD" "$HEXG"; do echo "${p//<hex>/$h}"; done
+	elif [[ $p == *'/items'* ]]; then
+		s=${p//<step>/use}
+		echo "${s//<item>/f1}"
 	elif [[ $p == *'<step>'*'<metric>'* ]]; then
 		for sn in make:loss use:acc; do
 			s=${p//<step>/${sn%%:*}}
@@ -158,10 +162,13 @@ kind_of() {
 	act=$(ls -A "$mnt/runs/$ID" | LC_ALL=C sort)
 	expect_eq "$act" "$exp" "entries of /runs/$ID"
 	exp=$(children '/runs/<id>/steps/<step>')
-	for s in make use; do
-		act=$(ls -A "$mnt/runs/$ID/steps/$s" | LC_ALL=C sort)
-		expect_eq "$act" "$exp" "entries of /runs/$ID/steps/$s"
-	done
+	act=$(ls -A "$mnt/runs/$ID/steps/use" | LC_ALL=C sort)
+	expect_eq "$act" "$exp" "entries of /runs/$ID/steps/use (a foreach step)"
+	act=$(ls -A "$mnt/runs/$ID/steps/make" | LC_ALL=C sort)
+	expect_eq "$act" "$(grep -vx items <<<"$exp")" "entries of /runs/$ID/steps/make"
+	expect_eq "$(ls -A "$mnt/runs/$ID/steps/use/items")" f1 "items of use"
+	expect_eq "$(ls -A "$mnt/runs/$ID/steps/use/items/f1" | LC_ALL=C sort)" \
+		"$(children '/runs/<id>/steps/<step>/items/<item>')" "entries of an item"
 	local h
 	exp=$(children '/lineage/sha256/<hex>')
 	for h in "$HEXF" "$HEXD" "$HEXG"; do
@@ -198,8 +205,8 @@ kind_of() {
 	[ "$(readlink "$mnt/runs/$ID/steps/use/inputs/d")" = "../../../../../artifacts/sha256/$HEXD" ]
 	[ "$(readlink "$mnt/runs/$ID/steps/make/outputs/d")" = "../../../../../artifacts/sha256/$HEXD" ]
 	# ... and resolve to the content through the mount.
-	[ "$(cat "$mnt/runs/latest/steps/use/outputs/g")" = "$(printf 'f\nin-d')" ]
-	[ "$(cat "$mnt/artifacts/lay/g")" = "$(printf 'f\nin-d')" ]
+	[ "$(cat "$mnt/runs/latest/steps/use/outputs/g/f1")" = "$(printf 'f\nin-d')" ]
+	[ "$(cat "$mnt/artifacts/lay/g/f1")" = "$(printf 'f\nin-d')" ]
 	[ "$(cat "$mnt/runs/$ID/steps/use/inputs/d/f1")" = in-d ]
 	# Hashes are SHA-256 of the content for a file output.
 	[ "$HEXF" = "$(printf 'f\n' | sha256sum | cut -d' ' -f1)" ]
