@@ -36,10 +36,11 @@ char *cachekey_explain(db *d, const char *pipeline, const struct step_def *def,
                        const char *item, int64_t before, const char *parts);
 
 /* A hit: every output of d recorded for key and still in the store, into
- * out_hex (one per output). Returns 1 on a hit, 0 on a miss. Steps
- * without outputs never hit. Takes the db lock. */
+ * out_hex (one per output), and the run that made them into *from_run
+ * (may be NULL). Returns 1 on a hit, 0 on a miss. Steps without outputs
+ * never hit. Takes the db lock. */
 int cachekey_lookup(db *d, cas *c, const struct step_def *def, const char *key,
-                    char (*out_hex)[CAS_HEX_LEN + 1]);
+                    char (*out_hex)[CAS_HEX_LEN + 1], int64_t *from_run);
 
 /* The same for a foreach task, whose outputs are kept per item. */
 int cachekey_lookup_item(db *d, cas *c, const struct step_def *def, const char *key,

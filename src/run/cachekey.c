@@ -159,16 +159,19 @@ char *cachekey_explain(db *d, const char *pipeline, const struct step_def *def,
 }
 
 int cachekey_lookup(db *d, cas *c, const struct step_def *def, const char *key,
-                    char (*out_hex)[CAS_HEX_LEN + 1])
+                    char (*out_hex)[CAS_HEX_LEN + 1], int64_t *from_run)
 {
 	size_t found = 0;
 	if (!def->n_outputs)
 		return 0; /* run for its effect, every time */
 	db_lock(d);
 	sqlite3_stmt *st = db_prepare(d,
-		"SELECT io.name, io.hash FROM cache c JOIN step_io io ON io.run_id=c.run_id "
-		"AND io.step=c.step AND io.dir='out' WHERE c.key=?", "t", key);
+		"SELECT io.name, io.hash, c.run_id FROM cache c JOIN step_io io ON "
+		"io.run_id=c.run_id AND io.step=c.step AND io.dir='out' WHERE c.key=?", "t",
+		key);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		if (from_run)
+			*from_run = sqlite3_column_int64(st, 2);
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		const char *hex = (const char *)sqlite3_column_text(st, 1);
 		struct cas_stat cs;

@@ -135,7 +135,7 @@ char *plan_render(struct flowy *f, const char *pipeline)
 		if (!reason) {
 			char *key = NULL, *parts = NULL;
 			cachekey_compute(d, NULL, code, ncode, wd, pl[i].in, NULL, &key, &parts);
-			if (cachekey_lookup(f->db, f->cas, d, key, pl[i].out))
+			if (cachekey_lookup(f->db, f->cas, d, key, pl[i].out, NULL))
 				reason = NULL;
 			else
 				reason = cachekey_explain(f->db, pipeline, d, NULL, INT64_MAX, parts);

@@ -171,6 +171,11 @@ static int do_step_end(struct run *r, void *arg)
 			             "run_id) VALUES(?, ?, ?, ?)", "ttti", r->pipeline,
 			             s->def->outputs[o], s->out_hex[o], r->id);
 	}
+	/* A cached step carries the metrics of the run that made its outputs. */
+	if (!rc && s->cached && s->from_run && s->from_run != r->id)
+		rc = db_exec(f->db, "INSERT INTO metrics(run_id, step, name, idx, value, time) "
+		             "SELECT ?, step, name, idx, value, time FROM metrics WHERE "
+		             "run_id=? AND step=?", "iit", r->id, s->from_run, s->def->name);
 	if (!rc && ok && !s->cached && s->key)
 		rc = db_exec(f->db, "INSERT OR REPLACE INTO cache(key, run_id, step) "
 		             "VALUES(?, ?, ?)", "tit", s->key, r->id, s->def->name);

@@ -798,6 +798,7 @@ static void consider(struct run *r, size_t i, int *slots)
 		                 s->in_hex, NULL, &s->key, &s->key_parts);
 		if (s->reuse_run && reuse_outputs(r, i)) {
 			s->cached = 1;
+			s->from_run = s->reuse_run;
 			s->reason = xasprintf("succeeded in run %lld", (long long)s->reuse_run);
 			s->started = util_now();
 			batch_begin(r);
@@ -805,7 +806,7 @@ static void consider(struct run *r, size_t i, int *slots)
 			return;
 		}
 		if (!s->forced && cachekey_lookup(r->f->db, r->f->cas, s->def, s->key,
-		                                  s->out_hex)) {
+		                                  s->out_hex, &s->from_run)) {
 			s->cached = 1;
 			s->reason = xstrdup("cached");
 			s->started = util_now();
