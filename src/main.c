@@ -469,6 +469,12 @@ int main(int argc, char **argv)
 	f.catalog = catalog_new();
 	f.events = events_new();
 	log_init(o.debug, 0);
+	char *logfile = xasprintf("%s/daemon.log", f.store);
+	int lrc = log_open_file(logfile);
+	if (lrc < 0)
+		log_error("%s: %s (messages go to stderr or syslog only)", logfile,
+		          strerror(-lrc));
+	free(logfile);
 
 	/* Reads a little under 1 MiB fit libfuse's splice pipe within the
 	 * default pipe-max-size; bigger ones fall back to copying. */
@@ -533,6 +539,7 @@ out_session:
 	fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
 out:
+	log_close_file();
 	catalog_free(f.catalog);
 	events_free(f.events);
 	inode_table_free(f.inodes);

@@ -103,6 +103,7 @@ struct run {
 	gid_t *groups;
 	size_t ngroups;
 	int db_error;             /* first failure to record (-errno), or 0 */
+	int kept_scratch;         /* failed steps' scratch kept at its end */
 	const char *end;          /* set when stopped: "cancelled", "interrupted" */
 	struct run *next;         /* the scheduler's list, oldest first */
 };

@@ -227,6 +227,7 @@ int record_end(struct run *r, const char *end, const char *error)
 	if (r->paused)
 		r->paused_total += now - r->paused_at;
 	return db_exec(r->f->db, "UPDATE runs SET status=?, finished=?, paused=?, "
-	               "started=coalesce(started, ?), error=coalesce(?, error) WHERE id=?",
-	               "tdddti", end, now, r->paused_total, now, error, r->id);
+	               "started=coalesce(started, ?), error=coalesce(?, error), "
+	               "kept_scratch=? WHERE id=?", "tdddtii", end, now, r->paused_total,
+	               now, error, (int64_t)r->kept_scratch, r->id);
 }

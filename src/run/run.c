@@ -1014,7 +1014,21 @@ void run_end(struct run *r)
 		error = xasprintf("cannot record the results: %s", r->db_error == -ENOSPC ?
 		                  "no space left on device" : strerror(-r->db_error));
 	}
-	workspace_remove(r->scratch); /* first: it may be what fills the disk */
+	/* A failed step's scratch stays (steps/<s>/workdir) until the
+	 * pipeline's next run; the rest goes first: it may be what fills the
+	 * disk, and then everything goes. */
+	int kept = 0;
+	for (size_t i = 0; i < r->nunits && r->db_error != -ENOSPC; i++) {
+		if (!r->s[i].scratch)
+			continue;
+		if (r->s[i].state == S_FAILED && !r->end)
+			kept = 1;
+		else
+			workspace_remove(r->s[i].scratch);
+	}
+	if (!kept)
+		workspace_remove(r->scratch);
+	r->kept_scratch = kept;
 	int rc = record_end(r, end, error);
 	if (rc < 0)
 		log_error("run %lld: cannot record its end (%s): %s; a restart marks it "

@@ -242,3 +242,27 @@ int workspace_open_files(struct run *r, size_t i, int *params_fd)
 	*params_fd = rc;
 	return 0;
 }
+
+void workspace_forget_kept(struct flowy *f, const char *pipeline, int64_t id)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT id FROM runs WHERE pipeline=? AND "
+	                              "kept_scratch=1 AND id<?", "ti", pipeline, id);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		ids = xrealloc(ids, (n + 1) * sizeof *ids);
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	db_finish(f->db, st);
+	db_unlock(f->db);
+	for (size_t i = 0; i < n; i++) {
+		char *dir = xasprintf("%s/%lld", f->scratch_dir, (long long)ids[i]);
+		workspace_remove(dir);
+		free(dir);
+		if (db_exec(f->db, "UPDATE runs SET kept_scratch=0 WHERE id=?", "i", ids[i]) < 0)
+			log_error("run %lld: cannot record that its scratch is gone",
+			          (long long)ids[i]);
+	}
+	free(ids);
+}

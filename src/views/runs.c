@@ -413,6 +413,26 @@ static char *log_path(struct flowy *f, int64_t id, const char *step, const char 
 	return xasprintf("%s/%lld/%s.log", f->runs_dir, (long long)id, step);
 }
 
+/* The scratch a failed step (or item) of run id kept, while it is there:
+ * malloc'd absolute path, or NULL. */
+static char *kept_workdir(struct flowy *f, int64_t id, const char *step, const char *item)
+{
+	db_lock(f->db);
+	int64_t kept = db_int(f->db, 0, "SELECT kept_scratch FROM runs WHERE id=?", "i", id);
+	db_unlock(f->db);
+	if (!kept)
+		return NULL;
+	char *dir = item ? xasprintf("%s/%lld/%s.items/%s", f->scratch_dir, (long long)id,
+	                             step, item)
+	                 : xasprintf("%s/%lld/%s", f->scratch_dir, (long long)id, step);
+	struct stat st;
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
 /* getattr of a log file: its size and time as the store has them. */
 static void log_attr(struct flowy *f, int64_t id, const char *step, const char *item,
                      struct view_attr *a)
@@ -553,6 +573,15 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 			log_attr(f, rp.id, rp.part[3], rp.part[5], a);
 			return 0;
 		}
+		if (!strcmp(rp.part[6], "workdir")) {
+			char *w = kept_workdir(f, rp.id, rp.part[3], rp.part[5]);
+			if (!w)
+				return -ENOENT;
+			a->mode = S_IFLNK | 0777;
+			a->size = strlen(w);
+			free(w);
+			return 0;
+		}
 		int rc = is_one_of(step_files, rp.part[6]) ?
 		         render_step(f, rp.id, rp.part[3], rp.part[5], rp.part[6], &text) :
 		         -ENOENT;
@@ -574,6 +603,15 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 	}
 	if (rp.n == 5 && !strcmp(rp.part[4], "log")) {
 		log_attr(f, rp.id, rp.part[3], NULL, a);
+		return 0;
+	}
+	if (rp.n == 5 && !strcmp(rp.part[4], "workdir")) {
+		char *w = kept_workdir(f, rp.id, rp.part[3], NULL);
+		if (!w)
+			return -ENOENT;
+		a->mode = S_IFLNK | 0777;
+		a->size = strlen(w);
+		free(w);
 		return 0;
 	}
 	if (rp.n == 5) {
@@ -615,6 +653,10 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	if (rp.n == 4 || (rp.n == 6 && is_item_path(&rp))) {
 		for (const char *const *n = step_files; *n; n++)
 			dirlist_add(l, *n, S_IFREG);
+		char *w = kept_workdir(f, rp.id, rp.part[3], rp.n == 6 ? rp.part[5] : NULL);
+		if (w)
+			dirlist_add(l, "workdir", S_IFLNK);
+		free(w);
 		if (rp.n == 6)
 			return 0;
 		dirlist_add(l, "inputs", S_IFDIR);
@@ -708,6 +750,12 @@ static int runs_readlink(struct flowy *f, const char *path, char **out)
 			return -ENOENT;
 		*out = xasprintf("%lld", (long long)id);
 		return 0;
+	}
+	if (rp.id && ((rp.n == 5 && !strcmp(rp.part[2], "steps") &&
+	               !strcmp(rp.part[4], "workdir")) ||
+	              (rp.n == 7 && is_item_path(&rp) && !strcmp(rp.part[6], "workdir")))) {
+		*out = kept_workdir(f, rp.id, rp.part[3], rp.n == 7 ? rp.part[5] : NULL);
+		return *out ? 0 : -ENOENT;
 	}
 	const char *dir = rp.n == 6 ? io_dir(rp.part[4]) : NULL;
 	char *h = dir ? io_hash(f, rp.id, rp.part[3], dir, rp.part[5]) : NULL;

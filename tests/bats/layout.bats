@@ -51,6 +51,8 @@ expand() {
 		done
 	elif [[ $p == *'<hex>'* ]]; then
 		for h in "$HEXF" "$HEXD" "$HEXG"; do echo "${p//<hex>/$h}"; done
+	elif [[ $p == *'/workdir' ]]; then
+		: # only for a failed step: newcomer.bats checks it
 	elif [[ $p == *'/items'* ]]; then
 		s=${p//<step>/use}
 		echo "${s//<item>/f1}"
@@ -121,7 +123,7 @@ kind_of() {
 			fi
 			checked=$((checked + 1))
 		done < <(expand "$path")
-		[ "$n" -gt 0 ] || errs+="$path: expanded to nothing"$'\n'
+		[ "$n" -gt 0 ] || [[ $path == */workdir ]] || errs+="$path: expanded to nothing"$'\n'
 	done <"$TSV"
 	if [ -n "$errs" ]; then
 		printf '%s' "$errs" >&2
@@ -161,7 +163,7 @@ kind_of() {
 	exp=$(children '/runs/<id>')
 	act=$(ls -A "$mnt/runs/$ID" | LC_ALL=C sort)
 	expect_eq "$act" "$exp" "entries of /runs/$ID"
-	exp=$(children '/runs/<id>/steps/<step>')
+	exp=$(children '/runs/<id>/steps/<step>' | grep -vx workdir)
 	act=$(ls -A "$mnt/runs/$ID/steps/use" | LC_ALL=C sort)
 	expect_eq "$act" "$exp" "entries of /runs/$ID/steps/use (a foreach step)"
 	act=$(ls -A "$mnt/runs/$ID/steps/make" | LC_ALL=C sort)

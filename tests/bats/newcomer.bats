@@ -30,3 +30,38 @@ JSON
 	expect_eq "$(cat "$mnt/runs/$b/steps/fit/metrics/acc")" "$(printf 'index\tvalue\n0\t0.9775\n1\t0.98')" "its acc series"
 	expect_eq "$(cut -f1,5- "$mnt/metrics/cm/runs.tsv")" "$(printf 'run\tmetrics.acc\tmetrics.loss\n%s\t0.98\t0.5\n%s\t0.98\t0.5' "$a" "$b")" "runs.tsv"
 }
+
+@test "a failed step's scratch stays readable as steps/<s>/workdir until the pipeline's next run" {
+	mkdir -p "$P/.wd"
+	echo '{"run": "echo partial > notes.txt; mkdir -p out; exit 2", "outputs": ["o"]}' >"$P/.wd/s.json"
+	echo '{"run": "echo ok > out/p", "outputs": ["p"]}' >"$P/.wd/fine.json"
+	mv "$P/.wd" "$P/wd"
+	local id
+	id=$(wait_new_run wd)
+	expect_eq "$(cat "$mnt/runs/$id/status")" failed "the run"
+	[ -L "$mnt/runs/$id/steps/s/workdir" ]
+	expect_eq "$(cat "$mnt/runs/$id/steps/s/workdir/notes.txt")" partial "a file the failed step left"
+	expect_eq "$(ls "$mnt/runs/$id/steps/s/" | grep -c workdir)" 1 "listed"
+	[ ! -e "$mnt/runs/$id/steps/fine/workdir" ]
+	local w
+	w=$(readlink "$mnt/runs/$id/steps/s/workdir")
+	echo run >"$P/wd/.ctl"
+	local id2
+	id2=$(readlink "$P/wd/.latest"); id2=${id2##*/}
+	[ "$id2" -gt "$id" ]
+	wait_run "$id2" >/dev/null
+	[ ! -e "$mnt/runs/$id/steps/s/workdir" ]
+	[ ! -e "$w" ]
+	[ -L "$mnt/runs/$id2/steps/s/workdir" ]
+}
+
+@test "the daemon's messages are readable at the mount root as log" {
+	mkdir -p "$P/lg"
+	run bash -c "echo 'run nosuch=1' > '$P/lg/.ctl'"
+	[ "$status" -ne 0 ]
+	grep -q 'lg/.ctl: run nosuch=1: refused: ' "$mnt/log"
+	expect_eq "$(stat -c %a "$mnt/log")" 444 "mode"
+	run bash -c "echo x >> '$mnt/log'"
+	[ "$status" -ne 0 ]
+	head -1 "$mnt/log" | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z serving store '
+}
