@@ -25,6 +25,11 @@ int catalog_is_pipeline(const char *name);
 /* A file of pipeline changed: revalidate, and queue a run once the change
  * window has passed. */
 void catalog_changed(struct flowy *f, const char *pipeline);
+/* File rel (NULL: the directory itself) of pipeline changed: as
+ * catalog_changed, except that a file no run would see differently (an
+ * editor's temp file, a dotfile, documentation: not a definition and not
+ * default code) only marks the files changed, queueing no run. */
+void catalog_changed_file(struct flowy *f, const char *pipeline, const char *rel);
 void catalog_removed(struct flowy *f, const char *pipeline);
 void catalog_renamed(struct flowy *f, const char *from, const char *to);
 /* Is step a step of the (valid) pipeline? */

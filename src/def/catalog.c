@@ -117,6 +117,25 @@ void catalog_changed(struct flowy *f, const char *pipeline)
 	pthread_mutex_unlock(&r->lock);
 }
 
+void catalog_changed_file(struct flowy *f, const char *pipeline, const char *rel)
+{
+	size_t n = rel ? strlen(rel) : 0;
+	int definition = rel && !strchr(rel, '/') && n > 5 && !strcmp(rel + n - 5, ".json") &&
+	                 rel[0] != '.';
+	if (!rel || definition || step_is_default_code(rel)) {
+		catalog_changed(f, pipeline);
+		return;
+	}
+	if (!catalog_is_pipeline(pipeline))
+		return;
+	struct catalog *r = f->catalog;
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, pipeline);
+	e->dirty = 1;   /* a code path a step names may have come or gone */
+	e->gen++;       /* the next run's snapshot must see it */
+	pthread_mutex_unlock(&r->lock);
+}
+
 static void validate(struct flowy *f, const char *pipeline);
 
 int catalog_has_step(struct flowy *f, const char *pipeline, const char *step)

@@ -226,7 +226,7 @@ static int pl_readdir(struct flowy *f, const char *path, struct dirlist *l)
 static void changed(struct flowy *f, const struct ppath *pp)
 {
 	if (pp->depth >= 1) {
-		catalog_changed(f, pp->p);
+		catalog_changed_file(f, pp->p, pp->rest);
 		sched_wake(f);
 	}
 }

@@ -65,3 +65,23 @@ JSON
 	[ "$status" -ne 0 ]
 	head -1 "$mnt/log" | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z serving store '
 }
+
+@test "editor temp files, dotfiles and docs queue no run; a definition edit does" {
+	mkdir -p "$P/.ed"
+	echo '{"run": "echo hi > out/g", "outputs": ["g"]}' >"$P/.ed/greet.json"
+	mv "$P/.ed" "$P/ed"
+	local id
+	id=$(wait_new_run ed)
+	echo junk >"$P/ed/.greet.json.swp"
+	echo junk >"$P/ed/greet.json~"
+	echo junk >"$P/ed/4913"
+	echo "# notes" >"$P/ed/NOTES.md"
+	sleep 1 # twice the change window: a run would be queued by now
+	expect_eq "$(latest_run_of ed)" "$id" "no new run"
+	rm "$P/ed/4913" "$P/ed/greet.json~" "$P/ed/.greet.json.swp"
+	echo '{"run": "echo hello > out/g", "outputs": ["g"]}' >"$P/ed/greet.json"
+	local id2
+	id2=$(wait_new_run ed "$id")
+	expect_eq "$(cat "$mnt/runs/$id2/steps/greet/reason")" "definition changed" "reason"
+	expect_eq "$(ls "$mnt/runs/$id2/snapshot" | tr '\n' ' ')" "NOTES.md greet.json " "the snapshot has the notes"
+}
