@@ -50,9 +50,10 @@ static int do_capture(struct run *r, void *arg)
 	                 "dag=?, snapshot_run=?, params=? WHERE id=?", "ttttiti",
 	                 r->snap.commit, a->git ? a->git : "", env, dot, r->snap.run,
 	                 params, r->id);
-	for (size_t i = 0; !rc && i < r->p->n_steps; i++)
-		rc = db_exec(d, "INSERT OR REPLACE INTO steps(run_id, name, status) "
-		             "VALUES(?, ?, 'pending')", "it", r->id, r->p->steps[i].name);
+	for (size_t k = 0; !rc && k < r->p->n_steps; k++)
+		rc = db_exec(d, "INSERT OR REPLACE INTO steps(run_id, name, status, seq) "
+		             "VALUES(?, ?, 'pending', ?)", "iti", r->id,
+		             r->p->steps[r->p->order[k]].name, (int64_t)k);
 	free(params);
 	free(dot);
 	free(env);

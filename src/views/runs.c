@@ -199,7 +199,7 @@ static void render_summary(struct flowy *f, int64_t id, struct strbuf *sb)
 		"SELECT s.name, s.status, s.started, s.finished, s.cached, "
 		"(SELECT group_concat(name, ',') FROM (SELECT name FROM step_io WHERE "
 		"run_id=s.run_id AND step=s.name AND dir='out' ORDER BY name)) "
-		"FROM steps s WHERE s.run_id=? ORDER BY s.name", "i", id);
+		"FROM steps s WHERE s.run_id=? ORDER BY coalesce(s.seq, 1e9), s.name", "i", id);
 	strbuf_puts(sb, "step\tstatus\tduration\tcached\toutputs\n");
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		strbuf_printf(sb, "%s\t%s\t", sqlite3_column_text(st, 0),
@@ -208,9 +208,10 @@ static void render_summary(struct flowy *f, int64_t id, struct strbuf *sb)
 		fmt_duration(&d, st, 2, 3, -1);
 		d.buf[d.len - 1] = '\0';
 		const unsigned char *outs = sqlite3_column_text(st, 5);
-		strbuf_printf(sb, "%s\t%s\t%s\n", *d.buf ? d.buf : "-",
+		/* An unknown value is an empty field, as in every TSV view. */
+		strbuf_printf(sb, "%s\t%s\t%s\n", d.buf,
 		              sqlite3_column_int(st, 4) ? "yes" : "no",
-		              outs ? (const char *)outs : "-");
+		              outs ? (const char *)outs : "");
 		strbuf_release(&d);
 	}
 	db_finish(f->db, st);
@@ -251,7 +252,8 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 	} else if (!strcmp(name, "git") || !strcmp(name, "env") || !strcmp(name, "dag.dot")) {
 		const unsigned char *t = sqlite3_column_text(st, !strcmp(name, "git") ? 7 :
 		                                             !strcmp(name, "env") ? 8 : 9);
-		strbuf_puts(&sb, t ? (const char *)t : "");
+		/* Without a workdir, git says so rather than being empty. */
+		strbuf_puts(&sb, t && *t ? (const char *)t : !strcmp(name, "git") ? "none\n" : "");
 	} else {
 		rc = -ENOENT;
 	}
