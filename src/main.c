@@ -420,9 +420,14 @@ static void raise_readahead(const char *devname)
 }
 
 /* A file: input of pipeline changed (the watch thread): revalidate it and
- * let the scheduler queue its run after the change window. */
-static void input_changed(struct flowy *f, const char *pipeline)
+ * let the scheduler queue its run once the input has been quiet for the
+ * change window; activity (busy) only holds a queued change back. */
+static void input_changed(struct flowy *f, const char *pipeline, int busy)
 {
+	if (busy) {
+		catalog_busy(f, pipeline);
+		return;
+	}
 	catalog_changed(f, pipeline);
 	sched_wake(f);
 }

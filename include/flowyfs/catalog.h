@@ -31,6 +31,9 @@ void catalog_changed(struct flowy *f, const char *pipeline);
  * default code) only marks the files changed, queueing no run. */
 void catalog_changed_file(struct flowy *f, const char *pipeline, const char *rel);
 void catalog_removed(struct flowy *f, const char *pipeline);
+/* An input of pipeline is being written: a change waiting to become a run
+ * waits until the change window has passed with no more activity. */
+void catalog_busy(struct flowy *f, const char *pipeline);
 void catalog_renamed(struct flowy *f, const char *from, const char *to);
 /* Is step a step of the (valid) pipeline? */
 int catalog_has_step(struct flowy *f, const char *pipeline, const char *step);

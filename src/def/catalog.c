@@ -25,6 +25,7 @@ struct entry {
 	int run_wanted;     /* changed since a run was last queued */
 	uint64_t gen;       /* counts changes: equal generations, equal files */
 	double changed_at;
+	double busy_at;     /* last write seen on an input (catalog_busy) */
 	int valid;
 	char *errors;       /* one per line, when invalid */
 	char *dag, *dot;    /* renderings, when valid */
@@ -137,6 +138,14 @@ void catalog_changed_file(struct flowy *f, const char *pipeline, const char *rel
 }
 
 static void validate(struct flowy *f, const char *pipeline);
+
+void catalog_busy(struct flowy *f, const char *pipeline)
+{
+	struct catalog *r = f->catalog;
+	pthread_mutex_lock(&r->lock);
+	get(r, pipeline)->busy_at = util_now();
+	pthread_mutex_unlock(&r->lock);
+}
 
 int catalog_has_step(struct flowy *f, const char *pipeline, const char *step)
 {
@@ -392,7 +401,8 @@ double catalog_due(struct flowy *f, char ***out, size_t *n)
 	for (struct entry *e = r->head; e; e = e->next) {
 		if (!e->run_wanted)
 			continue;
-		double left = e->changed_at + f->coalesce - now;
+		double last = e->changed_at > e->busy_at ? e->changed_at : e->busy_at;
+		double left = last + f->coalesce - now;
 		if (left > 0) {
 			if (next < 0 || left < next)
 				next = left;

@@ -85,3 +85,25 @@ JSON
 	expect_eq "$(cat "$mnt/runs/$id2/steps/greet/reason")" "definition changed" "reason"
 	expect_eq "$(ls "$mnt/runs/$id2/snapshot" | tr '\n' ' ')" "NOTES.md greet.json " "the snapshot has the notes"
 }
+
+@test "a file: input being written queues its run after the writer closes it, on the whole file" {
+	local H=$BATS_TEST_TMPDIR/host
+	mkdir -p "$H"
+	echo v0 >"$H/in.txt"
+	mkdir -p "$P/.fi"
+	echo "{\"run\": \"cat in/in.txt > out/copy\", \"inputs\": [\"file:$H/in.txt\"], \"outputs\": [\"copy\"]}" >"$P/.fi/s.json"
+	mv "$P/.fi" "$P/fi"
+	local id
+	id=$(wait_new_run fi)
+	exec 7>"$H/in.txt"     # truncated, kept open
+	echo part1 >&7
+	sleep 1                # longer than the change window, the writer still busy
+	expect_eq "$(latest_run_of fi)" "$id" "no run while the file is open for writing"
+	echo part2 >&7
+	exec 7>&-
+	local id2
+	id2=$(wait_new_run fi "$id")
+	expect_eq "$(cat "$mnt/artifacts/fi/copy")" "$(printf 'part1\npart2')" "the run saw the whole file"
+	sleep 0.5
+	expect_eq "$(latest_run_of fi)" "$id2" "one run for the write"
+}
