@@ -107,3 +107,24 @@ JSON
 	sleep 0.5
 	expect_eq "$(latest_run_of fi)" "$id2" "one run for the write"
 }
+
+@test "env records the interpreters the steps' commands name: resolved file, version, Python distributions" {
+	local py
+	py=$(command -v python3)
+	local real
+	real=$(readlink -f "$py")
+	mkdir -p "$P/.en"
+	echo "{\"run\": \"bash -c 'python3 -c pass' && $real -c pass; echo > out/o\", \"outputs\": [\"o\"]}" >"$P/.en/s.json"
+	mv "$P/.en" "$P/en"
+	local id
+	id=$(wait_new_run en)
+	[ "$(cat "$mnt/runs/$id/status")" = succeeded ]
+	local env=$mnt/runs/$id/env
+	expect_eq "$(grep -P '^python3\t' "$env")" "$(printf 'python3\t%s' "$(python3 --version 2>&1 | head -1)")" "python3 version"
+	expect_eq "$(grep -P '^python3\.path\t' "$env")" "$(printf 'python3.path\t%s' "$real")" "python3 resolved"
+	expect_eq "$(grep -P "^$real\\t" "$env" | cut -f2)" "$(python3 --version 2>&1 | head -1)" "the absolute one"
+	local want
+	want=$(python3 -c "import importlib.metadata as m; print(' '.join(sorted({'%s==%s' % (d.metadata['Name'], d.version) for d in m.distributions() if d.metadata['Name']}, key=str.lower)))")
+	expect_eq "$(grep -P '^python3\.packages\t' "$env" | cut -f2)" "$want" "distributions"
+	expect_eq "$(grep -P '^bash\.path\t' "$env" | cut -f2)" "$(readlink -f "$(command -v bash)")" "bash"
+}
