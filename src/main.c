@@ -50,7 +50,7 @@ struct options {
 static void usage(void)
 {
 	printf("usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [-f] [-d] "
-	            "[-o FUSE_OPTS] MOUNTPOINT\n"
+	            "[-o OPTS] [STORE] MOUNTPOINT\n"
 	            "  --store DIR  where runs, artifacts and pipelines live (default\n"
 	            "               $FLOWYFS_STORE, else $XDG_DATA_HOME/flowyfs)\n"
 	            "  --scratch DIR  where steps run, outside the store (default\n"
@@ -58,7 +58,9 @@ static void usage(void)
 	            "  -j N         steps that may run at once (default: CPUs)\n"
 	            "  -f           stay in the foreground\n"
 	            "  -d           debug log (implies -f)\n"
-	            "  -o OPTS      FUSE mount options (e.g. allow_other)\n"
+	            "  -o OPTS      mount options: store=DIR, scratch=DIR, jobs=N, and\n"
+	            "               FUSE's (e.g. allow_other); as fstab passes them\n"
+	            "  STORE        the store, as mount(8) passes it (fstab's first field)\n"
 	            "  --help       this text\n"
 	            "  --version    the version\n"
 	            "stop with: fusermount3 -u MOUNTPOINT (see man flowyfs)\n");
@@ -91,6 +93,35 @@ static const char *option_name(int opt, const char *arg)
 	else
 		snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
 	return name;
+}
+
+/* -o OPTS: flowyfs's own (store=DIR, scratch=DIR, jobs=N, as mount(8)
+ * and fstab pass them through mount.fuse3) are taken; the rest go to
+ * FUSE. Returns 0, or 1 after a message. */
+static int take_mount_options(struct options *o, const char *opts)
+{
+	char *copy = xstrdup(opts), *save = NULL;
+	int rc = 0;
+	for (char *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(t, "store=", 6) && t[6]) {
+			o->store = xstrdup(t + 6); /* lives for the process */
+		} else if (!strncmp(t, "scratch=", 8) && t[8]) {
+			o->scratch = xstrdup(t + 8);
+		} else if (!strncmp(t, "jobs=", 5)) {
+			char *end;
+			long j = strtol(t + 5, &end, 10);
+			if (*end || j < 1 || j > 1024)
+				rc = die("-o %s: expected a number of steps from 1 to 1024", t);
+			else
+				o->jobs = (int)j;
+		} else if (!strcmp(t, "store") || !strcmp(t, "scratch")) {
+			rc = die("-o %s needs a value: %s=DIR", t, t);
+		} else if (*t) {
+			strbuf_printf(&o->fuse_opts, ",%s", t);
+		}
+	}
+	free(copy);
+	return rc;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -130,7 +161,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->debug = o->foreground = 1;
 			break;
 		case 'o':
-			strbuf_printf(&o->fuse_opts, ",%s", optarg);
+			if (take_mount_options(o, optarg))
+				return 1;
 			break;
 		case 'h':
 			usage();
@@ -148,6 +180,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return die("unknown option %s (see flowyfs --help)",
 			           option_name(optopt, argv[optind - 1]));
 		}
+	}
+	/* mount(8) style: SOURCE MOUNTPOINT, SOURCE being the store (or a
+	 * placeholder such as "flowyfs" or "none" when -o store= says it). */
+	if (argc - optind == 2) {
+		const char *src = argv[optind++];
+		int placeholder = !strcmp(src, "flowyfs") || !strcmp(src, "none");
+		if (!placeholder && o->store && strcmp(o->store, src))
+			return die("two stores: %s and %s (give one)", src, o->store);
+		if (!placeholder)
+			o->store = src;
 	}
 	if (optind != argc - 1)
 		return die("%s (see flowyfs --help)",

@@ -128,3 +128,28 @@ JSON
 	expect_eq "$(grep -P '^python3\.packages\t' "$env" | cut -f2)" "$want" "distributions"
 	expect_eq "$(grep -P '^bash\.path\t' "$env" | cut -f2)" "$(readlink -f "$(command -v bash)")" "bash"
 }
+
+@test "mount(8) and fstab style: mount -t fuse 'flowyfs#STORE' MNT -o store options" {
+	unmount_flowy
+	local st2=$BATS_TEST_TMPDIR/store2 m2=$BATS_TEST_TMPDIR/mnt2
+	mkdir -p "$m2"
+	run mount -t fuse "$FLOWYFS_BIN#$st2" "$m2" -o "jobs=3,scratch=$BATS_TEST_TMPDIR/scr2"
+	[ "$status" -eq 0 ]
+	mnt=$m2
+	FLOWY_PID=$(cat "$st2/lock")
+	echo "$FLOWY_PID" >"$BATS_TEST_TMPDIR/daemon.pid"
+	grep -q " $m2 fuse.flowyfs " /proc/mounts
+	local i
+	for ((i = 0; i < 50; i++)); do grep -q 'serving store' "$m2/log" && break; sleep 0.1; done
+	grep -q "serving store $st2 on $m2 with -j 3" "$m2/log"
+	[ -d "$BATS_TEST_TMPDIR/scr2" ]
+	# the store named twice, differently, is refused before anything mounts
+	run "$FLOWYFS_BIN" "$st2" "$BATS_TEST_TMPDIR/none" -o store=/elsewhere
+	expect_eq "$output" "flowyfs: two stores: $st2 and /elsewhere (give one)" "two stores"
+	[ "$status" -eq 1 ]
+	fusermount3 -u "$m2"
+	for ((i = 0; i < 100; i++)); do kill -0 "$FLOWY_PID" 2>/dev/null || break; sleep 0.1; done
+	! kill -0 "$FLOWY_PID" 2>/dev/null
+	FLOWY_PID=
+	rm -f "$BATS_TEST_TMPDIR/daemon.pid" # nothing left for teardown
+}
