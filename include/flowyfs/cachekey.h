@@ -20,13 +20,14 @@
 #include "flowyfs/step.h"
 
 /* The key (hex, malloc'd) and its parts (JSON text, malloc'd) of step d
- * with the given params (NULL: the step's), code files, workdir state (or
+ * with the given params (NULL: the step's), code files (code[idx[0..nidx)],
+ * from snapshot_step_code), workdir state (or
  * NULL) and input hashes (one per input). item, when not NULL, names a
  * foreach task's item, part of the key (its content is in the inputs or
  * the params). */
 void cachekey_compute(const struct step_def *d, const cJSON *params,
-                      const struct codefile *code,
-                      size_t ncode, const char *workdir_code, char *const *in_hex,
+                      const struct codefile *code, const size_t *idx,
+                      size_t nidx, const char *workdir_code, char *const *in_hex,
                       const char *item, char **key, char **parts);
 
 /* Why step d (or, with item, that foreach task of it) must run, against

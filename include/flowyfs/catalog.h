@@ -55,6 +55,14 @@ void catalog_scan(struct flowy *f);
  * -1 when nothing waits. */
 double catalog_due(struct flowy *f, char ***out, size_t *n);
 
+/* The pipeline's current definition, validated (NULL when invalid), lent
+ * until catalog_def_put(*out): read-only, shared with other readers. */
+struct catalog_def;
+struct pipeline_def;
+const struct pipeline_def *catalog_def_get(struct flowy *f, const char *pipeline,
+                                           struct catalog_def **out);
+void catalog_def_put(struct catalog_def *d);
+
 /* A run of pipeline was queued: it is no longer stale. */
 void catalog_queued(struct flowy *f, const char *pipeline);
 /* The valid pipelines (other than pipeline) with autorun on whose steps

@@ -35,6 +35,7 @@ struct entry {
 	size_t nreads;
 	int autorun;        /* pipeline.json "autorun" (default on) */
 	char *stale;        /* autorun off: why a run now would differ, or NULL */
+	struct catalog_def *def; /* the valid definition, shared (or NULL) */
 	char *last_cmd;     /* "last command: ..." line for .status, or NULL */
 	struct entry *next;
 };
@@ -43,6 +44,21 @@ struct catalog {
 	pthread_mutex_t lock;
 	struct entry *head;
 };
+
+/* A validated definition lent to readers (.plan) while the catalog may
+ * replace it: the last holder frees it. */
+struct catalog_def {
+	struct pipeline_def *p;
+	int refs;
+};
+
+void catalog_def_put(struct catalog_def *d)
+{
+	if (d && __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		step_free(d->p);
+		free(d);
+	}
+}
 
 struct catalog *catalog_new(void)
 {
@@ -67,6 +83,8 @@ static void entry_clear(struct entry *e)
 	free(e->dag);
 	free(e->dot);
 	e->errors = e->dag = e->dot = NULL;
+	catalog_def_put(e->def);
+	e->def = NULL;
 }
 
 void catalog_free(struct catalog *r)
@@ -273,7 +291,14 @@ static void validate(struct flowy *f, const char *pipeline)
 		autorun = p->autorun;
 	}
 	watch_inputs(f, pipeline, rc < 0 ? NULL : p);
-	step_free(p);
+	struct catalog_def *def = NULL;
+	if (rc >= 0 && !p->n_errors) {
+		def = xcalloc(1, sizeof *def);
+		def->p = p;
+		def->refs = 1;
+	} else {
+		step_free(p);
+	}
 	free(dir);
 
 	pthread_mutex_lock(&r->lock);
@@ -288,7 +313,22 @@ static void validate(struct flowy *f, const char *pipeline)
 	e->reads = reads;
 	e->nreads = nreads;
 	e->autorun = autorun;
+	e->def = def;
 	pthread_mutex_unlock(&r->lock);
+}
+
+const struct pipeline_def *catalog_def_get(struct flowy *f, const char *pipeline,
+                                           struct catalog_def **out)
+{
+	validate(f, pipeline);
+	struct catalog *r = f->catalog;
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, pipeline);
+	*out = e->valid ? e->def : NULL;
+	if (*out)
+		__atomic_add_fetch(&(*out)->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&r->lock);
+	return *out ? (*out)->p : NULL;
 }
 
 static void last_run(struct flowy *f, const char *pipeline, struct strbuf *sb)

@@ -16,8 +16,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 void cachekey_compute(const struct step_def *d, const cJSON *pv,
-                      const struct codefile *code,
-                      size_t ncode, const char *workdir_code, char *const *in_hex,
+                      const struct codefile *code, const size_t *idx,
+                      size_t nidx, const char *workdir_code, char *const *in_hex,
                       const char *item, char **key, char **parts_out)
 {
 	if (!pv)
@@ -36,11 +36,11 @@ void cachekey_compute(const struct step_def *d, const cJSON *pv,
 		strbuf_printf(&kt, "code workdir %s\n", workdir_code);
 		cJSON_AddStringToObject(cj, "workdir", workdir_code);
 	}
-	for (size_t c = 0; c < ncode; c++)
-		if (snapshot_in_code(d, code[c].rel)) {
-			strbuf_printf(&kt, "code %s %s\n", code[c].rel, code[c].hex);
-			cJSON_AddStringToObject(cj, code[c].rel, code[c].hex);
-		}
+	for (size_t k = 0; k < nidx; k++) {
+		const struct codefile *c = &code[idx[k]];
+		strbuf_printf(&kt, "code %s %s\n", c->rel, c->hex);
+		cJSON_AddStringToObject(cj, c->rel, c->hex);
+	}
 
 	cJSON *params = cJSON_AddObjectToObject(parts, "params");
 	size_t np = (size_t)cJSON_GetArraySize(pv), k = 0;

@@ -188,9 +188,11 @@ int workspace_prepare(struct run *r, size_t i)
 		rc = -errno;
 	s->out_dev = st.st_dev;
 	s->out_ino = st.st_ino;
-	for (size_t c = 0; !rc && c < r->snap.ncode; c++) {
-		if (!snapshot_in_code(s->def, r->snap.code[c].rel))
-			continue;
+	size_t *idx = NULL;
+	size_t nidx = snapshot_step_code(r->snap.code, r->snap.ncode, r->snap.deflt,
+	                                 r->snap.ndeflt, s->def, &idx);
+	for (size_t k = 0; !rc && k < nidx; k++) {
+		size_t c = idx[k];
 		char *src = xasprintf("%s/%s", r->snap.dir, r->snap.code[c].rel);
 		char *dst = xasprintf("%s/%s", s->scratch, r->snap.code[c].rel);
 		char *slash = strrchr(dst, '/');
@@ -216,6 +218,7 @@ int workspace_prepare(struct run *r, size_t i)
 		free(dst);
 		free(src);
 	}
+	free(idx);
 	/* Inputs are the immutable artifacts, reached through the mount. */
 	for (size_t k = 0; !rc && k < s->def->n_inputs; k++) {
 		char *link = xasprintf("in/%s", s->def->inputs[k].as);

@@ -247,7 +247,8 @@ $((first + 6))	3	0.001	x	3")" "runs.tsv"
 	# the 2 s paused are left out of the duration
 	local dur wall
 	dur=$(cat "$mnt/runs/$id/duration")
-	wall=$(( $(date -d "$(cat "$mnt/runs/$id/finished")" +%s) - $(date -d "$(cat "$mnt/runs/$id/started")" +%s) ))
+	wall=$(awk -v a="$(date -d "$(cat "$mnt/runs/$id/started")" +%s.%N)" \
+		-v b="$(date -d "$(cat "$mnt/runs/$id/finished")" +%s.%N)" 'BEGIN { print b - a }')
 	awk -v d="$dur" -v w="$wall" 'BEGIN { exit !(d <= w - 1.5) }'
 }
 
