@@ -81,7 +81,7 @@ EOF
 	for ((id = first + 1; id <= last; id++)); do
 		[ "$(wait_run "$id")" = succeeded ]
 	done
-	expect_eq "$(cut -f1,5- "$mnt/metrics/sw/runs.tsv")" "$(printf 'run\tparams.layers\tparams.lr\tparams.tag\tmetrics.score\n%s\n' \
+	expect_eq "$(cut -f1,5-8 "$mnt/metrics/sw/runs.tsv")" "$(printf 'run\tparams.layers\tparams.lr\tparams.tag\tmetrics.score\n%s\n' \
 		"$first	1	0.1	x	1
 $((first + 1))	1	0.01	x	1
 $((first + 2))	2	0.01	x	2

@@ -28,7 +28,7 @@ JSON
 	[ "$(wait_run "$b")" = succeeded ]
 	expect_eq "$(cat "$mnt/runs/$b/steps/fit/status")" cached "the second run"
 	expect_eq "$(cat "$mnt/runs/$b/steps/fit/metrics/acc")" "$(printf 'index\tvalue\n0\t0.9775\n1\t0.98')" "its acc series"
-	expect_eq "$(cut -f1,5- "$mnt/metrics/cm/runs.tsv")" "$(printf 'run\tmetrics.acc\tmetrics.loss\n%s\t0.98\t0.5\n%s\t0.98\t0.5' "$a" "$b")" "runs.tsv"
+	expect_eq "$(cut -f1,5,6 "$mnt/metrics/cm/runs.tsv")" "$(printf 'run\tmetrics.acc\tmetrics.loss\n%s\t0.98\t0.5\n%s\t0.98\t0.5' "$a" "$b")" "runs.tsv"
 }
 
 @test "a failed step's scratch stays readable as steps/<s>/workdir until the pipeline's next run" {
@@ -152,4 +152,25 @@ JSON
 	! kill -0 "$FLOWY_PID" 2>/dev/null
 	FLOWY_PID=
 	rm -f "$BATS_TEST_TMPDIR/daemon.pid" # nothing left for teardown
+}
+
+@test "runs.tsv: a column per external input and the pipeline commit; a metric name two steps log is qualified by step" {
+	local H=$BATS_TEST_TMPDIR/h
+	mkdir -p "$H"
+	echo one >"$H/data.csv"
+	mkdir -p "$P/.rt"
+	cat >"$P/.rt/prep.json" <<JSON
+{"run": "cat in/data.csv > out/d; echo '{\"loss\": 2, \"rows\": 3}' >> \$FLOWY_METRICS", "inputs": ["file:$H/data.csv"], "outputs": ["d"]}
+JSON
+	cat >"$P/.rt/fit.json" <<'JSON'
+{"run": "cat in/d > out/m; echo '{\"loss\": 0.5}' >> $FLOWY_METRICS", "inputs": ["d"], "outputs": ["m"]}
+JSON
+	mv "$P/.rt" "$P/rt"
+	local a
+	a=$(wait_new_run rt)
+	local hex commit
+	hex=$(sha256sum <"$H/data.csv" | cut -c1-12)
+	commit=$(cut -c1-12 "$mnt/runs/$a/pipeline.commit")
+	expect_eq "$(cat "$mnt/metrics/rt/runs.tsv" | cut -f1,5-)" "$(printf 'run\tmetrics.fit.loss\tmetrics.prep.loss\tmetrics.rows\tinput.file:%s/data.csv\tcommit\n%s\t0.5\t2\t3\t%s\t%s' "$H" "$a" "$hex" "$commit")" "runs.tsv"
+	[ ${#commit} = 12 ]
 }
