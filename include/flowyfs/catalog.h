@@ -63,6 +63,10 @@ const struct pipeline_def *catalog_def_get(struct flowy *f, const char *pipeline
                                            struct catalog_def **out);
 void catalog_def_put(struct catalog_def *d);
 
+/* .status of a staging directory dirname (".p"): validated now, nothing
+ * kept; malloc'd. */
+char *catalog_render_staging(struct flowy *f, const char *dirname);
+
 /* A run of pipeline was queued: it is no longer stale. */
 void catalog_queued(struct flowy *f, const char *pipeline);
 /* The valid pipelines (other than pipeline) with autorun on whose steps

@@ -510,3 +510,25 @@ void catalog_readers(struct flowy *f, const char *pipeline, const char *name,
 	pthread_mutex_unlock(&r->lock);
 	free(ref);
 }
+
+char *catalog_render_staging(struct flowy *f, const char *dirname)
+{
+	char *dir = xasprintf("%s/%s", f->pipelines_dir, dirname);
+	struct pipeline_def *p = NULL;
+	struct step_checks checks = {.file_input = check_file_input, .arg = f};
+	int rc = step_load_checked(&p, dirname + 1, dir, &checks);
+	struct strbuf sb = {0};
+	if (rc < 0)
+		strbuf_printf(&sb, "invalid\n%s: cannot read pipeline: %s\n", dirname,
+		              strerror(-rc));
+	else if (p->n_errors)
+		strbuf_puts(&sb, "invalid\n");
+	else
+		strbuf_printf(&sb, "valid\nstaging: move it into place to run it: mv %s %s\n",
+		              dirname, dirname + 1);
+	for (size_t i = 0; rc >= 0 && i < p->n_errors; i++)
+		strbuf_printf(&sb, "%s\n", p->errors[i]);
+	step_free(p);
+	free(dir);
+	return strbuf_detach(&sb, NULL);
+}

@@ -50,6 +50,11 @@ struct ppath {
 	enum gen gen;
 };
 
+static int is_staging(const char *name)
+{
+	return name[0] == '.' && catalog_is_pipeline(name + 1);
+}
+
 static void parse(const char *path, struct ppath *pp)
 {
 	memset(pp, 0, sizeof *pp);
@@ -67,6 +72,10 @@ static void parse(const char *path, struct ppath *pp)
 			for (int g = GEN_STATUS; g <= GEN_LATEST; g++)
 				if (!strcmp(pp->rest, gen_names[g]))
 					pp->gen = (enum gen)g;
+		/* A staging directory (.p/, moved into place when complete) says
+		 * whether it is valid before it runs anything. */
+		if (pp->depth == 2 && is_staging(pp->p) && !strcmp(pp->rest, ".status"))
+			pp->gen = GEN_STATUS;
 	}
 }
 
@@ -152,7 +161,8 @@ static char *render(struct flowy *f, const struct ppath *pp)
 	case GEN_DOT:
 		return catalog_render(f, pp->p, CATALOG_DOT);
 	default:
-		return catalog_render(f, pp->p, CATALOG_STATUS);
+		return is_staging(pp->p) ? catalog_render_staging(f, pp->p)
+		                         : catalog_render(f, pp->p, CATALOG_STATUS);
 	}
 }
 
@@ -214,6 +224,8 @@ static int pl_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	unlocate(&at);
 	if (rc < 0)
 		return rc;
+	if (pp.depth == 1 && is_staging(pp.p))
+		dirlist_add(l, gen_names[GEN_STATUS], S_IFREG);
 	if (pp.depth == 1 && catalog_is_pipeline(pp.p)) {
 		for (int g = GEN_STATUS; g <= GEN_CTL; g++)
 			dirlist_add(l, gen_names[g], S_IFREG);

@@ -51,8 +51,8 @@ expand() {
 		done
 	elif [[ $p == *'<hex>'* ]]; then
 		for h in "$HEXF" "$HEXD" "$HEXG"; do echo "${p//<hex>/$h}"; done
-	elif [[ $p == *'/workdir' ]]; then
-		: # only for a failed step: newcomer.bats checks it
+	elif [[ $p == *'/workdir' || $p == */.lay/* ]]; then
+		: # a failed step's, a staging directory's: newcomer.bats checks them
 	elif [[ $p == *'/items'* ]]; then
 		s=${p//<step>/use}
 		echo "${s//<item>/f1}"
@@ -123,7 +123,7 @@ kind_of() {
 			fi
 			checked=$((checked + 1))
 		done < <(expand "$path")
-		[ "$n" -gt 0 ] || [[ $path == */workdir ]] || errs+="$path: expanded to nothing"$'\n'
+		[ "$n" -gt 0 ] || [[ $path == */workdir || $path == */.\<p\>/* ]] || errs+="$path: expanded to nothing"$'\n'
 	done <"$TSV"
 	if [ -n "$errs" ]; then
 		printf '%s' "$errs" >&2

@@ -174,3 +174,17 @@ JSON
 	expect_eq "$(cat "$mnt/metrics/rt/runs.tsv" | cut -f1,5-)" "$(printf 'run\tmetrics.fit.loss\tmetrics.prep.loss\tmetrics.rows\tinput.file:%s/data.csv\tcommit\n%s\t0.5\t2\t3\t%s\t%s' "$H" "$a" "$hex" "$commit")" "runs.tsv"
 	[ ${#commit} = 12 ]
 }
+
+@test "a staging directory .p/ has a .status of its own, checked before anything runs" {
+	mkdir "$P/.st"
+	echo '{"run": "true", "ouputs": ["x"]}' >"$P/.st/a.json"
+	expect_eq "$(cat "$P/.st/.status")" "$(printf 'invalid\na.json:1:17: unknown key "ouputs" (did you mean "outputs"?)')" "invalid staging"
+	expect_eq "$(ls -A "$P/.st" | tr '\n' ' ')" ".status a.json " "listing"
+	echo '{"run": "echo > out/x", "outputs": ["x"]}' >"$P/.st/a.json"
+	expect_eq "$(cat "$P/.st/.status")" "$(printf 'valid\nstaging: move it into place to run it: mv .st st')" "valid staging"
+	expect_eq "$(run_count)" 0 "nothing ran"
+	mv "$P/.st" "$P/st"
+	local id
+	id=$(wait_new_run st)
+	expect_eq "$(cat "$mnt/runs/$id/status")" succeeded "after the move"
+}
