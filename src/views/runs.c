@@ -521,7 +521,19 @@ static int snapshot_getattr(const char *backing, struct view_attr *a)
 	return 0;
 }
 
+static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a);
+
+/* Everything of a run (but its snapshot's real files) has the run's time. */
 static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
+{
+	int rc = getattr_in_run(f, path, a);
+	struct rpath rp;
+	if (!rc && !a->has_stat && parse(path, &rp) == 0 && rp.id)
+		a->mtime = view_run_time(f, rp.id);
+	return rc;
+}
+
+static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a)
 {
 	char *snap = snapshot_backing(f, path);
 	if (snap) {

@@ -188,3 +188,25 @@ JSON
 	id=$(wait_new_run st)
 	expect_eq "$(cat "$mnt/runs/$id/status")" succeeded "after the move"
 }
+
+@test "a finished run's files keep its finish time; tar of a run exits 0; artifacts keep their creation time" {
+	write_step tm s '{"run": "mkdir out/d; echo a > out/d/x; echo b > out/f", "outputs": ["d", "f"]}'
+	local id
+	id=$(wait_new_run tm)
+	local fin
+	fin=$(date -d "$(cat "$mnt/runs/$id/finished")" +%s)
+	sleep 1.1
+	expect_eq "$(stat -c %Y "$mnt/runs/$id/status")" "$fin" "status mtime"
+	expect_eq "$(stat -c %Y "$mnt/runs/$id/steps/s/reason")" "$fin" "a step file's mtime"
+	expect_eq "$(stat -c %Y "$mnt/runs/$id")" "$fin" "the run directory"
+	run tar -chzf "$BATS_TEST_TMPDIR/run.tgz" -C "$mnt/runs" "$id"
+	expect_eq "$status $output" "0 " "tar -chzf of the run"
+	local hex t1 t2
+	hex=$(readlink "$mnt/artifacts/tm/f"); hex=${hex##*/}
+	t1=$(stat -c %Y "$mnt/artifacts/sha256/$hex")
+	sleep 1.1
+	echo run >"$mnt/pipelines/tm/.ctl"
+	t2=$(stat -c %Y "$mnt/artifacts/sha256/$hex")
+	expect_eq "$t2" "$t1" "an artifact's mtime"
+	[ "$t1" -le "$fin" ]
+}
