@@ -9,8 +9,9 @@
 
 PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev \
             libcjson-dev libssl-dev bats pkg-config git zstd \
-            clang libclang-rt-14-dev sqlite3 autoconf automake groff-base
-LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto
+            clang libclang-rt-14-dev sqlite3 autoconf automake groff-base \
+            libgraphviz-dev libmicrohttpd-dev chromium libxml2-utils
+LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto libgvc libmicrohttpd
 PREFIX   ?= /usr/local
 MNT      ?= /mnt/flowy
 PJDFSTEST_SRC ?= $(CURDIR)/../shared/third_party/pjdfstest
@@ -19,7 +20,7 @@ CC       ?= cc
 WARN     := -Wall -Wextra -Wno-unused-parameter
 BASEFLAGS = -std=gnu11 -D_GNU_SOURCE -Iinclude $(WARN) -MMD -MP \
             $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
-LDLIBS    = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) -lpthread
+LDLIBS    = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) -lpthread -lm
 OPT      := -O2 -g
 SANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined

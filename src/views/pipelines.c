@@ -4,7 +4,7 @@
  * Files are kept in <store>/pipelines and every operation passes through
  * to that backing directory, so content survives remounts. Each pipeline
  * directory also shows generated files: .status and .dag/.dag.dot
- * (rendered by the catalog) and .ctl, a write-only command sink. Closing
+ * (rendered by the catalog), .dag.svg (render/pictures.c) and .ctl, a write-only command sink. Closing
  * a written file, unlink, rename and mkdir tell the catalog the pipeline
  * changed, which revalidates it and, after the change window, queues a run.
  *
@@ -30,14 +30,16 @@
 #include "flowyfs/ctl.h"
 #include "flowyfs/log.h"
 #include "flowyfs/catalog.h"
+#include "flowyfs/pictures.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
 
-enum gen { GEN_NONE, GEN_STATUS, GEN_DAG, GEN_DOT, GEN_CTL, GEN_LATEST };
+enum gen { GEN_NONE, GEN_STATUS, GEN_DAG, GEN_DOT, GEN_SVG, GEN_CTL, GEN_LATEST };
 
 static const char *const gen_names[] = {
 	[GEN_STATUS] = ".status", [GEN_DAG] = ".dag", [GEN_DOT] = ".dag.dot",
+	[GEN_SVG] = ".dag.svg",
 	[GEN_CTL] = ".ctl", [GEN_LATEST] = ".latest",
 };
 
@@ -167,7 +169,8 @@ static int pl_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		if (pp.gen == GEN_CTL)
 			a->mode = S_IFREG | 0200;
 		else if (!view_cached_attr(a, path))
-			view_generated_attr(a, path, catalog_render(f, pp.p,
+			view_generated_attr(a, path, pp.gen == GEN_SVG ?
+			                    pictures_pipeline_dag(f, pp.p) : catalog_render(f, pp.p,
 			                    pp.gen == GEN_STATUS ? CATALOG_STATUS :
 			                    pp.gen == GEN_DAG ? CATALOG_DAG : CATALOG_DOT));
 		a->has_owner = 1;
@@ -233,7 +236,8 @@ static int pl_open(struct flowy *f, const char *path, int flags, struct fh *h)
 		if (acc != O_RDONLY)
 			return -EACCES;
 		char *t = view_cache_take(path);
-		view_text_fh(h, t ? t : catalog_render(f, pp.p, pp.gen == GEN_STATUS ?
+		view_text_fh(h, t ? t : pp.gen == GEN_SVG ? pictures_pipeline_dag(f, pp.p) :
+		             catalog_render(f, pp.p, pp.gen == GEN_STATUS ?
 		             CATALOG_STATUS : pp.gen == GEN_DAG ? CATALOG_DAG : CATALOG_DOT));
 		return 0;
 	}
