@@ -41,6 +41,14 @@ void dagsvg_quote(struct strbuf *sb, const char *s)
 	}
 }
 
+/* Graphviz's messages go to the daemon's log (aglasterr keeps the last). */
+static int gv_error(char *msg)
+{
+	size_t n = strcspn(msg, "\n");
+	log_debug("graphviz: %.*s", (int)n, msg);
+	return 0;
+}
+
 /* Lock held. The cached SVG of dot (a copy), or NULL. */
 static char *cache_get(const char *dot)
 {
@@ -116,7 +124,8 @@ int dagsvg_render(const char *dot, char **out)
 	if ((*out = cache_get(dot)))
 		goto done;
 	if (!gvc) {
-		agseterr(AGERR);   /* warnings stay out of the daemon's stderr */
+		agseterr(AGERR);   /* errors only, and into our log, not stderr */
+		agseterrf(gv_error);
 		gvc = gvContext();
 		if (!gvc) {
 			log_error("graphviz: cannot create a context");
@@ -165,8 +174,9 @@ void dagsvg_shutdown(void)
 		cache[i].dot = cache[i].svg = NULL;
 		cache[i].used = 0;
 	}
+	/* gvFreeContext returns how many errors Graphviz saw in its life. */
 	if (gvc && gvFreeContext(gvc) != 0)
-		log_error("graphviz: cannot free the context");
+		log_debug("graphviz: the context had seen errors");
 	gvc = NULL;
 	pthread_mutex_unlock(&gv_lock);
 }
