@@ -9,7 +9,7 @@
  * checks that steps can be isolated from both, mounts, starts the
  * scheduler, then the watches that feed it, and serves FUSE with the
  * multithreaded loop; with --http, the dashboard (its socket bound before
- * the daemon detaches, its threads started after). Teardown runs in
+ * the mount, its threads started once the mount is up). Teardown runs in
  * reverse: the dashboard stops, then watches, then the
  * scheduler (steps killed, their run marked interrupted), then the mount,
  * then the store. Every startup error is one line naming the problem, and
@@ -458,6 +458,12 @@ int main(int argc, char **argv)
 	}
 	if (open_scratch(o.scratch, &f) || check_isolation(&f))
 		goto out;
+	char *http_err = NULL;
+	if (o.http && http_listen(o.http, &http_fd, &http_err) < 0) {
+		die("%s", http_err);
+		free(http_err);
+		goto out;
+	}
 	f.allow_other = o.fuse_opts.len && strstr(o.fuse_opts.buf, "allow_other");
 	/* On a shared mount every user may make pipelines, and only remove
 	 * their own (sticky, like /tmp); a private one is the owner's. */
@@ -503,12 +509,6 @@ int main(int argc, char **argv)
 	f.mnt_dev = mi.dev;
 	f.mnt_flags = mi.flags;
 	raise_readahead(mi.devname);
-	char *http_err = NULL;
-	if (o.http && http_listen(o.http, &http_fd, &http_err) < 0) {
-		die("%s", http_err);
-		free(http_err);
-		goto out_unmount;
-	}
 	if (!o.foreground) {
 		log_init(0, 1);
 		if (fuse_daemonize(0) != 0)
