@@ -110,13 +110,14 @@ unit: deps $(UNITS)
 
 unit-asan: deps $(ASAN_UNITS)
 	@set -e; for t in $(ASAN_UNITS); do echo "== $$t"; \
-	  ASAN_OPTIONS=detect_leaks=1 $$t; done
+	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $$t; done
 
 bats: all
 	FLOWYFS_BIN=$(CURDIR)/build/flowyfs bats tests/bats
 
 bats-asan: deps build/asan/flowyfs
-	FLOWYFS_BIN=$(CURDIR)/build/asan/flowyfs bats tests/bats
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  FLOWYFS_BIN=$(CURDIR)/build/asan/flowyfs bats tests/bats
 
 fuzz-ctl fuzz-step: fuzz-%: deps build/fuzz/fuzz_%
 	@mkdir -p build/fuzz/work/$* build/fuzz/artifacts
