@@ -186,6 +186,21 @@ static int live_home(struct flowy *f, const char *arg, struct strbuf *sb)
 	return 0;
 }
 
+/* <h1>TITLE P</h1> and links to P's other pages (metrics too when set). */
+static void heading(struct strbuf *sb, const char *title, const char *p, int metrics)
+{
+	strbuf_puts(sb, "<h1>");
+	strbuf_puts(sb, title);
+	svg_escape(sb, p);
+	strbuf_puts(sb, "</h1>\n<p>");
+	if (metrics) {
+		link(sb, "/metrics/", p, "metrics");
+		strbuf_puts(sb, " · ");
+	}
+	link(sb, "/compare/", p, "compare runs");
+	strbuf_puts(sb, "</p>\n");
+}
+
 /* /pipeline/<p>: its DAG and runs. */
 static int live_pipeline(struct flowy *f, const char *p, struct strbuf *sb)
 {
@@ -196,13 +211,8 @@ static int live_pipeline(struct flowy *f, const char *p, struct strbuf *sb)
 	free(path);
 	if (rc < 0)
 		return rc;
-	strbuf_puts(sb, "<h1>Pipeline ");
-	svg_escape(sb, p);
-	strbuf_puts(sb, "</h1>\n<p>");
-	link(sb, "/metrics/", p, "metrics");
-	strbuf_puts(sb, " · ");
-	link(sb, "/compare/", p, "compare runs");
-	strbuf_puts(sb, "</p>\n<pre class=\"status\">");
+	heading(sb, "Pipeline ", p, 1);
+	strbuf_puts(sb, "<pre class=\"status\">");
 	svg_escape(sb, text);
 	strbuf_puts(sb, "</pre>\n<h2>Graph</h2>\n<div class=\"pic\" id=\"dag\">");
 	free(text);
@@ -244,11 +254,7 @@ static int live_metrics(struct flowy *f, const char *p, struct strbuf *sb)
 		free(dir);
 		return rc;
 	}
-	strbuf_puts(sb, "<h1>Metrics of ");
-	svg_escape(sb, p);
-	strbuf_puts(sb, "</h1>\n<p>");
-	link(sb, "/compare/", p, "compare runs");
-	strbuf_puts(sb, "</p>\n");
+	heading(sb, "Metrics of ", p, 0);
 	size_t shown = 0;
 	for (size_t i = 0; i < l.n; i++) {
 		size_t n = strlen(l.e[i].name);

@@ -123,12 +123,7 @@ browser() {
 	# is made once the page has loaded, and the page must show the end.
 	go=$BATS_TEST_TMPDIR/go
 	write_step w s "{\"run\": \"echo waiting; i=0; while [ ! -e $go ] && [ \$i -lt 400 ]; do sleep 0.05; i=\$((i+1)); done; echo finished-waiting; echo x > out/o\", \"outputs\": [\"o\"]}"
-	local i W=
-	for ((i = 0; i < 100; i++)); do
-		W=$(latest_run_of w)
-		[ -n "$W" ] && [ "$(cat "$mnt/runs/$W/steps/s/status" 2>/dev/null)" = running ] && break
-		sleep 0.1
-	done
+	W=$(wait_step_running w s)
 	[ "$(cat "$mnt/runs/$W/status")" = running ]
 	browser --touch "$go" --timeout 30 --screenshot "$SHOTS/run-live.png" \
 		--until "document.querySelector('#run-status .st').textContent === 'succeeded' && document.querySelector('pre.log').textContent.indexOf('finished-waiting') >= 0" \
