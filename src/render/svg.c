@@ -139,12 +139,23 @@ void svg_axis_make(struct svg_axis *a, double min, double max, int allow_log,
 	}
 	if (min == max) {
 		double d = min == 0 ? 1 : fabs(min) * 0.1;
+		if (!(d >= 1e-300))
+			d = 1;
 		if (integer && d < 1)
 			d = 1;
 		min -= d;
 		max += d;
 	}
 	double raw = (max - min) / 5;
+	if (!(raw >= 1e-300 && raw <= 1e300)) {
+		/* Beyond what nice steps can name (denormals, a span that
+		 * overflows): the two ends are the ticks. */
+		a->lo = min;
+		a->hi = max > min ? max : min + 1;
+		a->ticks[a->n++] = a->lo;
+		a->ticks[a->n++] = a->hi;
+		return;
+	}
 	int e = (int)floor(log10(raw));
 	double base = pow10i(e), m = 10;
 	static const double nice[] = {1, 2, 5, 10};

@@ -120,6 +120,19 @@ TEST(ticks_log_when_orders_of_magnitude)
 	CHECK(a.log && a.n <= 9 && a.n >= 2);
 }
 
+TEST(ticks_extremes)
+{
+	struct svg_axis a;
+	svg_axis_make(&a, 5e-324, 5e-324, 1, 0);   /* a denormal */
+	CHECK(a.n >= 2 && a.lo < a.hi);
+	svg_axis_make(&a, -1.7e308, 1.7e308, 1, 0); /* the span overflows */
+	CHECK(a.n >= 2 && a.lo < a.hi && isfinite(a.lo) && isfinite(a.hi));
+	svg_axis_make(&a, 1e300, 1e300, 1, 0);
+	CHECK(a.n >= 2 && a.lo < a.hi);
+	svg_axis_make(&a, NAN, 1, 1, 0);
+	CHECK(a.lo == 0 && a.hi == 1);
+}
+
 TEST(plot_escapes_labels_and_skips_nan)
 {
 	double x[] = {0, 1, 2, 3}, y[] = {1, NAN, 0.5, 0.25};
@@ -202,6 +215,7 @@ int main(void)
 	RUN(ticks_integer_axis);
 	RUN(ticks_single_value);
 	RUN(ticks_log_when_orders_of_magnitude);
+	RUN(ticks_extremes);
 	RUN(plot_escapes_labels_and_skips_nan);
 	RUN(plot_log_axis_labelled);
 	RUN(plot_without_data);
