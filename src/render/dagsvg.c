@@ -88,25 +88,29 @@ static const struct {
 	{"height", "0.4", "0.3"},
 };
 
+/* Graph and edge attributes, and those of graphs of more than 200 nodes:
+ * fewer crossing-minimization and network-simplex passes, a layout that
+ * may be a little less tidy and is about three times faster (a 1,000-step
+ * chain: 1.4 s, not 4 s). */
+static const struct {
+	int kind, big;
+	const char *name, *value;
+} graph_look[] = {
+	{AGRAPH, 0, "rankdir", "LR"}, {AGRAPH, 0, "fontname", "Helvetica"},
+	{AGRAPH, 0, "nodesep", "0.25"}, {AGRAPH, 0, "ranksep", "0.45"},
+	{AGRAPH, 0, "bgcolor", "white"}, {AGRAPH, 0, "pad", "0.2"},
+	{AGEDGE, 0, "color", "#888888"}, {AGEDGE, 0, "arrowsize", "0.7"},
+	{AGRAPH, 1, "mclimit", "0.2"}, {AGRAPH, 1, "nslimit", "2"},
+	{AGRAPH, 1, "nslimit1", "2"}, {AGRAPH, 1, "searchsize", "10"},
+};
+
 static void style(Agraph_t *g)
 {
-	agattr(g, AGRAPH, "rankdir", "LR");
-	agattr(g, AGRAPH, "fontname", "Helvetica");
-	agattr(g, AGRAPH, "nodesep", "0.25");
-	agattr(g, AGRAPH, "ranksep", "0.45");
-	agattr(g, AGRAPH, "bgcolor", "white");
-	agattr(g, AGRAPH, "pad", "0.2");
-	if (agnnodes(g) > 200) {
-		/* Big graphs: fewer crossing-minimization and network-simplex
-		 * passes, a layout that may be a little less tidy and is about
-		 * three times faster (a 1,000-step chain: 1.4 s, not 4 s). */
-		agattr(g, AGRAPH, "mclimit", "0.2");
-		agattr(g, AGRAPH, "nslimit", "2");
-		agattr(g, AGRAPH, "nslimit1", "2");
-		agattr(g, AGRAPH, "searchsize", "10");
-	}
-	agattr(g, AGEDGE, "color", "#888888");
-	agattr(g, AGEDGE, "arrowsize", "0.7");
+	int big = agnnodes(g) > 200;
+	for (size_t i = 0; i < sizeof graph_look / sizeof *graph_look; i++)
+		if (!graph_look[i].big || big)
+			agattr(g, graph_look[i].kind, (char *)graph_look[i].name,
+			       (char *)graph_look[i].value);
 	Agsym_t *sym[sizeof look / sizeof *look];
 	for (size_t i = 0; i < sizeof look / sizeof *look; i++) {
 		sym[i] = agattr(g, AGNODE, (char *)look[i].name, NULL);
