@@ -1,6 +1,6 @@
 /*
- * main.c - flowyfs [--store DIR] [--scratch DIR] [-j N] [-f] [-d] [-o OPTS]
- *           MOUNTPOINT
+ * main.c - flowyfs [--store DIR] [--scratch DIR] [-j N] [--http ADDR:PORT] [-f]
+ *           [-d] [-o OPTS] MOUNTPOINT
  *
  * Checks the command line (every error one line starting "flowyfs: "; usage
  * only for --help), checks the mountpoint from the mount table before any
@@ -8,7 +8,9 @@
  * only one daemon serves it), makes the scratch directory outside it,
  * checks that steps can be isolated from both, mounts, starts the
  * scheduler, then the watches that feed it, and serves FUSE with the
- * multithreaded loop. Teardown runs in reverse: watches stop, then the
+ * multithreaded loop; with --http, the dashboard (its socket bound before
+ * the mount, its threads started once the mount is up). Teardown runs in
+ * reverse: the dashboard stops, then watches, then the
  * scheduler (steps killed, their run marked interrupted), then the mount,
  * then the store. Every startup error is one line naming the problem, and
  * exit status 1.
@@ -32,6 +34,7 @@
 #include "flowyfs/exec.h"
 #include "flowyfs/fs.h"
 #include "flowyfs/hostfs.h"
+#include "flowyfs/http.h"
 #include "flowyfs/log.h"
 #include "flowyfs/catalog.h"
 #include "flowyfs/events.h"
@@ -42,20 +45,22 @@
 #define FLOWYFS_VERSION "0.1.0"
 
 struct options {
-	const char *store, *mnt, *scratch;
+	const char *store, *mnt, *scratch, *http;
 	int jobs, foreground, debug;
 	struct strbuf fuse_opts;
 };
 
 static void usage(void)
 {
-	printf("usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [-f] [-d] "
-	            "[-o OPTS] [STORE] MOUNTPOINT\n"
+	printf("usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [--http ADDR:PORT] "
+	            "[-f] [-d] [-o OPTS] [STORE] MOUNTPOINT\n"
 	            "  --store DIR  where runs, artifacts and pipelines live (default\n"
 	            "               $FLOWYFS_STORE, else $XDG_DATA_HOME/flowyfs)\n"
 	            "  --scratch DIR  where steps run, outside the store (default\n"
 	            "               $FLOWYFS_SCRATCH, else ${TMPDIR:-/var/tmp}/flowyfs-UID)\n"
 	            "  -j N         steps that may run at once (default: CPUs)\n"
+	            "  --http ADDR:PORT  serve the live dashboard (read-only; ADDR\n"
+	            "               defaults to 127.0.0.1)\n"
 	            "  -f           stay in the foreground\n"
 	            "  -d           debug log (implies -f)\n"
 	            "  -o OPTS      mount options: store=DIR, scratch=DIR, jobs=N, and\n"
@@ -88,6 +93,8 @@ static const char *option_name(int opt, const char *arg)
 		return "--store";
 	if (opt == 'S')
 		return "--scratch";
+	if (opt == 'H')
+		return "--http";
 	if (opt)
 		snprintf(name, sizeof name, "-%c", opt);
 	else
@@ -129,6 +136,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	static const struct option longs[] = {
 		{"store", required_argument, NULL, 's'},
 		{"scratch", required_argument, NULL, 'S'},
+		{"http", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -145,6 +153,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'S':
 			o->scratch = optarg;
+			break;
+		case 'H':
+			o->http = optarg;
 			break;
 		case 'j': {
 			char *end;
@@ -479,7 +490,8 @@ int main(int argc, char **argv)
 	umask(0);
 	struct options o = {0};
 	struct flowy f = {0};
-	int lock_fd = -1, rc = 1;
+	int lock_fd = -1, rc = 1, http_fd = -1;
+	struct http *http = NULL;
 	struct fuse_session *se = NULL;
 	char *store = NULL;
 
@@ -502,6 +514,12 @@ int main(int argc, char **argv)
 	}
 	if (open_scratch(o.scratch, &f) || check_isolation(&f))
 		goto out;
+	char *http_err = NULL;
+	if (o.http && http_listen(o.http, &http_fd, &http_err) < 0) {
+		die("%s", http_err);
+		free(http_err);
+		goto out;
+	}
 	f.allow_other = o.fuse_opts.len && strstr(o.fuse_opts.buf, "allow_other");
 	/* On a shared mount every user may make pipelines, and only remove
 	 * their own (sticky, like /tmp); a private one is the owner's. */
@@ -568,6 +586,15 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	}
 	catalog_scan(&f);
+	if (http_fd >= 0) {
+		int fd = http_fd;
+		http_fd = -1; /* http_start takes it over */
+		if (http_start(&http, &f, fd) < 0) {
+			rc = 1;
+			goto out_stop;
+		}
+		log_info("dashboard served on %s (--http)", o.http);
+	}
 	log_info("serving store %s on %s with -j %d", f.store, f.mnt, f.jobs);
 	struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
 	rc = fuse_session_loop_mt(se, &cfg);
@@ -575,6 +602,8 @@ int main(int argc, char **argv)
 		log_debug("FUSE loop ended with %d", rc);
 	/* An unmount is a clean stop however the loop saw it end. */
 	rc = rc && !__atomic_load_n(&f.unmounted, __ATOMIC_RELAXED) ? 1 : 0;
+out_stop:
+	http_stop(http);
 	watch_stop(&f);
 	sched_stop(&f);
 	log_info("stopped");
@@ -596,6 +625,8 @@ out:
 	cas_close(f.cas);
 	if (lock_fd >= 0)
 		close(lock_fd);
+	if (http_fd >= 0)
+		close(http_fd);
 	free(f.pipelines_dir);
 	free(f.runs_dir);
 	if (f.scratch_dir)

@@ -3,6 +3,7 @@
  *
  *   metrics/<p>/<metric>   TSV, one row per run and step that reported it:
  *                          run, step, value (the last one), time
+ *   metrics/<p>/<metric>.svg  its curves, one per run (render/pictures.c)
  *   metrics/<p>/runs.tsv   TSV, one row per run of <p>: run, status, started,
  *                          duration, params.<name> for every param,
  *                          metrics.<name>: the last value of every metric
@@ -21,6 +22,7 @@
 
 #include <cJSON.h>
 
+#include "flowyfs/pictures.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
 
@@ -335,7 +337,7 @@ static int render(struct flowy *f, const char *p, const char *name, char **out)
 		return 0;
 	}
 	if (!metric_exists(f, p, name))
-		return -ENOENT;
+		return pictures_metric(f, p, name, 0, out); /* <m>.svg, or -ENOENT */
 	*out = render_metric(f, p, name);
 	return 0;
 }
@@ -377,9 +379,12 @@ static int metrics_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		db_prepare(f->db, "SELECT DISTINCT pipeline FROM runs ORDER BY 1", "") :
 		db_prepare(f->db, "SELECT DISTINCT name FROM metrics WHERE run_id IN "
 		           "(SELECT id FROM runs WHERE pipeline=?) ORDER BY 1", "t", part[1]);
-	while (st && sqlite3_step(st) == SQLITE_ROW)
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            n == 1 ? S_IFDIR : S_IFREG);
+		if (n == 2) /* and its plot */
+			pictures_list_svg(l, (const char *)sqlite3_column_text(st, 0));
+	}
 	db_finish(f->db, st);
 	db_unlock(f->db);
 	return 0;

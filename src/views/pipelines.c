@@ -4,7 +4,7 @@
  * Files are kept in <store>/pipelines and every operation passes through
  * to that backing directory, so content survives remounts. Each pipeline
  * directory also shows generated files: .status and .dag/.dag.dot
- * (rendered by the catalog) and .ctl, a write-only command sink. Closing
+ * (rendered by the catalog), .dag.svg (render/pictures.c) and .ctl, a write-only command sink. Closing
  * a written file, unlink, rename and mkdir tell the catalog the pipeline
  * changed, which revalidates it and, after the change window, queues a run.
  *
@@ -30,16 +30,18 @@
 #include "flowyfs/ctl.h"
 #include "flowyfs/log.h"
 #include "flowyfs/catalog.h"
+#include "flowyfs/pictures.h"
 #include "flowyfs/plan.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
 
-enum gen { GEN_NONE, GEN_STATUS, GEN_DAG, GEN_DOT, GEN_PLAN, GEN_CTL, GEN_LATEST };
+enum gen { GEN_NONE, GEN_STATUS, GEN_DAG, GEN_DOT, GEN_SVG, GEN_PLAN, GEN_CTL, GEN_LATEST };
 
 static const char *const gen_names[] = {
 	[GEN_STATUS] = ".status", [GEN_DAG] = ".dag", [GEN_DOT] = ".dag.dot",
-	[GEN_PLAN] = ".plan", [GEN_CTL] = ".ctl", [GEN_LATEST] = ".latest",
+	[GEN_SVG] = ".dag.svg", [GEN_PLAN] = ".plan", [GEN_CTL] = ".ctl",
+	[GEN_LATEST] = ".latest",
 };
 
 /* Parsed path: pipelines[/<p>[/<rest>]]. */
@@ -156,6 +158,8 @@ static char *render(struct flowy *f, const struct ppath *pp)
 	switch (pp->gen) {
 	case GEN_PLAN:
 		return plan_render(f, pp->p);
+	case GEN_SVG:
+		return pictures_pipeline_dag(f, pp->p);
 	case GEN_DAG:
 		return catalog_render(f, pp->p, CATALOG_DAG);
 	case GEN_DOT:

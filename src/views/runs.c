@@ -4,11 +4,12 @@
  *
  *   runs/latest -> <id>
  *   runs/<id>/{status,pipeline,started,finished,duration,params.json,summary,
- *              run.json,git,env,dag.dot,pipeline.commit,error}
+ *              run.json,git,env,dag.dot,pipeline.commit,error,dag.svg,
+ *              report.html}  (the last two: render/pictures.c, report.c)
  *   runs/<id>/snapshot/...   the pipeline files the run used (read-only)
  *   runs/<id>/steps/<s>/{status,log,exit_code,attempts,duration,cached,
  *                        reason,error}, inputs/<n>, outputs/<n> (symlinks),
- *                        metrics/<m> (index<TAB>value series),
+ *                        metrics/<m> (index<TAB>value series), <m>.svg,
  *                        items/<item>/{status,log,...} (foreach steps)
  *
  * Times are ISO 8601 UTC; durations are seconds with millisecond
@@ -27,6 +28,8 @@
 
 #include <cJSON.h>
 
+#include "flowyfs/pictures.h"
+#include "flowyfs/report.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
 
@@ -66,7 +69,7 @@ static void fmt_col(struct strbuf *sb, sqlite3_stmt *st, int col)
 static const char *const run_files[] = {
 	"status", "pipeline", "started", "finished", "duration", "params.json",
 	"summary", "error", "run.json", "git", "env", "dag.dot", "pipeline.commit",
-	NULL,
+	"dag.svg", "report.html", NULL,
 };
 
 static cJSON *json_time(sqlite3_stmt *st, int col)
@@ -220,6 +223,10 @@ static void render_summary(struct flowy *f, int64_t id, struct strbuf *sb)
 /* Render runs/<id>/<name>; -ENOENT when the run does not exist. */
 static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 {
+	if (!strcmp(name, "dag.svg"))
+		return pictures_run_dag(f, id, out);
+	if (!strcmp(name, "report.html"))
+		return report_render(f, id, out);
 	struct strbuf sb = {0};
 	int rc = 0;
 	db_lock(f->db);
@@ -502,7 +509,7 @@ static char *render_series(struct flowy *f, int64_t id, const char *step, const 
 	db_unlock(f->db);
 	if (!rows) {
 		strbuf_release(&sb);
-		return NULL;
+		return pictures_step_metric(f, id, step, m); /* <m>.svg, or NULL */
 	}
 	return strbuf_detach(&sb, NULL);
 }
@@ -700,10 +707,13 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		st = db_prepare(f->db, "SELECT item FROM items WHERE run_id=? AND step=? "
 		                "ORDER BY item", "it", rp.id, rp.part[3]);
 	}
-	while (st && sqlite3_step(st) == SQLITE_ROW)
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            rp.n == 1 || rp.n == 3 || is_item_path(&rp) ? S_IFDIR :
 		            !strcmp(rp.part[4], "metrics") ? S_IFREG : S_IFLNK);
+		if (rp.n == 5 && !strcmp(rp.part[4], "metrics")) /* and its plot */
+			pictures_list_svg(l, (const char *)sqlite3_column_text(st, 0));
+	}
 	db_finish(f->db, st);
 	db_unlock(f->db);
 	return st ? 0 : -ENOTDIR;

@@ -182,9 +182,9 @@ kind_of() {
 	act=$(ls -A "$mnt/lineage/lay")
 	expect_eq "$act" "$(printf 'd\nf\ng')" "entries of lineage/lay"
 	act=$(ls -A "$mnt/metrics/lay")
-	expect_eq "$act" "$(printf 'acc\nloss\nruns.tsv')" "entries of metrics/lay"
+	expect_eq "$act" "$(printf 'acc\nacc.svg\nloss\nloss.svg\nruns.tsv')" "entries of metrics/lay"
 	act=$(ls -A "$mnt/runs/$ID/steps/make/metrics")
-	expect_eq "$act" loss "metrics of make"
+	expect_eq "$act" "$(printf 'loss\nloss.svg')" "metrics of make"
 	act=$(ls -A "$mnt/runs/$ID/steps")
 	expect_eq "$act" "$(printf 'make\nuse')" "steps of run $ID"
 	act=$(ls -A "$mnt/runs/$ID/steps/use/inputs")
@@ -194,7 +194,7 @@ kind_of() {
 	act=$(ls -A "$mnt/artifacts/lay")
 	expect_eq "$act" "$(printf 'd\nf\ng')" "entries of artifacts/lay"
 	act=$(ls -A "$mnt/pipelines/lay")
-	expect_eq "$act" "$(printf '.ctl\n.dag\n.dag.dot\n.latest\n.plan\n.status\nmake.json\npipeline.json\nuse.json')" \
+	expect_eq "$act" "$(printf '.ctl\n.dag\n.dag.dot\n.dag.svg\n.latest\n.plan\n.status\nmake.json\npipeline.json\nuse.json')" \
 		"entries of pipelines/lay"
 }
 
@@ -299,7 +299,8 @@ kind_of() {
 		"$mnt"/lineage/sha256/"$HEXG"/{producer,params,ancestors,descendants} \
 		"$mnt"/metrics/lay/{runs.tsv,acc,loss} "$mnt/runs/$ID/steps/make/metrics/loss" \
 		"$mnt"/runs/"$ID"/steps/make/{status,exit_code,attempts,duration,cached,reason,error} \
-		"$mnt"/pipelines/lay/{.status,.dag,.dag.dot}; do
+		"$mnt"/pipelines/lay/{.status,.dag,.dag.dot,.dag.svg} \
+		"$mnt"/runs/"$ID"/{dag.svg,report.html} "$mnt"/metrics/lay/loss.svg; do
 		if [ "$(tail -c 1 "$f" | od -An -c | tr -d ' ')" != '\n' ]; then
 			echo "$f does not end with a newline" >&2
 			false

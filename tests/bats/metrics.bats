@@ -34,7 +34,7 @@ train_step='{"run": "echo {\\\"loss\\\": 99} >> $FLOWY_METRICS; awk -v lr=$FLOWY
 	# One file per metric: last value per run and step.
 	expect_eq "$(cut -f1-3 "$mnt/metrics/t/loss")" \
 		"$(printf 'run\tstep\tvalue\n%s\ttrain\t1\n%s\ttrain\t3\n%s\ttrain\t2' "$R1" "$R2" "$R3")" loss
-	[ "$(ls "$mnt/metrics/t" | tr '\n' ' ')" = "loss runs.tsv " ]
+	[ "$(ls "$mnt/metrics/t" | tr '\n' ' ')" = "loss loss.svg runs.tsv " ]
 	# The series of one step.
 	expect_eq "$(cat "$mnt/runs/$R2/steps/train/metrics/loss")" "$(printf 'index\tvalue\n0\t99\n1\t3')" series
 }
