@@ -74,10 +74,10 @@ teardown() {
 	mkdir "$P/.staging"
 	printf '%s\n' '{"run": "cat msg > out/o", "outputs": ["o"]}' >"$P/.staging/s.json"
 	printf '%s\n' 'published' >"$P/.staging/msg"
-	# A staging directory is never validated nor run.
+	# A staging directory is never run; its .status checks it on demand.
 	run ls -A "$P/.staging"
-	expect_eq "$output" $'msg\ns.json' "ls -A of staging"
-	[ ! -e "$P/.staging/.status" ]
+	expect_eq "$output" $'.status\nmsg\ns.json' "ls -A of staging"
+	[ "$(head -n 1 "$P/.staging/.status")" = valid ]
 	mv "$P/.staging" "$P/p"
 	[ ! -e "$P/.staging" ]
 	local id
