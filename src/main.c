@@ -46,6 +46,7 @@
 
 struct options {
 	const char *store, *mnt, *scratch, *http;
+	char *store_opt, *scratch_opt; /* -o store=, scratch= (owned) */
 	int jobs, foreground, debug;
 	struct strbuf fuse_opts;
 };
@@ -111,9 +112,11 @@ static int take_mount_options(struct options *o, const char *opts)
 	int rc = 0;
 	for (char *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
 		if (!strncmp(t, "store=", 6) && t[6]) {
-			o->store = xstrdup(t + 6); /* lives for the process */
+			free(o->store_opt);
+			o->store = o->store_opt = xstrdup(t + 6);
 		} else if (!strncmp(t, "scratch=", 8) && t[8]) {
-			o->scratch = xstrdup(t + 8);
+			free(o->scratch_opt);
+			o->scratch = o->scratch_opt = xstrdup(t + 8);
 		} else if (!strncmp(t, "jobs=", 5)) {
 			char *end;
 			long j = strtol(t + 5, &end, 10);
@@ -635,6 +638,8 @@ out:
 	free(f.store);
 	free(f.mnt);
 	free(store);
+	free(o.store_opt);
+	free(o.scratch_opt);
 	strbuf_release(&o.fuse_opts);
 	return rc;
 }
