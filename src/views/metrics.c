@@ -118,6 +118,20 @@ struct run_row {
 	unsigned char *has;  /* per metric */
 };
 
+/* The row of run id in rows (sorted by id), or nrows. */
+static size_t row_of(const struct run_row *rows, size_t nrows, int64_t id)
+{
+	size_t lo = 0, hi = nrows;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (rows[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nrows && rows[lo].id == id ? lo : nrows;
+}
+
 static char *render_runs_tsv(struct flowy *f, const char *p)
 {
 	struct names params = {0}, metrics = {0};
@@ -161,15 +175,8 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	                "r.pipeline=?", "t", p);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
-		size_t lo = 0, hi = nrows;
-		while (lo < hi) { /* rows are sorted by id */
-			size_t mid = (lo + hi) / 2;
-			if (rows[mid].id < id)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo == nrows || rows[lo].id != id)
+		size_t lo = row_of(rows, nrows, id);
+		if (lo == nrows)
 			continue;
 		const char *name = (const char *)sqlite3_column_text(st, 1);
 		if (hint >= metrics.n || strcmp(metrics.v[hint], name)) {
@@ -194,15 +201,8 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	                "AND (instr(io.ref, ':') > 0 OR instr(io.ref, '/') > 0)", "t", p);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
-		size_t lo = 0, hi = nrows;
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			if (rows[mid].id < id)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo == nrows || rows[lo].id != id)
+		size_t lo = row_of(rows, nrows, id);
+		if (lo == nrows)
 			continue;
 		const char *ref = (const char *)sqlite3_column_text(st, 1);
 		names_add(&inputs, ref);

@@ -442,6 +442,19 @@ static char *kept_workdir(struct flowy *f, int64_t id, const char *step, const c
 	return dir;
 }
 
+/* getattr of a workdir link (item NULL: the step's). */
+static int workdir_attr(struct flowy *f, int64_t id, const char *step, const char *item,
+                        struct view_attr *a)
+{
+	char *w = kept_workdir(f, id, step, item);
+	if (!w)
+		return -ENOENT;
+	a->mode = S_IFLNK | 0777;
+	a->size = strlen(w);
+	free(w);
+	return 0;
+}
+
 /* getattr of a log file: its size and time as the store has them. */
 static void log_attr(struct flowy *f, int64_t id, const char *step, const char *item,
                      struct view_attr *a)
@@ -594,15 +607,8 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 			log_attr(f, rp.id, rp.part[3], rp.part[5], a);
 			return 0;
 		}
-		if (!strcmp(rp.part[6], "workdir")) {
-			char *w = kept_workdir(f, rp.id, rp.part[3], rp.part[5]);
-			if (!w)
-				return -ENOENT;
-			a->mode = S_IFLNK | 0777;
-			a->size = strlen(w);
-			free(w);
-			return 0;
-		}
+		if (!strcmp(rp.part[6], "workdir"))
+			return workdir_attr(f, rp.id, rp.part[3], rp.part[5], a);
 		int rc = is_one_of(step_files, rp.part[6]) ?
 		         render_step(f, rp.id, rp.part[3], rp.part[5], rp.part[6], &text) :
 		         -ENOENT;
@@ -626,15 +632,8 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 		log_attr(f, rp.id, rp.part[3], NULL, a);
 		return 0;
 	}
-	if (rp.n == 5 && !strcmp(rp.part[4], "workdir")) {
-		char *w = kept_workdir(f, rp.id, rp.part[3], NULL);
-		if (!w)
-			return -ENOENT;
-		a->mode = S_IFLNK | 0777;
-		a->size = strlen(w);
-		free(w);
-		return 0;
-	}
+	if (rp.n == 5 && !strcmp(rp.part[4], "workdir"))
+		return workdir_attr(f, rp.id, rp.part[3], NULL, a);
 	if (rp.n == 5) {
 		int rc = is_one_of(step_files, rp.part[4]) ?
 		         render_step(f, rp.id, rp.part[3], NULL, rp.part[4], &text) : -ENOENT;
