@@ -675,6 +675,72 @@ static int same_content(const char *a, const char *b)
 	return same;
 }
 
+/* Copy object hex out to dest (a blob to a file, a tree to a directory,
+ * recursively, with its links), files 0444 or 0555, through the public
+ * reader and tree API; dest must not exist. What the views and steps see
+ * of an object, written out to compare with its source. */
+static int export_obj(cas *c, const char *hex, const char *dest, char type,
+                      unsigned mode)
+{
+	struct cas_tree *t = NULL;
+	cas_reader *r = NULL;
+	char *buf = NULL, child[1024];
+	uint64_t size;
+	int fd = -1, rc = 0;
+
+	if (type == 'd') {
+		rc = cas_tree_read(c, hex, &t);
+		if (rc == 0 && mkdir(dest, 0755) < 0)
+			rc = -errno;
+		for (size_t i = 0; rc == 0 && t && i < t->n; i++) {
+			const struct cas_entry *e = &t->entries[i];
+			snprintf(child, sizeof child, "%s/%s", dest, e->name);
+			rc = export_obj(c, e->hex, child, e->type, e->mode);
+		}
+		cas_tree_free(t);
+		return rc;
+	}
+	rc = cas_reader_open(c, hex, &r);
+	if (rc < 0)
+		return rc;
+	size = cas_reader_size(r);
+	buf = malloc(size + 1);
+	if (!buf || cas_reader_pread(r, buf, size, 0) != (ssize_t)size) {
+		rc = -EIO;
+		goto out;
+	}
+	buf[size] = '\0';
+	if (type == 'l') {
+		rc = symlink(buf, dest) < 0 ? -errno : 0;
+		goto out;
+	}
+	fd = open(dest, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (write(fd, buf, size) != (ssize_t)size ||
+	    fchmod(fd, (mode & 0111) ? 0555 : 0444) < 0)
+		rc = -EIO;
+	close(fd);
+out:
+	free(buf);
+	cas_reader_close(r);
+	return rc;
+}
+
+static int cas_export(cas *c, const char *hex, const char *dest)
+{
+	struct cas_stat st;
+	int rc = cas_stat(c, hex, &st);
+
+	if (rc < 0)
+		return rc;
+	if (access(dest, F_OK) == 0)
+		return -EEXIST;
+	return export_obj(c, hex, dest, st.kind == CAS_TREE ? 'd' : 'f', 0444);
+}
+
 TEST(test_export)
 {
 	char hex[CAS_HEX_LEN + 1], hex2[CAS_HEX_LEN + 1], p[512], q[512];
