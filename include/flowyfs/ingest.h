@@ -21,6 +21,7 @@ struct ingest_src {
 	int sparse;                /* fd has holes: stored raw, holes kept */
 	uint64_t size;             /* sparse fd: the file size */
 	const int *stop;           /* set (by another thread): -ECANCELED */
+	size_t chunk;              /* bytes a chunk, 0 for CAS_FRAME */
 	/* filled in by ingest_put */
 	size_t pos;
 	uint64_t off, data;
@@ -35,7 +36,7 @@ struct ingest_src {
 int ingest_put(struct cas *c, char out[64 + 1], struct ingest_src *s,
                enum cas_kind kind, uint64_t *size_out);
 
-/* The next chunk of s: CAS_FRAME bytes (fewer only at the end), read
+/* The next chunk of s: s->chunk bytes (fewer only at the end), read
  * into buf (fd sources) or pointed at in memory; *p gets where it is.
  * *hole is set when the chunk lies wholly in a hole of a sparse file (its
  * bytes are zeros in buf, and a raw object need not write them). Bytes in

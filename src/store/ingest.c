@@ -31,48 +31,43 @@
 ssize_t ingest_src_next(struct ingest_src *s, unsigned char *buf,
                         const unsigned char **p, int *hole)
 {
+	size_t chunk = s->chunk ? s->chunk : CAS_FRAME;
+	ssize_t got;
+
 	*hole = 0;
-	if (s->fd >= 0 && s->sparse) {
+	if (s->fd < 0) {
+		size_t n = s->len - s->pos;
+		if (n > chunk)
+			n = chunk;
+		*p = s->mem + s->pos;
+		s->pos += n;
+		return (ssize_t)n;
+	}
+	*p = buf;
+	if (s->sparse) {
 		uint64_t n = s->size - s->off;
-		ssize_t got;
 		if (s->off >= s->size)
 			return 0;
-		if (n > CAS_FRAME)
-			n = CAS_FRAME;
+		if (n > chunk)
+			n = chunk;
 		if (s->data < s->off) {
 			off_t d = lseek(s->fd, (off_t)s->off, SEEK_DATA);
 			if (d < 0 && errno != ENXIO)
 				return -errno;
 			s->data = d < 0 ? s->size : (uint64_t)d;
 		}
-		*p = buf;
 		if (s->data >= s->off + n) {
 			memset(buf, 0, n);
 			*hole = 1;
-			got = (ssize_t)n;
-		} else {
-			got = cas_pread_full(s->fd, buf, n, s->off);
-			if (got < 0)
-				return got;
+			s->off += n;
+			return (ssize_t)n;
 		}
+		chunk = (size_t)n;
+	}
+	got = cas_pread_full(s->fd, buf, chunk, s->off);
+	if (got > 0)
 		s->off += (uint64_t)got;
-		return got;
-	}
-	if (s->fd >= 0) {
-		*p = buf;
-		{
-		ssize_t got = cas_pread_full(s->fd, buf, CAS_FRAME, s->off);
-		if (got > 0)
-			s->off += (uint64_t)got;
-		return got;
-	}
-	}
-	size_t n = s->len - s->pos;
-	if (n > CAS_FRAME)
-		n = CAS_FRAME;
-	*p = s->mem + s->pos;
-	s->pos += n;
-	return (ssize_t)n;
+	return got;
 }
 
 /* ---- the pipeline ----------------------------------------------------- */
