@@ -306,7 +306,6 @@ static void read_handle(fuse_req_t req, struct fh *h, size_t size, off_t off)
 	case FH_CAS: {
 		int fd = cas_reader_fd(h->reader);
 		if (fd >= 0) {
-			cas_reader_advise(h->reader, (uint64_t)off, size);
 			reply_fd(req, fd, size, off);
 			return;
 		}

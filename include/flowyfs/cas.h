@@ -13,10 +13,11 @@
  * content. Objects live under <dir>/<hex[0..2]>/<hex[2..]> with a suffix
  * telling how they are stored:
  *   ""       raw bytes, exactly the content (served by splice)
- *   ".zst"   zstd seekable format: independent frames of CAS_FRAME bytes of
- *            content, then a skippable frame holding the seek table
- *            (readers take any frame sizes the table lists, so objects
- *            written with another frame size read the same)
+ *   ".zst"   zstd seekable format (zseek.h): independent frames of
+ *            CAS_FRAME or CAS_FRAME_SMALL bytes of content, then a
+ *            skippable frame holding the seek table (readers take any
+ *            frame sizes the table lists, so objects written by older
+ *            stores, with 1 MiB zstd -3 frames, read the same)
  *   ".tree"  a tree object (a directory), raw text, see cas_tree.h
  * Writes are atomic (temp file in <dir>/tmp, fsync, link into place) and
  * idempotent: putting content that already exists only returns its name.
@@ -29,8 +30,11 @@
 #include <sys/types.h>
 
 #define CAS_HEX_LEN 64
-/* Content bytes per frame of a new .zst object, and the chunk a put reads. */
-#define CAS_FRAME (1024 * 1024)
+/* The chunk a put reads, and the content bytes per frame of a new .zst
+ * object whose sample compresses 8:1 or better; other compressible
+ * content gets frames of CAS_FRAME_SMALL (random reads decode less). */
+#define CAS_FRAME (2 * 1024 * 1024)
+#define CAS_FRAME_SMALL (256 * 1024)
 /* "ab/<62 hex>.tree" and a NUL. */
 #define CAS_NAME_LEN 80
 

@@ -2,8 +2,8 @@
  * cas_reader.h - reading a blob. Included by cas.h.
  *
  * For a raw object cas_reader_fd() returns an fd that reads the content
- * directly at the same offsets (for splice); cas_reader_advise() then
- * keeps the disk busy ahead of a sequential reader. For a .zst object it
+ * directly at the same offsets (for splice; the kernel's own read-ahead
+ * on the object file serves a sequential reader). For a .zst object it
  * returns -1 and cas_reader_pread decodes only what the range needs: a
  * read inside one frame decodes that frame up to the end of the range;
  * once reads go forward frame after frame, a bounded set of helper
@@ -30,10 +30,6 @@ int cas_reader_open(struct cas *c, const char *hex, cas_reader **out);
 ssize_t cas_reader_pread(cas_reader *r, void *buf, size_t len, uint64_t off);
 int cas_reader_fd(const cas_reader *r);
 uint64_t cas_reader_size(const cas_reader *r);
-/* Raw objects: the caller is about to read [off, off+len) from the fd;
- * when that continues a sequential pattern, ask the kernel to read the
- * next window ahead (POSIX_FADV_WILLNEED). A no-op for .zst objects. */
-void cas_reader_advise(cas_reader *r, uint64_t off, size_t len);
 void cas_reader_close(cas_reader *r);
 
 #endif

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <zstd.h>
 
-#define ZSEEK_LEVEL 6               /* zstd level of new frames */
+#define ZSEEK_LEVEL 4               /* zstd level of new frames */
 #define ZSEEK_MAX_FRAME (64u << 20) /* largest content per frame a reader takes */
 
 /* A seek table: frame i covers compressed bytes [coff[i], coff[i+1]) and

@@ -1,13 +1,13 @@
 /*
  * cas_reader.c - reading blobs. A raw object is its content: the reader
- * hands out the fd (FUSE splices from it) and, for a sequential reader,
- * asks the kernel to read the next window ahead. A .zst object is read
- * through a small cache of decoded frames (RD_SLOTS of them): a read that
+ * hands out the fd (FUSE splices from it; hints of our own to read ahead
+ * measured slower than the kernel's read-ahead alone). A .zst object is read
+ * through a small cache of decoded frames (up to RD_BYTES): a read that
  * needs a frame no slot holds decodes it whole into a slot when it reads
  * to the frame's end or reads sequentially, and only the prefix it needs
  * into a private buffer otherwise (a random 4 KiB read decodes half a
  * frame on average, and evicts nothing). Once reads go forward frame after
- * frame, the next RD_AHEAD frames are queued for up to RD_HELPERS helper
+ * frame, the next RD_AHEAD_BYTES of frames are queued for up to RD_HELPERS helper
  * threads (never more than the CPUs), so frames decode in parallel ahead
  * of the reader; a reader needing a frame still queued decodes it itself.
  * One mutex and one condition guard the slots; decoding and copying
@@ -29,10 +29,10 @@
 #include "flowyfs/cas.h"
 #include "flowyfs/zseek.h"
 
-#define RD_SLOTS 8               /* decoded frames a reader keeps */
-#define RD_AHEAD 4               /* frames decoded ahead of a sequential reader */
+#define RD_SLOTS 32              /* decoded frames a reader keeps, at most */
+#define RD_BYTES (16u << 20)     /* ... and the bytes they may hold */
+#define RD_AHEAD_BYTES (8u << 20) /* decoded ahead of a sequential reader */
 #define RD_HELPERS 2             /* helper threads per reader, at most */
-#define RA_WINDOW (8u << 20)     /* raw: bytes hinted ahead of a sequential reader */
 
 enum slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_BUSY, SLOT_READY, SLOT_FAILED };
 
@@ -61,13 +61,13 @@ struct cas_reader {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;      /* a slot changed state, work queued, or quit */
 	struct rslot slot[RD_SLOTS];
+	int nslots, ahead;      /* slots in use and frames decoded ahead, by frame size */
 	uint64_t clock;
 	int64_t last;           /* frame the latest read touched, -1 */
 	int streak;             /* reads in a row that went forward */
 	struct dec *idle;       /* decoders not in use */
 	pthread_t th[RD_HELPERS];
 	int nth, want_th, quit;
-	uint64_t ra_prev, ra_hint; /* raw: end of the last read, hinted up to */
 };
 
 /* ---- decoders ------------------------------------------------------------ */
@@ -138,7 +138,7 @@ static int slot_fill(cas_reader *r, struct rslot *s, uint32_t i, struct dec *d)
 
 static struct rslot *slot_find(cas_reader *r, uint32_t i)
 {
-	for (int k = 0; k < RD_SLOTS; k++)
+	for (int k = 0; k < r->nslots; k++)
 		if (r->slot[k].frame == (int64_t)i)
 			return &r->slot[k];
 	return NULL;
@@ -146,18 +146,18 @@ static struct rslot *slot_find(cas_reader *r, uint32_t i)
 
 /* A slot to reuse for a frame at or after cur: a free one, else the least
  * recently used one that nobody needs (not queued, busy nor pinned, and
- * not one of the frames about to be read, [cur, cur + RD_AHEAD]). */
+ * not one of the frames about to be read, [cur, cur + r->ahead]). */
 static struct rslot *slot_take(cas_reader *r, uint32_t cur)
 {
 	struct rslot *best = NULL;
 
-	for (int k = 0; k < RD_SLOTS; k++) {
+	for (int k = 0; k < r->nslots; k++) {
 		struct rslot *s = &r->slot[k];
 		if (s->pins || s->state == SLOT_QUEUED || s->state == SLOT_BUSY)
 			continue;
 		if (s->frame < 0)
 			return s;
-		if (s->frame >= (int64_t)cur && s->frame <= (int64_t)cur + RD_AHEAD)
+		if (s->frame >= (int64_t)cur && s->frame <= (int64_t)cur + r->ahead)
 			continue;
 		if (!best || s->used < best->used)
 			best = s;
@@ -184,7 +184,7 @@ static void ahead_queue(cas_reader *r, uint32_t cur)
 		r->want_th = 0;  /* no threads to be had: read without */
 		return;
 	}
-	for (uint32_t k = 1; k <= RD_AHEAD && cur + k < r->sk.n; k++) {
+	for (uint32_t k = 1; k <= (uint32_t)r->ahead && cur + k < r->sk.n; k++) {
 		uint32_t f = cur + k;
 		struct rslot *s;
 		if (slot_find(r, f))
@@ -211,7 +211,7 @@ static void *helper_main(void *arg)
 	for (;;) {
 		struct rslot *s = NULL;
 		while (!r->quit) {
-			for (int k = 0; k < RD_SLOTS; k++)
+			for (int k = 0; k < r->nslots; k++)
 				if (r->slot[k].state == SLOT_QUEUED &&
 				    (!s || r->slot[k].frame < s->frame))
 					s = &r->slot[k];
@@ -274,14 +274,17 @@ static int frame_read(cas_reader *r, uint32_t i, unsigned char *dst,
 	size_t dl = (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]);
 	struct rslot *s;
 	struct dec *d;
-	int rc, fwd;
+	int rc, fwd, near;
 
 	pthread_mutex_lock(&r->mu);
-	/* Forward: this frame or the next few after the latest one (FUSE
-	 * answers read-ahead requests in parallel, slightly out of order). */
-	fwd = r->last >= 0 && (int64_t)i + 1 >= r->last && (int64_t)i <= r->last + 2;
-	r->streak = fwd ? r->streak + 1 : 0;
-	if (!fwd || (int64_t)i > r->last)
+	/* Near: within the frames the slots hold behind the latest frame read,
+	 * or just ahead of it (FUSE answers its read-ahead requests on several
+	 * threads, so they arrive slightly out of order). Reads that stay near
+	 * decode whole frames into slots; once they keep going, ahead. */
+	near = r->last >= 0 && (int64_t)i + r->nslots >= r->last &&
+	       (int64_t)i <= r->last + r->ahead + 2;
+	r->streak = near ? r->streak + 1 : 0;
+	if (!near || (int64_t)i > r->last)
 		r->last = i;
 	fwd = r->streak >= 2 && r->want_th > 0;
 again:
@@ -311,8 +314,9 @@ again:
 		return rc;
 	}
 	/* Queued and not started: ours. Absent: decode it whole into a slot
-	 * when it is read to its end or read forward, else just the prefix. */
-	if (!s && (fwd || in + n == dl || (in == 0 && n >= dl / 2)))
+	 * when it is read near the last reads or to its end, else (a random
+	 * read) just the prefix the read needs. */
+	if (!s && (near || in + n == dl || (in == 0 && n >= dl / 2)))
 		s = slot_take(r, i);
 	if (!s) {
 		pthread_mutex_unlock(&r->mu);
@@ -386,6 +390,12 @@ int cas_reader_open(cas *c, const char *hex, cas_reader **out)
 		if (rc < 0)
 			goto fail;
 		r->size = zseek_size(&r->sk);
+		size_t fr = r->sk.max_d ? r->sk.max_d : 1;
+		r->nslots = RD_BYTES / fr < 4 ? 4 : RD_BYTES / fr > RD_SLOTS ? RD_SLOTS
+		                                                : (int)(RD_BYTES / fr);
+		r->ahead = RD_AHEAD_BYTES / fr < 1 ? 1 : (int)(RD_AHEAD_BYTES / fr);
+		if (r->ahead > r->nslots / 2)
+			r->ahead = r->nslots / 2;
 		cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		r->want_th = cpus < 1 ? 1 : cpus > RD_HELPERS ? RD_HELPERS : (int)cpus;
 	}
@@ -404,30 +414,6 @@ int cas_reader_fd(const cas_reader *r)
 uint64_t cas_reader_size(const cas_reader *r)
 {
 	return r->size;
-}
-
-void cas_reader_advise(cas_reader *r, uint64_t off, size_t len)
-{
-	uint64_t end = off + len, from, to;
-	int seq;
-
-	if (r->compressed || off >= r->size)
-		return;
-	pthread_mutex_lock(&r->mu);
-	seq = off <= r->ra_prev + RA_WINDOW && off + RA_WINDOW >= r->ra_prev;
-	r->ra_prev = end > r->ra_prev || !seq ? end : r->ra_prev;
-	from = r->ra_hint > end ? r->ra_hint : end;
-	to = end + 2 * (uint64_t)RA_WINDOW;
-	if (to > r->size)
-		to = r->size;
-	if (!seq || off == 0 || from + RA_WINDOW > to) {
-		pthread_mutex_unlock(&r->mu);
-		return;  /* random, the very first read, or hinted far enough */
-	}
-	r->ra_hint = to;
-	pthread_mutex_unlock(&r->mu);
-	/* Advice only: a kernel that declines still serves the reads. */
-	(void)posix_fadvise(r->fd, (off_t)from, (off_t)(to - from), POSIX_FADV_WILLNEED);
 }
 
 ssize_t cas_reader_pread(cas_reader *r, void *buf, size_t len, uint64_t off)

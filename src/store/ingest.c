@@ -81,15 +81,20 @@ ssize_t ingest_src_next(struct ingest_src *s, unsigned char *buf,
  * compressed frames in order. SHA-256 cannot be split, so it is the
  * caller's alone.
  */
-#define PIPE_BATCH 8
+#define PIPE_BATCH 4
 #define PIPE_THREADS 4  /* helpers at most */
+#define FRAME_BIG_RATIO 8  /* compressing this well or better: CAS_FRAME frames */
+
+#define SUBS (CAS_FRAME / CAS_FRAME_SMALL)  /* frames a chunk may become */
+#define ZCAP (SUBS * zseek_bound(CAS_FRAME_SMALL))  /* room for them */
 
 struct slot {
 	const unsigned char *in;  /* the chunk */
 	size_t len;
 	unsigned char *buf;       /* CAS_FRAME bytes to read into (fd sources) */
-	unsigned char *z;         /* its compressed frame */
+	unsigned char *z;         /* its compressed frames, back to back */
 	size_t zlen;
+	uint32_t nz, zl[SUBS];    /* how many, and the size of each */
 	int hole;                 /* zeros of a hole: raw objects skip them */
 };
 
@@ -99,6 +104,7 @@ struct pipeline {
 	pthread_cond_t idle;      /* pending reached 0 */
 	int ntasks, next, pending, err, quit;
 	int zst, fd;
+	size_t frame;             /* .zst: content bytes a frame */
 	int hashed;               /* content already hashed (all in slot 0) */
 	int more;                 /* not the last batch */
 	uint64_t woff;            /* raw: bytes written so far */
@@ -113,6 +119,27 @@ struct pipeline {
 static void start_writeback(int fd, uint64_t off, size_t len)
 {
 	sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
+/* Compress the chunk of slot s into frames of p->frame content bytes. */
+static int slot_compress(struct pipeline *p, struct slot *s, ZSTD_CCtx **z)
+{
+	int rc = zseek_cctx(z);
+
+	if (rc < 0)
+		return rc;
+	s->zlen = 0;
+	s->nz = 0;
+	for (size_t off = 0; off < s->len; off += p->frame) {
+		size_t n = s->len - off < p->frame ? s->len - off : p->frame;
+		ssize_t zl = zseek_compress(*z, s->z + s->zlen, ZCAP - s->zlen,
+		                            s->in + off, n);
+		if (zl < 0)
+			return (int)zl;
+		s->zl[s->nz++] = (uint32_t)zl;
+		s->zlen += (size_t)zl;
+	}
+	return 0;
 }
 
 /* Task t of the batch: compress chunk t, or (raw) write the batch. */
@@ -138,14 +165,7 @@ static int pipe_task(struct pipeline *p, int t, ZSTD_CCtx **z)
 		}
 		return 0;
 	}
-	rc = zseek_cctx(z);
-	if (rc < 0)
-		return rc;
-	ssize_t zl = zseek_compress(*z, s->z, zseek_bound(CAS_FRAME), s->in, s->len);
-	if (zl < 0)
-		return (int)zl;
-	s->zlen = (size_t)zl;
-	return 0;
+	return slot_compress(p, s, z);
 }
 
 /* Claim tasks until none is left; called and returns with p->mu held. */
@@ -238,9 +258,13 @@ static int pipe_write_frames(struct pipeline *p, struct zseek *sk)
 	int rc;
 
 	for (int i = 0; i < p->nslot; i++) {
-		rc = zseek_add(sk, p->slot[i].zlen, p->slot[i].len);
-		if (rc < 0)
-			return rc;
+		const struct slot *s = &p->slot[i];
+		for (uint32_t k = 0; k < s->nz; k++) {
+			size_t dl = s->len - k * p->frame;
+			rc = zseek_add(sk, s->zl[k], dl < p->frame ? dl : p->frame);
+			if (rc < 0)
+				return rc;
+		}
 		rc = cas_write_all(p->fd, p->slot[i].z, p->slot[i].zlen);
 		if (rc < 0)
 			return rc;
@@ -256,7 +280,7 @@ static int slot_alloc(struct slot *s, int need_buf, int zst)
 {
 	if (need_buf && !s->buf && !(s->buf = malloc(CAS_FRAME)))
 		return -ENOMEM;
-	if (zst && !s->z && !(s->z = malloc(zseek_bound(CAS_FRAME))))
+	if (zst && !s->z && !(s->z = malloc(ZCAP)))
 		return -ENOMEM;
 	return 0;
 }
@@ -303,17 +327,22 @@ int ingest_put(cas *c, char out[CAS_HEX_LEN + 1], struct ingest_src *s,
 	eof = n < CAS_FRAME;
 	if (n > 0 && kind == CAS_BLOB && !s->sparse) {
 		struct slot *s0 = &p->slot[0];
-		ssize_t zl;
-		rc = zseek_cctx(&z);
-		if (rc < 0 || (rc = slot_alloc(s0, 0, 1)) < 0)
+		if ((rc = slot_alloc(s0, 0, 1)) < 0)
 			goto out;
-		zl = zseek_compress(z, s0->z, zseek_bound(CAS_FRAME), s0->in, s0->len);
-		if (zl < 0) {
-			rc = (int)zl;
+		p->frame = CAS_FRAME;
+		rc = slot_compress(p, s0, &z);
+		if (rc < 0)
 			goto out;
-		}
-		s0->zlen = (size_t)zl;
 		p->zst = s0->zlen * 10 < s0->len * 9;
+		/* Very compressible content keeps big frames (each new frame
+		 * starts without history, which costs such content most); the
+		 * rest is framed small, for quick random reads. */
+		if (p->zst && s0->zlen * FRAME_BIG_RATIO > s0->len) {
+			p->frame = CAS_FRAME_SMALL;
+			rc = slot_compress(p, s0, &z);
+			if (rc < 0)
+				goto out;
+		}
 	}
 	if (eof) {
 		/* All the content is in hand: name it first, so that storing it

@@ -5,7 +5,8 @@
  * forward and at random at once, random 4 KiB reads, a damaged frame
  * failing only the reads that touch it (without hanging read-ahead),
  * objects in the layout older stores wrote (zstd level 3, other frame
- * sizes) reading the same, and raw readers with read-ahead advice.
+ * sizes) reading the same, frame sizes following the content's ratio,
+ * and raw readers.
  * Everything happens under a mkdtemp directory in /tmp.
  */
 #include <dirent.h>
@@ -221,6 +222,7 @@ TEST(test_damaged_frame)
 	struct zseek sk;
 	struct stat st;
 	cas *c = NULL;
+	uint32_t bad;
 	int fd;
 
 	fill_text(data, len);
@@ -233,24 +235,27 @@ TEST(test_damaged_frame)
 	CHECK(fd >= 0);
 	CHECK_INT(fstat(fd, &st), 0);
 	CHECK_INT(zseek_load(&sk, fd, (uint64_t)st.st_size), 0);
-	/* garble the middle of frame 5 */
-	off_t at = (off_t)((sk.coff[5] + sk.coff[6]) / 2);
+	CHECK(sk.n >= 8);
+	/* garble the middle of a frame in the middle */
+	bad = sk.n / 2;
+	uint64_t b0 = sk.doff[bad], b1 = sk.doff[bad + 1], step = (b1 - b0) / 2;
+	off_t at = (off_t)((sk.coff[bad] + sk.coff[bad + 1]) / 2);
 	unsigned char junk[64];
 	memset(junk, 0x5a, sizeof junk);
 	CHECK_INT(pwrite(fd, junk, sizeof junk, at), (ssize_t)sizeof junk);
 	close(fd);
 	zseek_free(&sk);
 	CHECK_INT(cas_reader_open(c, hex, &r), 0);
-	/* forward reads: fine up to frame 5, which fails (read-ahead must not
-	 * hang on it), then fine again after it */
-	for (uint64_t off = 0; off < 5 * CAS_FRAME; off += CAS_FRAME / 2)
-		CHECK(read_matches(r, data, off, CAS_FRAME / 2));
-	CHECK_INT(cas_reader_pread(r, buf, 4096, 5 * CAS_FRAME + 10), -EIO);
-	CHECK_INT(cas_reader_pread(r, buf, 4096, 5 * CAS_FRAME + 10), -EIO);  /* again */
-	CHECK(read_matches(r, data, 6 * CAS_FRAME, 4 * CAS_FRAME));
+	/* forward reads: fine up to the bad frame, which fails (read-ahead
+	 * must not hang on it), then fine again after it */
+	for (uint64_t off = 0; off + step <= b0; off += step)
+		CHECK(read_matches(r, data, off, (size_t)step));
+	CHECK_INT(cas_reader_pread(r, buf, 4096, b0 + 10), -EIO);
+	CHECK_INT(cas_reader_pread(r, buf, 4096, b0 + 10), -EIO);  /* again */
+	CHECK(read_matches(r, data, b1, (size_t)(len - b1)));
 	/* a read running into it returns what came before */
-	CHECK_INT(cas_reader_pread(r, buf, 2 * CAS_FRAME, 4 * CAS_FRAME), CAS_FRAME);
-	CHECK(memcmp(buf, data + 4 * CAS_FRAME, CAS_FRAME) == 0);
+	CHECK_INT(cas_reader_pread(r, buf, (size_t)(b1 - b0) + 1000, b0 - 1000), 1000);
+	CHECK(memcmp(buf, data + b0 - 1000, 1000) == 0);
 	cas_reader_close(r);
 	cas_close(c);
 	free(buf);
@@ -327,7 +332,53 @@ TEST(test_old_objects_read)
 	free(data);
 }
 
-TEST(test_raw_advise)
+/* Frames: big for content that compresses 8:1 or better, small for the
+ * rest that compresses at all. */
+TEST(test_frame_sizes_follow_ratio)
+{
+	size_t len = 3 * CAS_FRAME + 100;
+	unsigned char *data = malloc(len);
+	char hex[CAS_HEX_LEN + 1], p[512];
+	struct zseek sk;
+	struct stat st;
+	cas *c = NULL;
+	uint64_t x = 12345;
+	int fd;
+
+	CHECK_INT(cas_open(&c, store), 0);
+	for (int k = 0; k < 2; k++) {
+		if (k == 0) {  /* numbers, one a line, like seq: ~20:1 */
+			size_t off = 0;
+			for (unsigned v = 1; off < len; v++) {
+				char t[16];
+				int m = snprintf(t, sizeof t, "%u\n", v);
+				for (int j = 0; j < m && off < len; j++)
+					data[off++] = (unsigned char)t[j];
+			}
+		} else {
+			for (size_t i = 0; i < len; i++) {  /* 4 random bits a byte: ~2:1 */
+				x = x * 6364136223846793005ull + 1442695040888963407ull;
+				data[i] = (unsigned char)('a' + (x >> 60));
+			}
+		}
+		CHECK_INT(cas_put_buf(c, hex, data, len), 0);
+		obj_path(p, sizeof p, hex, ".zst");
+		fd = open(p, O_RDONLY);
+		CHECK(fd >= 0);
+		CHECK_INT(fstat(fd, &st), 0);
+		CHECK_INT(zseek_load(&sk, fd, (uint64_t)st.st_size), 0);
+		close(fd);
+		size_t want = k == 0 ? CAS_FRAME : CAS_FRAME_SMALL;
+		CHECK_INT(sk.max_d, want);
+		CHECK_INT(sk.n, (len + want - 1) / want);
+		CHECK_INT(zseek_size(&sk), len);
+		zseek_free(&sk);
+	}
+	cas_close(c);
+	free(data);
+}
+
+TEST(test_raw_reader)
 {
 	size_t len = 40u << 20;
 	unsigned char *data = malloc(len);
@@ -348,12 +399,12 @@ TEST(test_raw_advise)
 	CHECK(cas_reader_fd(r) >= 0);
 	for (uint64_t off = 0; off < len; off += FUSE_READ) {
 		size_t n = len - off < FUSE_READ ? (size_t)(len - off) : FUSE_READ;
-		cas_reader_advise(r, off, n);
 		CHECK(read_matches(r, data, off, n));
 	}
-	cas_reader_advise(r, len + 10, 4096);  /* past the end: nothing */
-	cas_reader_advise(r, 12345, 4096);     /* a jump back: nothing */
 	CHECK(read_matches(r, data, 12345, 4096));
+	CHECK_INT(cas_reader_pread(r, data, 4096, len + 10), 0);  /* past the end */
+	unsigned char b[8];
+	CHECK_INT(pread(cas_reader_fd(r), b, 8, 4096), 8);  /* the fd is the content */
 	cas_reader_close(r);
 	cas_close(c);
 	free(data);
@@ -374,7 +425,8 @@ int main(void)
 	RUN(test_random_small_reads);
 	RUN(test_damaged_frame);
 	RUN(test_old_objects_read);
-	RUN(test_raw_advise);
+	RUN(test_frame_sizes_follow_ratio);
+	RUN(test_raw_reader);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", base);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", base);
