@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "store_check.h"
 #include "flowyfs/cas.h"
 #include "flowyfs/zseek.h"
 
@@ -53,20 +54,6 @@ static int threads_now(void)
 		n++;
 	closedir(d);
 	return n - 2;  /* . and .. */
-}
-
-static int read_matches(cas_reader *r, const unsigned char *want, uint64_t off,
-                        size_t len)
-{
-	unsigned char *got = malloc(len ? len : 1);
-	ssize_t n = cas_reader_pread(r, got, len, off);
-	int ok = n == (ssize_t)len && memcmp(got, want + off, len) == 0;
-
-	if (!ok)
-		fprintf(stderr, "  read at %llu+%zu: got %zd\n", (unsigned long long)off,
-		        len, n);
-	free(got);
-	return ok;
 }
 
 TEST(test_sequential_read_ahead)
