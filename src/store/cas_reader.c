@@ -369,8 +369,15 @@ int cas_reader_open(cas *c, const char *hex, cas_reader **out)
 	r->last = -1;
 	for (int k = 0; k < RD_SLOTS; k++)
 		r->slot[k].frame = -1;
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
+	if (pthread_mutex_init(&r->mu, NULL) != 0) {
+		free(r);
+		return -ENOMEM;
+	}
+	if (pthread_cond_init(&r->cv, NULL) != 0) {
+		pthread_mutex_destroy(&r->mu);
+		free(r);
+		return -ENOMEM;
+	}
 	r->fd = cas_obj_open(c, hex, "");
 	if (r->fd == -ENOENT) {
 		r->fd = cas_obj_open(c, hex, ".zst");

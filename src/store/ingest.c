@@ -118,7 +118,8 @@ struct pipeline {
  * left to wait for (best effort: not every file system does this). */
 static void start_writeback(int fd, uint64_t off, size_t len)
 {
-	sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+	/* Advice only: where it is refused the final fsync does it all. */
+	(void)sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 }
 
 /* Compress the chunk of slot s into frames of p->frame content bytes. */
@@ -308,9 +309,21 @@ int ingest_put(cas *c, char out[CAS_HEX_LEN + 1], struct ingest_src *s,
 		rc = -ENOMEM;
 		goto out;
 	}
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->work, NULL);
-	pthread_cond_init(&p->idle, NULL);
+	if (pthread_mutex_init(&p->mu, NULL) != 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (pthread_cond_init(&p->work, NULL) != 0) {
+		pthread_mutex_destroy(&p->mu);
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (pthread_cond_init(&p->idle, NULL) != 0) {
+		pthread_cond_destroy(&p->work);
+		pthread_mutex_destroy(&p->mu);
+		rc = -ENOMEM;
+		goto out;
+	}
 	inited = 1;
 
 	/* The first chunk is the sample. */
