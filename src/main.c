@@ -413,7 +413,7 @@ static void raise_readahead(const char *devname)
 	char *path = xasprintf("/sys/class/bdi/%s/read_ahead_kb", devname);
 	FILE *ra = fopen(path, "w");
 	if (ra) {
-		int bad = fputs("4096\n", ra) < 0;
+		int bad = fprintf(ra, "%d\n", FS_READAHEAD / 1024) < 0;
 		if (fclose(ra) != 0 || bad)
 			log_debug("%s: %s", path, strerror(errno));
 	}
