@@ -34,7 +34,7 @@
  * object whose sample compresses 8:1 or better; other compressible
  * content gets frames of CAS_FRAME_SMALL (random reads decode less). */
 #define CAS_FRAME (2 * 1024 * 1024)
-#define CAS_FRAME_SMALL (256 * 1024)
+#define CAS_FRAME_SMALL (128 * 1024)
 /* "ab/<62 hex>.tree" and a NUL. */
 #define CAS_NAME_LEN 80
 

@@ -29,10 +29,11 @@
 #include "flowyfs/cas.h"
 #include "flowyfs/zseek.h"
 
-#define RD_SLOTS 32              /* decoded frames a reader keeps, at most */
+#define RD_SLOTS 64              /* decoded frames a reader keeps, at most */
 #define RD_BYTES (16u << 20)     /* ... and the bytes they may hold */
 #define RD_AHEAD_BYTES (8u << 20) /* decoded ahead of a sequential reader */
 #define RD_HELPERS 2             /* helper threads per reader, at most */
+#define RD_NEAR (4u << 20)       /* how far out of order FUSE's reads arrive */
 
 enum slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_BUSY, SLOT_READY, SLOT_FAILED };
 
@@ -63,8 +64,8 @@ struct cas_reader {
 	struct rslot slot[RD_SLOTS];
 	int nslots, ahead;      /* slots in use and frames decoded ahead, by frame size */
 	uint64_t clock;
-	int64_t last;           /* frame the latest read touched, -1 */
-	int streak;             /* reads in a row that went forward */
+	uint64_t last_end;      /* furthest end of the latest run of near reads */
+	int streak;             /* reads in a row near the ones before */
 	struct dec *idle;       /* decoders not in use */
 	pthread_t th[RD_HELPERS];
 	int nth, want_th, quit;
@@ -267,26 +268,18 @@ static int frame_prefix(cas_reader *r, uint32_t i, unsigned char *dst,
 	return rc;
 }
 
-/* Copy n bytes at offset in of frame i to dst. */
+/* Copy n bytes at offset in of frame i to dst; near: the read continues
+ * the reads before it (decode whole frames), fwd: it has for a while
+ * (decode ahead). */
 static int frame_read(cas_reader *r, uint32_t i, unsigned char *dst,
-                      size_t in, size_t n)
+                      size_t in, size_t n, int near, int fwd)
 {
 	size_t dl = (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]);
 	struct rslot *s;
 	struct dec *d;
-	int rc, fwd, near;
+	int rc;
 
 	pthread_mutex_lock(&r->mu);
-	/* Near: within the frames the slots hold behind the latest frame read,
-	 * or just ahead of it (FUSE answers its read-ahead requests on several
-	 * threads, so they arrive slightly out of order). Reads that stay near
-	 * decode whole frames into slots; once they keep going, ahead. */
-	near = r->last >= 0 && (int64_t)i + r->nslots >= r->last &&
-	       (int64_t)i <= r->last + r->ahead + 2;
-	r->streak = near ? r->streak + 1 : 0;
-	if (!near || (int64_t)i > r->last)
-		r->last = i;
-	fwd = r->streak >= 2 && r->want_th > 0;
 again:
 	s = slot_find(r, i);
 	if (s && s->state == SLOT_BUSY) {
@@ -314,8 +307,8 @@ again:
 		return rc;
 	}
 	/* Queued and not started: ours. Absent: decode it whole into a slot
-	 * when it is read near the last reads or to its end, else (a random
-	 * read) just the prefix the read needs. */
+	 * when the read continues the ones before or reads to its end, else
+	 * (a random read) just the prefix the read needs. */
 	if (!s && (near || in + n == dl || (in == 0 && n >= dl / 2)))
 		s = slot_take(r, i);
 	if (!s) {
@@ -366,7 +359,6 @@ int cas_reader_open(cas *c, const char *hex, cas_reader **out)
 	r = calloc(1, sizeof *r);
 	if (!r)
 		return -ENOMEM;
-	r->last = -1;
 	for (int k = 0; k < RD_SLOTS; k++)
 		r->slot[k].frame = -1;
 	if (pthread_mutex_init(&r->mu, NULL) != 0) {
@@ -423,10 +415,35 @@ uint64_t cas_reader_size(const cas_reader *r)
 	return r->size;
 }
 
+/* Is a read at [off, off + len) near the ones before (within RD_NEAR of
+ * where they got to: FUSE answers its read-ahead requests on several
+ * threads, so they arrive out of order)? Counts the streak. */
+static void read_track(cas_reader *r, uint64_t off, size_t len, int *near, int *fwd)
+{
+	uint64_t end = off + len;
+
+	pthread_mutex_lock(&r->mu);
+	*near = r->streak > 0 && off + RD_NEAR >= r->last_end &&
+	        off <= r->last_end + RD_NEAR;
+	if (*near) {
+		if (end > r->last_end)
+			r->last_end = end;
+	} else {
+		r->last_end = end;
+	}
+	r->streak = *near ? r->streak + 1 : 1;
+	/* Three near reads in a row: sequential (random reads rarely are,
+	 * even in a small file). */
+	*fwd = r->streak >= 3 && r->want_th > 0;
+	*near = r->streak >= 2;
+	pthread_mutex_unlock(&r->mu);
+}
+
 ssize_t cas_reader_pread(cas_reader *r, void *buf, size_t len, uint64_t off)
 {
 	unsigned char *dst = buf;
 	size_t done = 0;
+	int near, fwd;
 
 	if (off >= r->size)
 		return 0;
@@ -436,6 +453,7 @@ ssize_t cas_reader_pread(cas_reader *r, void *buf, size_t len, uint64_t off)
 		len = SSIZE_MAX;
 	if (!r->compressed)
 		return cas_pread_full(r->fd, buf, len, off);
+	read_track(r, off, len, &near, &fwd);
 	while (done < len) {
 		uint64_t pos = off + done;
 		uint32_t i = zseek_find(&r->sk, pos);
@@ -443,7 +461,7 @@ ssize_t cas_reader_pread(cas_reader *r, void *buf, size_t len, uint64_t off)
 		size_t n = (size_t)(r->sk.doff[i + 1] - pos);
 		if (n > len - done)
 			n = len - done;
-		int rc = frame_read(r, i, dst + done, in, n);
+		int rc = frame_read(r, i, dst + done, in, n, near, fwd);
 		if (rc < 0)
 			return done ? (ssize_t)done : rc;
 		done += n;
