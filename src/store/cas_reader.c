@@ -1,18 +1,18 @@
 /*
  * cas_reader.c - reading blobs. A raw object is its content: the reader
  * hands out the fd (FUSE splices from it; hints of our own to read ahead
- * measured slower than the kernel's read-ahead alone). A .zst object is read
- * through a small cache of decoded frames (up to RD_BYTES): a read that
- * needs a frame no slot holds decodes it whole into a slot when it reads
- * to the frame's end or reads sequentially, and only the prefix it needs
- * into a private buffer otherwise (a random 4 KiB read decodes half a
- * frame on average, and evicts nothing). Once reads go forward frame after
- * frame, the next RD_AHEAD_BYTES of frames are queued for up to RD_HELPERS helper
- * threads (never more than the CPUs), so frames decode in parallel ahead
- * of the reader; a reader needing a frame still queued decodes it itself.
- * One mutex and one condition guard the slots; decoding and copying
- * happen outside it (a slot being decoded is BUSY, one being copied from
- * is pinned). The helpers start with the first read-ahead and are stopped
+ * measured slower than the kernel's read-ahead alone). A .zst object is
+ * read through a small cache of decoded frames (up to RD_BYTES): a read
+ * that needs a frame no slot holds decodes it whole into a slot when it
+ * continues the reads before it or reads to the frame's end, and only
+ * the prefix it needs into a private buffer otherwise (a random 4 KiB
+ * read evicts nothing). Once reads keep going forward, the next
+ * RD_AHEAD_BYTES of frames are queued for up to RD_HELPERS helper threads
+ * (never more than the CPUs), so frames decode in parallel ahead of the
+ * reader; a reader needing a frame still queued decodes it itself. One
+ * mutex and one condition guard the slots; decoding and copying happen
+ * outside it (a slot being decoded is BUSY, one being copied from is
+ * pinned). The helpers start with the first read-ahead and are stopped
  * and joined by cas_reader_close.
  */
 #include <errno.h>
@@ -329,8 +329,8 @@ again:
 		pthread_mutex_unlock(&r->mu);
 		return -ENOMEM;
 	}
-	/* The slot is BUSY, so ours alone until slot_fill publishes it: the
-	 * copy out must come first, though, or it could be evicted. */
+	/* The slot is BUSY, so ours alone until slot_fill publishes it; the
+	 * pin keeps it from being evicted until our copy is out. */
 	pthread_mutex_lock(&r->mu);
 	s->pins++;
 	pthread_mutex_unlock(&r->mu);
