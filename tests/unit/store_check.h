@@ -1,6 +1,7 @@
 /*
- * store_check.h - a check the store's unit tests share: reading a range
- * through a blob reader and comparing it with the content it should be.
+ * store_check.h - what the store's unit tests share: a scratch directory
+ * under /tmp (made, and removed at the end), and reading a range through
+ * a blob reader to compare it with the content it should be.
  */
 #ifndef FLOWYFS_STORE_CHECK_H
 #define FLOWYFS_STORE_CHECK_H
@@ -11,6 +12,31 @@
 #include <string.h>
 
 #include "flowyfs/cas.h"
+
+/* Make the scratch directory base ("/tmp/flowy-<name>.XXXXXX") and name
+ * the store below it (store may be NULL); 0, or -1 after saying why. */
+static inline int scratch_make(char *base, size_t nbase, char *store,
+                               size_t nstore, const char *name)
+{
+	snprintf(base, nbase, "/tmp/flowy-%s.XXXXXX", name);
+	if (!mkdtemp(base)) {
+		perror("mkdtemp");
+		return -1;
+	}
+	if (store)
+		snprintf(store, nstore, "%s/store", base);
+	return 0;
+}
+
+/* Remove the scratch directory (rm -rf), saying so when it cannot. */
+static inline void scratch_remove(const char *base)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", base);
+}
 
 /* Read [off, off+len) through r and compare with want + off; says what
  * came back on a mismatch. */

@@ -412,14 +412,8 @@ TEST(test_raw_reader)
 
 int main(void)
 {
-	char cmd[128];
-
-	snprintf(base, sizeof base, "/tmp/flowy-reader.XXXXXX");
-	if (!mkdtemp(base)) {
-		perror("mkdtemp");
+	if (scratch_make(base, sizeof base, store, sizeof store, "reader") < 0)
 		return 1;
-	}
-	snprintf(store, sizeof store, "%s/store", base);
 	RUN(test_sequential_read_ahead);
 	RUN(test_threads_forward_and_random);
 	RUN(test_random_small_reads);
@@ -427,8 +421,6 @@ int main(void)
 	RUN(test_old_objects_read);
 	RUN(test_frame_sizes_follow_ratio);
 	RUN(test_raw_reader);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", base);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", base);
+	scratch_remove(base);
 	return CHECK_DONE();
 }

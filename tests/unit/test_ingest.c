@@ -160,20 +160,12 @@ TEST(test_stopped_put_leaves_nothing)
 
 int main(void)
 {
-	char cmd[128];
-
-	snprintf(base, sizeof base, "/tmp/flowy-ingest.XXXXXX");
-	if (!mkdtemp(base)) {
-		perror("mkdtemp");
+	if (scratch_make(base, sizeof base, store, sizeof store, "ingest") < 0)
 		return 1;
-	}
-	snprintf(store, sizeof store, "%s/store", base);
 	RUN(test_src_memory_chunks);
 	RUN(test_src_sparse_file);
 	RUN(test_sizes_around_boundaries);
 	RUN(test_stopped_put_leaves_nothing);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", base);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", base);
+	scratch_remove(base);
 	return CHECK_DONE();
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "store_check.h"
 #include "flowyfs/cas.h"
 #include "flowyfs/zseek.h"
 
@@ -296,20 +297,13 @@ TEST(test_damaged_tables_refused)
 
 int main(void)
 {
-	char cmd[128];
-
-	snprintf(base, sizeof base, "/tmp/flowy-zseek.XXXXXX");
-	if (!mkdtemp(base)) {
-		perror("mkdtemp");
+	if (scratch_make(base, sizeof base, NULL, 0, "zseek") < 0)
 		return 1;
-	}
 	RUN(test_roundtrip_frames_and_prefixes);
 	RUN(test_zstd_command_decodes);
 	RUN(test_find_at_boundaries);
 	RUN(test_checksum_layout_reads);
 	RUN(test_damaged_tables_refused);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", base);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", base);
+	scratch_remove(base);
 	return CHECK_DONE();
 }
