@@ -1,11 +1,13 @@
 /*
  * store_check.h - what the store's unit tests share: a scratch directory
- * under /tmp (made, and removed at the end), and reading a range through
+ * under /tmp (made, and removed at the end), counting a directory's
+ * entries, and reading a range through
  * a blob reader to compare it with the content it should be.
  */
 #ifndef FLOWYFS_STORE_CHECK_H
 #define FLOWYFS_STORE_CHECK_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,22 @@ static inline void scratch_remove(const char *base)
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", base);
+}
+
+/* Entries in a directory, not counting . and .. (-1 when unreadable). */
+static inline int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
 }
 
 /* Read [off, off+len) through r and compare with want + off; says what

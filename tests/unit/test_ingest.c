@@ -34,20 +34,6 @@ static void fill(unsigned char *b, size_t n, int noise, uint64_t seed)
 	}
 }
 
-static int entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-	closedir(d);
-	return n;
-}
-
 TEST(test_src_memory_chunks)
 {
 	unsigned char data[1000];
@@ -153,7 +139,7 @@ TEST(test_stopped_put_leaves_nothing)
 	CHECK_INT(ingest_put(c, hex, &s, CAS_BLOB, NULL), -ECANCELED);
 	CHECK_INT(cas_stat(c, want, &st), -ENOENT);
 	snprintf(tmp, sizeof tmp, "%s/tmp", store);
-	CHECK_INT(entries(tmp), 0);
+	CHECK_INT(count_entries(tmp), 0);
 	cas_close(c);
 	free(data);
 }
