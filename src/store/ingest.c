@@ -1,8 +1,10 @@
 /*
  * ingest.c - the put pipeline: content goes through SHA-256 into a temp
  * object and is published under its name, the source read once. The first
- * chunk is the sample: compressed (it becomes the first frame when kept),
- * it decides between raw and the zstd seekable format. Bigger content is
+ * chunk is the sample: compressed (it becomes the first frames when kept),
+ * it decides between raw and the zstd seekable format, and the frame size:
+ * CAS_FRAME when it compresses FRAME_BIG_RATIO:1 or better, else
+ * CAS_FRAME_SMALL (a chunk then becomes several frames). Bigger content is
  * worked in batches of PIPE_BATCH chunks: the calling thread reads a batch
  * and hashes it while helper threads compress its chunks into frames (or
  * one helper writes the raw batch out and starts its writeback); the
@@ -72,15 +74,7 @@ ssize_t ingest_src_next(struct ingest_src *s, unsigned char *buf,
 
 /* ---- the pipeline ----------------------------------------------------- */
 
-/*
- * A put works in batches of up to PIPE_BATCH chunks. The calling thread
- * reads a batch and hashes it while helper threads (when the content is
- * big enough to be worth them) do the rest: compress each chunk into a
- * frame, or write the raw batch out and start its writeback. The caller
- * joins in on what is left, waits for the batch, then writes the
- * compressed frames in order. SHA-256 cannot be split, so it is the
- * caller's alone.
- */
+/* Helpers start only for content bigger than one chunk. */
 #define PIPE_BATCH 4
 #define PIPE_THREADS 4  /* helpers at most */
 #define FRAME_BIG_RATIO 8  /* compressing this well or better: CAS_FRAME frames */
