@@ -138,9 +138,14 @@ conformance: all
 # The whole suite: what README.md and .ci/run call.
 test: unit unit-asan fuzz bats bats-asan $(if $(wildcard $(PJDFSTEST_SRC)/pjdfstest.c),conformance)
 
-bench: all
+bench: all build/bench/store_tool
 	bash bench/run.sh
 	bash bench/engine.sh
+
+# The store's hash, put and a random-read probe as commands (bench/run.sh).
+build/bench/store_tool: bench/store_tool.c $(filter-out build/src/main.o,$(OBJS))
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
 
 # Mount the default store on $(MNT) (default /mnt/flowy; `make demo
 # MNT=DIR` or MNT in the environment) and run the quickstart; `make undemo`

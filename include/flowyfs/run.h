@@ -14,9 +14,9 @@
  *
  * The parts a run is made of live in their own modules: snapshot.c (the
  * pipeline's files), cachekey.c (keys and reasons), workspace.c (a step's
- * scratch and environment), ingest.c (outputs into the store), record.c
- * (the rows), executor.h (how a process is started), events.c (what
- * happened, for subscribers).
+ * scratch and environment), stepio.c (inputs and outputs into the store),
+ * record.c (the rows), executor.h (how a process is started), events.c
+ * (what happened, for subscribers).
  */
 #ifndef FLOWYFS_RUN_H
 #define FLOWYFS_RUN_H

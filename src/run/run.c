@@ -31,7 +31,7 @@
 #include "flowyfs/events.h"
 #include "flowyfs/executor.h"
 #include "flowyfs/foreach.h"
-#include "flowyfs/ingest.h"
+#include "flowyfs/stepio.h"
 #include "flowyfs/log.h"
 #include "flowyfs/record.h"
 #include "flowyfs/run.h"
@@ -567,7 +567,7 @@ static void step_exited(struct run *r, size_t i)
 		note_full_disk(r, s);
 		rc = -EIO;
 	} else {
-		rc = ingest_outputs(r, i);
+		rc = stepio_outputs(r, i);
 	}
 	if (rc == -ENOSPC || (rc && strstr(s->error, "no space left")))
 		workspace_remove(s->scratch); /* room to record the failure */
@@ -796,7 +796,7 @@ static void consider(struct run *r, size_t i, int *slots)
 		char *err = NULL;
 		if (has_file_input(s->def))
 			batch_end(r);
-		if (ingest_inputs(r, i, &err) < 0) {
+		if (stepio_inputs(r, i, &err) < 0) {
 			s->error = err;
 			if (workspace_open_log(r, s) < 0)
 				log_error("run %lld step %s: cannot open its log", (long long)r->id,
