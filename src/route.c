@@ -20,7 +20,7 @@
 
 const struct view *const route_views[] = {
 	&view_pipelines, &view_artifacts, &view_runs, &view_lineage,
-	&view_metrics, NULL,
+	&view_metrics, &view_hooks, NULL,
 };
 
 const struct view *route_find(const char *path)

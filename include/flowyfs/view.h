@@ -129,6 +129,6 @@ const struct view *route_find(const char *path);
 extern const struct view *const route_views[];
 
 extern const struct view view_root, view_pipelines, view_artifacts,
-	view_runs, view_lineage, view_metrics;
+	view_runs, view_lineage, view_metrics, view_hooks;
 
 #endif

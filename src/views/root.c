@@ -21,6 +21,7 @@ static const char readme[] =
 	"runs/latest         the newest run\n"
 	"lineage/            where each artifact came from\n"
 	"metrics/            numbers the steps reported, across runs\n"
+	"hooks/              executables run on events (hooks/.log says how it went)\n"
 	"\n"
 	"Everything is plain text; see the flowyfs docs for the full layout.\n";
 
