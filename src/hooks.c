@@ -228,13 +228,16 @@ static void on_event(struct flowy *f, const struct event *ev, void *arg)
 /* ---- dispatching ------------------------------------------------------- */
 
 /* The JSON of ev, with the run's params, the step's outputs and its last
- * metric values from the database. */
+ * metric values from the database; an alert's metrics are the value that
+ * fired it (later values may have come meanwhile). */
 static char *event_json(struct flowy *f, const struct event *ev)
 {
 	char *params = ev->run ? db_text(f->db, "SELECT params FROM runs WHERE id=?", "i",
 	                                 ev->run) : NULL;
 	cJSON *outputs = cJSON_CreateObject(), *metrics = cJSON_CreateObject();
-	if (ev->step) {
+	if (ev->kind == EV_ALERT) {
+		cJSON_AddNumberToObject(metrics, ev->metric ? ev->metric : "?", ev->value);
+	} else if (ev->step) {
 		db_lock(f->db);
 		sqlite3_stmt *st = db_prepare(f->db, "SELECT name, hash FROM step_io WHERE "
 		                              "run_id=? AND step=? AND dir='out' ORDER BY name",

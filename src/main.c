@@ -34,6 +34,7 @@
 #include "flowyfs/hostfs.h"
 #include "flowyfs/log.h"
 #include "flowyfs/catalog.h"
+#include "flowyfs/alerts.h"
 #include "flowyfs/events.h"
 #include "flowyfs/hooks.h"
 #include "flowyfs/sched.h"
@@ -527,14 +528,16 @@ int main(int argc, char **argv)
 	write_pid(lock_fd);
 	/* Hooks before the scheduler (whose events they take), the scheduler
 	 * before the watches (which feed it). */
-	if ((rc = hooks_start(&f, o.hook_timeout)) != 0) {
-		log_error("cannot start the hook runner: %s", strerror(-rc));
+	if ((rc = hooks_start(&f, o.hook_timeout)) != 0 || (rc = alerts_start(&f)) != 0) {
+		log_error("cannot start the hook runner and alerts: %s", strerror(-rc));
+		hooks_stop(&f);
 		rc = 1;
 		goto out_unmount;
 	}
 	if ((rc = sched_start(&f)) != 0 || (rc = watch_start(&f, input_changed)) != 0) {
 		log_error("cannot start the scheduler: %s", strerror(-rc));
 		sched_stop(&f);
+		alerts_stop(&f);
 		hooks_stop(&f);
 		rc = 1;
 		goto out_unmount;
@@ -549,6 +552,7 @@ int main(int argc, char **argv)
 	rc = rc && !__atomic_load_n(&f.unmounted, __ATOMIC_RELAXED) ? 1 : 0;
 	watch_stop(&f);
 	sched_stop(&f);
+	alerts_stop(&f);
 	hooks_stop(&f);
 	log_info("stopped");
 out_unmount:

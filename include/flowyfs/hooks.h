@@ -45,7 +45,8 @@ int hooks_match(const char *hook, const char *event);
  * newline): event, time, pipeline, run, step, status, error, params
  * (params_json, the run's params as JSON text, or NULL for {}), outputs
  * (name -> "sha256:<hex>", may be NULL for {}), metrics (name -> last
- * value, may be NULL for {}), and per kind: output and hash
+ * value, may be NULL for {}; for an alert the value that fired it), and
+ * per kind: output and hash
  * (artifact-published); alert, metric, value, threshold (alert). */
 char *hooks_json(const struct event *ev, const char *params_json,
                  const cJSON *outputs, const cJSON *metrics);

@@ -4,7 +4,7 @@
  *
  *   runs/latest -> <id>
  *   runs/<id>/{status,pipeline,started,finished,duration,params.json,summary,
- *              run.json,git,env,dag.dot,pipeline.commit,error}
+ *              run.json,git,env,dag.dot,pipeline.commit,error,alerts}
  *   runs/<id>/snapshot/...   the pipeline files the run used (read-only)
  *   runs/<id>/steps/<s>/{status,log,exit_code,attempts,duration,cached,
  *                        reason,error}, inputs/<n>, outputs/<n> (symlinks),
@@ -27,6 +27,7 @@
 
 #include <cJSON.h>
 
+#include "flowyfs/alerts.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
 
@@ -66,7 +67,7 @@ static void fmt_col(struct strbuf *sb, sqlite3_stmt *st, int col)
 static const char *const run_files[] = {
 	"status", "pipeline", "started", "finished", "duration", "params.json",
 	"summary", "error", "run.json", "git", "env", "dag.dot", "pipeline.commit",
-	NULL,
+	"alerts", NULL,
 };
 
 static cJSON *json_time(sqlite3_stmt *st, int col)
@@ -221,6 +222,10 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 {
 	struct strbuf sb = {0};
 	int rc = 0;
+	if (!strcmp(name, "alerts")) {
+		*out = alerts_render(f, id);
+		return 0;
+	}
 	db_lock(f->db);
 	sqlite3_stmt *st = db_prepare(f->db, "SELECT status, pipeline, started, finished, "
 	                              "params, error, commit_id, git, env, dag, paused, "
