@@ -39,6 +39,7 @@
 #include "flowyfs/hooks.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
+#include "flowyfs/waits.h"
 #include "flowyfs/watch.h"
 
 #define FLOWYFS_VERSION "0.1.0"
@@ -528,8 +529,10 @@ int main(int argc, char **argv)
 	write_pid(lock_fd);
 	/* Hooks before the scheduler (whose events they take), the scheduler
 	 * before the watches (which feed it). */
-	if ((rc = hooks_start(&f, o.hook_timeout)) != 0 || (rc = alerts_start(&f)) != 0) {
+	if ((rc = hooks_start(&f, o.hook_timeout)) != 0 || (rc = alerts_start(&f)) != 0 ||
+	    (rc = waits_start(&f)) != 0) {
 		log_error("cannot start the hook runner and alerts: %s", strerror(-rc));
+		alerts_stop(&f);
 		hooks_stop(&f);
 		rc = 1;
 		goto out_unmount;
@@ -537,6 +540,7 @@ int main(int argc, char **argv)
 	if ((rc = sched_start(&f)) != 0 || (rc = watch_start(&f, input_changed)) != 0) {
 		log_error("cannot start the scheduler: %s", strerror(-rc));
 		sched_stop(&f);
+		waits_stop(&f);
 		alerts_stop(&f);
 		hooks_stop(&f);
 		rc = 1;
@@ -552,6 +556,7 @@ int main(int argc, char **argv)
 	rc = rc && !__atomic_load_n(&f.unmounted, __ATOMIC_RELAXED) ? 1 : 0;
 	watch_stop(&f);
 	sched_stop(&f);
+	waits_stop(&f);
 	alerts_stop(&f);
 	hooks_stop(&f);
 	log_info("stopped");

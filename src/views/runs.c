@@ -4,7 +4,8 @@
  *
  *   runs/latest -> <id>
  *   runs/<id>/{status,pipeline,started,finished,duration,params.json,summary,
- *              run.json,git,env,dag.dot,pipeline.commit,error,alerts}
+ *              run.json,git,env,dag.dot,pipeline.commit,error,alerts,wait}
+ *   runs/<id>/wait           a read blocks until the run ends (waits.c)
  *   runs/<id>/snapshot/...   the pipeline files the run used (read-only)
  *   runs/<id>/steps/<s>/{status,log,exit_code,attempts,duration,cached,
  *                        reason,error}, inputs/<n>, outputs/<n> (symlinks),
@@ -67,7 +68,7 @@ static void fmt_col(struct strbuf *sb, sqlite3_stmt *st, int col)
 static const char *const run_files[] = {
 	"status", "pipeline", "started", "finished", "duration", "params.json",
 	"summary", "error", "run.json", "git", "env", "dag.dot", "pipeline.commit",
-	"alerts", NULL,
+	"alerts", "wait", NULL,
 };
 
 static cJSON *json_time(sqlite3_stmt *st, int col)
@@ -537,6 +538,11 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 	if (view_cached_attr(a, path))
 		return 0;
 	char *text = NULL;
+	if (rp.n == 3 && !strcmp(rp.part[2], "wait")) {
+		a->mode = S_IFREG | 0444;
+		a->mtime = util_now();
+		return 0;
+	}
 	if (rp.n == 3) {
 		int rc = is_one_of(run_files, rp.part[2]) ?
 		         render_run(f, rp.id, rp.part[2], &text) : -ENOENT;
@@ -676,6 +682,14 @@ static int runs_open(struct flowy *f, const char *path, int flags, struct fh *h)
 	struct rpath rp;
 	if (parse(path, &rp) < 0 || !rp.id)
 		return -ENOENT;
+	if (rp.n == 3 && !strcmp(rp.part[2], "wait")) {
+		if (!run_exists(f, rp.id))
+			return -ENOENT;
+		h->kind = FH_WAIT;
+		h->run = rp.id;
+		h->direct_io = 1;
+		return 0;
+	}
 	char *text = view_cache_take(path);
 	int rc;
 	if (text) {
