@@ -93,22 +93,6 @@ char *alerts_line(double t, const char *name, const char *metric, double value,
 	return strbuf_detach(&sb, NULL);
 }
 
-char *alerts_render(struct flowy *f, int64_t run)
-{
-	struct strbuf sb = {0};
-	strbuf_puts(&sb, "time\tname\tmetric\tvalue\tthreshold\n");
-	char *path = xasprintf("%s/%lld/alerts", f->runs_dir, (long long)run), *text = NULL;
-	size_t len = 0;
-	int rc = util_read_file(path, &text, &len);
-	if (rc < 0 && rc != -ENOENT)
-		log_error("%s: %s", path, strerror(-rc));
-	if (text)
-		strbuf_add(&sb, text, len);
-	free(text);
-	free(path);
-	return strbuf_detach(&sb, NULL);
-}
-
 /* ---- firing ------------------------------------------------------------ */
 
 static void fire_one(struct flowy *f, const struct afire *a)

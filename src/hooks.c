@@ -144,22 +144,6 @@ char *hooks_log_line(double start, const char *event, const char *hook,
 	return strbuf_detach(&sb, NULL);
 }
 
-char *hooks_render_log(struct flowy *f)
-{
-	struct strbuf sb = {0};
-	strbuf_puts(&sb, "time\tevent\thook\texit\tduration\n");
-	char *path = xasprintf("%s/hooks.log", f->events_dir), *text = NULL;
-	size_t len = 0;
-	int rc = util_read_file(path, &text, &len);
-	if (rc < 0 && rc != -ENOENT)
-		log_error("%s: %s", path, strerror(-rc));
-	if (text)
-		strbuf_add(&sb, text, len);
-	free(text);
-	free(path);
-	return strbuf_detach(&sb, NULL);
-}
-
 /* ---- the record -------------------------------------------------------- */
 
 /* Keep hooks.log under HOOKS_LOG_MAX: past it, keep its newer half. */

@@ -31,7 +31,8 @@ int alerts_duration_fires(const struct alert_def *a, const char *step, double el
 /* One line of runs/<id>/alerts (malloc'd, with newline). */
 char *alerts_line(double t, const char *name, const char *metric, double value,
                   double threshold);
-/* runs/<id>/alerts as shown: a header row, then the alerts fired. */
-char *alerts_render(struct flowy *f, int64_t run);
+/* The header row of runs/<id>/alerts (views/runs.c shows it above the
+ * lines of <rundir>/alerts). */
+#define ALERTS_HEADER "time\tname\tmetric\tvalue\tthreshold\n"
 
 #endif

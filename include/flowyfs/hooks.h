@@ -53,7 +53,7 @@ char *hooks_json(const struct event *ev, const char *params_json,
 /* One line of hooks.log: time event hook exit duration, tab-separated. */
 char *hooks_log_line(double start, const char *event, const char *hook,
                      const char *exit, double duration);
-/* hooks/.log as shown: a header row, then the log (malloc'd). */
-char *hooks_render_log(struct flowy *f);
+/* The header row of hooks/.log (views/hooks.c shows it above the log). */
+#define HOOKS_LOG_HEADER "time\tevent\thook\texit\tduration\n"
 
 #endif

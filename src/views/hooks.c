@@ -40,6 +40,14 @@ static enum hpart classify(const char *path, const char **rel)
 	return H_FILE;
 }
 
+static char *render_log(struct flowy *f)
+{
+	char *path = xasprintf("%s/hooks.log", f->events_dir);
+	char *text = view_file_text(HOOKS_LOG_HEADER, path);
+	free(path);
+	return text;
+}
+
 static char *out_dir(struct flowy *f)
 {
 	return xasprintf("%s/out", f->events_dir);
@@ -53,7 +61,7 @@ static int hk_getattr(struct flowy *f, const char *path, struct view_attr *a)
 	switch (classify(path, &rel)) {
 	case H_LOG:
 		if (!view_cached_attr(a, path))
-			view_generated_attr(a, path, hooks_render_log(f));
+			view_generated_attr(a, path, render_log(f));
 		return 0;
 	case H_OUT:
 		a->mode = S_IFDIR | 0555;
@@ -107,7 +115,7 @@ static int hk_open(struct flowy *f, const char *path, int flags, struct fh *h)
 			return -EACCES;
 		if (p == H_LOG) {
 			char *t = view_cache_take(path);
-			view_text_fh(h, t ? t : hooks_render_log(f));
+			view_text_fh(h, t ? t : render_log(f));
 			return 0;
 		}
 		char *dir = out_dir(f);
@@ -120,9 +128,7 @@ static int hk_open(struct flowy *f, const char *path, int flags, struct fh *h)
 	}
 	if (rc)
 		return rc;
-	h->kind = FH_FD;
-	h->fd = fd;
-	h->direct_io = 1;
+	view_fd_fh(h, fd);
 	return 0;
 }
 
@@ -144,19 +150,14 @@ static int hk_create(struct flowy *f, const char *path, mode_t mode, int flags,
 		rc = backing_open(ROOT, rel, flags | O_CREAT, mode, &fd);
 	if (rc)
 		return rc;
-	h->kind = FH_FD;
-	h->fd = fd;
-	h->direct_io = 1;
+	view_fd_fh(h, fd);
 	return 0;
 }
 
 static int hk_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
                     off_t off)
 {
-	if (h->kind != FH_FD)
-		return -EBADF;
-	ssize_t n = pwrite(h->fd, buf, len, off);
-	return n < 0 ? -errno : (int)n;
+	return view_fd_write(h, buf, len, off);
 }
 
 static int hk_mkdir(struct flowy *f, const char *path, mode_t mode)

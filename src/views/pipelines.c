@@ -191,9 +191,7 @@ static int pl_open(struct flowy *f, const char *path, int flags, struct fh *h)
 	int fd = -1, rc = backing_open(ROOT, rel(path), flags & ~(O_CREAT | O_EXCL), 0, &fd);
 	if (rc)
 		return rc;
-	h->kind = FH_FD;
-	h->fd = fd;
-	h->direct_io = 1;
+	view_fd_fh(h, fd);
 	return 0;
 }
 
@@ -220,9 +218,7 @@ static int pl_create(struct flowy *f, const char *path, mode_t mode, int flags,
 	rc = backing_open(ROOT, rel(path), flags | O_CREAT, mode, &fd);
 	if (rc)
 		return rc;
-	h->kind = FH_FD;
-	h->fd = fd;
-	h->direct_io = 1;
+	view_fd_fh(h, fd);
 	return 0;
 }
 
@@ -293,10 +289,8 @@ static int apply(struct flowy *f, const char *p, const struct ctl_cmd *cmd, char
 static int pl_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
                     off_t off)
 {
-	if (h->kind == FH_FD) {
-		ssize_t n = pwrite(h->fd, buf, len, off);
-		return n < 0 ? -errno : (int)n;
-	}
+	if (h->kind == FH_FD)
+		return view_fd_write(h, buf, len, off);
 	if (h->kind != FH_CTL)
 		return -EBADF;
 	struct ppath pp;

@@ -224,7 +224,9 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 	struct strbuf sb = {0};
 	int rc = 0;
 	if (!strcmp(name, "alerts")) {
-		*out = alerts_render(f, id);
+		char *path = xasprintf("%s/%lld/alerts", f->runs_dir, (long long)id);
+		*out = view_file_text(ALERTS_HEADER, path);
+		free(path);
 		return 0;
 	}
 	db_lock(f->db);

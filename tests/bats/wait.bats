@@ -146,18 +146,9 @@ all_exited() {
 	w=$!
 	WAITERS=("$w")
 	sleep 0.3
-	local rc=0
-	kill -TERM "$FLOWY_PID"
+	sigterm_flowy
 	wait_for "$RUN_WAIT" all_exited "$w"
 	wait "$w" || true
-	wait_for "$RUN_WAIT" all_exited "$FLOWY_PID"
-	wait "$FLOWY_PID" || rc=$?
-	echo "flowyfs exited with status $rc after SIGTERM" >&2
-	FLOWY_PID=
-	rm -f "$BATS_TEST_TMPDIR/daemon.pid"
-	if grep -q " $mnt fuse" /proc/mounts; then
-		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt"
-	fi
 	# Its answer, then (cat reads on) the mount is gone.
 	expect_eq "$(head -n 1 "$SYNC/u")" interrupted
 	WAITERS=()
