@@ -577,8 +577,11 @@ static void *runner_main(void *arg)
 		}
 		if (stopping && (!running || now - stop_at > 2 * HOOKS_KILL_GRACE + 1))
 			break;
-		GROW(pfd, cap, 2 * running + 1);
-		who = xrealloc(who, cap * sizeof *who);
+		if (cap < 2 * running + 1) {
+			cap = 2 * running + 1;
+			pfd = xrealloc(pfd, cap * sizeof *pfd);
+			who = xrealloc(who, cap * sizeof *who);
+		}
 		pfd[n++] = (struct pollfd){.fd = h->wake_fd, .events = POLLIN};
 		for (struct hslot *s = h->slots; s; s = s->next) {
 			if (!s->job)

@@ -172,3 +172,23 @@ touch: cannot touch '$mnt/pipelines/x': Read-only file system
 /"
 	[ ! -e "$P/x" ]
 }
+
+@test "20 hooks of one event run side by side, each once" {
+	local i
+	for ((i = 0; i < 20; i++)); do
+		hook "run-started.h$i" 'sleep 0.5; echo "$FLOWY_HOOK"'
+	done
+	pipeline_off many
+	write_step many s '{"run": "true"}'
+	local t0=$SECONDS
+	echo run >"$P/many/.ctl"
+	wait_new_run many >/dev/null
+	wait_for "$RUN_WAIT" log_has 20
+	# One after the other they would take 10 s.
+	[ $((SECONDS - t0)) -lt 6 ]
+	expect_eq "$(awk -F'\t' 'NR > 1 {print $2, $4}' "$H/.log" | sort | uniq -c | awk '{print $1, $2, $3}')" \
+		"20 run-started 0"
+	for ((i = 0; i < 20; i++)); do
+		expect_eq "$(cat "$H/.out/run-started.h$i")" "run-started.h$i"
+	done
+}
