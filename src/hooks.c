@@ -284,11 +284,17 @@ static void dispatch(struct hooks *h, struct hjob *j)
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
-	while ((e = readdir(d)))
+	errno = 0;
+	while ((e = readdir(d))) {
 		if (hooks_match(e->d_name, event) && e->d_type != DT_DIR) {
 			GROW(names, cap, n);
 			names[n++] = xstrdup(e->d_name);
 		}
+		errno = 0;
+	}
+	if (errno)
+		log_error("hooks: %s: %s (some hooks may not run for %s)",
+		          h->f->hooks_dir, strerror(errno), event);
 	if (closedir(d) < 0)
 		log_error("hooks: %s: %s", h->f->hooks_dir, strerror(errno));
 	/* A stable order: by name. */

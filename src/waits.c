@@ -147,10 +147,17 @@ static void on_event(struct flowy *f, const struct event *ev, void *arg)
 	free(rs);
 }
 
+/* Answer req with an error; a reader that went away is no error of ours. */
+static void reply_err(fuse_req_t req, int err)
+{
+	if (fuse_reply_err(req, err) != 0)
+		log_debug("wait: the reader went away before its answer");
+}
+
 static void on_interrupt(fuse_req_t req, void *arg)
 {
 	if (waits_take_req(arg, req, NULL))
-		fuse_reply_err(req, EINTR);
+		reply_err(req, EINTR);
 }
 
 /* The run's status when it has ended (malloc'd), else NULL; *gone set
@@ -173,12 +180,11 @@ void waits_read(struct flowy *f, fuse_req_t req, int64_t run, size_t size, off_t
 	if (off > 0) { /* the status was read: EOF, or the rest of it */
 		st = ended_status(f, run, &gone);
 		char *text = st ? xasprintf("%s\n", st) : NULL;
-		size_t len = text ? strlen(text) : 0;
-		if ((size_t)off >= len)
-			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, text + off, len - (size_t)off < size ?
-			               len - (size_t)off : size);
+		size_t len = text ? strlen(text) : 0, n = 0;
+		if ((size_t)off < len)
+			n = len - (size_t)off < size ? len - (size_t)off : size;
+		if (fuse_reply_buf(req, n ? text + off : NULL, n) != 0)
+			log_debug("wait: the reader went away before its answer");
 		free(text);
 		free(st);
 		return;
@@ -191,7 +197,7 @@ void waits_read(struct flowy *f, fuse_req_t req, int64_t run, size_t size, off_t
 		if (st)
 			reply_status(req, st, size);
 		else
-			fuse_reply_err(req, ENOENT);
+			reply_err(req, ENOENT);
 	}
 	free(st);
 }
@@ -217,7 +223,7 @@ void waits_stop(struct flowy *f)
 	pthread_mutex_unlock(&w->lock);
 	while (e) {
 		struct waiter *next = e->next;
-		fuse_reply_err(e->r.req, EINTR);
+		reply_err(e->r.req, EINTR);
 		free(e);
 		e = next;
 	}
