@@ -192,3 +192,58 @@ touch: cannot touch '$mnt/pipelines/x': Read-only file system
 		expect_eq "$(cat "$H/.out/run-started.h$i")" "run-started.h$i"
 	done
 }
+
+# status_is ID S: run ID's status is S.
+status_is() {
+	[ "$(cat "$mnt/runs/$1/status")" = "$2" ]
+}
+
+@test "retry, pause, resume and cancel events reach hooks with their exact JSON" {
+	hook any.json 'cat >> "$HOME/all.json"'
+	pipeline_off r
+	write_step r r '{"run": "echo no >&2; exit 5", "retries": 1}'
+	echo run >"$P/r/.ctl"
+	expect_eq "$(cat "$P/r/.latest/wait")" failed
+	pipeline_off c
+	write_step c c '{"run": "sleep 20"}'
+	echo run >"$P/c/.ctl"
+	local id
+	id=$(latest_run_of c)
+	wait_for "$RUN_WAIT" test "$(cat "$mnt/runs/$id/steps/c/status")" = running
+	echo pause >"$P/c/.ctl"
+	wait_for "$RUN_WAIT" status_is "$id" paused
+	echo resume >"$P/c/.ctl"
+	wait_for "$RUN_WAIT" status_is "$id" running
+	echo cancel >"$P/c/.ctl"
+	expect_eq "$(cat "$mnt/runs/$id/wait")" cancelled
+	wait_for "$RUN_WAIT" lines_of "$HOME/all.json" 14
+	sleep 0.3 # nothing more may come
+	local e='"params":{},"outputs":{},"metrics":{}}'
+	expect_eq "$(sed 's/"time":"[^"]*"/"time":T/' "$HOME/all.json")" \
+"{\"event\":\"run-queued\",\"time\":T,\"pipeline\":\"r\",\"run\":1,\"step\":null,\"status\":\"queued\",\"error\":null,$e
+{\"event\":\"run-started\",\"time\":T,\"pipeline\":\"r\",\"run\":1,\"step\":null,\"status\":\"running\",\"error\":null,$e
+{\"event\":\"step-started\",\"time\":T,\"pipeline\":\"r\",\"run\":1,\"step\":\"r\",\"status\":\"running\",\"error\":null,$e
+{\"event\":\"step-retry\",\"time\":T,\"pipeline\":\"r\",\"run\":1,\"step\":\"r\",\"status\":\"running\",\"error\":\"step exited with status 5\",$e
+{\"event\":\"step-started\",\"time\":T,\"pipeline\":\"r\",\"run\":1,\"step\":\"r\",\"status\":\"running\",\"error\":null,$e
+{\"event\":\"step-failed\",\"time\":T,\"pipeline\":\"r\",\"run\":1,\"step\":\"r\",\"status\":\"failed\",\"error\":\"step exited with status 5\",$e
+{\"event\":\"run-failed\",\"time\":T,\"pipeline\":\"r\",\"run\":1,\"step\":null,\"status\":\"failed\",\"error\":\"r: step exited with status 5\",$e
+{\"event\":\"run-queued\",\"time\":T,\"pipeline\":\"c\",\"run\":$id,\"step\":null,\"status\":\"queued\",\"error\":null,$e
+{\"event\":\"run-started\",\"time\":T,\"pipeline\":\"c\",\"run\":$id,\"step\":null,\"status\":\"running\",\"error\":null,$e
+{\"event\":\"step-started\",\"time\":T,\"pipeline\":\"c\",\"run\":$id,\"step\":\"c\",\"status\":\"running\",\"error\":null,$e
+{\"event\":\"run-paused\",\"time\":T,\"pipeline\":\"c\",\"run\":$id,\"step\":null,\"status\":\"paused\",\"error\":null,$e
+{\"event\":\"run-resumed\",\"time\":T,\"pipeline\":\"c\",\"run\":$id,\"step\":null,\"status\":\"running\",\"error\":null,$e
+{\"event\":\"step-failed\",\"time\":T,\"pipeline\":\"c\",\"run\":$id,\"step\":\"c\",\"status\":\"failed\",\"error\":\"cancelled\",$e
+{\"event\":\"run-cancelled\",\"time\":T,\"pipeline\":\"c\",\"run\":$id,\"step\":null,\"status\":\"cancelled\",\"error\":null,$e"
+}
+
+@test "hooks kept in the store run again after a remount" {
+	hook run-failed.note 'echo "failed: $FLOWY_PIPELINE"'
+	remount_flowy --hook-timeout 1
+	pipeline_off k
+	write_step k s '{"run": "exit 1"}'
+	echo run >"$P/k/.ctl"
+	expect_eq "$(cat "$P/k/.latest/wait")" failed
+	wait_for "$RUN_WAIT" log_has 1
+	expect_eq "$(hook_log run-failed.note)" "run-failed 0"
+	expect_eq "$(cat "$H/.out/run-failed.note")" "failed: k"
+}
