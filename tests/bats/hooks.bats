@@ -18,6 +18,10 @@ setup() {
 }
 
 teardown() {
+	if [ -n "${WEB_PID:-}" ]; then
+		kill "$WEB_PID" 2>/dev/null || true
+		wait "$WEB_PID" 2>/dev/null || true
+	fi
 	flowy_teardown
 }
 
@@ -246,4 +250,57 @@ status_is() {
 	wait_for "$RUN_WAIT" log_has 1
 	expect_eq "$(hook_log run-failed.note)" "run-failed 0"
 	expect_eq "$(cat "$H/.out/run-failed.note")" "failed: k"
+}
+
+@test "the example webhook posts a Slack-style JSON body with curl" {
+	command -v python3 >/dev/null || skip "no python3 for the test's web server"
+	command -v curl >/dev/null || skip "no curl"
+	# A one-request web server on a free port, recording the body.
+	python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers["Content-Length"])
+        open(sys.argv[1], "wb").write(self.rfile.read(n))
+        open(sys.argv[1] + ".type", "w").write(self.headers["Content-Type"])
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[2], "w").write(str(s.server_port))
+s.timeout = 20
+s.handle_request()
+' "$BATS_TEST_TMPDIR/body" "$BATS_TEST_TMPDIR/port" &
+	WEB_PID=$!
+	wait_for "$RUN_WAIT" test -s "$BATS_TEST_TMPDIR/port"
+	sed "s|^URL=\$|URL=http://127.0.0.1:$(cat "$BATS_TEST_TMPDIR/port")/hook|" \
+		"$REPO/hooks/any.webhook" >"$H/run-failed.webhook"
+	chmod +x "$H/run-failed.webhook"
+	pipeline_off wh
+	write_step wh s '{"run": "exit 1"}'
+	echo run >"$P/wh/.ctl"
+	expect_eq "$(cat "$P/wh/.latest/wait")" failed
+	wait_for "$RUN_WAIT" test -s "$BATS_TEST_TMPDIR/body"
+	expect_eq "$(cat "$BATS_TEST_TMPDIR/body")" '{"text": "flowyfs: wh run 1: run-failed"}'
+	expect_eq "$(cat "$BATS_TEST_TMPDIR/body.type")" application/json
+	wait "$WEB_PID"
+	WEB_PID=
+	wait_for "$RUN_WAIT" log_has 1
+	expect_eq "$(hook_log run-failed.webhook)" "run-failed 0"
+}
+
+@test "the notify-send and sendmail examples do nothing, successfully, where the tool is missing" {
+	if PATH=/usr/local/bin:/usr/bin:/bin command -v notify-send >/dev/null ||
+		PATH=/usr/local/bin:/usr/bin:/bin command -v sendmail >/dev/null ||
+		[ -x /usr/sbin/sendmail ]; then
+		skip "notify-send or sendmail is installed: they would really send"
+	fi
+	cp "$REPO/hooks/run-failed.notify" "$REPO/hooks/run-failed.mail" "$H/"
+	pipeline_off nm
+	write_step nm s '{"run": "exit 1"}'
+	echo run >"$P/nm/.ctl"
+	expect_eq "$(cat "$P/nm/.latest/wait")" failed
+	wait_for "$RUN_WAIT" log_has 2
+	expect_eq "$(hook_log run-failed.notify)" "run-failed 0"
+	expect_eq "$(hook_log run-failed.mail)" "run-failed 0"
+	expect_eq "$(cat "$H/.out/run-failed.notify" "$H/.out/run-failed.mail")" ""
 }
