@@ -348,12 +348,12 @@ void alerts_stop(struct flowy *f)
 	struct alerts *al = f->alerts;
 	if (!al)
 		return;
-	events_unsubscribe(f->events, on_event, al);
 	pthread_mutex_lock(&al->lock);
 	al->stop = 1;
 	pthread_cond_signal(&al->cv);
 	pthread_mutex_unlock(&al->lock);
-	pthread_join(al->thread, NULL);
+	pthread_join(al->thread, NULL); /* first: it emits alert events */
+	events_unsubscribe(f->events, on_event, al);
 	for (struct arun *r = al->runs, *next; r; r = next) {
 		next = r->next;
 		arun_free(r);

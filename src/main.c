@@ -540,8 +540,8 @@ int main(int argc, char **argv)
 	if ((rc = sched_start(&f)) != 0 || (rc = watch_start(&f, input_changed)) != 0) {
 		log_error("cannot start the scheduler: %s", strerror(-rc));
 		sched_stop(&f);
-		waits_stop(&f);
 		alerts_stop(&f);
+		waits_stop(&f);
 		hooks_stop(&f);
 		rc = 1;
 		goto out_unmount;
@@ -555,9 +555,10 @@ int main(int argc, char **argv)
 	/* An unmount is a clean stop however the loop saw it end. */
 	rc = rc && !__atomic_load_n(&f.unmounted, __ATOMIC_RELAXED) ? 1 : 0;
 	watch_stop(&f);
+	/* Every thread that emits events has stopped once the alerts have. */
 	sched_stop(&f);
-	waits_stop(&f);
 	alerts_stop(&f);
+	waits_stop(&f);
 	hooks_stop(&f);
 	log_info("stopped");
 out_unmount:

@@ -18,7 +18,9 @@ struct flowy;
 
 /* Subscribe to f->events and start the timer thread. 0 or -errno. */
 int alerts_start(struct flowy *f);
-/* Stop the thread and forget every run. A no-op when never started. */
+/* Stop the thread and forget every run. A no-op when never started.
+ * Call it after the scheduler stopped and before the other subscribers
+ * unsubscribe: its thread is the last one emitting events. */
 void alerts_stop(struct flowy *f);
 
 /* Does value v of metric (reported by step) fire a? Sets *threshold to
