@@ -9,8 +9,9 @@
 
 PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev \
             libcjson-dev libssl-dev bats pkg-config git zstd \
-            clang libclang-rt-14-dev sqlite3 autoconf automake groff-base
-LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto
+            clang libclang-rt-14-dev sqlite3 autoconf automake groff-base \
+            libgraphviz-dev libmicrohttpd-dev chromium libxml2-utils
+LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto libgvc libmicrohttpd
 PREFIX   ?= /usr/local
 MNT      ?= /mnt/flowy
 PJDFSTEST_SRC ?= $(CURDIR)/../shared/third_party/pjdfstest
@@ -111,13 +112,14 @@ unit: deps $(UNITS)
 
 unit-asan: deps $(ASAN_UNITS)
 	@set -e; for t in $(ASAN_UNITS); do echo "== $$t"; \
-	  ASAN_OPTIONS=detect_leaks=1 $$t; done
+	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $$t; done
 
 bats: all
 	FLOWYFS_BIN=$(CURDIR)/build/flowyfs bats tests/bats
 
 bats-asan: deps build/asan/flowyfs
-	FLOWYFS_BIN=$(CURDIR)/build/asan/flowyfs bats tests/bats
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  FLOWYFS_BIN=$(CURDIR)/build/asan/flowyfs bats tests/bats
 
 fuzz-ctl fuzz-step: fuzz-%: deps build/fuzz/fuzz_%
 	@mkdir -p build/fuzz/work/$* build/fuzz/artifacts

@@ -1,6 +1,6 @@
 /*
- * main.c - flowyfs [--store DIR] [--scratch DIR] [-j N] [-f] [-d] [-o OPTS]
- *           MOUNTPOINT
+ * main.c - flowyfs [--store DIR] [--scratch DIR] [-j N] [--http ADDR:PORT] [-f]
+ *           [-d] [-o OPTS] MOUNTPOINT
  *
  * Checks the command line (every error one line starting "flowyfs: "; usage
  * only for --help), checks the mountpoint from the mount table before any
@@ -8,7 +8,9 @@
  * only one daemon serves it), makes the scratch directory outside it,
  * checks that steps can be isolated from both, mounts, starts the
  * scheduler, then the watches that feed it, and serves FUSE with the
- * multithreaded loop. Teardown runs in reverse: watches stop, then the
+ * multithreaded loop; with --http, the dashboard (its socket bound before
+ * the mount, its threads started once the mount is up). Teardown runs in
+ * reverse: the dashboard stops, then watches, then the
  * scheduler (steps killed, their run marked interrupted), then the mount,
  * then the store. Every startup error is one line naming the problem, and
  * exit status 1.
@@ -32,6 +34,7 @@
 #include "flowyfs/exec.h"
 #include "flowyfs/fs.h"
 #include "flowyfs/hostfs.h"
+#include "flowyfs/http.h"
 #include "flowyfs/log.h"
 #include "flowyfs/catalog.h"
 #include "flowyfs/alerts.h"
@@ -45,7 +48,8 @@
 #define FLOWYFS_VERSION "0.1.0"
 
 struct options {
-	const char *store, *mnt, *scratch;
+	const char *store, *mnt, *scratch, *http;
+	char *store_opt, *scratch_opt; /* -o store=, scratch= (owned) */
 	int jobs, foreground, debug;
 	double hook_timeout;
 	struct strbuf fuse_opts;
@@ -53,8 +57,8 @@ struct options {
 
 static void usage(void)
 {
-	printf("usage: flowyfs [--store DIR] [--scratch DIR] [--hook-timeout S] [-j N] [-f] [-d] "
-	            "[-o FUSE_OPTS] MOUNTPOINT\n"
+	printf("usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [--http ADDR:PORT] "
+	            "[--hook-timeout S] [-f] [-d] [-o OPTS] [STORE] MOUNTPOINT\n"
 	            "  --store DIR  where runs, artifacts and pipelines live (default\n"
 	            "               $FLOWYFS_STORE, else $XDG_DATA_HOME/flowyfs)\n"
 	            "  --scratch DIR  where steps run, outside the store (default\n"
@@ -62,9 +66,13 @@ static void usage(void)
 	            "  --hook-timeout S  seconds a hook may run before it is stopped\n"
 	            "               (default 30)\n"
 	            "  -j N         steps that may run at once (default: CPUs)\n"
+	            "  --http ADDR:PORT  serve the live dashboard (read-only; ADDR\n"
+	            "               defaults to 127.0.0.1)\n"
 	            "  -f           stay in the foreground\n"
 	            "  -d           debug log (implies -f)\n"
-	            "  -o OPTS      FUSE mount options (e.g. allow_other)\n"
+	            "  -o OPTS      mount options: store=DIR, scratch=DIR, jobs=N, and\n"
+	            "               FUSE's (e.g. allow_other); as fstab passes them\n"
+	            "  STORE        the store, as mount(8) passes it (fstab's first field)\n"
 	            "  --help       this text\n"
 	            "  --version    the version\n"
 	            "stop with: fusermount3 -u MOUNTPOINT (see man flowyfs)\n");
@@ -93,6 +101,8 @@ static const char *option_name(int opt, const char *arg)
 	if (opt == 'S')
 		return "--scratch";
 	if (opt == 'H')
+		return "--http";
+	if (opt == 'T')
 		return "--hook-timeout";
 	if (opt)
 		snprintf(name, sizeof name, "-%c", opt);
@@ -101,12 +111,44 @@ static const char *option_name(int opt, const char *arg)
 	return name;
 }
 
+/* -o OPTS: flowyfs's own (store=DIR, scratch=DIR, jobs=N, as mount(8)
+ * and fstab pass them through mount.fuse3) are taken; the rest go to
+ * FUSE. Returns 0, or 1 after a message. */
+static int take_mount_options(struct options *o, const char *opts)
+{
+	char *copy = xstrdup(opts), *save = NULL;
+	int rc = 0;
+	for (char *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(t, "store=", 6) && t[6]) {
+			free(o->store_opt);
+			o->store = o->store_opt = xstrdup(t + 6);
+		} else if (!strncmp(t, "scratch=", 8) && t[8]) {
+			free(o->scratch_opt);
+			o->scratch = o->scratch_opt = xstrdup(t + 8);
+		} else if (!strncmp(t, "jobs=", 5)) {
+			char *end;
+			long j = strtol(t + 5, &end, 10);
+			if (*end || j < 1 || j > 1024)
+				rc = die("-o %s: expected a number of steps from 1 to 1024", t);
+			else
+				o->jobs = (int)j;
+		} else if (!strcmp(t, "store") || !strcmp(t, "scratch")) {
+			rc = die("-o %s needs a value: %s=DIR", t, t);
+		} else if (*t) {
+			strbuf_printf(&o->fuse_opts, ",%s", t);
+		}
+	}
+	free(copy);
+	return rc;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longs[] = {
 		{"store", required_argument, NULL, 's'},
 		{"scratch", required_argument, NULL, 'S'},
-		{"hook-timeout", required_argument, NULL, 'H'},
+		{"http", required_argument, NULL, 'H'},
+		{"hook-timeout", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -125,7 +167,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'S':
 			o->scratch = optarg;
 			break;
-		case 'H': {
+		case 'H':
+			o->http = optarg;
+			break;
+		case 'T': {
 			char *end;
 			double t = strtod(optarg, &end);
 			if (*end || end == optarg || !(t > 0 && t <= 86400))
@@ -149,7 +194,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->debug = o->foreground = 1;
 			break;
 		case 'o':
-			strbuf_printf(&o->fuse_opts, ",%s", optarg);
+			if (take_mount_options(o, optarg))
+				return 1;
 			break;
 		case 'h':
 			usage();
@@ -167,6 +213,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return die("unknown option %s (see flowyfs --help)",
 			           option_name(optopt, argv[optind - 1]));
 		}
+	}
+	/* mount(8) style: SOURCE MOUNTPOINT, SOURCE being the store (or a
+	 * placeholder such as "flowyfs" or "none" when -o store= says it). */
+	if (argc - optind == 2) {
+		const char *src = argv[optind++];
+		int placeholder = !strcmp(src, "flowyfs") || !strcmp(src, "none");
+		if (!placeholder && o->store && strcmp(o->store, src))
+			return die("two stores: %s and %s (give one)", src, o->store);
+		if (!placeholder)
+			o->store = src;
 	}
 	if (optind != argc - 1)
 		return die("%s (see flowyfs --help)",
@@ -440,9 +496,14 @@ static void raise_readahead(const char *devname)
 }
 
 /* A file: input of pipeline changed (the watch thread): revalidate it and
- * let the scheduler queue its run after the change window. */
-static void input_changed(struct flowy *f, const char *pipeline)
+ * let the scheduler queue its run once the input has been quiet for the
+ * change window; activity (busy) only holds a queued change back. */
+static void input_changed(struct flowy *f, const char *pipeline, int busy)
 {
+	if (busy) {
+		catalog_busy(f, pipeline);
+		return;
+	}
 	catalog_changed(f, pipeline);
 	sched_wake(f);
 }
@@ -452,7 +513,8 @@ int main(int argc, char **argv)
 	umask(0);
 	struct options o = {0};
 	struct flowy f = {0};
-	int lock_fd = -1, rc = 1;
+	int lock_fd = -1, rc = 1, http_fd = -1;
+	struct http *http = NULL;
 	struct fuse_session *se = NULL;
 	char *store = NULL;
 
@@ -475,6 +537,12 @@ int main(int argc, char **argv)
 	}
 	if (open_scratch(o.scratch, &f) || check_isolation(&f))
 		goto out;
+	char *http_err = NULL;
+	if (o.http && http_listen(o.http, &http_fd, &http_err) < 0) {
+		die("%s", http_err);
+		free(http_err);
+		goto out;
+	}
 	f.allow_other = o.fuse_opts.len && strstr(o.fuse_opts.buf, "allow_other");
 	/* On a shared mount every user may make pipelines, and only remove
 	 * their own (sticky, like /tmp); a private one is the owner's. */
@@ -489,6 +557,12 @@ int main(int argc, char **argv)
 	f.catalog = catalog_new();
 	f.events = events_new();
 	log_init(o.debug, 0);
+	char *logfile = xasprintf("%s/daemon.log", f.store);
+	int lrc = log_open_file(logfile);
+	if (lrc < 0)
+		log_error("%s: %s (messages go to stderr or syslog only)", logfile,
+		          strerror(-lrc));
+	free(logfile);
 
 	/* Reads a little under 1 MiB fit libfuse's splice pipe within the
 	 * default pipe-max-size; bigger ones fall back to copying. */
@@ -547,6 +621,15 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	}
 	catalog_scan(&f);
+	if (http_fd >= 0) {
+		int fd = http_fd;
+		http_fd = -1; /* http_start takes it over */
+		if (http_start(&http, &f, fd) < 0) {
+			rc = 1;
+			goto out_stop;
+		}
+		log_info("dashboard served on %s (--http)", o.http);
+	}
 	log_info("serving store %s on %s with -j %d", f.store, f.mnt, f.jobs);
 	struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
 	rc = fuse_session_loop_mt(se, &cfg);
@@ -554,6 +637,8 @@ int main(int argc, char **argv)
 		log_debug("FUSE loop ended with %d", rc);
 	/* An unmount is a clean stop however the loop saw it end. */
 	rc = rc && !__atomic_load_n(&f.unmounted, __ATOMIC_RELAXED) ? 1 : 0;
+out_stop:
+	http_stop(http);
 	watch_stop(&f);
 	/* Every thread that emits events has stopped once the alerts have. */
 	sched_stop(&f);
@@ -569,6 +654,7 @@ out_session:
 	fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
 out:
+	log_close_file();
 	catalog_free(f.catalog);
 	events_free(f.events);
 	inode_table_free(f.inodes);
@@ -578,6 +664,8 @@ out:
 	cas_close(f.cas);
 	if (lock_fd >= 0)
 		close(lock_fd);
+	if (http_fd >= 0)
+		close(http_fd);
 	free(f.pipelines_dir);
 	free(f.runs_dir);
 	free(f.hooks_dir);
@@ -588,6 +676,8 @@ out:
 	free(f.store);
 	free(f.mnt);
 	free(store);
+	free(o.store_opt);
+	free(o.scratch_opt);
 	strbuf_release(&o.fuse_opts);
 	return rc;
 }

@@ -62,6 +62,7 @@ struct srun {                 /* one step within a run, or one foreach task */
 	                             the run still succeeds */
 	int in_when;              /* the process running is the `when` test */
 	int64_t reuse_run;        /* retry: succeeded in that run, reuse it */
+	int64_t from_run;         /* cached: the run that made its outputs */
 	const struct executor *exec;
 	struct exec_proc proc;
 	double started, finished, term_sent, retry_at;
@@ -102,6 +103,7 @@ struct run {
 	gid_t *groups;
 	size_t ngroups;
 	int db_error;             /* first failure to record (-errno), or 0 */
+	int kept_scratch;         /* failed steps' scratch kept at its end */
 	const char *end;          /* set when stopped: "cancelled", "interrupted" */
 	struct run *next;         /* the scheduler's list, oldest first */
 };

@@ -624,6 +624,17 @@ static int reuse_outputs(struct run *r, size_t i)
 	return found == s->def->n_outputs;
 }
 
+/* The cache key of step (or task) s, over its own code files. */
+static void step_key(struct run *r, struct srun *s)
+{
+	size_t *idx = NULL;
+	size_t n = snapshot_step_code(r->snap.code, r->snap.ncode, r->snap.deflt,
+	                              r->snap.ndeflt, s->def, &idx);
+	cachekey_compute(s->def, s->params, r->snap.code, idx, n, r->workdir_code,
+	                 s->in_hex, s->item, &s->key, &s->key_parts);
+	free(idx);
+}
+
 /* Lay out the tasks of foreach step i, one per item, after the units
  * already there; the step is then running until its tasks settle. */
 static void expand(struct run *r, size_t i)
@@ -733,8 +744,7 @@ static void consider_task(struct run *r, size_t t, int *slots)
 	if (r->paused)
 		return;
 	if (!s->key) {
-		cachekey_compute(s->def, s->params, r->snap.code, r->snap.ncode,
-		                 r->workdir_code, s->in_hex, s->item, &s->key, &s->key_parts);
+		step_key(r, s);
 		if (!s->forced && cachekey_lookup_item(r->f->db, r->f->cas, s->def, s->key,
 		                                       s->out_hex)) {
 			s->cached = 1;
@@ -794,10 +804,10 @@ static void consider(struct run *r, size_t i, int *slots)
 			step_finish(r, i, S_FAILED, "failed");
 			return;
 		}
-		cachekey_compute(s->def, NULL, r->snap.code, r->snap.ncode, r->workdir_code,
-		                 s->in_hex, NULL, &s->key, &s->key_parts);
+		step_key(r, s);
 		if (s->reuse_run && reuse_outputs(r, i)) {
 			s->cached = 1;
+			s->from_run = s->reuse_run;
 			s->reason = xasprintf("succeeded in run %lld", (long long)s->reuse_run);
 			s->started = util_now();
 			batch_begin(r);
@@ -805,7 +815,7 @@ static void consider(struct run *r, size_t i, int *slots)
 			return;
 		}
 		if (!s->forced && cachekey_lookup(r->f->db, r->f->cas, s->def, s->key,
-		                                  s->out_hex)) {
+		                                  s->out_hex, &s->from_run)) {
 			s->cached = 1;
 			s->reason = xstrdup("cached");
 			s->started = util_now();
@@ -1013,7 +1023,21 @@ void run_end(struct run *r)
 		error = xasprintf("cannot record the results: %s", r->db_error == -ENOSPC ?
 		                  "no space left on device" : strerror(-r->db_error));
 	}
-	workspace_remove(r->scratch); /* first: it may be what fills the disk */
+	/* A failed step's scratch stays (steps/<s>/workdir) until the
+	 * pipeline's next run; the rest goes first: it may be what fills the
+	 * disk, and then everything goes. */
+	int kept = 0;
+	for (size_t i = 0; i < r->nunits && r->db_error != -ENOSPC; i++) {
+		if (!r->s[i].scratch)
+			continue;
+		if (r->s[i].state == S_FAILED && !r->end)
+			kept = 1;
+		else
+			workspace_remove(r->s[i].scratch);
+	}
+	if (!kept)
+		workspace_remove(r->scratch);
+	r->kept_scratch = kept;
 	int rc = record_end(r, end, error);
 	if (rc < 0)
 		log_error("run %lld: cannot record its end (%s): %s; a restart marks it "

@@ -83,7 +83,7 @@ render_man() {
 @test "the man page documents the command line" {
 	local text
 	text=$(render_man)
-	for fact in --store --scratch --hook-timeout "-j N" "-o FUSE_OPTS" --help --version \
+	for fact in --store --scratch --hook-timeout "-j N" "-o OPTS" "store=DIR" STORE --help --version \
 		FLOWYFS_STORE FLOWYFS_SCRATCH XDG_DATA_HOME TMPDIR \
 		pipelines/ artifacts/ runs/ lineage/ metrics/ hooks/ \
 		"fusermount3 -u MOUNTPOINT" "EXIT STATUS" FILES flowy.db history.git \
