@@ -24,6 +24,7 @@
 #include "flowyfs/log.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
+#include "flowyfs/waits.h"
 
 #define IMMUTABLE_TIMEOUT 86400.0
 
@@ -302,6 +303,9 @@ static void read_handle(fuse_req_t req, struct fh *h, size_t size, off_t off)
 		free(buf);
 		return;
 	}
+	case FH_WAIT:
+		waits_read(F(req), req, h->run, size, off);
+		return;
 	default:
 		fuse_reply_err(req, EBADF);
 	}

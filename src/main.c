@@ -37,9 +37,12 @@
 #include "flowyfs/http.h"
 #include "flowyfs/log.h"
 #include "flowyfs/catalog.h"
+#include "flowyfs/alerts.h"
 #include "flowyfs/events.h"
+#include "flowyfs/hooks.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
+#include "flowyfs/waits.h"
 #include "flowyfs/watch.h"
 
 #define FLOWYFS_VERSION "0.1.0"
@@ -48,17 +51,20 @@ struct options {
 	const char *store, *mnt, *scratch, *http;
 	char *store_opt, *scratch_opt; /* -o store=, scratch= (owned) */
 	int jobs, foreground, debug;
+	double hook_timeout;
 	struct strbuf fuse_opts;
 };
 
 static void usage(void)
 {
 	printf("usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [--http ADDR:PORT] "
-	            "[-f] [-d] [-o OPTS] [STORE] MOUNTPOINT\n"
+	            "[--hook-timeout S] [-f] [-d] [-o OPTS] [STORE] MOUNTPOINT\n"
 	            "  --store DIR  where runs, artifacts and pipelines live (default\n"
 	            "               $FLOWYFS_STORE, else $XDG_DATA_HOME/flowyfs)\n"
 	            "  --scratch DIR  where steps run, outside the store (default\n"
 	            "               $FLOWYFS_SCRATCH, else ${TMPDIR:-/var/tmp}/flowyfs-UID)\n"
+	            "  --hook-timeout S  seconds a hook may run before it is stopped\n"
+	            "               (default 30)\n"
 	            "  -j N         steps that may run at once (default: CPUs)\n"
 	            "  --http ADDR:PORT  serve the live dashboard (read-only; ADDR\n"
 	            "               defaults to 127.0.0.1)\n"
@@ -96,6 +102,8 @@ static const char *option_name(int opt, const char *arg)
 		return "--scratch";
 	if (opt == 'H')
 		return "--http";
+	if (opt == 'T')
+		return "--hook-timeout";
 	if (opt)
 		snprintf(name, sizeof name, "-%c", opt);
 	else
@@ -140,12 +148,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"store", required_argument, NULL, 's'},
 		{"scratch", required_argument, NULL, 'S'},
 		{"http", required_argument, NULL, 'H'},
+		{"hook-timeout", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
 	o->jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	o->hook_timeout = HOOKS_TIMEOUT;
 	/* Quiet getopt (the leading ':'): its own messages name the binary by
 	 * its full path; ours are one line that starts with "flowyfs: ". */
 	opterr = 0;
@@ -160,6 +170,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'H':
 			o->http = optarg;
 			break;
+		case 'T': {
+			char *end;
+			double t = strtod(optarg, &end);
+			if (*end || end == optarg || !(t > 0 && t <= 86400))
+				return die("--hook-timeout %s: expected seconds from 0 to 86400 "
+				           "(not 0)", optarg);
+			o->hook_timeout = t;
+			break;
+		}
 		case 'j': {
 			char *end;
 			long j = strtol(optarg, &end, 10);
@@ -324,9 +343,11 @@ static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 	f->pipelines_dir = xasprintf("%s/pipelines", f->store);
 	f->runs_dir = xasprintf("%s/runs", f->store);
 	char *objects = xasprintf("%s/objects", f->store);
-	char *hooks = xasprintf("%s/hooks", f->store);
+	f->hooks_dir = xasprintf("%s/hooks", f->store);
+	f->events_dir = xasprintf("%s/events", f->store);
 	char *old_scratch = xasprintf("%s/scratch", f->store);
-	const char *dirs[] = {f->pipelines_dir, f->runs_dir, objects, hooks};
+	const char *dirs[] = {f->pipelines_dir, f->runs_dir, objects, f->hooks_dir,
+	                      f->events_dir};
 	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
 		if ((rc = util_mkdir_p(dirs[i], 0755)) < 0)
 			break;
@@ -334,7 +355,6 @@ static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 	free(old_scratch);
 	if (!rc)
 		rc = cas_open(&f->cas, objects);
-	free(hooks);
 	free(objects);
 	if (rc < 0)
 		return die("store %s: %s", f->store, strerror(-rc));
@@ -581,10 +601,22 @@ int main(int argc, char **argv)
 			goto out_unmount;
 	}
 	write_pid(lock_fd);
-	/* The scheduler first: the watches feed it. */
+	/* Hooks before the scheduler (whose events they take), the scheduler
+	 * before the watches (which feed it). */
+	if ((rc = hooks_start(&f, o.hook_timeout)) != 0 || (rc = alerts_start(&f)) != 0 ||
+	    (rc = waits_start(&f)) != 0) {
+		log_error("cannot start the hook runner and alerts: %s", strerror(-rc));
+		alerts_stop(&f);
+		hooks_stop(&f);
+		rc = 1;
+		goto out_unmount;
+	}
 	if ((rc = sched_start(&f)) != 0 || (rc = watch_start(&f, input_changed)) != 0) {
 		log_error("cannot start the scheduler: %s", strerror(-rc));
 		sched_stop(&f);
+		alerts_stop(&f);
+		waits_stop(&f);
+		hooks_stop(&f);
 		rc = 1;
 		goto out_unmount;
 	}
@@ -608,7 +640,11 @@ int main(int argc, char **argv)
 out_stop:
 	http_stop(http);
 	watch_stop(&f);
+	/* Every thread that emits events has stopped once the alerts have. */
 	sched_stop(&f);
+	alerts_stop(&f);
+	waits_stop(&f);
+	hooks_stop(&f);
 	log_info("stopped");
 out_unmount:
 	fuse_session_unmount(se);
@@ -632,6 +668,8 @@ out:
 		close(http_fd);
 	free(f.pipelines_dir);
 	free(f.runs_dir);
+	free(f.hooks_dir);
+	free(f.events_dir);
 	if (f.scratch_dir)
 		remove_tree(f.scratch_dir);
 	free(f.scratch_dir);

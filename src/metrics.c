@@ -121,6 +121,8 @@ static int ingest_line(struct metrics_tail *t, db *d, const char *line, double n
 			             "time) VALUES(?, ?, ?, ?, ?, ?)", "ittidd", t->run_id,
 			             t->step, names[i], (int64_t)next_index(t, names[i]),
 			             values[i], now);
+		if (!rc && t->on_value)
+			t->on_value(t->arg, t->step, names[i], values[i]);
 		free(names[i]);
 	}
 	free(names);

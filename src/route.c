@@ -16,12 +16,13 @@
 
 #include <cJSON.h>
 
+#include "flowyfs/log.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
 
 const struct view *const route_views[] = {
 	&view_pipelines, &view_artifacts, &view_runs, &view_lineage,
-	&view_metrics, NULL,
+	&view_metrics, &view_hooks, NULL,
 };
 
 const struct view *route_find(const char *path)
@@ -138,6 +139,36 @@ void view_text_fh(struct fh *h, char *text)
 	h->buf = text;
 	h->len = strlen(text);
 	h->direct_io = 1;
+}
+
+void view_fd_fh(struct fh *h, int fd)
+{
+	h->kind = FH_FD;
+	h->fd = fd;
+	h->direct_io = 1;
+}
+
+int view_fd_write(struct fh *h, const char *buf, size_t len, off_t off)
+{
+	if (h->kind != FH_FD)
+		return -EBADF;
+	ssize_t n = pwrite(h->fd, buf, len, off);
+	return n < 0 ? -errno : (int)n;
+}
+
+char *view_file_text(const char *header, const char *path)
+{
+	struct strbuf sb = {0};
+	char *text = NULL;
+	size_t len = 0;
+	strbuf_puts(&sb, header);
+	int rc = util_read_file(path, &text, &len);
+	if (rc < 0 && rc != -ENOENT)
+		log_error("%s: %s", path, strerror(-rc));
+	if (text)
+		strbuf_add(&sb, text, len);
+	free(text);
+	return strbuf_detach(&sb, NULL);
 }
 
 int view_split(const char *path, char *buf, size_t bufsz, char **parts, int n)

@@ -17,6 +17,9 @@ struct catalog;
 struct watch;
 struct events;
 struct snapshots;
+struct hooks;
+struct alerts;
+struct waits;
 
 struct flowy {
 	char *store;          /* absolute store directory */
@@ -26,6 +29,8 @@ struct flowy {
 	int unmounted;        /* the mount went away (watch.c saw it) */
 	char *pipelines_dir;  /* <store>/pipelines: backing files of pipelines/ */
 	char *runs_dir;       /* <store>/runs: logs, metrics, params per run */
+	char *hooks_dir;      /* <store>/hooks: backing files of hooks/ */
+	char *events_dir;     /* <store>/events: hooks.log, out/<hook> */
 	char *scratch_dir;    /* where steps run: outside the store, one
 	                         directory per store (--scratch) */
 	int jobs;             /* -j */
@@ -42,6 +47,9 @@ struct flowy {
 	struct events *events; /* subscribers to state changes */
 	struct snapshots *snapshots; /* the last snapshot of each pipeline */
 	char *scratch_cover;  /* hidden from steps: the scratch of every store */
+	struct hooks *hooks;  /* the hook runner (hooks.c) */
+	struct alerts *alerts; /* live alert checks (alerts.c) */
+	struct waits *waits;  /* reads of runs/<id>/wait not answered yet (wait.c) */
 };
 
 #endif

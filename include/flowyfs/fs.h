@@ -6,7 +6,9 @@
 #ifndef FLOWYFS_FS_H
 #define FLOWYFS_FS_H
 
+#ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 34
+#endif
 #include <fuse_lowlevel.h>
 
 /* Largest read request: 1 MiB less 64 KiB, so a spliced reply (data plus

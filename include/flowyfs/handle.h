@@ -20,7 +20,8 @@ enum fh_kind {
 	FH_FD,             /* a backing file */
 	FH_CAS,            /* a blob of the object store */
 	FH_CTL,            /* a command sink: writes go to view->write */
-	FH_DIR             /* a directory listing, taken at opendir */
+	FH_DIR,            /* a directory listing, taken at opendir */
+	FH_WAIT            /* runs/<id>/wait: reads answered by waits.c */
 };
 
 struct fh {
@@ -35,6 +36,7 @@ struct fh {
 	char *path;        /* set by the dispatcher */
 	struct dirlist *dir; /* FH_DIR */
 	uint64_t ino;      /* set by the dispatcher: the node it was opened as */
+	int64_t run;       /* FH_WAIT: the run waited for */
 };
 
 

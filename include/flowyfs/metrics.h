@@ -25,6 +25,11 @@ struct metrics_tail {
 	char *first_bad;         /* "line N: why" of the first malformed line */
 	struct name_count { char *name; long n; } *counts;
 	size_t ncounts;
+	/* Called for every value as its line is ingested (set after init;
+	 * NULL: none). Runs on the caller's thread with the database locked:
+	 * it must not block or use the database. */
+	void (*on_value)(void *arg, const char *step, const char *name, double v);
+	void *arg;
 };
 
 /* Tail the file open at fd (owned by t from now on: the daemon made the

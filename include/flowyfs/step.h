@@ -82,6 +82,17 @@ struct step_def {
 	                        for the cache key */
 };
 
+/* One alert of pipeline.json: a metric crossing a bound (above: value >
+ * above; below: value < below; one or both), or the run (or, with step,
+ * that step) running longer than duration_above seconds. */
+struct alert_def {
+	char *name;
+	char *metric;        /* NULL for a duration alert */
+	char *step;          /* only this step's values / time, or NULL */
+	double above, below, duration_above;
+	int has_above, has_below, has_duration;
+};
+
 struct pipeline_def {
 	char *name;
 	char *dir;
@@ -92,7 +103,7 @@ struct pipeline_def {
 	char *executor;      /* default executor of its steps, or NULL (local) */
 	cJSON *resources;    /* default resources of its steps, or NULL */
 	cJSON *slurm;        /* "slurm": partition, account, args; or NULL */
-	cJSON *alerts;       /* "alerts" as written (events module), or NULL */
+	struct alert_def *alerts; size_t n_alerts; /* "alerts", checked */
 	struct step_def *steps; size_t n_steps; /* sorted by name */
 	size_t *order;       /* topological order (indexes into steps), valid
 	                        only when n_errors == 0 */

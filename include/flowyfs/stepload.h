@@ -44,6 +44,9 @@ struct stepload {
 	size_t n_ctx;
 	int ctx_ok;             /* pipeline.json params usable for lookups */
 	const struct step_checks *checks; /* the caller's, or NULL */
+	char **step_files;      /* the <step>.json names, sorted (for pipeline.json's
+	                           references to steps) */
+	size_t n_step_files;
 };
 
 /* cJSON allocation that aborts on out-of-memory. */

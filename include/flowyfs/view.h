@@ -71,6 +71,14 @@ void view_text_attr(struct view_attr *a, const char *text, double mtime);
 void view_generated_attr(struct view_attr *a, const char *path, char *text);
 /* Make h an FH_BUF owning text (malloc'd, handed over). */
 void view_text_fh(struct fh *h, char *text);
+/* Make h an FH_FD of the backing file fd (taken over), direct_io. */
+void view_fd_fh(struct fh *h, int fd);
+/* A write through an FH_FD handle: bytes written or -errno (-EBADF for
+ * other kinds). */
+int view_fd_write(struct fh *h, const char *buf, size_t len, off_t off);
+/* header followed by the content of the file at path (a daemon-kept
+ * record such as hooks.log; missing: header only). malloc'd. */
+char *view_file_text(const char *header, const char *path);
 /* Append t (seconds since the epoch) as ISO 8601 UTC with milliseconds,
  * without newline. */
 struct strbuf;
@@ -136,6 +144,6 @@ const struct view *route_find(const char *path);
 extern const struct view *const route_views[];
 
 extern const struct view view_root, view_pipelines, view_artifacts,
-	view_runs, view_lineage, view_metrics;
+	view_runs, view_lineage, view_metrics, view_hooks;
 
 #endif

@@ -192,7 +192,10 @@ int step_load_checked(struct pipeline_def **out, const char *name, const char *d
 	}
 	if (n_names)
 		qsort(names, n_names, sizeof *names, str_cmp);
+	c.step_files = names;
+	c.n_step_files = n_names;
 	pipekey_load(&c, has_ctx);
+	c.step_files = NULL;
 
 	for (i = 0; i < n_names; i++) {
 		struct stepfile f = {0};
@@ -296,7 +299,12 @@ void step_free(struct pipeline_def *p)
 		free(st->name);
 	}
 	free(p->steps);
-	cJSON_Delete(p->alerts);
+	for (i = 0; i < p->n_alerts; i++) {
+		free(p->alerts[i].name);
+		free(p->alerts[i].metric);
+		free(p->alerts[i].step);
+	}
+	free(p->alerts);
 	cJSON_Delete(p->slurm);
 	cJSON_Delete(p->resources);
 	free(p->executor);

@@ -2,6 +2,7 @@
  * events.c - one function every state change goes through (events.h).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "flowyfs/events.h"
 #include "flowyfs/flowy.h"
@@ -37,6 +38,16 @@ void events_subscribe(struct events *e, event_fn fn, void *arg)
 	e->subs[e->n++] = (struct subscriber){fn, arg};
 }
 
+void events_unsubscribe(struct events *e, event_fn fn, void *arg)
+{
+	for (size_t i = 0; e && i < e->n; i++)
+		if (e->subs[i].fn == fn && e->subs[i].arg == arg) {
+			memmove(&e->subs[i], &e->subs[i + 1], (e->n - i - 1) * sizeof *e->subs);
+			e->n--;
+			return;
+		}
+}
+
 static const char *const names[] = {
 	[EV_RUN_QUEUED] = "run-queued", [EV_RUN_STARTED] = "run-started",
 	[EV_RUN_PAUSED] = "run-paused", [EV_RUN_RESUMED] = "run-resumed",
@@ -45,7 +56,8 @@ static const char *const names[] = {
 	[EV_STEP_STARTED] = "step-started", [EV_STEP_SUCCEEDED] = "step-succeeded",
 	[EV_STEP_CACHED] = "step-cached", [EV_STEP_SKIPPED] = "step-skipped",
 	[EV_STEP_FAILED] = "step-failed", [EV_STEP_RETRY] = "step-retry",
-	[EV_ARTIFACT_PUBLISHED] = "artifact-published",
+	[EV_ARTIFACT_PUBLISHED] = "artifact-published", [EV_ALERT] = "alert",
+	[EV_METRIC] = "metric",
 };
 
 const char *events_name(enum event_kind kind)
@@ -65,4 +77,46 @@ void events_emit(struct flowy *f, struct event *ev)
 	struct events *e = f->events;
 	for (size_t i = 0; e && i < e->n; i++)
 		e->subs[i].fn(f, ev, e->subs[i].arg);
+}
+
+int events_is_run_end(enum event_kind kind)
+{
+	return kind == EV_RUN_SUCCEEDED || kind == EV_RUN_FAILED ||
+	       kind == EV_RUN_CANCELLED || kind == EV_RUN_INTERRUPTED;
+}
+
+static const char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+struct event *events_copy(const struct event *ev)
+{
+	struct event *c = xmalloc(sizeof *c);
+	*c = *ev;
+	c->pipeline = dup_or_null(ev->pipeline);
+	c->step = dup_or_null(ev->step);
+	c->status = dup_or_null(ev->status);
+	c->error = dup_or_null(ev->error);
+	c->name = dup_or_null(ev->name);
+	c->hash = dup_or_null(ev->hash);
+	c->alert = dup_or_null(ev->alert);
+	c->metric = dup_or_null(ev->metric);
+	c->def = NULL;
+	return c;
+}
+
+void events_free_copy(struct event *ev)
+{
+	if (!ev)
+		return;
+	free((char *)ev->pipeline);
+	free((char *)ev->step);
+	free((char *)ev->status);
+	free((char *)ev->error);
+	free((char *)ev->name);
+	free((char *)ev->hash);
+	free((char *)ev->alert);
+	free((char *)ev->metric);
+	free(ev);
 }

@@ -287,7 +287,7 @@ struct run *run_capture(struct flowy *f, int64_t id, const struct run_request *r
 	free(git);
 	cJSON_Delete(retry_params);
 	events_emit(f, &(struct event){.kind = EV_RUN_QUEUED, .pipeline = r->pipeline,
-	                               .run = r->id, .status = "queued"});
+	                               .run = r->id, .status = "queued", .def = r->p});
 	return r;
 fail:
 	cJSON_Delete(retry_params);

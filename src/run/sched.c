@@ -100,8 +100,8 @@ static uint64_t reserve_for(const char *path)
 /* A run that could not be captured: gone when the request was wrong (it
  * never existed for the user), else ended failed, or interrupted when a
  * stop cut its capture short. */
-static void capture_failed(struct flowy *f, int64_t id, int refused, int cancelled,
-                           const char *why)
+static void capture_failed(struct flowy *f, int64_t id, const char *pipeline,
+                           int refused, int cancelled, const char *why)
 {
 	if (refused) {
 		int rc = db_exec(f->db, "DELETE FROM steps WHERE run_id=?", "i", id);
@@ -123,6 +123,10 @@ static void capture_failed(struct flowy *f, int64_t id, int refused, int cancell
 	            "tdti", status, util_now(), why, id) < 0)
 		log_error("run %lld: cannot record that it %s; a restart marks it "
 		          "interrupted", (long long)id, status);
+	events_emit(f, &(struct event){
+		.kind = cancelled ? EV_RUN_CANCELLED : !strcmp(status, "interrupted") ?
+		        EV_RUN_INTERRUPTED : EV_RUN_FAILED,
+		.pipeline = pipeline, .run = id, .status = status, .error = why});
 }
 
 int sched_queue(struct flowy *f, const struct run_request *req, int64_t *out_id,
@@ -148,7 +152,7 @@ int sched_queue(struct flowy *f, const struct run_request *req, int64_t *out_id,
 	    (rc = db_exec(f->db, "UPDATE runs SET retry_of=? WHERE id=?", "ii",
 	                  req->retry_of, id)) < 0) {
 		*why = xasprintf("cannot record the run: %s", strerror(-rc));
-		capture_failed(f, id, -EIO, 0, *why);
+		capture_failed(f, id, req->pipeline, -EIO, 0, *why);
 		return rc;
 	}
 	int refused = 0;
@@ -167,7 +171,7 @@ int sched_queue(struct flowy *f, const struct run_request *req, int64_t *out_id,
 		}
 	pthread_mutex_unlock(&sc->lock);
 	if (!r) {
-		capture_failed(f, id, refused, cap.cancelled, *why);
+		capture_failed(f, id, req->pipeline, refused, cap.cancelled, *why);
 		if (refused)
 			return refused;
 		/* The run exists, ended failed: what the user asked was done. */

@@ -16,6 +16,7 @@
 
 #include <cJSON.h>
 
+#include "flowyfs/events.h"
 #include "flowyfs/log.h"
 #include "flowyfs/util.h"
 #include "flowyfs/workspace.h"
@@ -122,6 +123,15 @@ static int mkdir_owned(struct run *r, int dfd, const char *name)
 /* The step's metrics file, runs/<id>/<step>.metrics in the store: made by
  * the daemon and handed to the step as fd 3 ($FLOWY_METRICS=/dev/fd/3);
  * the daemon tails its own descriptor of it. Retries append to it. */
+/* Every metric value is an event (alerts check it as it arrives). */
+static void metric_value(void *arg, const char *step, const char *name, double v)
+{
+	struct run *r = arg;
+	events_emit(r->f, &(struct event){.kind = EV_METRIC, .pipeline = r->pipeline,
+	                                  .run = r->id, .step = step, .metric = name,
+	                                  .value = v});
+}
+
 static int open_metrics(struct run *r, struct srun *s)
 {
 	if (s->metrics.step)
@@ -139,6 +149,8 @@ static int open_metrics(struct run *r, struct srun *s)
 		return rc;
 	}
 	metrics_tail_init(&s->metrics, fd, r->id, s->def->name);
+	s->metrics.on_value = metric_value;
+	s->metrics.arg = r;
 	return 0;
 }
 

@@ -8,10 +8,8 @@
  * a written file, unlink, rename and mkdir tell the catalog the pipeline
  * changed, which revalidates it and, after the change window, queues a run.
  *
- * Backing objects are reached by a walk from the pipelines directory that
- * never follows a symlink (locate()), so a symlink swapped into a path
- * cannot make the daemon act outside the store, and paths longer than
- * PATH_MAX work. Attributes are the backing objects' own (owner, links,
+ * Backing objects are reached through backing.c, by a walk from the
+ * pipelines directory that never follows a symlink. Attributes are the backing objects' own (owner, links,
  * times in nanoseconds). Inside a pipeline, symlinks may be made when their
  * target is relative and stays, read lexically from the link's directory,
  * within the pipeline; hard links within one pipeline, fifos and sockets
@@ -27,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flowyfs/backing.h"
 #include "flowyfs/ctl.h"
 #include "flowyfs/log.h"
 #include "flowyfs/catalog.h"
@@ -81,60 +80,14 @@ static void parse(const char *path, struct ppath *pp)
 	}
 }
 
-/* Where the backing object of a path is: a directory reached from the
- * pipelines directory one component at a time without following any
- * symlink (no call sees more than one name, so long paths work), and the
- * object's name in it. pipelines itself is AT_FDCWD and the absolute path
- * of the backing directory. */
-struct loc {
-	int dirfd;         /* closed by unlocate() when >= 0 */
-	const char *name;  /* points into the path, or is f->pipelines_dir */
-};
-
-static int locate(struct flowy *f, const char *path, struct loc *l)
+/* The path below the backing directory: "" for pipelines itself. */
+static const char *rel(const char *path)
 {
-	const char *rel = path + strlen("pipelines");
-	l->dirfd = -1;
-	if (!*rel) {
-		l->dirfd = AT_FDCWD;
-		l->name = f->pipelines_dir;
-		return 0;
-	}
-	rel++;
-	int fd = open(f->pipelines_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	char name[NAME_MAX + 1];
-	for (;;) {
-		size_t n = strcspn(rel, "/");
-		if (!rel[n]) {
-			l->dirfd = fd;
-			l->name = rel;
-			return 0;
-		}
-		if (n > NAME_MAX) {
-			close(fd);
-			return -ENAMETOOLONG;
-		}
-		memcpy(name, rel, n);
-		name[n] = '\0';
-		/* A symlink opens as itself here and fails O_DIRECTORY. */
-		int next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		int rc = next < 0 ? -errno : 0;
-		close(fd);
-		if (rc)
-			return rc;
-		fd = next;
-		rel += n + 1;
-	}
+	const char *r = path + strlen("pipelines");
+	return *r == '/' ? r + 1 : r;
 }
 
-static void unlocate(struct loc *l)
-{
-	if (l->dirfd >= 0)
-		close(l->dirfd);
-	l->dirfd = -1;
-}
+#define ROOT (f->pipelines_dir)
 
 /* The id of pipeline p's newest run, 0 when it has none. */
 static int64_t latest_run(struct flowy *f, const char *p)
@@ -186,12 +139,8 @@ static int pl_getattr(struct flowy *f, const char *path, struct view_attr *a)
 	if (pp.gen) {
 		/* Generated files belong to the pipeline directory's owner, who
 		 * may then write .ctl. */
-		struct loc l;
 		struct stat st;
-		int rc = locate(f, path, &l);
-		if (!rc && fstatat(l.dirfd, ".", &st, 0) < 0)
-			rc = -errno;
-		unlocate(&l);
+		int rc = backing_stat_parent(ROOT, rel(path), &st);
 		if (rc)
 			return rc;
 		if (pp.gen == GEN_CTL)
@@ -203,12 +152,8 @@ static int pl_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		a->gid = st.st_gid;
 		return 0;
 	}
-	struct loc l;
 	struct stat st;
-	int rc = locate(f, path, &l);
-	if (!rc && fstatat(l.dirfd, l.name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		rc = -errno;
-	unlocate(&l);
+	int rc = backing_stat(ROOT, rel(path), &st);
 	if (!rc)
 		view_stat_attr(a, &st);
 	return rc;
@@ -218,14 +163,7 @@ static int pl_readdir(struct flowy *f, const char *path, struct dirlist *l)
 {
 	struct ppath pp;
 	parse(path, &pp);
-	struct loc at;
-	int rc = locate(f, path, &at);
-	if (!rc) {
-		int fd = openat(at.dirfd, at.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		                O_CLOEXEC);
-		rc = fd < 0 ? -errno : dirlist_add_dirfd(l, fd);
-	}
-	unlocate(&at);
+	int rc = backing_readdir(ROOT, rel(path), l);
 	if (rc < 0)
 		return rc;
 	if (pp.depth == 1 && is_staging(pp.p))
@@ -266,17 +204,10 @@ static int pl_open(struct flowy *f, const char *path, int flags, struct fh *h)
 		view_text_fh(h, t ? t : render(f, &pp));
 		return 0;
 	}
-	struct loc l;
-	int fd = -1, rc = locate(f, path, &l);
-	if (!rc && (fd = openat(l.dirfd, l.name, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) |
-	                        O_NOFOLLOW | O_CLOEXEC)) < 0)
-		rc = -errno;
-	unlocate(&l);
+	int fd = -1, rc = backing_open(ROOT, rel(path), flags & ~(O_CREAT | O_EXCL), 0, &fd);
 	if (rc)
 		return rc;
-	h->kind = FH_FD;
-	h->fd = fd;
-	h->direct_io = 1;
+	view_fd_fh(h, fd);
 	return 0;
 }
 
@@ -299,18 +230,11 @@ static int pl_create(struct flowy *f, const char *path, mode_t mode, int flags,
 	int rc = may_create(&pp);
 	if (rc)
 		return rc;
-	struct loc l;
 	int fd = -1;
-	rc = locate(f, path, &l);
-	if (!rc && (fd = openat(l.dirfd, l.name, ((flags | O_CREAT) & ~O_NOCTTY) |
-	                        O_NOFOLLOW | O_CLOEXEC, mode & 07777)) < 0)
-		rc = -errno;
-	unlocate(&l);
+	rc = backing_open(ROOT, rel(path), flags | O_CREAT, mode, &fd);
 	if (rc)
 		return rc;
-	h->kind = FH_FD;
-	h->fd = fd;
-	h->direct_io = 1;
+	view_fd_fh(h, fd);
 	return 0;
 }
 
@@ -381,10 +305,8 @@ static int apply(struct flowy *f, const char *p, const struct ctl_cmd *cmd, char
 static int pl_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
                     off_t off)
 {
-	if (h->kind == FH_FD) {
-		ssize_t n = pwrite(h->fd, buf, len, off);
-		return n < 0 ? -errno : (int)n;
-	}
+	if (h->kind == FH_FD)
+		return view_fd_write(h, buf, len, off);
 	if (h->kind != FH_CTL)
 		return -EBADF;
 	struct ppath pp;
@@ -438,11 +360,7 @@ static int pl_mkdir(struct flowy *f, const char *path, mode_t mode)
 		return -EINVAL;
 	if (pp.gen)
 		return -EEXIST;
-	struct loc l;
-	int rc = locate(f, path, &l);
-	if (!rc && mkdirat(l.dirfd, l.name, mode & 07777) < 0)
-		rc = -errno;
-	unlocate(&l);
+	int rc = backing_mkdir(ROOT, rel(path), mode);
 	if (!rc)
 		changed(f, &pp);
 	return rc;
@@ -454,11 +372,7 @@ static int pl_remove(struct flowy *f, const char *path, int dir)
 	parse(path, &pp);
 	if (pp.gen) /* regenerated anyway; succeeding lets rm -r remove a pipeline */
 		return dir ? -ENOTDIR : 0;
-	struct loc l;
-	int rc = locate(f, path, &l);
-	if (!rc && unlinkat(l.dirfd, l.name, dir ? AT_REMOVEDIR : 0) < 0)
-		rc = -errno;
-	unlocate(&l);
+	int rc = backing_remove(ROOT, rel(path), dir);
 	if (!rc && pp.depth == 1)
 		catalog_removed(f, pp.p);
 	else if (!rc)
@@ -487,14 +401,7 @@ static int pl_rename(struct flowy *f, const char *from, const char *to, unsigned
 		return -EINVAL;
 	if (a.depth != 1 && b.depth == 1)
 		return -EPERM; /* only directories are pipelines */
-	struct loc fl = {.dirfd = -1}, tl = {.dirfd = -1};
-	int rc = locate(f, from, &fl);
-	if (!rc)
-		rc = locate(f, to, &tl);
-	if (!rc && renameat2(fl.dirfd, fl.name, tl.dirfd, tl.name, flags) < 0)
-		rc = -errno;
-	unlocate(&tl);
-	unlocate(&fl);
+	int rc = backing_rename(ROOT, rel(from), rel(to), flags);
 	if (rc)
 		return rc;
 	if (a.depth == 1 && b.depth == 1) {
@@ -514,16 +421,7 @@ static int pl_truncate(struct flowy *f, const char *path, off_t size)
 	parse(path, &pp);
 	if (pp.gen)
 		return pp.gen == GEN_CTL ? 0 : -EACCES;
-	struct loc l;
-	int fd = -1, rc = locate(f, path, &l);
-	if (!rc && (fd = openat(l.dirfd, l.name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
-	                        O_CLOEXEC)) < 0)
-		rc = -errno;
-	unlocate(&l);
-	if (!rc && ftruncate(fd, size) < 0)
-		rc = -errno;
-	if (fd >= 0 && close(fd) < 0 && !rc)
-		rc = -errno;
+	int rc = backing_truncate(ROOT, rel(path), size);
 	if (!rc)
 		changed(f, &pp);
 	return rc;
@@ -535,12 +433,7 @@ static int pl_chmod(struct flowy *f, const char *path, mode_t mode)
 	parse(path, &pp);
 	if (pp.gen)
 		return -EPERM;
-	struct loc l;
-	int rc = locate(f, path, &l);
-	if (!rc && fchmodat(l.dirfd, l.name, mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
-		rc = -errno;
-	unlocate(&l);
-	return rc;
+	return backing_chmod(ROOT, rel(path), mode);
 }
 
 static int pl_chown(struct flowy *f, const char *path, uid_t uid, gid_t gid)
@@ -549,12 +442,7 @@ static int pl_chown(struct flowy *f, const char *path, uid_t uid, gid_t gid)
 	parse(path, &pp);
 	if (pp.gen)
 		return -EPERM;
-	struct loc l;
-	int rc = locate(f, path, &l);
-	if (!rc && fchownat(l.dirfd, l.name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-		rc = -errno;
-	unlocate(&l);
-	return rc;
+	return backing_chown(ROOT, rel(path), uid, gid);
 }
 
 static int pl_utimens(struct flowy *f, const char *path, const struct timespec tv[2])
@@ -563,12 +451,7 @@ static int pl_utimens(struct flowy *f, const char *path, const struct timespec t
 	parse(path, &pp);
 	if (pp.gen)
 		return 0;
-	struct loc l;
-	int rc = locate(f, path, &l);
-	if (!rc && utimensat(l.dirfd, l.name, tv, AT_SYMLINK_NOFOLLOW) < 0)
-		rc = -errno;
-	unlocate(&l);
-	return rc;
+	return backing_utimens(ROOT, rel(path), tv);
 }
 
 static int pl_readlink(struct flowy *f, const char *path, char **out)
@@ -579,22 +462,7 @@ static int pl_readlink(struct flowy *f, const char *path, char **out)
 		return (*out = latest_target(f, pp.p)) ? 0 : -ENOENT;
 	if (pp.gen)
 		return -EINVAL;
-	struct loc l;
-	char *buf = xmalloc(PATH_MAX);
-	ssize_t n = 0;
-	int rc = locate(f, path, &l);
-	if (!rc && (n = readlinkat(l.dirfd, l.name, buf, PATH_MAX)) < 0)
-		rc = -errno;
-	else if (!rc && n == PATH_MAX)
-		rc = -ENAMETOOLONG;
-	unlocate(&l);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	return 0;
+	return backing_readlink(ROOT, rel(path), out);
 }
 
 /* A symlink at pp may point at target when target is relative and
@@ -632,11 +500,7 @@ static int pl_symlink(struct flowy *f, const char *target, const char *path)
 		return rc;
 	if (!target_inside(&pp, target))
 		return -EPERM;
-	struct loc l;
-	rc = locate(f, path, &l);
-	if (!rc && symlinkat(target, l.dirfd, l.name) < 0)
-		rc = -errno;
-	unlocate(&l);
+	rc = backing_symlink(ROOT, target, rel(path));
 	if (!rc)
 		changed(f, &pp);
 	return rc;
@@ -655,14 +519,7 @@ static int pl_link(struct flowy *f, const char *from, const char *to)
 		return rc;
 	if (strcmp(a.p, b.p))
 		return -EXDEV;
-	struct loc fl = {.dirfd = -1}, tl = {.dirfd = -1};
-	rc = locate(f, from, &fl);
-	if (!rc)
-		rc = locate(f, to, &tl);
-	if (!rc && linkat(fl.dirfd, fl.name, tl.dirfd, tl.name, 0) < 0)
-		rc = -errno;
-	unlocate(&tl);
-	unlocate(&fl);
+	rc = backing_link(ROOT, rel(from), rel(to));
 	if (!rc)
 		changed(f, &b);
 	return rc;
@@ -678,11 +535,7 @@ static int pl_mknod(struct flowy *f, const char *path, mode_t mode, dev_t rdev)
 		return rc;
 	if (!S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISREG(mode))
 		return -EPERM;
-	struct loc l;
-	rc = locate(f, path, &l);
-	if (!rc && mknodat(l.dirfd, l.name, mode & (S_IFMT | 07777), 0) < 0)
-		rc = -errno;
-	unlocate(&l);
+	rc = backing_mknod(ROOT, rel(path), mode);
 	if (!rc)
 		changed(f, &pp);
 	return rc;

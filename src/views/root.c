@@ -26,6 +26,7 @@ static const char readme[] =
 	"lineage/            where each artifact came from\n"
 	"metrics/            numbers the steps reported, across runs\n"
 	"log                 the daemon's messages (refused commands, errors)\n"
+	"hooks/              executables run on events (hooks/.log says how it went)\n"
 	"\n"
 	"Everything is plain text; see the flowyfs docs for the full layout.\n";
 

@@ -5,7 +5,9 @@
  *   runs/latest -> <id>
  *   runs/<id>/{status,pipeline,started,finished,duration,params.json,summary,
  *              run.json,git,env,dag.dot,pipeline.commit,error,dag.svg,
- *              report.html}  (the last two: render/pictures.c, report.c)
+ *              report.html,alerts,wait}  (dag.svg, report.html:
+ *              render/pictures.c, report.c)
+ *   runs/<id>/wait           a read blocks until the run ends (waits.c)
  *   runs/<id>/snapshot/...   the pipeline files the run used (read-only)
  *   runs/<id>/steps/<s>/{status,log,exit_code,attempts,duration,cached,
  *                        reason,error}, inputs/<n>, outputs/<n> (symlinks),
@@ -28,6 +30,7 @@
 
 #include <cJSON.h>
 
+#include "flowyfs/alerts.h"
 #include "flowyfs/pictures.h"
 #include "flowyfs/report.h"
 #include "flowyfs/util.h"
@@ -69,7 +72,7 @@ static void fmt_col(struct strbuf *sb, sqlite3_stmt *st, int col)
 static const char *const run_files[] = {
 	"status", "pipeline", "started", "finished", "duration", "params.json",
 	"summary", "error", "run.json", "git", "env", "dag.dot", "pipeline.commit",
-	"dag.svg", "report.html", NULL,
+	"dag.svg", "report.html", "alerts", "wait", NULL,
 };
 
 static cJSON *json_time(sqlite3_stmt *st, int col)
@@ -229,6 +232,12 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 		return report_render(f, id, out);
 	struct strbuf sb = {0};
 	int rc = 0;
+	if (!strcmp(name, "alerts")) {
+		char *path = xasprintf("%s/%lld/alerts", f->runs_dir, (long long)id);
+		*out = view_file_text(ALERTS_HEADER, path);
+		free(path);
+		return 0;
+	}
 	db_lock(f->db);
 	sqlite3_stmt *st = db_prepare(f->db, "SELECT status, pipeline, started, finished, "
 	                              "params, error, commit_id, git, env, dag, paused, "
@@ -586,6 +595,11 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 	if (view_cached_attr(a, path))
 		return 0;
 	char *text = NULL;
+	if (rp.n == 3 && !strcmp(rp.part[2], "wait")) {
+		a->mode = S_IFREG | 0444;
+		a->mtime = util_now();
+		return 0;
+	}
 	if (rp.n == 3) {
 		int rc = is_one_of(run_files, rp.part[2]) ?
 		         render_run(f, rp.id, rp.part[2], &text) : -ENOENT;
@@ -736,6 +750,14 @@ static int runs_open(struct flowy *f, const char *path, int flags, struct fh *h)
 	struct rpath rp;
 	if (parse(path, &rp) < 0 || !rp.id)
 		return -ENOENT;
+	if (rp.n == 3 && !strcmp(rp.part[2], "wait")) {
+		if (!run_exists(f, rp.id))
+			return -ENOENT;
+		h->kind = FH_WAIT;
+		h->run = rp.id;
+		h->direct_io = 1;
+		return 0;
+	}
 	char *text = view_cache_take(path);
 	int rc;
 	if (text) {

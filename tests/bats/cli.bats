@@ -42,6 +42,11 @@ render_man() {
 	run --separate-stderr "$FLOWYFS_BIN" -j
 	[ "$status" -eq 1 ]
 	expect_eq "$stderr" "flowyfs: option -j needs an argument" stderr
+	run --separate-stderr "$FLOWYFS_BIN" --hook-timeout
+	expect_eq "$stderr" "flowyfs: option --hook-timeout needs an argument" stderr
+	run --separate-stderr "$FLOWYFS_BIN" --hook-timeout 0 /mnt
+	[ "$status" -eq 1 ]
+	expect_eq "$stderr" "flowyfs: --hook-timeout 0: expected seconds from 0 to 86400 (not 0)" stderr
 	run --separate-stderr "$FLOWYFS_BIN"
 	[ "$status" -eq 1 ]
 	expect_eq "$stderr" "flowyfs: missing MOUNTPOINT (see flowyfs --help)" stderr
@@ -78,9 +83,9 @@ render_man() {
 @test "the man page documents the command line" {
 	local text
 	text=$(render_man)
-	for fact in --store --scratch "-j N" "-o OPTS" "store=DIR" STORE --help --version \
+	for fact in --store --scratch --hook-timeout "-j N" "-o OPTS" "store=DIR" STORE --help --version \
 		FLOWYFS_STORE FLOWYFS_SCRATCH XDG_DATA_HOME TMPDIR \
-		pipelines/ artifacts/ runs/ lineage/ metrics/ \
+		pipelines/ artifacts/ runs/ lineage/ metrics/ hooks/ \
 		"fusermount3 -u MOUNTPOINT" "EXIT STATUS" FILES flowy.db history.git \
 		"SEE ALSO" "already a mount point"; do
 		grep -qF -- "$fact" <<<"$text" || { echo "man page lacks: $fact" >&2; return 1; }

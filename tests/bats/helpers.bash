@@ -86,6 +86,29 @@ unmount_flowy() {
 	rm -f "$BATS_TEST_TMPDIR/daemon.pid"
 }
 
+# sigterm_flowy: SIGTERM the daemon we started, wait for it to exit (at
+# most MOUNT_WAIT), reap it (its status on stderr) and unmount what it
+# left; fails when it still runs after the bound.
+sigterm_flowy() {
+	local i rc=0
+	kill -TERM "$FLOWY_PID"
+	for ((i = 0; i < MOUNT_WAIT; i++)); do
+		kill -0 "$FLOWY_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$FLOWY_PID" 2>/dev/null; then
+		echo "flowyfs was still running $((MOUNT_WAIT / 10)) s after SIGTERM" >&2
+		return 1
+	fi
+	wait "$FLOWY_PID" || rc=$?
+	echo "flowyfs exited with status $rc after SIGTERM" >&2
+	FLOWY_PID=
+	rm -f "$BATS_TEST_TMPDIR/daemon.pid"
+	if grep -q " $mnt fuse" /proc/mounts; then
+		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt"
+	fi
+}
+
 # unmount_clean: unmount and fail unless the daemon exited with status 0.
 unmount_clean() {
 	unmount_flowy

@@ -11,6 +11,8 @@ TSV=$BATS_TEST_DIRNAME/../../fs-layout/tree.tsv
 
 setup() {
 	mount_flowy
+	printf '#!/bin/sh\necho seen\n' >"$mnt/hooks/run-succeeded.lay"
+	chmod 755 "$mnt/hooks/run-succeeded.lay"
 	local s=$mnt/pipelines/.lay
 	mkdir "$s"
 	printf '%s\n' '{"params": {"x": 1, "name": "lay"}}' >"$s/pipeline.json"
@@ -29,6 +31,12 @@ JSON
 	HEXD=${HEXD##*/}
 	HEXG=$(readlink "$mnt/artifacts/lay/g")
 	HEXG=${HEXG##*/}
+	# The hook runs after the run's end: wait for its output (bounded).
+	local i
+	for ((i = 0; i < RUN_WAIT; i++)); do
+		[ -e "$mnt/hooks/.out/run-succeeded.lay" ] && break
+		sleep 0.1
+	done
 }
 
 teardown() {
@@ -38,11 +46,12 @@ teardown() {
 # expand PATH: the concrete paths (relative to the mount) a tree.tsv path
 # stands for in this store, one per line. The pipeline "lay" has steps
 # make (-> d f, metric loss) and use (f d -> g, metric acc), a foreach
-# over the entries of d (one: f1).
+# over the entries of d (one: f1); the one hook is run-succeeded.lay.
 expand() {
 	local p=$1 s n h sn
 	p=${p//<p>/lay}
 	p=${p//<id>/$ID}
+	p=${p//<hook>/run-succeeded.lay}
 	if [[ $p == *'/parents/<name>'* ]]; then
 		for n in f d; do s=${p//<hex>/$HEXG}; echo "${s//<name>/$n}"; done
 	elif [[ $p == *'/children/lay:<step>:<name>'* ]]; then

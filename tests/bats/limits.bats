@@ -135,24 +135,7 @@ step_exited() {
 @test "SIGTERM during the ingest of a huge output: the daemon exits within 10 s, the run is interrupted" {
 	mount_flowy
 	start_ingest ing
-	kill -TERM "$FLOWY_PID"
-	local i
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$FLOWY_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$FLOWY_PID" 2>/dev/null; then
-		echo "flowyfs was still running 10 s after SIGTERM" >&2
-		return 1
-	fi
-	local rc=0
-	wait "$FLOWY_PID" || rc=$?
-	echo "flowyfs exited with status $rc after SIGTERM" >&2
-	FLOWY_PID=
-	rm -f "$BATS_TEST_TMPDIR/daemon.pid"
-	if grep -q " $mnt fuse" /proc/mounts; then
-		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt"
-	fi
+	sigterm_flowy
 	mount_flowy
 	expect_eq "$(run_status "$ID")" interrupted "status of run $ID after the restart"
 }

@@ -274,16 +274,16 @@ TEST(test_pipeline_keys_good)
 		NULL,
 	};
 	struct pipeline_def *p = load("p", files);
-	char *alerts;
 
 	CHECK_STR(errors(p), "");
 	CHECK_INT(p->autorun, 0);
 	CHECK_STR(p->executor, "local");
 	CHECK(cJSON_IsObject(p->resources));
 	CHECK_STR(cJSON_GetObjectItem(p->slurm, "account")->valuestring, "ml");
-	alerts = cJSON_PrintUnformatted(p->alerts);
-	CHECK_STR(alerts, "[{\"name\":\"slow\",\"duration_above\":7200}]");
-	cJSON_free(alerts);
+	CHECK_INT(p->n_alerts, 1);
+	CHECK_STR(p->alerts[0].name, "slow");
+	CHECK(p->alerts[0].has_duration && p->alerts[0].duration_above == 7200);
+	CHECK(!p->alerts[0].metric && !p->alerts[0].step);
 	step_free(p);
 }
 
@@ -312,6 +312,8 @@ TEST(test_pipeline_keys_bad)
 		"pipeline.json:5:29: unknown key \"acount\" (did you mean \"account\"?)\n"
 		"pipeline.json:5:59: \"args\" must be an array of strings (extra sbatch "
 		"arguments)\n"
+		"pipeline.json:6:14: an alert needs \"metric\" with \"above\" or "
+		"\"below\", or \"duration_above\"\n"
 		"pipeline.json:6:29: \"alerts\" must be an array of objects\n"
 		"pipeline.json:7:3: unknown key \"Params\" (did you mean \"params\"?)\n"
 		"t.json:1:14: unknown key \"slurm\"");
@@ -326,6 +328,68 @@ TEST(test_pipeline_keys_bad)
 			"account, args)\n"
 			"pipeline.json:1:15: \"alerts\" must be an array of objects");
 	}
+}
+
+TEST(test_alerts_good)
+{
+	const char *files[] = {
+		"pipeline.json",
+		"{\"alerts\": [{\"name\": \"low\", \"metric\": \"acc\", \"below\": 0.9, "
+		"\"step\": \"train\"},\n"
+		"  {\"name\": \"band\", \"metric\": \"loss\", \"above\": 2, \"below\": -1},\n"
+		"  {\"name\": \"slow\", \"duration_above\": 0.5, \"step\": \"train\"}]}",
+		"train.json", "{\"run\": \"x\"}",
+		NULL,
+	};
+	struct pipeline_def *p = load("p", files);
+
+	CHECK_STR(errors(p), "");
+	CHECK_INT(p->n_alerts, 3);
+	CHECK_STR(p->alerts[0].metric, "acc");
+	CHECK_STR(p->alerts[0].step, "train");
+	CHECK(p->alerts[0].has_below && !p->alerts[0].has_above);
+	CHECK(p->alerts[0].below == 0.9);
+	CHECK(p->alerts[1].has_above && p->alerts[1].has_below);
+	CHECK(p->alerts[1].above == 2 && p->alerts[1].below == -1);
+	CHECK_STR(p->alerts[2].name, "slow");
+	CHECK(p->alerts[2].duration_above == 0.5);
+	step_free(p);
+}
+
+TEST(test_alerts_bad)
+{
+	const char *files[] = {
+		"pipeline.json",
+		"{\"alerts\": [\n"
+		" {\"metric\": \"acc\", \"below\": 1},\n"
+		" {\"name\": \"a\", \"metric\": \"acc\"},\n"
+		" {\"name\": \"b\", \"above\": 1},\n"
+		" {\"name\": \"c\", \"metric\": \"acc\", \"above\": \"1\"},\n"
+		" {\"name\": \"d\", \"duration_above\": -3},\n"
+		" {\"name\": \"e\", \"metric\": \"x\", \"above\": 1, \"duration_above\": 3},\n"
+		" {\"name\": \"f\", \"metric\": \"x\", \"above\": 1, \"step\": \"nope\"},\n"
+		" {\"name\": \"g\", \"metric\": \"x\", \"abve\": 1},\n"
+		" {\"name\": \"../h\", \"duration_above\": 1},\n"
+		" {\"name\": \"i\", \"duration_above\": 1},\n"
+		" {\"name\": \"i\", \"duration_above\": 2}]}",
+		"s.json", "{\"run\": \"x\"}",
+		NULL,
+	};
+
+	CHECK_ERRORS(files,
+		"pipeline.json:2:2: an alert needs a \"name\"\n"
+		"pipeline.json:3:16: alert on a metric needs \"above\" or \"below\"\n"
+		"pipeline.json:4:16: \"above\" needs a \"metric\"\n"
+		"pipeline.json:5:33: \"above\" must be a number\n"
+		"pipeline.json:6:16: \"duration_above\" must be a positive number of seconds\n"
+		"pipeline.json:7:43: \"duration_above\" goes in an alert of its own, without "
+		"\"metric\"\n"
+		"pipeline.json:8:51: alert step \"nope\": no such step in this pipeline\n"
+		"pipeline.json:9:16: alert on a metric needs \"above\" or \"below\"\n"
+		"pipeline.json:9:31: unknown key \"abve\" (did you mean \"above\"?)\n"
+		"pipeline.json:10:3: \"name\" must be a name (names are "
+		"[A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128 bytes)\n"
+		"pipeline.json:12:3: alert \"i\" is defined twice");
 }
 
 TEST(test_near_miss)
@@ -416,6 +480,8 @@ int main(void)
 	RUN(test_resources_conversions);
 	RUN(test_pipeline_keys_good);
 	RUN(test_pipeline_keys_bad);
+	RUN(test_alerts_good);
+	RUN(test_alerts_bad);
 	RUN(test_near_miss);
 	RUN(test_every_problem_listed);
 	RUN(test_default_code);
