@@ -117,8 +117,10 @@ unit-asan: deps $(ASAN_UNITS)
 bats: all
 	FLOWYFS_BIN=$(CURDIR)/build/flowyfs bats tests/bats
 
+# Under ASan the crash trial runs 8 of its 20 iterations (each is a full
+# daemon start and kill; the plain run does all 20).
 bats-asan: deps build/asan/flowyfs
-	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	CRASH_ITERATIONS=$${CRASH_ITERATIONS:-8} LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  FLOWYFS_BIN=$(CURDIR)/build/asan/flowyfs bats tests/bats
 
 fuzz-ctl fuzz-step: fuzz-%: deps build/fuzz/fuzz_%
