@@ -16,7 +16,7 @@ enum event_kind {
 	EV_RUN_QUEUED = 1, EV_RUN_STARTED, EV_RUN_PAUSED, EV_RUN_RESUMED,
 	EV_RUN_SUCCEEDED, EV_RUN_FAILED, EV_RUN_CANCELLED, EV_RUN_INTERRUPTED,
 	EV_STEP_STARTED, EV_STEP_SUCCEEDED, EV_STEP_CACHED, EV_STEP_SKIPPED,
-	EV_STEP_FAILED, EV_STEP_RETRY, EV_ARTIFACT_PUBLISHED,
+	EV_STEP_FAILED, EV_STEP_RETRY, EV_ARTIFACT_PUBLISHED, EV_ALIAS_MOVED,
 };
 
 struct event {
@@ -29,6 +29,7 @@ struct event {
 	const char *error;      /* failures, else NULL */
 	const char *name;       /* artifact-published: the output */
 	const char *hash;       /* artifact-published: its new hash */
+	const char *ref;        /* alias-moved: "registry:<model>@<alias>" */
 };
 
 typedef void (*event_fn)(struct flowy *f, const struct event *ev, void *arg);

@@ -45,7 +45,7 @@ static const char *const names[] = {
 	[EV_STEP_STARTED] = "step-started", [EV_STEP_SUCCEEDED] = "step-succeeded",
 	[EV_STEP_CACHED] = "step-cached", [EV_STEP_SKIPPED] = "step-skipped",
 	[EV_STEP_FAILED] = "step-failed", [EV_STEP_RETRY] = "step-retry",
-	[EV_ARTIFACT_PUBLISHED] = "artifact-published",
+	[EV_ARTIFACT_PUBLISHED] = "artifact-published", [EV_ALIAS_MOVED] = "alias-moved",
 };
 
 const char *events_name(enum event_kind kind)

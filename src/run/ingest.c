@@ -12,6 +12,7 @@
 
 #include "flowyfs/hostfs.h"
 #include "flowyfs/ingest.h"
+#include "flowyfs/registry.h"
 #include "flowyfs/util.h"
 
 /* How a store operation's failure reads in a step's error. */
@@ -76,6 +77,16 @@ int ingest_inputs(struct run *r, size_t i, char **err)
 				       xasprintf("input %s: %s", in->ref, why ? why : strerror(-rc));
 				if (rc != -ENOSPC)
 					free(why);
+				return rc;
+			}
+			break;
+		}
+		case STEP_IN_REGISTRY: {
+			int64_t v = 0;
+			int rc = registry_alias_get(f->db, in->model, in->alias, &v, hex);
+			if (rc < 0) {
+				*err = xasprintf("input %s: %s", in->ref, rc == -ENOENT ?
+				                 "no such model or alias" : strerror(-rc));
 				return rc;
 			}
 			break;
