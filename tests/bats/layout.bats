@@ -250,7 +250,7 @@ kind_of() {
 	run awk -F'\t' '{ print $1 "|" $2 "|" $3 }' "$mnt/metrics/lay/acc"
 	expect_eq "$output" "$(printf 'run|step|value\n%s|use|0.75' "$ID")" "metrics/lay/acc"
 	run head -n 1 "$mnt/metrics/lay/runs.tsv"
-	expect_eq "$output" $'run\tstatus\tstarted\tduration\tparams.name\tparams.x\tmetrics.acc\tmetrics.loss\tcommit' "runs.tsv header"
+	expect_eq "$output" $'run\tstatus\tstarted\tduration\tparams.name\tparams.x\tmetrics.acc\tmetrics.loss\tcommit\ttags' "runs.tsv header"
 	run awk -F'\t' 'NR == 2 { print $1 "|" $2 "|" $5 "|" $6 "|" $7 "|" $8 }' "$mnt/metrics/lay/runs.tsv"
 	expect_eq "$output" "$ID|succeeded|lay|1|0.75|0.5" "runs.tsv row"
 }
@@ -341,7 +341,7 @@ kind_of() {
 	run cat "$mnt/metrics/plain/runs.tsv"
 	daemon_alive
 	[ "$status" -eq 0 ]
-	[ "${lines[0]}" = "$(printf 'run\tstatus\tstarted\tduration\tcommit')" ]
+	[ "${lines[0]}" = "$(printf 'run\tstatus\tstarted\tduration\tcommit\ttags')" ]
 	[[ ${lines[1]} == "$id"$'\t'succeeded$'\t'* ]]
 	[ "${#lines[@]}" -eq 2 ]
 }
