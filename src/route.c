@@ -21,7 +21,7 @@
 
 const struct view *const route_views[] = {
 	&view_pipelines, &view_artifacts, &view_runs, &view_lineage,
-	&view_metrics, &view_registry, NULL,
+	&view_metrics, &view_registry, &view_store, NULL,
 };
 
 static __thread uid_t caller_uid;
