@@ -19,7 +19,9 @@
  * precision; a value not known yet renders as an empty line.
  *
  * `rm -r runs/<id>` deletes a run that ended: removing the files below it
- * is accepted and does nothing (they are generated), and the rmdir of
+ * is accepted and does nothing (they are generated; the directories are
+ * 0755 so that the kernel's permission check lets rm walk them, while
+ * creating anything in them is EROFS), and the rmdir of
  * runs/<id> deletes its rows and its directory in the store. While the run
  * is queued, running or paused both fail with EBUSY.
  */
@@ -538,7 +540,9 @@ static int snapshot_getattr(const char *backing, struct view_attr *a)
 		return -errno;
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 		return -ENOENT;
-	a->mode = (st.st_mode & ~(mode_t)0222);
+	/* Files read-only; directories writable by the owner only so that
+	 * rm -r can walk them (removing below a run changes nothing). */
+	a->mode = (st.st_mode & ~(mode_t)0222) | (S_ISDIR(st.st_mode) ? 0200 : 0);
 	a->size = (uint64_t)st.st_size;
 	a->mtime = (double)st.st_mtime;
 	a->immutable = 1;
@@ -569,7 +573,7 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 	if (parse(path, &rp) < 0)
 		return -ENOENT;
 	if (rp.n == 1) {
-		a->mode = S_IFDIR | 0555;
+		a->mode = S_IFDIR | 0755; /* writable: rm -r */
 		return 0;
 	}
 	if (rp.n == 2 && !rp.id) {
@@ -584,7 +588,7 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 	if (!rp.id || !run_exists(f, rp.id))
 		return -ENOENT;
 	if (rp.n == 2 || (rp.n == 3 && !strcmp(rp.part[2], "steps"))) {
-		a->mode = S_IFDIR | 0555;
+		a->mode = S_IFDIR | 0755; /* writable: rm -r */
 		return 0;
 	}
 	if (view_cached_attr(a, path)) {
@@ -609,7 +613,7 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 		if (!item_exists(f, rp.id, rp.part[3], rp.n >= 6 ? rp.part[5] : NULL))
 			return -ENOENT;
 		if (rp.n <= 6) {
-			a->mode = S_IFDIR | 0555;
+			a->mode = S_IFDIR | 0755; /* writable: rm -r */
 			return 0;
 		}
 		if (!strcmp(rp.part[6], "log")) {
@@ -634,7 +638,7 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 		return 0;
 	}
 	if (rp.n == 4 || (rp.n == 5 && (io_dir(rp.part[4]) || !strcmp(rp.part[4], "metrics")))) {
-		a->mode = S_IFDIR | 0555;
+		a->mode = S_IFDIR | 0755; /* writable: rm -r */
 		return 0;
 	}
 	if (rp.n == 6 && !strcmp(rp.part[4], "metrics")) {
@@ -1019,7 +1023,7 @@ static int runs_unlink(struct flowy *f, const char *path)
 {
 	struct rpath rp;
 	if (parse(path, &rp) < 0 || !rp.id || rp.n < 3)
-		return -EACCES;
+		return rp.n == 2 && !rp.id ? -EROFS : -EACCES; /* runs/latest */
 	return run_ended(f, rp.id);
 }
 

@@ -2,7 +2,8 @@
 # notes.bats - runs/<id>/note and runs/<id>/tags through the mount (written
 # with echo, read back exactly, kept across a remount, tags in runs.tsv),
 # and rm -r runs/<id>: a finished run's rows and store directory go, a
-# live run is EBUSY.
+# live run is EBUSY, and a daemon's owner who is not root can do it too
+# (the run's directories are 0755 for the kernel's permission check).
 
 load helpers
 
@@ -12,7 +13,13 @@ setup() {
 }
 
 teardown() {
-	flowy_teardown
+	local rc=0
+	flowy_teardown || rc=$?
+	# Never remove through a mount that is still there.
+	if [ -n "${NR_DIR:-}" ] && ! grep -q " $NR_DIR/mnt fuse" /proc/mounts; then
+		rm -rf "$NR_DIR"
+	fi
+	return "$rc"
 }
 
 @test "note and tags are writable, read back exactly, survive a remount and show in runs.tsv" {
@@ -76,4 +83,41 @@ teardown() {
 	[ ! -e "$mnt/runs/$r3" ]
 	run rmdir "$mnt/runs/99"
 	[ "$status" -ne 0 ] && [[ $output == *"No such file or directory"* ]]
+}
+
+@test "a daemon's owner who is not root tags a run and deletes it with rm -r" {
+	[ "$(id -u)" = 0 ] || skip "needs root to start a daemon as user nobody"
+	command -v setpriv >/dev/null || skip "needs setpriv"
+	unmount_clean
+	# A 0755 directory of nobody's (bats' own are 0700), a wrapper that
+	# execs the daemon as nobody (the same pid, so teardown stops it).
+	NR_DIR=$(mktemp -d /tmp/flowyfs-notes.XXXXXX)
+	chmod 755 "$NR_DIR"
+	mkdir "$NR_DIR/home" "$NR_DIR/mnt"
+	chown -R 65534:65534 "$NR_DIR"
+	printf '#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=%s/home %s "$@"\n' \
+		"$NR_DIR" "$FLOWYFS_BIN" >"$NR_DIR/as-nobody"
+	chmod 755 "$NR_DIR/as-nobody"
+	store=$NR_DIR/store
+	mnt=$NR_DIR/mnt
+	FLOWYFS_BIN=$NR_DIR/as-nobody
+	mount_flowy -j 2
+	# Only nobody may enter its mount (no allow_other): every look is its.
+	local as="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	$as sh -c 'mkdir -p "$1/.t" && echo "{\"run\": \"echo x > out/o\", \"outputs\": [\"o\"]}" > "$1/.t/s.json" && mv "$1/.t" "$1/t"' _ "$mnt/pipelines"
+	local i st=
+	for ((i = 0; i < RUN_WAIT; i++)); do
+		st=$($as cat "$mnt/runs/1/status" 2>/dev/null) || true
+		[ "$st" = succeeded ] && break
+		sleep 0.1
+	done
+	expect_eq "$st" succeeded "run 1"
+	$as sh -c 'echo keep > "$1/tags"' _ "$mnt/runs/1"
+	expect_eq "$($as cat "$mnt/runs/1/tags")" keep "tags"
+	run $as touch "$mnt/runs/1/new"
+	[ "$status" -ne 0 ] && [[ $output == *"Read-only file system"* ]]
+	$as rm -r "$mnt/runs/1"
+	expect_eq "$($as ls -A "$mnt/runs")" "" "runs left"
+	[ ! -e "$NR_DIR/store/runs/1" ]
+	unmount_clean
 }
