@@ -13,13 +13,7 @@ setup() {
 }
 
 teardown() {
-	local rc=0
-	flowy_teardown || rc=$?
-	# Never remove through a mount that is still there.
-	if [ -n "${NR_DIR:-}" ] && ! grep -q " $NR_DIR/mnt fuse" /proc/mounts; then
-		rm -rf "$NR_DIR"
-	fi
-	return "$rc"
+	teardown_with_dir "${NR_DIR:-}"
 }
 
 @test "note and tags are writable, read back exactly, survive a remount and show in runs.tsv" {
