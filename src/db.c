@@ -106,6 +106,21 @@ static const char *const migrations[] = {
 	"  reason TEXT, error TEXT, cache_key TEXT, key_parts TEXT, outputs TEXT,"
 	"  PRIMARY KEY(run_id, step, item));"
 	"CREATE INDEX items_key ON items(cache_key);",
+	/* 6: the model registry (registry.c), and a note and tags per run. */
+	"CREATE TABLE registry_models(name TEXT PRIMARY KEY, created REAL NOT NULL);"
+	"CREATE TABLE registry_versions("
+	"  model TEXT NOT NULL, version INTEGER NOT NULL, hash TEXT NOT NULL,"
+	"  pipeline TEXT, run_id INTEGER, step TEXT, output TEXT, created REAL NOT NULL,"
+	"  PRIMARY KEY(model, version), UNIQUE(model, hash));"
+	"CREATE INDEX registry_versions_hash ON registry_versions(hash);"
+	"CREATE TABLE registry_aliases("
+	"  model TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,"
+	"  PRIMARY KEY(model, alias));"
+	"CREATE TABLE registry_history("
+	"  id INTEGER PRIMARY KEY, model TEXT NOT NULL, alias TEXT NOT NULL,"
+	"  time REAL NOT NULL, from_v INTEGER, to_v INTEGER, uid INTEGER NOT NULL);"
+	"ALTER TABLE runs ADD COLUMN note TEXT;"
+	"ALTER TABLE runs ADD COLUMN tags TEXT;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -333,6 +333,7 @@ static int kill_priv(fuse_req_t req, int fd)
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
                      off_t off, struct fuse_file_info *fi)
 {
+	view_caller_set(fuse_req_ctx(req)->uid);
 	struct fh *h = handle_get(fi->fh);
 	if (!h) {
 		fuse_reply_err(req, EBADF);
@@ -484,6 +485,7 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 static void fs_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 {
+	view_caller_set(fuse_req_ctx(req)->uid);
 	char *path = inode_child_path(F(req)->inodes, parent, name);
 	const struct view *v = path ? route_find(path) : NULL;
 	int (*op)(struct flowy *, const char *) = !v ? NULL : dir ? v->rmdir : v->unlink;
@@ -507,6 +509,7 @@ static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
                        const char *name)
 {
+	view_caller_set(fuse_req_ctx(req)->uid);
 	char *path = inode_child_path(F(req)->inodes, parent, name);
 	const struct view *v = path ? route_find(path) : NULL;
 	int rc = !v ? -ENOENT : !valid_name(name) ? -EINVAL :
@@ -552,6 +555,7 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
                       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
+	view_caller_set(fuse_req_ctx(req)->uid);
 	char *from = inode_child_path(F(req)->inodes, parent, name);
 	char *to = inode_child_path(F(req)->inodes, newparent, newname);
 	const struct view *v = NULL;

@@ -22,8 +22,20 @@
 
 const struct view *const route_views[] = {
 	&view_pipelines, &view_artifacts, &view_runs, &view_lineage,
-	&view_metrics, &view_hooks, NULL,
+	&view_metrics, &view_hooks, &view_registry, &view_store, NULL,
 };
+
+static __thread uid_t caller_uid;
+
+void view_caller_set(uid_t uid)
+{
+	caller_uid = uid;
+}
+
+uid_t view_caller_uid(void)
+{
+	return caller_uid;
+}
 
 const struct view *route_find(const char *path)
 {

@@ -74,5 +74,9 @@ void catalog_queued(struct flowy *f, const char *pipeline);
  * autorun off are marked stale instead ("input pipeline/name changed"). */
 void catalog_readers(struct flowy *f, const char *pipeline, const char *name,
                      char ***out, size_t *n);
+/* The same for any reference as a step writes it ("registry:clf@prod"),
+ * leaving out pipeline self (NULL: none). */
+void catalog_readers_ref(struct flowy *f, const char *ref, const char *self,
+                         char ***out, size_t *n);
 
 #endif

@@ -21,7 +21,7 @@ enum event_kind {
 	EV_RUN_SUCCEEDED, EV_RUN_FAILED, EV_RUN_CANCELLED, EV_RUN_INTERRUPTED,
 	EV_STEP_STARTED, EV_STEP_SUCCEEDED, EV_STEP_CACHED, EV_STEP_SKIPPED,
 	EV_STEP_FAILED, EV_STEP_RETRY, EV_ARTIFACT_PUBLISHED, EV_ALERT, EV_METRIC,
-	EV_KIND_END
+	EV_ALIAS_MOVED, EV_KIND_END
 };
 
 struct pipeline_def;
@@ -43,6 +43,7 @@ struct event {
 	double threshold;       /* alert: the bound it crossed */
 	const struct pipeline_def *def; /* run-queued: the run's definition
 	                           (valid during the call only; not copied) */
+	const char *ref;        /* alias-moved: "registry:<model>@<alias>" */
 };
 
 typedef void (*event_fn)(struct flowy *f, const struct event *ev, void *arg);

@@ -32,6 +32,11 @@ int sched_control(struct flowy *f, const char *pipeline, const char *verb,
 /* For db_recover: kill the process group of a step a dead daemon left
  * running, if pid is still that step. */
 void sched_stop_stray(int64_t run, const char *step, int pid, void *arg);
+/* Alias of model moved (set, changed or removed): the scheduler announces
+ * it (event alias-moved) and queues the pipelines reading
+ * registry:<model>@<alias>, or marks them stale when their autorun is
+ * off. Any thread. */
+void sched_alias_moved(struct flowy *f, const char *model, const char *alias);
 /* Wake the scheduler (a change is waiting). */
 void sched_wake(struct flowy *f);
 

@@ -25,7 +25,9 @@ enum step_input_kind {
 	STEP_IN_LOCAL = 1,   /* "name": an output of a step of this pipeline */
 	STEP_IN_PIPELINE,    /* "other/name": latest output of pipeline other */
 	STEP_IN_FILE,        /* "file:/abs/path": a host file or directory */
-	STEP_IN_PINNED       /* "sha256:<hex>": a pinned artifact */
+	STEP_IN_PINNED,      /* "sha256:<hex>": a pinned artifact */
+	STEP_IN_REGISTRY     /* "registry:<model>@<alias>": the version the
+	                        alias points at (as: the model's name) */
 };
 
 struct step_input {
@@ -37,6 +39,8 @@ struct step_input {
 	char *artifact;      /* LOCAL and PIPELINE: the output name */
 	char *path;          /* STEP_IN_FILE: absolute path */
 	char *hex;           /* STEP_IN_PINNED */
+	char *model;         /* STEP_IN_REGISTRY: the model ... */
+	char *alias;         /* ... and the alias */
 	int producer;        /* LOCAL: index of the producing step, else -1 */
 };
 

@@ -106,6 +106,12 @@ int view_cached_attr(struct view_attr *a, const char *path);
 /* Split path into at most n components (copied into buf); returns count. */
 int view_split(const char *path, char *buf, size_t bufsz, char **parts, int n);
 
+/* The uid of the request this thread answers: fs.c sets it before a
+ * write, unlink, rmdir, symlink or rename, for views that record who did
+ * something (registry/history). */
+void view_caller_set(uid_t uid);
+uid_t view_caller_uid(void);
+
 struct view {
 	const char *name;  /* top-level directory; "" is the root */
 	int (*getattr)(struct flowy *f, const char *path, struct view_attr *out);
@@ -144,6 +150,6 @@ const struct view *route_find(const char *path);
 extern const struct view *const route_views[];
 
 extern const struct view view_root, view_pipelines, view_artifacts,
-	view_runs, view_lineage, view_metrics, view_hooks;
+	view_runs, view_lineage, view_metrics, view_hooks, view_registry, view_store;
 
 #endif

@@ -284,7 +284,8 @@ static void validate(struct flowy *f, const char *pipeline)
 			steps[nsteps] = xstrdup(p->steps[nsteps].name);
 		for (size_t i = 0; i < p->n_steps; i++)
 			for (size_t k = 0; k < p->steps[i].n_inputs; k++)
-				if (p->steps[i].inputs[k].kind == STEP_IN_PIPELINE) {
+				if (p->steps[i].inputs[k].kind == STEP_IN_PIPELINE ||
+				    p->steps[i].inputs[k].kind == STEP_IN_REGISTRY) {
 					reads = xrealloc(reads, (nreads + 1) * sizeof *reads);
 					reads[nreads++] = xstrdup(p->steps[i].inputs[k].ref);
 				}
@@ -488,8 +489,15 @@ void catalog_queued(struct flowy *f, const char *pipeline)
 void catalog_readers(struct flowy *f, const char *pipeline, const char *name,
                      char ***out, size_t *n)
 {
-	struct catalog *r = f->catalog;
 	char *ref = xasprintf("%s/%s", pipeline, name);
+	catalog_readers_ref(f, ref, pipeline, out, n);
+	free(ref);
+}
+
+void catalog_readers_ref(struct flowy *f, const char *ref, const char *self,
+                         char ***out, size_t *n)
+{
+	struct catalog *r = f->catalog;
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&r->lock);
@@ -497,7 +505,7 @@ void catalog_readers(struct flowy *f, const char *pipeline, const char *name,
 		int reads = 0;
 		for (size_t i = 0; e->valid && i < e->nreads && !reads; i++)
 			reads = !strcmp(e->reads[i], ref);
-		if (!reads || !strcmp(e->name, pipeline))
+		if (!reads || (self && !strcmp(e->name, self)))
 			continue;
 		if (!e->autorun) {
 			free(e->stale);
@@ -508,7 +516,6 @@ void catalog_readers(struct flowy *f, const char *pipeline, const char *name,
 		(*out)[(*n)++] = xstrdup(e->name);
 	}
 	pthread_mutex_unlock(&r->lock);
-	free(ref);
 }
 
 char *catalog_render_staging(struct flowy *f, const char *dirname)

@@ -116,6 +116,8 @@ static int has_json_suffix(const char *name)
 static void input_clear(struct step_input *in)
 {
 	free(in->hex);
+	free(in->model);
+	free(in->alias);
 	free(in->path);
 	free(in->artifact);
 	free(in->pipeline);

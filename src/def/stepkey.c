@@ -130,6 +130,23 @@ static int input_parse(struct stepload *l, struct jpos_src *s, size_t off,
 		in->kind = STEP_IN_PINNED;
 		in->hex = xstrdup(ref + 7);
 		in->as = xstrdup(in->hex);
+	} else if (!strncmp(ref, "registry:", 9)) {
+		const char *model = ref + 9, *at = strchr(model, '@');
+		char *m = at ? xstrndup(model, (size_t)(at - model)) : NULL;
+		int bad_alias = !at || !step_name_valid(at + 1) ||
+		                (at[1] == 'v' && at[2] && strspn(at + 2, "0123456789") ==
+		                 strlen(at + 2));
+		if (!m || !step_name_valid(m) || bad_alias) {
+			diag_at(d, s, off, "input %s: expected registry:<model>@<alias>, "
+			        "both names " NAME_RULE ", the alias not v<N>",
+			        diag_quote(d, ref));
+			free(m);
+			return -1;
+		}
+		in->kind = STEP_IN_REGISTRY;
+		in->model = m;
+		in->alias = xstrdup(at + 1);
+		in->as = xstrdup(m);
 	} else if (slash && !strchr(slash + 1, '/') && !strchr(ref, ':')) {
 		char *pl = xstrndup(ref, (size_t)(slash - ref));
 
@@ -151,7 +168,8 @@ static int input_parse(struct stepload *l, struct jpos_src *s, size_t off,
 		in->as = xstrdup(in->artifact);
 	} else if (slash || strchr(ref, ':')) {
 		diag_at(d, s, off, "input %s: invalid reference (expected name, "
-		        "pipeline/name, file:/abs/path or sha256:<64 hex digits>)",
+		        "pipeline/name, file:/abs/path, sha256:<64 hex digits> or "
+		        "registry:<model>@<alias>)",
 		        diag_quote(d, ref));
 		return -1;
 	} else if (!step_name_valid(ref)) {

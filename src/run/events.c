@@ -58,6 +58,7 @@ static const char *const names[] = {
 	[EV_STEP_FAILED] = "step-failed", [EV_STEP_RETRY] = "step-retry",
 	[EV_ARTIFACT_PUBLISHED] = "artifact-published", [EV_ALERT] = "alert",
 	[EV_METRIC] = "metric",
+	[EV_ALIAS_MOVED] = "alias-moved",
 };
 
 const char *events_name(enum event_kind kind)
@@ -102,6 +103,7 @@ struct event *events_copy(const struct event *ev)
 	c->hash = dup_or_null(ev->hash);
 	c->alert = dup_or_null(ev->alert);
 	c->metric = dup_or_null(ev->metric);
+	c->ref = dup_or_null(ev->ref);
 	c->def = NULL;
 	return c;
 }
@@ -118,5 +120,6 @@ void events_free_copy(struct event *ev)
 	free((char *)ev->hash);
 	free((char *)ev->alert);
 	free((char *)ev->metric);
+	free((char *)ev->ref);
 	free(ev);
 }

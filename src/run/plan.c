@@ -18,6 +18,7 @@
 #include "flowyfs/catalog.h"
 #include "flowyfs/dag.h"
 #include "flowyfs/plan.h"
+#include "flowyfs/registry.h"
 #include "flowyfs/snapshot.h"
 #include "flowyfs/step.h"
 #include "flowyfs/util.h"
@@ -66,6 +67,14 @@ static char *input_hash(struct flowy *f, const struct pipeline_def *p,
 	}
 	case STEP_IN_PINNED:
 		return xstrdup(in->hex);
+	case STEP_IN_REGISTRY: {
+		int64_t v = 0;
+		if (registry_alias_get(f->db, in->model, in->alias, &v, hex) < 0) {
+			*why = xasprintf("input %s: no such model or alias", in->ref);
+			return NULL;
+		}
+		return xstrdup(hex);
+	}
 	}
 	*why = xasprintf("input %s: cannot resolve it", in->ref);
 	return NULL;

@@ -11,6 +11,7 @@
 #include "flowyfs/dag.h"
 #include "flowyfs/envinfo.h"
 #include "flowyfs/record.h"
+#include "flowyfs/registry.h"
 #include "flowyfs/util.h"
 
 /* Run fn in a transaction of its own, or in the open batch. */
@@ -136,6 +137,24 @@ static int is_latest(db *d, const char *pipeline, const char *name, const char *
 	return same;
 }
 
+/* A registered output's content becomes the next version of its model
+ * (the same content only once), in the step end's transaction. */
+static int register_output(struct run *r, const struct srun *s, size_t o)
+{
+	for (size_t k = 0; k < s->def->n_reg; k++) {
+		if (strcmp(s->def->reg[k].output, s->def->outputs[o]))
+			continue;
+		struct registry_origin from = {r->pipeline, s->cached && s->from_run ?
+		                               s->from_run : r->id, s->def->name,
+		                               s->def->outputs[o]};
+		int rc = registry_version_add(r->f->db, s->def->reg[k].model, s->out_hex[o],
+		                              &from, 1, NULL);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int do_step_end(struct run *r, void *arg)
 {
 	struct end_arg *a = arg;
@@ -171,6 +190,8 @@ static int do_step_end(struct run *r, void *arg)
 			rc = db_exec(f->db, "INSERT OR REPLACE INTO latest(pipeline, name, hash, "
 			             "run_id) VALUES(?, ?, ?, ?)", "ttti", r->pipeline,
 			             s->def->outputs[o], s->out_hex[o], r->id);
+		if (!rc)
+			rc = register_output(r, s, o);
 	}
 	/* A cached step carries the metrics of the run that made its outputs. */
 	if (!rc && s->cached && s->from_run && s->from_run != r->id)

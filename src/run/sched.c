@@ -65,6 +65,8 @@ struct sched {
 	pthread_t capturer;
 	pthread_cond_t work_cv;
 	struct trigger *work;     /* waiting to be queued (lock) */
+	struct trigger *moves;    /* alias moves not yet announced (lock):
+	                             pipeline holds the reference */
 };
 
 /* ---- the queue -------------------------------------------------------- */
@@ -275,14 +277,48 @@ int sched_control(struct flowy *f, const char *pipeline, const char *verb,
 
 /* A new latest version of pipeline/name: queue the pipelines reading it
  * (those with autorun off are only marked stale, by the catalog). */
+void sched_alias_moved(struct flowy *f, const char *model, const char *alias)
+{
+	struct sched *sc = f->sched;
+	if (!sc)
+		return;
+	struct trigger *t = xcalloc(1, sizeof *t);
+	t->pipeline = xasprintf("registry:%s@%s", model, alias);
+	pthread_mutex_lock(&sc->lock);
+	struct trigger **at = &sc->moves;
+	while (*at)
+		at = &(*at)->next;
+	*at = t;
+	pthread_mutex_unlock(&sc->lock);
+	sched_wake(f);
+}
+
+/* Announce the alias moves made since the last pass (scheduler thread). */
+static void take_moves(struct flowy *f, struct sched *sc)
+{
+	pthread_mutex_lock(&sc->lock);
+	struct trigger *t = sc->moves;
+	sc->moves = NULL;
+	pthread_mutex_unlock(&sc->lock);
+	while (t) {
+		struct trigger *next = t->next;
+		events_emit(f, &(struct event){.kind = EV_ALIAS_MOVED, .ref = t->pipeline});
+		free(t->pipeline);
+		free(t);
+		t = next;
+	}
+}
+
 static void on_event(struct flowy *f, const struct event *ev, void *arg)
 {
 	struct sched *sc = arg;
-	if (ev->kind != EV_ARTIFACT_PUBLISHED)
+	if (ev->kind != EV_ARTIFACT_PUBLISHED && ev->kind != EV_ALIAS_MOVED)
 		return;
 	char **readers = NULL;
 	size_t n = 0;
-	catalog_readers(f, ev->pipeline, ev->name, &readers, &n);
+	char *ref = ev->kind == EV_ALIAS_MOVED ? xstrdup(ev->ref)
+	            : xasprintf("%s/%s", ev->pipeline, ev->name);
+	catalog_readers_ref(f, ref, ev->pipeline, &readers, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct trigger **t = &sc->triggers;
 		while (*t && strcmp((*t)->pipeline, readers[i]))
@@ -293,9 +329,10 @@ static void on_event(struct flowy *f, const struct event *ev, void *arg)
 		}
 		*t = xcalloc(1, sizeof **t);
 		(*t)->pipeline = readers[i];
-		(*t)->reason = xasprintf("input %s/%s changed", ev->pipeline, ev->name);
+		(*t)->reason = xasprintf("input %s changed", ref);
 	}
 	free(readers);
+	free(ref);
 }
 
 /* Hand pipeline to the capturer thread (takes both strings). */
@@ -444,6 +481,7 @@ static void *sched_main(void *arg)
 			break;
 		take_incoming(sc);
 		take_requests(sc);
+		take_moves(f, sc);
 
 		int slots = f->jobs;
 		for (struct run *r = sc->runs; r; r = r->next)
@@ -593,6 +631,11 @@ void sched_stop(struct flowy *f)
 		next = t->next;
 		free(t->pipeline);
 		free(t->reason);
+		free(t);
+	}
+	for (struct trigger *t = sc->moves, *next; t; t = next) {
+		next = t->next;
+		free(t->pipeline);
 		free(t);
 	}
 	for (struct trigger *t = sc->work, *next; t; t = next) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "flowyfs/hostfs.h"
+#include "flowyfs/registry.h"
 #include "flowyfs/stepio.h"
 #include "flowyfs/util.h"
 
@@ -76,6 +77,16 @@ int stepio_inputs(struct run *r, size_t i, char **err)
 				       xasprintf("input %s: %s", in->ref, why ? why : strerror(-rc));
 				if (rc != -ENOSPC)
 					free(why);
+				return rc;
+			}
+			break;
+		}
+		case STEP_IN_REGISTRY: {
+			int64_t v = 0;
+			int rc = registry_alias_get(f->db, in->model, in->alias, &v, hex);
+			if (rc < 0) {
+				*err = xasprintf("input %s: %s", in->ref, rc == -ENOENT ?
+				                 "no such model or alias" : strerror(-rc));
 				return rc;
 			}
 			break;

@@ -11,12 +11,15 @@
  *                                     -> ../../<child hex>
  *   lineage/sha256/<hex>/ancestors    the whole chain up, indented text:
  *   lineage/sha256/<hex>/descendants  name<TAB>pipeline<TAB>step<TAB>run<TAB>hash
+ *   lineage/sha256/<hex>/registry     model<TAB>version<TAB>aliases: the
+ *                                     registry versions it is (live)
  *   lineage/<p>/<name>                -> ../sha256/<hex>, the latest
  *
  * The producer of an artifact is the first run that computed it (not one
  * that reused it from the cache). What made an artifact never changes, so
  * producer, run, params, parents and ancestors are immutable to the
- * kernel; children and descendants grow and are rendered fresh.
+ * kernel; children, descendants and registry change and are rendered
+ * fresh.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -179,12 +182,13 @@ static void walk(struct flowy *f, struct strbuf *sb, struct seen *seen,
 }
 
 enum lfile { L_NONE, L_PRODUCER, L_RUN, L_PARAMS, L_PARENTS, L_CHILDREN,
-             L_ANCESTORS, L_DESCENDANTS };
+             L_ANCESTORS, L_DESCENDANTS, L_REGISTRY };
 
 static const char *const lfile_names[] = {
 	[L_PRODUCER] = "producer", [L_RUN] = "run", [L_PARAMS] = "params",
 	[L_PARENTS] = "parents", [L_CHILDREN] = "children",
 	[L_ANCESTORS] = "ancestors", [L_DESCENDANTS] = "descendants",
+	[L_REGISTRY] = "registry",
 };
 
 struct lpath {
@@ -204,7 +208,7 @@ static int parse(const char *path, struct lpath *lp)
 		if (!cas_hex_valid(lp->part[2]))
 			return -ENOENT;
 		if (lp->n >= 4) {
-			for (int k = L_PRODUCER; k <= L_DESCENDANTS; k++)
+			for (int k = L_PRODUCER; k <= L_REGISTRY; k++)
 				if (!strcmp(lp->part[3], lfile_names[k]))
 					lp->file = (enum lfile)k;
 			if (!lp->file)
@@ -216,6 +220,25 @@ static int parse(const char *path, struct lpath *lp)
 		return -ENOENT;
 	}
 	return 0;
+}
+
+/* registry: model, version and the aliases pointing at it (comma
+ * separated), one line per model the artifact is a version of. */
+static void render_registry(struct flowy *f, const char *hex, struct strbuf *sb)
+{
+	strbuf_puts(sb, "model\tversion\taliases\n");
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT v.model, v.version, (SELECT "
+	                              "group_concat(alias, ',') FROM (SELECT alias FROM "
+	                              "registry_aliases a WHERE a.model=v.model AND "
+	                              "a.version=v.version ORDER BY alias)) FROM "
+	                              "registry_versions v WHERE v.hash=? ORDER BY v.model",
+	                              "t", hex);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const unsigned char *al = sqlite3_column_text(st, 2);
+		strbuf_printf(sb, "%s\tv%lld\t%s\n", sqlite3_column_text(st, 0),
+		              (long long)sqlite3_column_int64(st, 1), al ? (const char *)al : "");
+	}
+	db_finish(f->db, st);
 }
 
 static char *render(struct flowy *f, const char *hex, enum lfile which)
@@ -230,6 +253,8 @@ static char *render(struct flowy *f, const char *hex, enum lfile which)
 			              o.pipeline, o.step, (long long)o.run, o.name);
 		else
 			strbuf_printf(&sb, "source\t%s\n", o.source);
+	} else if (which == L_REGISTRY) {
+		render_registry(f, hex, &sb);
 	} else if (which == L_PARAMS) {
 		char *p = o.produced ? db_text(f->db, "SELECT params FROM steps WHERE "
 		                               "run_id=? AND name=?", "it", o.run, o.step) : NULL;
@@ -279,7 +304,8 @@ static int getattr_locked(struct flowy *f, const char *path, struct lpath *lp,
 	if (origin_of(f, hex, &o) < 0)
 		return -ENOENT;
 	int rc = 0;
-	a->immutable = lp->file != L_CHILDREN && lp->file != L_DESCENDANTS;
+	a->immutable = lp->file != L_CHILDREN && lp->file != L_DESCENDANTS &&
+	               lp->file != L_REGISTRY;
 	if (lp->n == 3 || (lp->n == 4 && (lp->file == L_PARENTS || lp->file == L_CHILDREN))) {
 		a->mode = S_IFDIR | 0555;
 		a->immutable = lp->n == 3 || lp->file == L_PARENTS;
@@ -304,7 +330,7 @@ static int getattr_locked(struct flowy *f, const char *path, struct lpath *lp,
 	} else if (!view_cached_attr(a, path)) {
 		char *t = render(f, hex, lp->file);
 		view_generated_attr(a, path, t ? t : xstrdup(""));
-		a->immutable = lp->file != L_DESCENDANTS;
+		a->immutable = lp->file != L_DESCENDANTS && lp->file != L_REGISTRY;
 	}
 	origin_free(&o);
 	return rc;
@@ -344,7 +370,7 @@ static int lineage_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	} else if (lp.n == 3) {
 		struct origin o;
 		if (origin_of(f, lp.part[2], &o) == 0) {
-			for (int k = L_PRODUCER; k <= L_DESCENDANTS; k++)
+			for (int k = L_PRODUCER; k <= L_REGISTRY; k++)
 				if (k != L_RUN || o.produced) /* a source has no run */
 					dirlist_add(l, lfile_names[k], k == L_PARENTS || k == L_CHILDREN ?
 					            S_IFDIR : k == L_RUN ? S_IFLNK : S_IFREG);
@@ -393,7 +419,7 @@ static int lineage_open(struct flowy *f, const char *path, int flags, struct fh 
 	if (!t)
 		return -ENOENT;
 	view_text_fh(h, t);
-	if (lp.file != L_DESCENDANTS) {
+	if (lp.file != L_DESCENDANTS && lp.file != L_REGISTRY) {
 		h->direct_io = 0;
 		h->keep_cache = 1;
 	}

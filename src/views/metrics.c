@@ -9,7 +9,8 @@
  *                          metrics.<name>: the last value of every metric
  *                          (empty where a run has none; metrics.<step>.<name>
  *                          when two steps log the name), input.<ref>: the
- *                          short hash of every external input, and commit
+ *                          short hash of every external input, commit, and
+ *                          tags (the run's tags, comma-separated)
  *
  * Both start with a header row and are sorted by run id, ready for
  * `sort -t$'\t' -k`, `column -t` and awk. Rendered from SQLite at open.
@@ -112,6 +113,7 @@ struct run_row {
 	int has_started, has_finished;
 	char *params_text;   /* as stored; rows with equal text share cells */
 	char commit[13];     /* the pipeline snapshot's commit, short, or "" */
+	char *tags;          /* runs/<id>/tags, comma-separated */
 	char (*in)[13];      /* per external input: its content hash, short */
 	cJSON *params;
 	double *last;        /* per metric */
@@ -139,7 +141,7 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	size_t nrows = 0, caprows = 0;
 	db_lock(f->db);
 	sqlite3_stmt *st = db_prepare(f->db, "SELECT id, status, started, finished, params, "
-	                              "paused, commit_id FROM runs WHERE pipeline=? "
+	                              "paused, commit_id, tags FROM runs WHERE pipeline=? "
 	                              "ORDER BY id", "t", p);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		if (nrows == caprows) {
@@ -157,6 +159,14 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		r->paused = sqlite3_column_double(st, 5);
 		const unsigned char *cm = sqlite3_column_text(st, 6);
 		snprintf(r->commit, sizeof r->commit, "%s", cm ? (const char *)cm : "");
+		const unsigned char *tg = sqlite3_column_text(st, 7);
+		r->tags = xstrdup(tg ? (const char *)tg : "");
+		size_t tn = strlen(r->tags);
+		if (tn && r->tags[tn - 1] == '\n')
+			r->tags[tn - 1] = '\0';
+		for (char *c = r->tags; *c; c++)
+			if (*c == '\n')
+				*c = ',';
 		const unsigned char *pj = sqlite3_column_text(st, 4);
 		r->params_text = xstrdup(pj ? (const char *)pj : "");
 		r->params = nrows > 1 && !strcmp(rows[nrows - 2].params_text, r->params_text) ?
@@ -276,7 +286,7 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		strbuf_printf(&sb, "\tmetrics.%s", metrics.v[i]);
 	for (size_t i = 0; i < inputs.n; i++)
 		strbuf_printf(&sb, "\tinput.%s", inputs.v[i]);
-	strbuf_puts(&sb, "\tcommit\n");
+	strbuf_puts(&sb, "\tcommit\ttags\n");
 	for (size_t i = 0; i < nrows; i++) {
 		struct run_row *r = &rows[i];
 		fmt_num(&sb, (double)r->id);
@@ -314,7 +324,8 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		}
 		for (size_t k = 0; k < inputs.n; k++)
 			strbuf_printf(&sb, "\t%s", r->in[k]);
-		strbuf_printf(&sb, "\t%s\n", r->commit);
+		strbuf_printf(&sb, "\t%s\t%s\n", r->commit, r->tags);
+		free(r->tags);
 		free(r->in);
 		free(r->status);
 		free(r->params_text);

@@ -8,6 +8,9 @@
  *              report.html,alerts,wait}  (dag.svg, report.html:
  *              render/pictures.c, report.c)
  *   runs/<id>/wait           a read blocks until the run ends (waits.c)
+ *   runs/<id>/{note,tags}    writable: free text / one tag a line (kept in
+ *                            the runs table; tags are stored trimmed, one
+ *                            a line, without blank lines or repeats)
  *   runs/<id>/snapshot/...   the pipeline files the run used (read-only)
  *   runs/<id>/steps/<s>/{status,log,exit_code,attempts,duration,cached,
  *                        reason,error}, inputs/<n>, outputs/<n> (symlinks),
@@ -16,6 +19,13 @@
  *
  * Times are ISO 8601 UTC; durations are seconds with millisecond
  * precision; a value not known yet renders as an empty line.
+ *
+ * `rm -r runs/<id>` deletes a run that ended: removing the files below it
+ * is accepted and does nothing (they are generated; the directories are
+ * 0755 so that the kernel's permission check lets rm walk them, while
+ * creating anything in them is EROFS), and the rmdir of
+ * runs/<id> deletes its rows and its directory in the store. While the run
+ * is queued, running or paused both fail with EBUSY.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +41,7 @@
 #include <cJSON.h>
 
 #include "flowyfs/alerts.h"
+#include "flowyfs/log.h"
 #include "flowyfs/pictures.h"
 #include "flowyfs/report.h"
 #include "flowyfs/util.h"
@@ -74,6 +85,10 @@ static const char *const run_files[] = {
 	"summary", "error", "run.json", "git", "env", "dag.dot", "pipeline.commit",
 	"dag.svg", "report.html", "alerts", "wait", NULL,
 };
+
+static const char *const note_files[] = {"note", "tags", NULL};
+
+static int note_open(struct flowy *f, const char *path, int flags, struct fh *h);
 
 static cJSON *json_time(sqlite3_stmt *st, int col)
 {
@@ -241,11 +256,15 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 	db_lock(f->db);
 	sqlite3_stmt *st = db_prepare(f->db, "SELECT status, pipeline, started, finished, "
 	                              "params, error, commit_id, git, env, dag, paused, "
-	                              "trigger, retry_of FROM runs WHERE id=?", "i", id);
+	                              "trigger, retry_of, note, tags FROM runs WHERE id=?",
+	                              "i", id);
 	if (!st || sqlite3_step(st) != SQLITE_ROW) {
 		rc = -ENOENT;
 	} else if (!strcmp(name, "status")) {
 		fmt_col(&sb, st, 0);
+	} else if (!strcmp(name, "note") || !strcmp(name, "tags")) {
+		const unsigned char *t = sqlite3_column_text(st, name[0] == 'n' ? 13 : 14);
+		strbuf_puts(&sb, t ? (const char *)t : "");
 	} else if (!strcmp(name, "pipeline")) {
 		fmt_col(&sb, st, 1);
 	} else if (!strcmp(name, "started")) {
@@ -543,7 +562,9 @@ static int snapshot_getattr(const char *backing, struct view_attr *a)
 		return -errno;
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 		return -ENOENT;
-	a->mode = (st.st_mode & ~(mode_t)0222);
+	/* Files read-only; directories writable by the owner only so that
+	 * rm -r can walk them (removing below a run changes nothing). */
+	a->mode = (st.st_mode & ~(mode_t)0222) | (S_ISDIR(st.st_mode) ? 0200 : 0);
 	a->size = (uint64_t)st.st_size;
 	a->mtime = (double)st.st_mtime;
 	a->immutable = 1;
@@ -574,7 +595,7 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 	if (parse(path, &rp) < 0)
 		return -ENOENT;
 	if (rp.n == 1) {
-		a->mode = S_IFDIR | 0555;
+		a->mode = S_IFDIR | 0755; /* writable: rm -r */
 		return 0;
 	}
 	if (rp.n == 2 && !rp.id) {
@@ -589,11 +610,14 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 	if (!rp.id || !run_exists(f, rp.id))
 		return -ENOENT;
 	if (rp.n == 2 || (rp.n == 3 && !strcmp(rp.part[2], "steps"))) {
-		a->mode = S_IFDIR | 0555;
+		a->mode = S_IFDIR | 0755; /* writable: rm -r */
 		return 0;
 	}
-	if (view_cached_attr(a, path))
+	if (view_cached_attr(a, path)) {
+		if (rp.n == 3 && is_one_of(note_files, rp.part[2]))
+			a->mode = S_IFREG | 0644;
 		return 0;
+	}
 	char *text = NULL;
 	if (rp.n == 3 && !strcmp(rp.part[2], "wait")) {
 		a->mode = S_IFREG | 0444;
@@ -601,11 +625,13 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 		return 0;
 	}
 	if (rp.n == 3) {
-		int rc = is_one_of(run_files, rp.part[2]) ?
+		int rc = is_one_of(run_files, rp.part[2]) || is_one_of(note_files, rp.part[2]) ?
 		         render_run(f, rp.id, rp.part[2], &text) : -ENOENT;
 		if (rc < 0)
 			return rc;
 		view_generated_attr(a, path, text);
+		if (is_one_of(note_files, rp.part[2]))
+			a->mode = S_IFREG | 0644;
 		return 0;
 	}
 	if (strcmp(rp.part[2], "steps") || !step_exists(f, rp.id, rp.part[3]))
@@ -614,7 +640,7 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 		if (!item_exists(f, rp.id, rp.part[3], rp.n >= 6 ? rp.part[5] : NULL))
 			return -ENOENT;
 		if (rp.n <= 6) {
-			a->mode = S_IFDIR | 0555;
+			a->mode = S_IFDIR | 0755; /* writable: rm -r */
 			return 0;
 		}
 		if (!strcmp(rp.part[6], "log")) {
@@ -632,7 +658,7 @@ static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a
 		return 0;
 	}
 	if (rp.n == 4 || (rp.n == 5 && (io_dir(rp.part[4]) || !strcmp(rp.part[4], "metrics")))) {
-		a->mode = S_IFDIR | 0555;
+		a->mode = S_IFDIR | 0755; /* writable: rm -r */
 		return 0;
 	}
 	if (rp.n == 6 && !strcmp(rp.part[4], "metrics")) {
@@ -679,6 +705,8 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		return -ENOENT;
 	if (rp.n == 2) {
 		for (const char *const *n = run_files; *n; n++)
+			dirlist_add(l, *n, S_IFREG);
+		for (const char *const *n = note_files; *n; n++)
 			dirlist_add(l, *n, S_IFREG);
 		dirlist_add(l, "steps", S_IFDIR);
 		dirlist_add(l, "snapshot", S_IFDIR);
@@ -735,7 +763,7 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 static int runs_open(struct flowy *f, const char *path, int flags, struct fh *h)
 {
 	if ((flags & O_ACCMODE) != O_RDONLY)
-		return -EROFS;
+		return note_open(f, path, flags, h);
 	char *snap = snapshot_backing(f, path);
 	if (snap) {
 		int fd = open(snap, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -763,7 +791,8 @@ static int runs_open(struct flowy *f, const char *path, int flags, struct fh *h)
 	if (text) {
 		rc = 0;
 	} else if (rp.n == 3) {
-		rc = render_run(f, rp.id, rp.part[2], &text);
+		rc = is_one_of(run_files, rp.part[2]) || is_one_of(note_files, rp.part[2]) ?
+		     render_run(f, rp.id, rp.part[2], &text) : -ENOENT;
 	} else if (rp.n == 5 && !strcmp(rp.part[4], "log")) {
 		return log_open(f, rp.id, rp.part[3], NULL, h);
 	} else if (rp.n == 7 && is_item_path(&rp) && !strcmp(rp.part[6], "log")) {
@@ -811,10 +840,231 @@ static int runs_readlink(struct flowy *f, const char *path, char **out)
 	return 0;
 }
 
+/* ---- note, tags and deleting a run ------------------------------------ */
+
+/* runs/<id>/note or runs/<id>/tags: the run's id and which ("note" or
+ * "tags"), or 0. */
+static int64_t note_path(const char *path, const char **which)
+{
+	struct rpath rp;
+	if (parse(path, &rp) < 0 || rp.n != 3 || !rp.id || !is_one_of(note_files, rp.part[2]))
+		return 0;
+	*which = !strcmp(rp.part[2], "note") ? "note" : "tags";
+	return rp.id;
+}
+
+/* Tags as stored: each line trimmed, blank lines and repeats dropped. */
+static char *tags_normal(const char *text)
+{
+	struct strbuf sb = {0};
+	char *copy = xstrdup(text), *save = NULL;
+	strbuf_puts(&sb, "");
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		while (*l == ' ' || *l == '\t' || *l == '\r')
+			l++;
+		size_t n = strlen(l);
+		while (n && (l[n - 1] == ' ' || l[n - 1] == '\t' || l[n - 1] == '\r'))
+			l[--n] = '\0';
+		if (!n)
+			continue;
+		int dup = 0;
+		for (const char *p = sb.buf; p && *p && !dup; p = strchr(p, '\n') + 1)
+			dup = !strncmp(p, l, n) && p[n] == '\n';
+		if (!dup)
+			strbuf_printf(&sb, "%s\n", l);
+	}
+	free(copy);
+	return strbuf_detach(&sb, NULL);
+}
+
+static int note_save(struct flowy *f, int64_t id, const char *which, const char *text)
+{
+	char *norm = !strcmp(which, "tags") ? tags_normal(text) : xstrdup(text);
+	int rc = db_exec(f->db, !strcmp(which, "tags") ? "UPDATE runs SET tags=? WHERE id=?"
+	                 : "UPDATE runs SET note=? WHERE id=?", "ti", norm, id);
+	free(norm);
+	return rc;
+}
+
+static int note_open(struct flowy *f, const char *path, int flags, struct fh *h)
+{
+	const char *which = NULL;
+	int64_t id = note_path(path, &which);
+	if (!id)
+		return -EROFS;
+	if (!run_exists(f, id))
+		return -ENOENT;
+	char *text = NULL;
+	int rc = render_run(f, id, which, &text);
+	if (rc < 0)
+		return rc;
+	h->kind = FH_CTL;
+	h->buf = text;
+	h->len = strlen(text);
+	h->direct_io = 1;
+	return 0;
+}
+
+static int runs_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
+                      off_t off)
+{
+	const char *which = NULL;
+	if (h->kind != FH_CTL || !note_path(h->path, &which))
+		return -EBADF;
+	if (off < 0 || (uint64_t)off + len > (1 << 20))
+		return -EFBIG;
+	if (!strcmp(which, "tags") && (memchr(buf, '\t', len) || memchr(buf, ',', len) ||
+	                               memchr(buf, '\0', len)))
+		return -EINVAL; /* tags are listed comma-separated in runs.tsv */
+	if (memchr(buf, '\0', len))
+		return -EINVAL;
+	size_t end = (size_t)off + len;
+	if (end > h->len) {
+		h->buf = xrealloc(h->buf, end + 1);
+		memset(h->buf + h->len, ' ', end - h->len);
+		h->len = end;
+		h->buf[end] = '\0';
+	}
+	memcpy(h->buf + off, buf, len);
+	return (int)len;
+}
+
+static void runs_release(struct flowy *f, struct fh *h)
+{
+	const char *which = NULL;
+	int64_t id = h->kind == FH_CTL && h->written ? note_path(h->path, &which) : 0;
+	if (id && note_save(f, id, which, h->buf ? h->buf : "") < 0)
+		log_error("runs/%lld/%s: not saved: %s", (long long)id, which,
+		          db_errmsg(f->db));
+}
+
+static int runs_truncate(struct flowy *f, const char *path, off_t size)
+{
+	const char *which = NULL;
+	int64_t id = note_path(path, &which);
+	if (!id)
+		return -EROFS;
+	char *text = NULL;
+	int rc = render_run(f, id, which, &text);
+	if (!rc && (uint64_t)size < strlen(text))
+		text[size] = '\0';
+	if (!rc)
+		rc = (uint64_t)size > strlen(text) ? -EINVAL : note_save(f, id, which, text);
+	free(text);
+	return rc;
+}
+
+/* Is run id still queued, running or paused (-EBUSY), gone (-ENOENT)? */
+static int run_ended(struct flowy *f, int64_t id)
+{
+	char *status = NULL;
+	db_lock(f->db);
+	int rc = db_get_text(f->db, &status, "SELECT status FROM runs WHERE id=?", "i", id);
+	db_unlock(f->db);
+	if (rc == 1)
+		rc = -ENOENT;
+	if (!rc && (!strcmp(status, "queued") || !strcmp(status, "running") ||
+	            !strcmp(status, "paused")))
+		rc = -EBUSY;
+	free(status);
+	return rc;
+}
+
+/* Delete run id's rows, in one transaction. A snapshot other runs share
+ * moves to the oldest of them first. Lock held. */
+static int delete_rows(struct flowy *f, int64_t id, int64_t *heir)
+{
+	static const char *const tables[] = {"steps", "step_io", "metrics", "items",
+	                                     "cache", NULL};
+	db *d = f->db;
+	int rc = db_begin(d);
+	*heir = 0;
+	if (!rc)
+		rc = db_get_int(d, heir, "SELECT min(id) FROM runs WHERE snapshot_run=? AND "
+		                "id<>?", "ii", id, id);
+	if (rc == 1)
+		rc = 0;
+	if (!rc && *heir && db_int(d, 0, "SELECT count(*) FROM runs WHERE snapshot_run=? "
+	                           "AND status IN ('queued', 'running', 'paused')", "i", id))
+		rc = -EBUSY; /* a live run reads that snapshot */
+	if (!rc && *heir)
+		rc = db_exec(d, "UPDATE runs SET snapshot_run=? WHERE snapshot_run=?", "ii",
+		             *heir, id);
+	for (size_t i = 0; !rc && tables[i]; i++) {
+		char *sql = xasprintf("DELETE FROM %s WHERE run_id=?", tables[i]);
+		rc = db_exec(d, sql, "i", id);
+		free(sql);
+	}
+	if (!rc)
+		rc = db_exec(d, "DELETE FROM runs WHERE id=?", "i", id);
+	if (rc)
+		db_rollback(d);
+	else
+		rc = db_commit(d);
+	return rc;
+}
+
+static int delete_run(struct flowy *f, int64_t id)
+{
+	int64_t heir = 0;
+	int rc = run_ended(f, id);
+	if (rc)
+		return rc;
+	char *dir = xasprintf("%s/%lld", f->runs_dir, (long long)id);
+	char *snap = xasprintf("%s/snapshot", dir), *to = NULL;
+	db_lock(f->db);
+	rc = delete_rows(f, id, &heir);
+	db_unlock(f->db);
+	if (!rc && heir) {
+		char *heirdir = xasprintf("%s/%lld", f->runs_dir, (long long)heir);
+		to = xasprintf("%s/snapshot", heirdir);
+		rc = util_mkdir_p(heirdir, 0755);
+		if (!rc && rename(snap, to) < 0 && errno != ENOENT)
+			rc = -errno;
+		if (rc)
+			log_error("runs/%lld: deleted, but its snapshot did not move to run %lld: %s",
+			          (long long)id, (long long)heir, strerror(-rc));
+		free(heirdir);
+	}
+	int rm = rc ? 0 : util_rm_rf(dir);
+	if (rm < 0 && rm != -ENOENT)
+		log_error("runs/%lld: deleted, but %s stays: %s", (long long)id, dir,
+		          strerror(-rm));
+	if (!rc)
+		log_info("runs/%lld: deleted", (long long)id);
+	free(to);
+	free(snap);
+	free(dir);
+	return rc;
+}
+
+/* Removing what lies below a run that ended is accepted (it is generated)
+ * so that rm -r reaches the run's own rmdir; runs/latest is refused. */
+static int runs_unlink(struct flowy *f, const char *path)
+{
+	struct rpath rp;
+	if (parse(path, &rp) < 0 || !rp.id || rp.n < 3)
+		return rp.n == 2 && !rp.id ? -EROFS : -EACCES; /* runs/latest */
+	return run_ended(f, rp.id);
+}
+
+static int runs_rmdir(struct flowy *f, const char *path)
+{
+	struct rpath rp;
+	if (parse(path, &rp) < 0 || !rp.id || rp.n < 2)
+		return -EACCES;
+	return rp.n == 2 ? delete_run(f, rp.id) : run_ended(f, rp.id);
+}
+
 const struct view view_runs = {
 	.name = "runs",
 	.getattr = runs_getattr,
 	.readdir = runs_readdir,
 	.open = runs_open,
 	.readlink = runs_readlink,
+	.write = runs_write,
+	.truncate = runs_truncate,
+	.release = runs_release,
+	.unlink = runs_unlink,
+	.rmdir = runs_rmdir,
 };

@@ -152,6 +152,18 @@ flowy_teardown() {
 	fi
 }
 
+# teardown_with_dir DIR: flowy_teardown, then remove DIR (a test's own
+# directory outside bats' temporary ones, holding DIR/mnt) unless DIR is
+# empty or its mount is still there (never remove through a mount).
+teardown_with_dir() {
+	local rc=0
+	flowy_teardown || rc=$?
+	if [ -n "$1" ] && ! grep -q " $1/mnt fuse" /proc/mounts; then
+		rm -rf "$1"
+	fi
+	return "$rc"
+}
+
 # daemon_alive: succeed while the daemon we started runs; otherwise say so
 # (with the end of its log) and fail, so waits stop at once on a crash.
 daemon_alive() {

@@ -56,7 +56,7 @@ teardown() {
 	# An ingested file has no producing run, so no run link; what readdir
 	# lists must also be there on lookup.
 	run ls -A "$mnt/lineage/sha256/$hh"
-	expect_eq "$output" $'ancestors\nchildren\ndescendants\nparams\nparents\nproducer' "lineage of a source"
+	expect_eq "$output" $'ancestors\nchildren\ndescendants\nparams\nparents\nproducer\nregistry' "lineage of a source"
 	local e
 	for e in $output; do
 		[ -e "$mnt/lineage/sha256/$hh/$e" ]

@@ -17,7 +17,7 @@ setup() {
 	mkdir "$s"
 	printf '%s\n' '{"params": {"x": 1, "name": "lay"}}' >"$s/pipeline.json"
 	cat >"$s/make.json" <<'JSON'
-{"run": "mkdir out/d && echo in-d > out/d/f1 && echo f > out/f && echo '{\"loss\": 0.5}' >> \"$FLOWY_METRICS\"", "outputs": ["d", "f"]}
+{"run": "mkdir out/d && echo in-d > out/d/f1 && echo f > out/f && echo '{\"loss\": 0.5}' >> \"$FLOWY_METRICS\"", "outputs": ["d", "f"], "register": {"f": "lay"}}
 JSON
 	cat >"$s/use.json" <<'JSON'
 {"run": "cat in/f in/d > out/g && echo '{\"acc\": 0.75}' >> \"$FLOWY_METRICS\"", "inputs": ["f", "d"], "foreach": "d", "outputs": ["g"], "params": ["x"]}
@@ -37,6 +37,7 @@ JSON
 		[ -e "$mnt/hooks/.out/run-succeeded.lay" ] && break
 		sleep 0.1
 	done
+	ln -s v1 "$mnt/registry/lay/prod"
 }
 
 teardown() {
@@ -45,13 +46,17 @@ teardown() {
 
 # expand PATH: the concrete paths (relative to the mount) a tree.tsv path
 # stands for in this store, one per line. The pipeline "lay" has steps
-# make (-> d f, metric loss) and use (f d -> g, metric acc), a foreach
-# over the entries of d (one: f1); the one hook is run-succeeded.lay.
+# make (-> d f, metric loss; f registered as model lay, v1 aliased
+# prod) and use (f d -> g, metric acc), a foreach over the entries of d
+# (one: f1); the one hook is run-succeeded.lay.
 expand() {
 	local p=$1 s n h sn
 	p=${p//<p>/lay}
 	p=${p//<id>/$ID}
 	p=${p//<hook>/run-succeeded.lay}
+	p=${p//<model>/lay}
+	p=${p//<alias>/prod}
+	p=${p//v<N>/v1}
 	if [[ $p == *'/parents/<name>'* ]]; then
 		for n in f d; do s=${p//<hex>/$HEXG}; echo "${s//<name>/$n}"; done
 	elif [[ $p == *'/children/lay:<step>:<name>'* ]]; then
@@ -202,6 +207,9 @@ kind_of() {
 	expect_eq "$act" "$(printf 'd\nf')" "outputs of make"
 	act=$(ls -A "$mnt/artifacts/lay")
 	expect_eq "$act" "$(printf 'd\nf\ng')" "entries of artifacts/lay"
+	act=$(ls -A "$mnt/registry/lay" | LC_ALL=C sort)
+	expect_eq "$act" "$(printf '.ctl\n.status\nhistory\nprod\nv1\nversions.tsv')" "entries of registry/lay"
+	expect_eq "$(readlink "$mnt/registry/lay/v1")" "../../artifacts/sha256/$HEXF" "registry/lay/v1"
 	act=$(ls -A "$mnt/pipelines/lay")
 	expect_eq "$act" "$(printf '.ctl\n.dag\n.dag.dot\n.dag.svg\n.latest\n.plan\n.status\nmake.json\npipeline.json\nuse.json')" \
 		"entries of pipelines/lay"
@@ -251,7 +259,7 @@ kind_of() {
 	run awk -F'\t' '{ print $1 "|" $2 "|" $3 }' "$mnt/metrics/lay/acc"
 	expect_eq "$output" "$(printf 'run|step|value\n%s|use|0.75' "$ID")" "metrics/lay/acc"
 	run head -n 1 "$mnt/metrics/lay/runs.tsv"
-	expect_eq "$output" $'run\tstatus\tstarted\tduration\tparams.name\tparams.x\tmetrics.acc\tmetrics.loss\tcommit' "runs.tsv header"
+	expect_eq "$output" $'run\tstatus\tstarted\tduration\tparams.name\tparams.x\tmetrics.acc\tmetrics.loss\tcommit\ttags' "runs.tsv header"
 	run awk -F'\t' 'NR == 2 { print $1 "|" $2 "|" $5 "|" $6 "|" $7 "|" $8 }' "$mnt/metrics/lay/runs.tsv"
 	expect_eq "$output" "$ID|succeeded|lay|1|0.75|0.5" "runs.tsv row"
 }
@@ -342,7 +350,7 @@ kind_of() {
 	run cat "$mnt/metrics/plain/runs.tsv"
 	daemon_alive
 	[ "$status" -eq 0 ]
-	[ "${lines[0]}" = "$(printf 'run\tstatus\tstarted\tduration\tcommit')" ]
+	[ "${lines[0]}" = "$(printf 'run\tstatus\tstarted\tduration\tcommit\ttags')" ]
 	[[ ${lines[1]} == "$id"$'\t'succeeded$'\t'* ]]
 	[ "${#lines[@]}" -eq 2 ]
 }

@@ -69,7 +69,7 @@ teardown() {
 }
 
 @test "a host file input has a source but no run" {
-	[ "$(ls "$mnt/lineage/sha256/$h_raw" | tr '\n' ' ')" = "ancestors children descendants params parents producer " ]
+	[ "$(ls "$mnt/lineage/sha256/$h_raw" | tr '\n' ' ')" = "ancestors children descendants params parents producer registry " ]
 	run readlink "$mnt/lineage/sha256/$h_raw/run"
 	[ "$status" -ne 0 ]
 	[ "$(cat "$mnt/artifacts/sha256/$h_raw")" = "raw data" ]

@@ -22,13 +22,7 @@ setup() {
 }
 
 teardown() {
-	local rc=0
-	flowy_teardown || rc=$?
-	# Never remove through a mount that is still there.
-	if [ -n "${MU_DIR:-}" ] && ! grep -q " $MU_DIR/mnt fuse" /proc/mounts; then
-		rm -rf "$MU_DIR"
-	fi
-	return "$rc"
+	teardown_with_dir "${MU_DIR:-}"
 }
 
 # as_nobody CMD...: run CMD as uid and gid 65534 with no other groups.

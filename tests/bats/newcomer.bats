@@ -171,7 +171,7 @@ JSON
 	local hex commit
 	hex=$(sha256sum <"$H/data.csv" | cut -c1-12)
 	commit=$(cut -c1-12 "$mnt/runs/$a/pipeline.commit")
-	expect_eq "$(cat "$mnt/metrics/rt/runs.tsv" | cut -f1,5-)" "$(printf 'run\tmetrics.fit.loss\tmetrics.prep.loss\tmetrics.rows\tinput.file:%s/data.csv\tcommit\n%s\t0.5\t2\t3\t%s\t%s' "$H" "$a" "$hex" "$commit")" "runs.tsv"
+	expect_eq "$(cat "$mnt/metrics/rt/runs.tsv" | cut -f1,5-)" "$(printf 'run\tmetrics.fit.loss\tmetrics.prep.loss\tmetrics.rows\tinput.file:%s/data.csv\tcommit\ttags\n%s\t0.5\t2\t3\t%s\t%s\t' "$H" "$a" "$hex" "$commit")" "runs.tsv"
 	[ ${#commit} = 12 ]
 }
 

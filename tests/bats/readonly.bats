@@ -84,14 +84,16 @@ sh_erofs() {
 	[ "$(readlink "$mnt/artifacts/ro/b")" = "../sha256/$HEX" ]
 }
 
-@test "runs cannot be removed or renamed" {
-	erofs rm -f "$mnt/runs/$ID/status"
+@test "runs cannot be renamed; removing a file of a run changes nothing (only rm -r of the run deletes it)" {
+	rm -f "$mnt/runs/$ID/status"
 	erofs rm -f "$mnt/runs/latest"
-	erofs rmdir "$mnt/runs/$ID/steps/make/inputs"
+	rmdir "$mnt/runs/$ID/steps/make/inputs"
 	erofs mv "$mnt/runs/$ID" "$mnt/runs/999"
-	erofs rm -f "$mnt/runs/$ID/steps/make/outputs/b"
+	rm -f "$mnt/runs/$ID/steps/make/outputs/b"
+	erofs touch "$mnt/runs/$ID/new"
 	[ "$(cat "$mnt/runs/$ID/status")" = succeeded ]
 	[ "$(readlink "$mnt/runs/latest")" = "$ID" ]
+	[ -L "$mnt/runs/$ID/steps/make/outputs/b" ]
 }
 
 @test "nothing can be moved out of pipelines/ into a read-only tree" {
