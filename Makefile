@@ -7,7 +7,7 @@
 # allow_other mount. `make bench` prints speed ratios against the
 # baselines it names.
 
-PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev \
+PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev slurm-wlm \
             libcjson-dev libssl-dev bats pkg-config git zstd \
             clang libclang-rt-14-dev sqlite3 autoconf automake groff-base
 LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto

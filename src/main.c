@@ -1,6 +1,6 @@
 /*
- * main.c - flowyfs [--store DIR] [--scratch DIR] [-j N] [-f] [-d] [-o OPTS]
- *           MOUNTPOINT
+ * main.c - flowyfs [--store DIR] [--scratch DIR] [-j N] [--executor local|slurm]
+ *           [--shared-dir DIR] [-f] [-d] [-o OPTS] MOUNTPOINT
  *
  * Checks the command line (every error one line starting "flowyfs: "; usage
  * only for --help), checks the mountpoint from the mount table before any
@@ -8,8 +8,10 @@
  * only one daemon serves it), makes the scratch directory outside it,
  * checks that steps can be isolated from both, mounts, starts the
  * scheduler, then the watches that feed it, and serves FUSE with the
- * multithreaded loop. Teardown runs in reverse: watches stop, then the
- * scheduler (steps killed, their run marked interrupted), then the mount,
+ * multithreaded loop (with --shared-dir, the Slurm poller starts just
+ * before the scheduler). Teardown runs in reverse: watches stop, then the
+ * scheduler (steps killed, their run marked interrupted), then the Slurm
+ * poller (what is left of its jobs cancelled), then the mount,
  * then the store. Every startup error is one line naming the problem, and
  * exit status 1.
  */
@@ -30,6 +32,7 @@
 
 #include "flowyfs/envinfo.h"
 #include "flowyfs/exec.h"
+#include "flowyfs/exec_slurm.h"
 #include "flowyfs/fs.h"
 #include "flowyfs/hostfs.h"
 #include "flowyfs/log.h"
@@ -42,20 +45,24 @@
 #define FLOWYFS_VERSION "0.1.0"
 
 struct options {
-	const char *store, *mnt, *scratch;
+	const char *store, *mnt, *scratch, *executor, *shared;
 	int jobs, foreground, debug;
 	struct strbuf fuse_opts;
 };
 
 static void usage(void)
 {
-	printf("usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [-f] [-d] "
-	            "[-o FUSE_OPTS] MOUNTPOINT\n"
+	printf("usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [--executor local|slurm]\n"
+	            "               [--shared-dir DIR] [-f] [-d] [-o FUSE_OPTS] MOUNTPOINT\n"
 	            "  --store DIR  where runs, artifacts and pipelines live (default\n"
 	            "               $FLOWYFS_STORE, else $XDG_DATA_HOME/flowyfs)\n"
 	            "  --scratch DIR  where steps run, outside the store (default\n"
 	            "               $FLOWYFS_SCRATCH, else ${TMPDIR:-/var/tmp}/flowyfs-UID)\n"
 	            "  -j N         steps that may run at once (default: CPUs)\n"
+	            "  --executor local|slurm  where steps run when neither the step\n"
+	            "               nor pipeline.json says (default local)\n"
+	            "  --shared-dir DIR  a directory every compute node sees: Slurm\n"
+	            "               jobs' scratch, inputs and outputs\n"
 	            "  -f           stay in the foreground\n"
 	            "  -d           debug log (implies -f)\n"
 	            "  -o OPTS      FUSE mount options (e.g. allow_other)\n"
@@ -86,6 +93,10 @@ static const char *option_name(int opt, const char *arg)
 		return "--store";
 	if (opt == 'S')
 		return "--scratch";
+	if (opt == 'E')
+		return "--executor";
+	if (opt == 'D')
+		return "--shared-dir";
 	if (opt)
 		snprintf(name, sizeof name, "-%c", opt);
 	else
@@ -98,6 +109,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	static const struct option longs[] = {
 		{"store", required_argument, NULL, 's'},
 		{"scratch", required_argument, NULL, 'S'},
+		{"executor", required_argument, NULL, 'E'},
+		{"shared-dir", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -114,6 +127,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'S':
 			o->scratch = optarg;
+			break;
+		case 'E':
+			if (strcmp(optarg, "local") && strcmp(optarg, "slurm"))
+				return die("--executor %s: expected local or slurm", optarg);
+			o->executor = optarg;
+			break;
+		case 'D':
+			o->shared = optarg;
 			break;
 		case 'j': {
 			char *end;
@@ -153,6 +174,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return die("%s (see flowyfs --help)",
 		           optind == argc ? "missing MOUNTPOINT" : "too many arguments");
 	o->mnt = argv[optind];
+	if (o->executor && !strcmp(o->executor, "slurm") && !o->shared)
+		return die("--executor slurm needs --shared-dir (a directory the compute "
+		           "nodes share)");
 	return 0;
 }
 
@@ -463,6 +487,21 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	f.jobs = o.jobs;
+	f.executor = o.executor ? o.executor : "local";
+	if (o.shared) {
+		struct stat sst;
+		f.shared_dir = realpath(o.shared, NULL);
+		if (!f.shared_dir || stat(f.shared_dir, &sst) < 0 || !S_ISDIR(sst.st_mode)) {
+			die("shared dir %s: %s", o.shared, f.shared_dir ? "not a directory" :
+			    strerror(errno));
+			goto out;
+		}
+		if (inside(f.shared_dir, f.store) || inside(f.shared_dir, f.mnt)) {
+			die("shared dir %s: must be outside the store and the mountpoint",
+			    f.shared_dir);
+			goto out;
+		}
+	}
 	f.debug = o.debug;
 	f.coalesce = 0.3;
 	f.inodes = inode_table_new();
@@ -507,10 +546,18 @@ int main(int argc, char **argv)
 			goto out_unmount;
 	}
 	write_pid(lock_fd);
-	/* The scheduler first: the watches feed it. */
+	/* The Slurm poller (after daemonizing: threads do not survive the
+	 * fork), then the scheduler: the watches feed it. */
+	if (f.shared_dir && (rc = exec_slurm_open(&f)) != 0) {
+		log_error("cannot start the Slurm poller on %s: %s", f.shared_dir,
+		          strerror(-rc));
+		rc = 1;
+		goto out_unmount;
+	}
 	if ((rc = sched_start(&f)) != 0 || (rc = watch_start(&f, input_changed)) != 0) {
 		log_error("cannot start the scheduler: %s", strerror(-rc));
 		sched_stop(&f);
+		exec_slurm_close();
 		rc = 1;
 		goto out_unmount;
 	}
@@ -524,6 +571,7 @@ int main(int argc, char **argv)
 	rc = rc && !__atomic_load_n(&f.unmounted, __ATOMIC_RELAXED) ? 1 : 0;
 	watch_stop(&f);
 	sched_stop(&f);
+	exec_slurm_close();
 	log_info("stopped");
 out_unmount:
 	fuse_session_unmount(se);
@@ -547,6 +595,7 @@ out:
 	if (f.scratch_dir)
 		remove_tree(f.scratch_dir);
 	free(f.scratch_dir);
+	free(f.shared_dir);
 	free(f.store);
 	free(f.mnt);
 	free(store);

@@ -98,6 +98,11 @@ static char *unit_path(const struct srun *s, const char *base, const char *suffi
 	return path;
 }
 
+char *workspace_unit_file(struct run *r, const struct srun *s, const char *suffix)
+{
+	return unit_path(s, r->rundir, suffix, 0755);
+}
+
 /* Open (once) the step's log, runs/<id>/<step>.log in the store. */
 int workspace_open_log(struct run *r, struct srun *s)
 {
@@ -161,17 +166,18 @@ static int open_params(struct run *r, struct srun *s)
 	return fd;
 }
 
-/* Lay out step i's scratch: code files, in/ (links to the inputs through
- * the mount) and an empty out/ (remembered, so a replaced one is noticed). */
-int workspace_prepare(struct run *r, size_t i)
+/* Lay out step i's scratch below base: code files, in/ (links to the
+ * inputs through the mount, or into objects) and an empty out/
+ * (remembered, so a replaced one is noticed). */
+int workspace_prepare_at(struct run *r, size_t i, const char *base, const char *objects)
 {
 	struct srun *s = &r->s[i];
 	int rc, dfd = -1;
 	if (s->scratch)
 		workspace_remove(s->scratch);
 	else
-		s->scratch = unit_path(s, r->scratch, "", 0711);
-	rc = util_mkdir_p(r->scratch, 0711);
+		s->scratch = unit_path(s, base, "", 0711);
+	rc = util_mkdir_p(base, 0711);
 	if (!rc && mkdir(s->scratch, 0700) < 0)
 		rc = -errno;
 	if (!rc && r->uid != geteuid() && chown(s->scratch, r->uid, r->gid) < 0)
@@ -216,10 +222,13 @@ int workspace_prepare(struct run *r, size_t i)
 		free(dst);
 		free(src);
 	}
-	/* Inputs are the immutable artifacts, reached through the mount. */
+	/* Inputs are the immutable artifacts, reached through the mount (or
+	 * materialized where the step runs). */
 	for (size_t k = 0; !rc && k < s->def->n_inputs; k++) {
 		char *link = xasprintf("in/%s", s->def->inputs[k].as);
-		char *target = xasprintf("%s/artifacts/sha256/%s", r->f->mnt, s->in_hex[k]);
+		char *target = objects ? xasprintf("%s/%s", objects, s->in_hex[k])
+		                       : xasprintf("%s/artifacts/sha256/%s", r->f->mnt,
+		                                   s->in_hex[k]);
 		if (symlinkat(target, dfd, link) < 0)
 			rc = -errno;
 		free(target);
@@ -228,6 +237,11 @@ int workspace_prepare(struct run *r, size_t i)
 	if (dfd >= 0)
 		close(dfd);
 	return rc;
+}
+
+int workspace_prepare(struct run *r, size_t i)
+{
+	return workspace_prepare_at(r, i, r->scratch, NULL);
 }
 
 int workspace_open_files(struct run *r, size_t i, int *params_fd)
