@@ -64,6 +64,10 @@ const char *exec_slurm_explain(const char *state);
  * limit, cancel or preemption, 128+SIGKILL when out of memory, else 1. */
 int exec_slurm_code(const char *state);
 
+/* The next poll interval after one that lasted interval: back to min
+ * when a job changed state, else doubled, at most max. */
+double exec_slurm_backoff(double interval, int changed, double min, double max);
+
 /* One line of `squeue -h -r -t all -o '%i|%T|%r'`. */
 struct slurm_row {
 	char id[48];              /* "123", or "123_4" for an array task */

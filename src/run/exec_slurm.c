@@ -241,6 +241,13 @@ int exec_slurm_code(const char *state)
 	return k < 0 || !states[k].code ? 1 : states[k].code;
 }
 
+double exec_slurm_backoff(double interval, int changed, double min, double max)
+{
+	if (changed)
+		return min;
+	return interval * 2 > max ? max : interval * 2 < min ? min : interval * 2;
+}
+
 /* Copy at most cap-1 bytes of [s, e) into dst, NUL-terminated. */
 static void field(char *dst, size_t cap, const char *s, const char *e)
 {
@@ -821,7 +828,7 @@ static void poll_queue(double now)
 	strbuf_release(&out);
 	strbuf_release(&err);
 	strbuf_release(&list);
-	P.interval = changed ? P.min : P.interval * 2 > P.max ? P.max : P.interval * 2;
+	P.interval = exec_slurm_backoff(P.interval, changed, P.min, P.max);
 	P.next_poll = now + P.interval;
 }
 
