@@ -265,6 +265,16 @@ static void remove_tree(const char *dir)
 }
 
 /* Create the store's layout and take its lock; the fd stays open. */
+/* A step a dead daemon left running: its local process group, or its
+ * Slurm jobs (which have no pid). */
+static void stop_stray(int64_t run, const char *step, int pid, void *arg)
+{
+	const struct flowy *f = arg;
+	sched_stop_stray(run, step, pid, NULL);
+	if (pid == 0)
+		exec_slurm_stop_stray(f->runs_dir, run, step);
+}
+
 static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 {
 	int rc = util_mkdir_p(dir, 0700);
@@ -314,7 +324,7 @@ static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 		free(err);
 		return 1;
 	}
-	rc = db_recover(f->db, sched_stop_stray, NULL);
+	rc = db_recover(f->db, stop_stray, f);
 	if (rc < 0)
 		return die("store %s: cannot mark the runs a dead daemon left as "
 		           "interrupted: %s", f->store, db_errmsg(f->db));

@@ -12,6 +12,7 @@
 #define FLOWYFS_EXEC_SLURM_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <cJSON.h>
 
 #include "flowyfs/util.h"
@@ -26,6 +27,10 @@ int exec_slurm_open(struct flowy *f);
  * cancelled (one scancel call), then the thread ends. No-op when not
  * open. */
 void exec_slurm_close(void);
+/* A daemon that died left step `step` of run `run` running: cancel the
+ * Slurm jobs its job files under runs_dir name (the step's, or its
+ * foreach tasks'), in one scancel call. Nothing when it has none. */
+void exec_slurm_stop_stray(const char *runs_dir, int64_t run, const char *step);
 /* squeue and scancel calls made so far (for the daemon's log). */
 long exec_slurm_calls(void);
 

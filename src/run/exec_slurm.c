@@ -23,6 +23,7 @@
  * poller waits, bounded, until the declared outputs are visible, reopening
  * and stating them (NFS caches attributes and negative lookups).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -984,6 +985,54 @@ void exec_slurm_close(void)
 	free(P.objects);
 	free(P.root);
 	P.objects = P.root = NULL;
+}
+
+/* The job id in path (a job file), appended to ids. */
+static void add_job_file(const char *path, char ***ids, size_t *n, size_t *cap)
+{
+	char *text = NULL;
+	size_t len;
+	if (util_read_file(path, &text, &len) < 0)
+		return;
+	text[strcspn(text, "\n")] = '\0';
+	if (text[0] && strspn(text, "0123456789_") == strlen(text)) {
+		GROW(*ids, *cap, *n);
+		(*ids)[(*n)++] = text;
+	} else {
+		free(text);
+	}
+}
+
+void exec_slurm_stop_stray(const char *runs_dir, int64_t run, const char *step)
+{
+	char **ids = NULL;
+	size_t n = 0, cap = 0;
+	char *path = xasprintf("%s/%lld/%s.job", runs_dir, (long long)run, step);
+	add_job_file(path, &ids, &n, &cap);
+	free(path);
+	char *items = xasprintf("%s/%lld/%s.items", runs_dir, (long long)run, step);
+	DIR *d = opendir(items);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		size_t l = strlen(e->d_name);
+		if (l > 4 && !strcmp(e->d_name + l - 4, ".job")) {
+			path = xasprintf("%s/%s", items, e->d_name);
+			add_job_file(path, &ids, &n, &cap);
+			free(path);
+		}
+	}
+	if (d)
+		closedir(d);
+	free(items);
+	if (n) {
+		log_info("cancelling Slurm job%s of step %s of run %lld left running by a "
+		         "daemon that died", n == 1 ? "" : "s", step, (long long)run);
+		pthread_mutex_lock(&P.lock);
+		run_ids("scancel", NULL, ids, n);
+		pthread_mutex_unlock(&P.lock);
+	}
+	for (size_t k = 0; k < n; k++)
+		free(ids[k]);
+	free(ids);
 }
 
 /* ---- inputs on the shared dir ---------------------------------------- */

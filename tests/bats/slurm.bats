@@ -269,6 +269,20 @@ wait_job() {
 	grep -q "^scancel $job" "$CALLS"
 	mount_flowy --executor slurm --shared-dir "$SHARED"
 	[ "$(cat "$mnt/runs/$id/status")" = interrupted ]
+	# A daemon killed outright leaves its job running; the next one marks
+	# the run interrupted and cancels the job.
+	local old=$id
+	echo run >"$mnt/pipelines/stopme/.ctl"
+	id=$(latest_run_of stopme)
+	[ "$id" -gt "$old" ]
+	job=$(wait_job "$id" s)
+	wait_job_state "$job" RUNNING
+	kill -KILL "$FLOWY_PID"
+	unmount_flowy
+	[ "$(squeue -h -t all -j "$job" -o %T)" = RUNNING ]
+	mount_flowy --executor slurm --shared-dir "$SHARED"
+	[ "$(cat "$mnt/runs/$id/status")" = interrupted ]
+	wait_job_state "$job" CANCELLED
 	# Nothing of these daemons is left in the queue.
 	[ -z "$(squeue -h -t pending,running -o %i)" ]
 	flowy_teardown
