@@ -139,6 +139,7 @@ test: unit unit-asan fuzz bats bats-asan $(if $(wildcard $(PJDFSTEST_SRC)/pjdfst
 bench: all
 	bash bench/run.sh
 	bash bench/engine.sh
+	bash bench/slurm.sh
 
 # Mount the default store on $(MNT) (default /mnt/flowy; `make demo
 # MNT=DIR` or MNT in the environment) and run the quickstart; `make undemo`

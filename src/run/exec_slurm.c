@@ -325,7 +325,7 @@ static struct {
 	char *root;           /* <shared>/<store hash> */
 	char *objects;        /* <root>/objects */
 	struct sjob *jobs;
-	double min, max, interval, next_poll;
+	double min, max, interval, next_poll, last_poll;
 	long squeue_calls, calls;
 	unsigned long seq;
 } P = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -731,12 +731,15 @@ static void control(double now)
 static void ended_by_state(struct sjob *j, double now)
 {
 	int code;
-	if (read_exit(j, &code) == 0) {
-		job_done(j, code, NULL, now);
-		return;
-	}
 	const char *st = j->absent ? "" : j->state;
 	const char *why = exec_slurm_explain(st);
+	if (read_exit(j, &code) == 0) {
+		/* The script wrote a code; a TIMEOUT or a cancel may still be why
+		 * (the step was killed, the script was not yet). */
+		job_done(j, code, code && why ? xasprintf("Slurm job %s: %s", j->id, why)
+		                              : NULL, now);
+		return;
+	}
 	if (!why && !j->deadline) {
 		/* COMPLETED or FAILED, or gone, without an exit code yet: the
 		 * file may not be visible here yet (NFS). Wait, bounded. */
@@ -796,7 +799,7 @@ static void poll_queue(double now)
 	pthread_mutex_lock(&P.lock);
 	P.squeue_calls++;
 	P.calls++;
-	now = util_now();
+	now = P.last_poll = util_now();
 	int ok = rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	/* Every id unknown (they all left the queue) is an error to squeue. */
 	int none = rc == 0 && !ok && err.len && strstr(err.buf, "Invalid job id");
@@ -833,18 +836,35 @@ static void poll_queue(double now)
 	P.next_poll = now + P.interval;
 }
 
-/* What squeue and the exit files say has ended. */
+/* What squeue and the exit files say has ended. A non-zero exit code
+ * waits (bounded) for Slurm's final state, which may say why (TIMEOUT,
+ * OUT_OF_MEMORY ...): squeue is then asked again after the minimum
+ * interval rather than after the backed-off one. */
 static void notice_ends(double now)
 {
+	int ask = 0;
 	for (struct sjob *j = P.jobs; j; j = j->next) {
 		if (j->phase != J_SUBMITTED || !j->id[0])
 			continue;
-		int code;
-		if (strcmp(j->state, "PENDING") && read_exit(j, &code) == 0)
+		int code, ended = j->absent || exec_slurm_phase(j->state) == SLURM_ENDED;
+		if (ended || !strcmp(j->state, "PENDING") || read_exit(j, &code) < 0) {
+			if (ended)
+				ended_by_state(j, now);
+			continue;
+		}
+		if (code == 0) {
+			job_done(j, 0, NULL, now);
+			continue;
+		}
+		if (!j->deadline)
+			j->deadline = now + NFS_WAIT;
+		if (now >= j->deadline)
 			job_done(j, code, NULL, now);
-		else if (j->absent || exec_slurm_phase(j->state) == SLURM_ENDED)
-			ended_by_state(j, now);
+		else
+			ask = 1;
 	}
+	if (ask && P.next_poll > P.last_poll + P.min)
+		P.next_poll = P.last_poll + P.min;
 }
 
 static void job_free(struct sjob *j)
@@ -1187,9 +1207,9 @@ static int slurm_start(struct run *r, size_t i, const struct exec_spec *spec, ch
 			env[ne++] = xstrdup(*e);
 		env[ne] = NULL;
 	}
-	char *name = s->parent >= 0 ? xasprintf("flowy-%s-%s-%s", r->pipeline, s->def->name,
-	                                        s->item)
-	                            : xasprintf("flowy-%s-%s", r->pipeline, s->def->name);
+	/* Tasks of a foreach step share the name: an array's tasks differ by
+	 * index. */
+	char *name = xasprintf("flowy-%s-%s", r->pipeline, s->def->name);
 	struct slurm_script sc = {
 		.name = name, .dir = s->scratch, .cmd = spec->cmd, .env = env,
 		.resources = s->def->resources, .presources = r->p->resources,
