@@ -57,6 +57,26 @@ for t in sbatch squeue; do
 done
 : >"$calls"
 
+# wait_latest P: until pipelines/P/.latest exists (the run is queued).
+wait_latest() {
+	for _ in $(seq 1 600); do
+		[ -e "$mnt/pipelines/$1/.latest" ] && return 0
+		sleep 0.05
+	done
+	die "no run of $1 was queued"
+}
+
+# wait_end P: the final status of P's latest run, once it has one.
+wait_end() {
+	local st
+	for _ in $(seq 1 12000); do
+		st=$(cat "$mnt/pipelines/$1/.latest/status" 2>/dev/null || true)
+		case $st in succeeded | failed | cancelled | interrupted) echo "$st"; return 0 ;; esac
+		sleep 0.05
+	done
+	die "the run of $1 did not end"
+}
+
 # 1a. plain sbatch --wait, all at once.
 printf '#!/bin/sh\n#SBATCH --output=/dev/null\necho ok > %s/plain/o$1\n' "$dir" >"$dir/job.sh"
 t0=$(now)
@@ -87,7 +107,8 @@ done
 t0=$(now)
 cp -r "$src" "$mnt/pipelines/.many"
 mv "$mnt/pipelines/.many" "$mnt/pipelines/many"
-st=$(cat "$mnt/pipelines/many/.latest/wait")
+wait_latest many
+st=$(wait_end many)
 ours=$(sub "$(now)" "$t0")
 [ "$st" = succeeded ] || die "the run of $n steps: $st"
 sq=$(grep -c '^squeue' "$calls" || true)
@@ -106,16 +127,16 @@ printf '{"run": "echo $FLOWY_ITEM > out/o", "outputs": ["o"], "foreach": "param:
 t0=$(now)
 cp -r "$src" "$mnt/pipelines/.arr"
 mv "$mnt/pipelines/.arr" "$mnt/pipelines/arr"
+wait_latest arr
 # Submitted: every item has its job id.
 for _ in $(seq 1 600); do
-	id=$(readlink "$mnt/pipelines/arr/.latest" 2>/dev/null || true)
-	if [ -n "$id" ] && [ "$(cat "$mnt/runs/${id##*/}/steps/s/items/$arr/job" 2>/dev/null)" ]; then
+	if [ "$(cat "$mnt/pipelines/arr/.latest/steps/s/items/$arr/job" 2>/dev/null)" ]; then
 		break
 	fi
 	sleep 0.1
 done
 submitted=$(sub "$(now)" "$t0")
-st=$(cat "$mnt/pipelines/arr/.latest/wait")
+st=$(wait_end arr)
 total=$(sub "$(now)" "$t0")
 [ "$st" = succeeded ] || die "the $arr-item array: $st"
 echo "slurm: a $arr-item foreach: $(grep -c '^sbatch' "$calls") sbatch call(s)," \

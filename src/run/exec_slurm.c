@@ -54,6 +54,7 @@ extern char **environ;
 
 #define TICK 0.5           /* seconds between the poller's rounds */
 #define COALESCE 0.1       /* wait for more starts before submitting */
+#define BURST 3.0          /* ... but no longer than this */
 #define NFS_WAIT 10.0      /* bound on waiting for an exit code or outputs */
 #define MAX_IDS 500        /* more jobs than this: squeue -u, not -j */
 
@@ -915,14 +916,17 @@ static void *poller(void *arg)
 		}
 		if (P.stop)
 			break;
-		if (P.work) {
-			/* Starts come in bursts (a foreach's tasks): take them together. */
+		/* Starts come in bursts (a foreach's tasks, laid out one by one):
+		 * wait until none came for COALESCE seconds (at most BURST), so
+		 * a burst becomes one array. */
+		for (double t0 = util_now(); P.work && util_now() - t0 < BURST;) {
 			P.work = 0;
 			pthread_mutex_unlock(&P.lock);
 			struct timespec c = {0, (long)(COALESCE * 1e9)};
 			nanosleep(&c, NULL);
 			pthread_mutex_lock(&P.lock);
 		}
+		P.work = 0;
 		double now = util_now();
 		control(now);
 		submit();
