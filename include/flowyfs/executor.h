@@ -21,12 +21,12 @@ struct run;
 
 struct executor {
 	const char *name;
-	int remote;
 	int (*prepare)(struct run *r, size_t i, char **err);
 	int (*start)(struct run *r, size_t i, const struct exec_spec *spec, char **err);
 	int (*fd)(const struct run *r, size_t i);
 	void (*signal)(struct run *r, size_t i, int sig);
 	int (*reap)(struct run *r, size_t i);
+	int remote;               /* 1: runs elsewhere (no slot, see above) */
 };
 
 /* A process in its own process group and mount namespace on this machine
