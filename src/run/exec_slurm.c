@@ -406,6 +406,19 @@ out:
 	return rc;
 }
 
+/* run_cmd for a call to Slurm, made with P.lock held: the lock is let go
+ * while the command runs (the scheduler's starts and signals never wait
+ * on Slurm), and the call is counted. */
+static int slurm_call(char *const argv[], struct strbuf *out, struct strbuf *err,
+                      int *status)
+{
+	pthread_mutex_unlock(&P.lock);
+	int rc = run_cmd(argv, out, err, status);
+	pthread_mutex_lock(&P.lock);
+	P.calls++;
+	return rc;
+}
+
 /* The first line of text, for an error. */
 static char *first_line(const struct strbuf *sb)
 {
@@ -599,10 +612,7 @@ static void submit(void)
 			    (j == first || (first->group && j->group &&
 			                    !strcmp(j->group, first->group))))
 				j->phase = J_SUBMITTED;
-		pthread_mutex_unlock(&P.lock);
-		int rc = run_cmd(argv, &out, &err, &status);
-		pthread_mutex_lock(&P.lock);
-		P.calls++;
+		int rc = slurm_call(argv, &out, &err, &status);
 		long id = 0;
 		char *why = NULL;
 		if (rc < 0)
@@ -666,10 +676,7 @@ static void run_ids(const char *tool, const char *extra, char **ids, size_t n)
 		argv[a++] = ids[k];
 	struct strbuf out = {0}, err = {0};
 	int status = 0;
-	pthread_mutex_unlock(&P.lock);
-	int rc = run_cmd(argv, &out, &err, &status);
-	pthread_mutex_lock(&P.lock);
-	P.calls++;
+	int rc = slurm_call(argv, &out, &err, &status);
 	if (rc < 0)
 		log_error("slurm: cannot run %s: %s", tool, strerror(-rc));
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -795,11 +802,8 @@ static void poll_queue(double now)
 	                NULL};
 	struct strbuf out = {0}, err = {0};
 	int status = 0;
-	pthread_mutex_unlock(&P.lock);
-	int rc = run_cmd(argv, &out, &err, &status);
-	pthread_mutex_lock(&P.lock);
+	int rc = slurm_call(argv, &out, &err, &status);
 	P.squeue_calls++;
-	P.calls++;
 	now = P.last_poll = util_now();
 	int ok = rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	/* Every id unknown (they all left the queue) is an error to squeue. */
