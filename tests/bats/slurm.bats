@@ -172,7 +172,7 @@ wait_job() {
 	wait_job_state "$(step_file "$id" s job)" FAILED
 }
 
-@test "slurm: cancel of a running and of a pending job uses scancel" {
+@test "slurm: pause, resume and cancel of a running job, cancel of a pending one" {
 	publish running '{"run": "sleep 120", "outputs": ["x"], "executor": "slurm"}'
 	publish pending '{"run": "true", "outputs": ["x"], "executor": "slurm"}' \
 		'{"slurm": {"args": ["--begin=now+1hour"]}}'
@@ -184,6 +184,12 @@ wait_job() {
 	wait_job_state "$rjob" RUNNING
 	wait_job_state "$pjob" PENDING
 	[ "$(step_file "$rid" s status)" = running ]
+	# pause and resume suspend and resume the job
+	echo pause >"$mnt/pipelines/running/.ctl"
+	wait_job_state "$rjob" SUSPENDED
+	[ "$(cat "$mnt/runs/$rid/status")" = paused ]
+	echo resume >"$mnt/pipelines/running/.ctl"
+	wait_job_state "$rjob" RUNNING
 	echo cancel >"$mnt/pipelines/running/.ctl"
 	echo cancel >"$mnt/pipelines/pending/.ctl"
 	[ "$(wait_run "$rid")" = cancelled ]
