@@ -927,7 +927,8 @@ static void *poller(void *arg)
 			P.work = 0;
 			pthread_mutex_unlock(&P.lock);
 			struct timespec c = {0, (long)(COALESCE * 1e9)};
-			nanosleep(&c, NULL);
+			while (nanosleep(&c, &c) < 0 && errno == EINTR)
+				;
 			pthread_mutex_lock(&P.lock);
 		}
 		P.work = 0;
@@ -1111,7 +1112,9 @@ static int materialize(cas *c, const char *hex, char **err)
 		goto out;
 	tmp = xasprintf("%s/.tmp-%s-%d-%lu", P.objects, hex, (int)getpid(),
 	                (unsigned long)pthread_self());
-	util_rm_rf(tmp);
+	rc = util_rm_rf(tmp); /* a dead daemon's half-made copy */
+	if (rc < 0 && rc != -ENOENT)
+		goto out;
 	rc = cs.kind == CAS_BLOB && !cs.compressed ? link_raw(c, hex, tmp) : -EOPNOTSUPP;
 	if (rc < 0)
 		rc = cas_export(c, hex, tmp);
@@ -1259,7 +1262,8 @@ static int slurm_start(struct run *r, size_t i, const struct exec_spec *spec, ch
 		j = NULL;
 		goto out;
 	}
-	unlink(j->jobfile); /* an earlier attempt's */
+	if (unlink(j->jobfile) < 0 && errno != ENOENT) /* an earlier attempt's */
+		log_error("cannot remove %s: %s", j->jobfile, strerror(errno));
 	pthread_mutex_lock(&P.lock);
 	struct sjob **tail = &P.jobs;
 	while (*tail)
