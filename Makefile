@@ -9,8 +9,9 @@
 
 PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev slurm-wlm \
             libcjson-dev libssl-dev bats pkg-config git zstd \
-            clang libclang-rt-14-dev sqlite3 autoconf automake groff-base
-LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto
+            clang libclang-rt-14-dev sqlite3 autoconf automake groff-base \
+            libgraphviz-dev libmicrohttpd-dev chromium libxml2-utils
+LIBS_PC  := fuse3 sqlite3 libzstd libgit2 libcjson libcrypto libgvc libmicrohttpd
 PREFIX   ?= /usr/local
 MNT      ?= /mnt/flowy
 PJDFSTEST_SRC ?= $(CURDIR)/../shared/third_party/pjdfstest
@@ -111,13 +112,14 @@ unit: deps $(UNITS)
 
 unit-asan: deps $(ASAN_UNITS)
 	@set -e; for t in $(ASAN_UNITS); do echo "== $$t"; \
-	  ASAN_OPTIONS=detect_leaks=1 $$t; done
+	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $$t; done
 
 bats: all
 	FLOWYFS_BIN=$(CURDIR)/build/flowyfs bats tests/bats
 
 bats-asan: deps build/asan/flowyfs
-	FLOWYFS_BIN=$(CURDIR)/build/asan/flowyfs bats tests/bats
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  FLOWYFS_BIN=$(CURDIR)/build/asan/flowyfs bats tests/bats
 
 fuzz-ctl fuzz-step: fuzz-%: deps build/fuzz/fuzz_%
 	@mkdir -p build/fuzz/work/$* build/fuzz/artifacts
@@ -136,10 +138,15 @@ conformance: all
 # The whole suite: what README.md and .ci/run call.
 test: unit unit-asan fuzz bats bats-asan $(if $(wildcard $(PJDFSTEST_SRC)/pjdfstest.c),conformance)
 
-bench: all
+bench: all build/bench/store_tool
 	bash bench/run.sh
 	bash bench/engine.sh
 	bash bench/slurm.sh
+
+# The store's hash, put and a random-read probe as commands (bench/run.sh).
+build/bench/store_tool: bench/store_tool.c $(filter-out build/src/main.o,$(OBJS))
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
 
 # Mount the default store on $(MNT) (default /mnt/flowy; `make demo
 # MNT=DIR` or MNT in the environment) and run the quickstart; `make undemo`

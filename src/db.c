@@ -93,6 +93,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE runs ADD COLUMN paused REAL NOT NULL DEFAULT 0;"
 	"ALTER TABLE steps ADD COLUMN paused REAL NOT NULL DEFAULT 0;"
 	"ALTER TABLE runs ADD COLUMN retry_of INTEGER;"
+	/* the scratch of its failed steps is kept until the pipeline's next run */
+	"ALTER TABLE runs ADD COLUMN kept_scratch INTEGER NOT NULL DEFAULT 0;"
+	/* the position of a step in its run's order, for tables in run order */
+	"ALTER TABLE steps ADD COLUMN seq INTEGER;"
 	/* the tasks of foreach steps, one row per item, with their outputs
 	 * as JSON (name -> hash) and their own cache keys */
 	"CREATE TABLE items("

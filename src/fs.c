@@ -673,7 +673,7 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	/* The kernel drops set-ID bits on chown and truncate itself (the
 	 * daemon's own calls, as root, would not); writes see kill_priv(). */
 	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
-	conn->max_readahead = FS_MAX_READ;
+	conn->max_readahead = FS_READAHEAD;
 	conn->max_read = FS_MAX_READ;
 }
 

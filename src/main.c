@@ -1,6 +1,6 @@
 /*
  * main.c - flowyfs [--store DIR] [--scratch DIR] [-j N] [--executor local|slurm]
- *           [--shared-dir DIR] [-f] [-d] [-o OPTS] MOUNTPOINT
+ *           [--shared-dir DIR] [--http ADDR:PORT] [-f] [-d] [-o OPTS] MOUNTPOINT
  *
  * Checks the command line (every error one line starting "flowyfs: "; usage
  * only for --help), checks the mountpoint from the mount table before any
@@ -8,10 +8,12 @@
  * only one daemon serves it), makes the scratch directory outside it,
  * checks that steps can be isolated from both, mounts, starts the
  * scheduler, then the watches that feed it, and serves FUSE with the
- * multithreaded loop (with --shared-dir, the Slurm poller starts just
- * before the scheduler). Teardown runs in reverse: watches stop, then the
- * scheduler (steps killed, their run marked interrupted), then the Slurm
- * poller (what is left of its jobs cancelled), then the mount,
+ * multithreaded loop; with --http, the dashboard (its socket bound before
+ * the mount, its threads started once the mount is up); with
+ * --shared-dir, the Slurm poller, just before the scheduler. Teardown runs
+ * in reverse: the dashboard stops, then watches, then the scheduler
+ * (steps killed, their run marked interrupted), then the Slurm poller
+ * (what is left of its jobs cancelled), then the mount,
  * then the store. Every startup error is one line naming the problem, and
  * exit status 1.
  */
@@ -35,6 +37,7 @@
 #include "flowyfs/exec_slurm.h"
 #include "flowyfs/fs.h"
 #include "flowyfs/hostfs.h"
+#include "flowyfs/http.h"
 #include "flowyfs/log.h"
 #include "flowyfs/catalog.h"
 #include "flowyfs/events.h"
@@ -45,7 +48,8 @@
 #define FLOWYFS_VERSION "0.1.0"
 
 struct options {
-	const char *store, *mnt, *scratch, *executor, *shared;
+	const char *store, *mnt, *scratch, *http, *executor, *shared;
+	char *store_opt, *scratch_opt; /* -o store=, scratch= (owned) */
 	int jobs, foreground, debug;
 	struct strbuf fuse_opts;
 };
@@ -53,7 +57,8 @@ struct options {
 static void usage(void)
 {
 	printf("usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [--executor local|slurm]\n"
-	            "               [--shared-dir DIR] [-f] [-d] [-o FUSE_OPTS] MOUNTPOINT\n"
+	            "               [--shared-dir DIR] [--http ADDR:PORT] [-f] [-d] [-o OPTS]\n"
+	            "               [STORE] MOUNTPOINT\n"
 	            "  --store DIR  where runs, artifacts and pipelines live (default\n"
 	            "               $FLOWYFS_STORE, else $XDG_DATA_HOME/flowyfs)\n"
 	            "  --scratch DIR  where steps run, outside the store (default\n"
@@ -63,9 +68,13 @@ static void usage(void)
 	            "               nor pipeline.json says (default local)\n"
 	            "  --shared-dir DIR  a directory every compute node sees: Slurm\n"
 	            "               jobs' scratch, inputs and outputs\n"
+	            "  --http ADDR:PORT  serve the live dashboard (read-only; ADDR\n"
+	            "               defaults to 127.0.0.1)\n"
 	            "  -f           stay in the foreground\n"
 	            "  -d           debug log (implies -f)\n"
-	            "  -o OPTS      FUSE mount options (e.g. allow_other)\n"
+	            "  -o OPTS      mount options: store=DIR, scratch=DIR, jobs=N, and\n"
+	            "               FUSE's (e.g. allow_other); as fstab passes them\n"
+	            "  STORE        the store, as mount(8) passes it (fstab's first field)\n"
 	            "  --help       this text\n"
 	            "  --version    the version\n"
 	            "stop with: fusermount3 -u MOUNTPOINT (see man flowyfs)\n");
@@ -97,11 +106,44 @@ static const char *option_name(int opt, const char *arg)
 		return "--executor";
 	if (opt == 'D')
 		return "--shared-dir";
+	if (opt == 'H')
+		return "--http";
 	if (opt)
 		snprintf(name, sizeof name, "-%c", opt);
 	else
 		snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
 	return name;
+}
+
+/* -o OPTS: flowyfs's own (store=DIR, scratch=DIR, jobs=N, as mount(8)
+ * and fstab pass them through mount.fuse3) are taken; the rest go to
+ * FUSE. Returns 0, or 1 after a message. */
+static int take_mount_options(struct options *o, const char *opts)
+{
+	char *copy = xstrdup(opts), *save = NULL;
+	int rc = 0;
+	for (char *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(t, "store=", 6) && t[6]) {
+			free(o->store_opt);
+			o->store = o->store_opt = xstrdup(t + 6);
+		} else if (!strncmp(t, "scratch=", 8) && t[8]) {
+			free(o->scratch_opt);
+			o->scratch = o->scratch_opt = xstrdup(t + 8);
+		} else if (!strncmp(t, "jobs=", 5)) {
+			char *end;
+			long j = strtol(t + 5, &end, 10);
+			if (*end || j < 1 || j > 1024)
+				rc = die("-o %s: expected a number of steps from 1 to 1024", t);
+			else
+				o->jobs = (int)j;
+		} else if (!strcmp(t, "store") || !strcmp(t, "scratch")) {
+			rc = die("-o %s needs a value: %s=DIR", t, t);
+		} else if (*t) {
+			strbuf_printf(&o->fuse_opts, ",%s", t);
+		}
+	}
+	free(copy);
+	return rc;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -111,6 +153,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"scratch", required_argument, NULL, 'S'},
 		{"executor", required_argument, NULL, 'E'},
 		{"shared-dir", required_argument, NULL, 'D'},
+		{"http", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -136,6 +179,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'D':
 			o->shared = optarg;
 			break;
+		case 'H':
+			o->http = optarg;
+			break;
 		case 'j': {
 			char *end;
 			long j = strtol(optarg, &end, 10);
@@ -151,7 +197,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->debug = o->foreground = 1;
 			break;
 		case 'o':
-			strbuf_printf(&o->fuse_opts, ",%s", optarg);
+			if (take_mount_options(o, optarg))
+				return 1;
 			break;
 		case 'h':
 			usage();
@@ -169,6 +216,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return die("unknown option %s (see flowyfs --help)",
 			           option_name(optopt, argv[optind - 1]));
 		}
+	}
+	/* mount(8) style: SOURCE MOUNTPOINT, SOURCE being the store (or a
+	 * placeholder such as "flowyfs" or "none" when -o store= says it). */
+	if (argc - optind == 2) {
+		const char *src = argv[optind++];
+		int placeholder = !strcmp(src, "flowyfs") || !strcmp(src, "none");
+		if (!placeholder && o->store && strcmp(o->store, src))
+			return die("two stores: %s and %s (give one)", src, o->store);
+		if (!placeholder)
+			o->store = src;
 	}
 	if (optind != argc - 1)
 		return die("%s (see flowyfs --help)",
@@ -439,14 +496,14 @@ static void write_pid(int lock_fd)
 		log_error("cannot record pid in the store lock: %s", strerror(errno));
 }
 
-/* Larger kernel read-ahead for this mount: +65% sequential reads. Best
- * effort: /sys may be read-only. */
+/* Larger kernel read-ahead for this mount (FS_READAHEAD, fs.h): +65%
+ * sequential reads over the default. Best effort: /sys may be read-only. */
 static void raise_readahead(const char *devname)
 {
 	char *path = xasprintf("/sys/class/bdi/%s/read_ahead_kb", devname);
 	FILE *ra = fopen(path, "w");
 	if (ra) {
-		int bad = fputs("1024\n", ra) < 0;
+		int bad = fprintf(ra, "%d\n", FS_READAHEAD / 1024) < 0;
 		if (fclose(ra) != 0 || bad)
 			log_debug("%s: %s", path, strerror(errno));
 	}
@@ -454,9 +511,14 @@ static void raise_readahead(const char *devname)
 }
 
 /* A file: input of pipeline changed (the watch thread): revalidate it and
- * let the scheduler queue its run after the change window. */
-static void input_changed(struct flowy *f, const char *pipeline)
+ * let the scheduler queue its run once the input has been quiet for the
+ * change window; activity (busy) only holds a queued change back. */
+static void input_changed(struct flowy *f, const char *pipeline, int busy)
 {
+	if (busy) {
+		catalog_busy(f, pipeline);
+		return;
+	}
 	catalog_changed(f, pipeline);
 	sched_wake(f);
 }
@@ -466,7 +528,8 @@ int main(int argc, char **argv)
 	umask(0);
 	struct options o = {0};
 	struct flowy f = {0};
-	int lock_fd = -1, rc = 1;
+	int lock_fd = -1, rc = 1, http_fd = -1;
+	struct http *http = NULL;
 	struct fuse_session *se = NULL;
 	char *store = NULL;
 
@@ -489,6 +552,12 @@ int main(int argc, char **argv)
 	}
 	if (open_scratch(o.scratch, &f) || check_isolation(&f))
 		goto out;
+	char *http_err = NULL;
+	if (o.http && http_listen(o.http, &http_fd, &http_err) < 0) {
+		die("%s", http_err);
+		free(http_err);
+		goto out;
+	}
 	f.allow_other = o.fuse_opts.len && strstr(o.fuse_opts.buf, "allow_other");
 	/* On a shared mount every user may make pipelines, and only remove
 	 * their own (sticky, like /tmp); a private one is the owner's. */
@@ -518,6 +587,12 @@ int main(int argc, char **argv)
 	f.catalog = catalog_new();
 	f.events = events_new();
 	log_init(o.debug, 0);
+	char *logfile = xasprintf("%s/daemon.log", f.store);
+	int lrc = log_open_file(logfile);
+	if (lrc < 0)
+		log_error("%s: %s (messages go to stderr or syslog only)", logfile,
+		          strerror(-lrc));
+	free(logfile);
 
 	/* Reads a little under 1 MiB fit libfuse's splice pipe within the
 	 * default pipe-max-size; bigger ones fall back to copying. */
@@ -572,6 +647,15 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	}
 	catalog_scan(&f);
+	if (http_fd >= 0) {
+		int fd = http_fd;
+		http_fd = -1; /* http_start takes it over */
+		if (http_start(&http, &f, fd) < 0) {
+			rc = 1;
+			goto out_stop;
+		}
+		log_info("dashboard served on %s (--http)", o.http);
+	}
 	log_info("serving store %s on %s with -j %d", f.store, f.mnt, f.jobs);
 	struct fuse_loop_config cfg = {.clone_fd = 0, .max_idle_threads = 16};
 	rc = fuse_session_loop_mt(se, &cfg);
@@ -579,6 +663,8 @@ int main(int argc, char **argv)
 		log_debug("FUSE loop ended with %d", rc);
 	/* An unmount is a clean stop however the loop saw it end. */
 	rc = rc && !__atomic_load_n(&f.unmounted, __ATOMIC_RELAXED) ? 1 : 0;
+out_stop:
+	http_stop(http);
 	watch_stop(&f);
 	sched_stop(&f);
 	exec_slurm_close();
@@ -591,6 +677,7 @@ out_session:
 	fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
 out:
+	log_close_file();
 	catalog_free(f.catalog);
 	events_free(f.events);
 	inode_table_free(f.inodes);
@@ -600,6 +687,8 @@ out:
 	cas_close(f.cas);
 	if (lock_fd >= 0)
 		close(lock_fd);
+	if (http_fd >= 0)
+		close(http_fd);
 	free(f.pipelines_dir);
 	free(f.runs_dir);
 	if (f.scratch_dir)
@@ -609,6 +698,8 @@ out:
 	free(f.store);
 	free(f.mnt);
 	free(store);
+	free(o.store_opt);
+	free(o.scratch_opt);
 	strbuf_release(&o.fuse_opts);
 	return rc;
 }

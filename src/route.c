@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -99,6 +100,30 @@ void view_stat_attr(struct view_attr *a, const struct stat *st)
 	a->mtime = (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
 	a->has_stat = 1;
 	a->st = *st;
+}
+
+double view_artifact_time(struct flowy *f, const char *hex)
+{
+	char h[CAS_HEX_LEN + 1];
+	snprintf(h, sizeof h, "%.*s", (int)strcspn(hex, "/"), hex);
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT created FROM artifacts WHERE hash=?",
+	                              "t", h);
+	double t = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_double(st, 0) : 0;
+	db_finish(f->db, st);
+	db_unlock(f->db);
+	return t;
+}
+
+double view_run_time(struct flowy *f, int64_t id)
+{
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT finished FROM runs WHERE id=?", "i", id);
+	double t = st && sqlite3_step(st) == SQLITE_ROW &&
+	           sqlite3_column_type(st, 0) != SQLITE_NULL ? sqlite3_column_double(st, 0) : 0;
+	db_finish(f->db, st);
+	db_unlock(f->db);
+	return t ? t : util_now();
 }
 
 void view_generated_attr(struct view_attr *a, const char *path, char *text)

@@ -114,9 +114,13 @@ static void dispatch(struct flowy *f, const struct inotify_event *ev)
 		hit[nhit++] = xstrdup(w->pipeline);
 	}
 	pthread_mutex_unlock(&ws->lock);
+	/* A write or a new file still being written is activity, not yet a
+	 * change: the change is the close after writing, a move or a delete. */
+	int busy = (ev->mask & IN_MODIFY) ||
+	           ((ev->mask & IN_CREATE) && !(ev->mask & IN_ISDIR));
 	for (size_t i = 0; i < nhit; i++) {
-		log_debug("watch: input of %s changed", hit[i]);
-		ws->changed(f, hit[i]);
+		log_debug("watch: input of %s %s", hit[i], busy ? "being written" : "changed");
+		ws->changed(f, hit[i], busy);
 		free(hit[i]);
 	}
 	free(hit);

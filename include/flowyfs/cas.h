@@ -1,23 +1,26 @@
 /*
- * cas.h - the content-addressed object store.
+ * cas.h - the content-addressed object store: names, opening, hashing,
+ * stat, and the temp-file-then-publish step every put ends with. The
+ * store's other parts have headers of their own, included at the end, so
+ * a user of the store includes this one only:
+ *   cas_put.h     storing buffers, files and directories (src/store/cas_put.c)
+ *   cas_tree.h    tree objects (src/store/cas_tree.c)
+ *   cas_reader.h  reading blobs, with parallel read-ahead (src/store/cas_reader.c)
+ * and, inside the store only, zseek.h (the zstd seekable format) and
+ * ingest.h (the parallel hash/compress/write pipeline).
  *
  * Every object is named by the SHA-256 (lowercase hex) of its uncompressed
  * content. Objects live under <dir>/<hex[0..2]>/<hex[2..]> with a suffix
  * telling how they are stored:
  *   ""       raw bytes, exactly the content (served by splice)
- *   ".zst"   zstd seekable format: independent frames of CAS_FRAME bytes of
- *            content, then a skippable frame holding the seek table
- *   ".tree"  a tree object (a directory), raw text, see below
- * Writes are atomic (temp file in <dir>/tmp, fsync, rename) and idempotent:
- * putting content that already exists only returns its name.
- *
- * A tree object is text, one line per entry, sorted by name (bytewise):
- *     <type> <mode> <hex> <size>\t<name>\n
- * type is f (file), d (directory, hex names a tree), l (symlink, hex names
- * a blob holding the link target text); mode is octal permission bits
- * (0644/0755 for files, 0755 for d, 0777 for l); size is the content size
- * of a file or link target, 0 for d. The tree's name is the SHA-256 of
- * that text.
+ *   ".zst"   zstd seekable format (zseek.h): independent frames of
+ *            CAS_FRAME or CAS_FRAME_SMALL bytes of content, then a
+ *            skippable frame holding the seek table (readers take any
+ *            frame sizes the table lists, so objects written by older
+ *            stores, with 1 MiB zstd -3 frames, read the same)
+ *   ".tree"  a tree object (a directory), raw text, see cas_tree.h
+ * Writes are atomic (temp file in <dir>/tmp, fsync, link into place) and
+ * idempotent: putting content that already exists only returns its name.
  */
 #ifndef FLOWYFS_CAS_H
 #define FLOWYFS_CAS_H
@@ -27,7 +30,13 @@
 #include <sys/types.h>
 
 #define CAS_HEX_LEN 64
-#define CAS_FRAME (1024 * 1024)
+/* The chunk a put reads, and the content bytes per frame of a new .zst
+ * object whose sample compresses 8:1 or better; other compressible
+ * content gets frames of CAS_FRAME_SMALL (random reads decode less). */
+#define CAS_FRAME (2 * 1024 * 1024)
+#define CAS_FRAME_SMALL (128 * 1024)
+/* "ab/<62 hex>.tree" and a NUL. */
+#define CAS_NAME_LEN 80
 
 typedef struct cas cas;
 
@@ -40,20 +49,8 @@ struct cas_stat {
 	uint64_t stored_size;  /* bytes on disk */
 };
 
-struct cas_entry {
-	char type;             /* 'f', 'd' or 'l' */
-	unsigned mode;
-	char hex[CAS_HEX_LEN + 1];
-	uint64_t size;
-	char *name;
-};
-
-struct cas_tree {
-	struct cas_entry *entries; /* sorted by name */
-	size_t n;
-};
-
-/* Open (creating when missing) the store rooted at dir. */
+/* Open (creating when missing) the store rooted at dir; 0 or -errno.
+ * cas_close(NULL) is a no-op. */
 int cas_open(cas **out, const char *dir);
 void cas_close(cas *c);
 
@@ -66,82 +63,46 @@ int cas_hash_file(char out[CAS_HEX_LEN + 1], const char *path);
 /* The same, reading no holes and giving up with -ECANCELED once *stop is
  * set by another thread (stop may be NULL). */
 int cas_hash_file_stop(char out[CAS_HEX_LEN + 1], const char *path, const int *stop);
-
-/* Store a buffer / a regular file as a blob. Content that compresses to
- * less than 90% of its size (judged on a sample first) is stored .zst,
- * otherwise raw. Returns 0 or -errno (-ENOSPC on a full disk, leaving no
- * partial object behind). */
-int cas_put_buf(cas *c, char out[CAS_HEX_LEN + 1], const void *buf, size_t len);
-int cas_put_file(cas *c, char out[CAS_HEX_LEN + 1], const char *path);
-
-/* How a put of a path reads its source. */
-struct cas_put_opts {
-	int as_user;           /* open sources with these file-system ids */
-	uid_t uid;             /* (a root daemon storing a step's outputs or */
-	gid_t gid;             /* its file: inputs reads what it may read) */
-	const int *stop;       /* nonzero (set by another thread): -ECANCELED */
-	/* Leave out entry name of directory rel ("" for the top); NULL: none. */
-	int (*skip)(const char *rel, const char *name, void *arg);
-	void *skip_arg;
-};
-
-/* Store name (a file or a directory, recursively), relative to the
- * directory rootfd, and name it. For a directory the result is a tree.
- * Every entry is reached from its directory's fd, never by a path that
- * could be swapped; a symlink is kept as an 'l' entry only when relative
- * and resolving inside the root (openat2 RESOLVE_BENEATH); a symlink that
- * is absolute or escapes fails with -EXDEV. A top-level name that is a
- * symlink resolving inside the root is followed. Sockets, fifos and
- * devices fail with -EINVAL; a file the reader may not open fails -EACCES
- * ("a hard link to a file the step's user cannot read" when it has other
- * links). A file with holes is stored raw with its holes. With err, every
- * failure sets *err (malloc'd, caller frees), naming paths as
- * "<disp>/<path below root>", e.g. "out/model/link". o may be NULL. */
-int cas_put_at(cas *c, char out[CAS_HEX_LEN + 1], enum cas_kind *kind_out,
-               int rootfd, const char *name, const char *disp,
-               const struct cas_put_opts *o, char **err);
-
-/* The same for a path: root is the directory the output lives in (e.g. a
- * step's out/), NULL for the stored directory itself (or a file's
- * directory); a path outside root fails with -EINVAL. Messages name paths
- * from root's own name ("out/model/link"). */
-int cas_put_path(cas *c, char out[CAS_HEX_LEN + 1], enum cas_kind *kind_out,
-                 const char *path, const char *root, const struct cas_put_opts *o,
-                 char **err);
+/* SHA-256 digest bytes as lowercase hex. */
+void cas_hex_of(char out[CAS_HEX_LEN + 1], const unsigned char md[32]);
 
 /* What is stored under hex: 0, -ENOENT when absent, -errno. (Content
  * stored both as a blob and as a tree, like the empty text, reports the
  * blob; tree entries say which one they mean.) */
 int cas_stat(cas *c, const char *hex, struct cas_stat *out);
 
-/* Read a tree object; cas_tree_free(NULL) is a no-op. */
-int cas_tree_read(cas *c, const char *hex, struct cas_tree **out);
-const struct cas_entry *cas_tree_find(const struct cas_tree *t, const char *name);
-void cas_tree_free(struct cas_tree *t);
-/* Store a tree of the n entries e (sorted by name, each name one valid
- * path component) as out: the object a directory of them would be.
- * 0, -EINVAL for bad entries, or -errno. */
-int cas_tree_put(cas *c, char out[CAS_HEX_LEN + 1], const struct cas_entry *e,
-                 size_t n);
+/* ---- for the store's own modules (src/store/) ------------------------ */
 
-/* A reader for a blob. For a raw object cas_reader_fd() returns an fd
- * that reads the content directly at the same offsets (for splice);
- * for a .zst object it returns -1 and cas_reader_pread decompresses only
- * the frames the range touches. Readers are safe to use from several
- * threads at once. */
-typedef struct cas_reader cas_reader;
-int cas_reader_open(cas *c, const char *hex, cas_reader **out);
-ssize_t cas_reader_pread(cas_reader *r, void *buf, size_t len, uint64_t off);
-int cas_reader_fd(const cas_reader *r);
-uint64_t cas_reader_size(const cas_reader *r);
-void cas_reader_close(cas_reader *r);
+/* "ab/cdef...<suffix>", relative to the store directory. */
+void cas_obj_name(char out[CAS_NAME_LEN], const char *hex, const char *suffix);
+/* Open object hex stored with suffix read-only: an fd or -errno. */
+int cas_obj_open(cas *c, const char *hex, const char *suffix);
+/* Is an object of that kind stored under hex (a blob raw or .zst)? */
+int cas_obj_exists(cas *c, const char *hex, enum cas_kind kind);
 
-/* Copy an object out to dest: a blob to a file, a tree to a directory
- * (recursively, recreating links, keeping holes). Used to materialize
- * step inputs and code.
- * dest must not exist (-EEXIST). Files come out read-only (0444, 0555
- * when executable), directories 0755. A failed blob leaves no file; a
- * failed tree leaves what was done for the caller to remove. */
-int cas_export(cas *c, const char *hex, const char *dest);
+/* A temp object being written: anonymous (O_TMPFILE) where the file
+ * system allows, else a unique name in <dir>/tmp. */
+struct cas_tmp {
+	int fd;
+	char name[64];  /* named temp in tmp/, else "" */
+};
+/* Create a temp object (t->fd open read-write); 0 or -errno. */
+int cas_tmp_create(cas *c, struct cas_tmp *t);
+/* Give the finished temp its final name hex+suffix: fsync it, then link
+ * it in without ever replacing (an existing object of that kind wins).
+ * The temp is gone afterwards whatever happens; 0 or -errno. */
+int cas_tmp_commit(cas *c, struct cas_tmp *t, const char *hex,
+                   const char *suffix, enum cas_kind kind);
+/* Throw the temp away (no-op once committed or dropped). */
+void cas_tmp_drop(cas *c, struct cas_tmp *t);
+
+/* Write all of buf / read len bytes at off (fewer only at end of file);
+ * 0 / bytes read, or -errno. */
+int cas_write_all(int fd, const void *buf, size_t len);
+ssize_t cas_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+#include "flowyfs/cas_put.h"
+#include "flowyfs/cas_tree.h"
+#include "flowyfs/cas_reader.h"
 
 #endif

@@ -25,7 +25,15 @@ int catalog_is_pipeline(const char *name);
 /* A file of pipeline changed: revalidate, and queue a run once the change
  * window has passed. */
 void catalog_changed(struct flowy *f, const char *pipeline);
+/* File rel (NULL: the directory itself) of pipeline changed: as
+ * catalog_changed, except that a file no run would see differently (an
+ * editor's temp file, a dotfile, documentation: not a definition and not
+ * default code) only marks the files changed, queueing no run. */
+void catalog_changed_file(struct flowy *f, const char *pipeline, const char *rel);
 void catalog_removed(struct flowy *f, const char *pipeline);
+/* An input of pipeline is being written: a change waiting to become a run
+ * waits until the change window has passed with no more activity. */
+void catalog_busy(struct flowy *f, const char *pipeline);
 void catalog_renamed(struct flowy *f, const char *from, const char *to);
 /* Is step a step of the (valid) pipeline? */
 int catalog_has_step(struct flowy *f, const char *pipeline, const char *step);
@@ -46,6 +54,18 @@ void catalog_scan(struct flowy *f);
  * malloc'd names in *out. Returns seconds until the next one is due, or
  * -1 when nothing waits. */
 double catalog_due(struct flowy *f, char ***out, size_t *n);
+
+/* The pipeline's current definition, validated (NULL when invalid), lent
+ * until catalog_def_put(*out): read-only, shared with other readers. */
+struct catalog_def;
+struct pipeline_def;
+const struct pipeline_def *catalog_def_get(struct flowy *f, const char *pipeline,
+                                           struct catalog_def **out);
+void catalog_def_put(struct catalog_def *d);
+
+/* .status of a staging directory dirname (".p"): validated now, nothing
+ * kept; malloc'd. */
+char *catalog_render_staging(struct flowy *f, const char *dirname);
 
 /* A run of pipeline was queued: it is no longer stale. */
 void catalog_queued(struct flowy *f, const char *pipeline);

@@ -1,19 +1,47 @@
 /*
- * ingest.h - what enters the store for a run: the content hashes of a
- * step's inputs (file: inputs are hashed and stored as the steps' user)
- * and a finished step's outputs, hashed and committed from its out/.
+ * ingest.h - the store's put pipeline: stream content through SHA-256
+ * into a temp object, raw or as zstd seekable frames compressed in
+ * parallel, and publish it under its name. Used by cas_put.c only.
  */
 #ifndef FLOWYFS_INGEST_H
 #define FLOWYFS_INGEST_H
 
-#include "flowyfs/run.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
-/* Resolve every input of step i to a content hash (s->in_hex). 0, or
- * -errno with *err (malloc'd) for a person. */
-int ingest_inputs(struct run *r, size_t i, char **err);
-/* Hash and commit every declared output of step i (s->out_hex); 0, or
- * -errno with s->error set. out/ must still be the directory the
- * workspace made; outputs are read through their fds as the steps' user. */
-int ingest_outputs(struct run *r, size_t i);
+struct cas;
+enum cas_kind;
+
+/* Where a put reads from: a file descriptor or memory. */
+struct ingest_src {
+	int fd;                    /* >= 0: read from here */
+	const unsigned char *mem;  /* else this memory */
+	size_t len;                /* memory: its length */
+	int sparse;                /* fd has holes: stored raw, holes kept */
+	uint64_t size;             /* sparse fd: the file size */
+	const int *stop;           /* set (by another thread): -ECANCELED */
+	size_t chunk;              /* bytes a chunk, 0 for CAS_FRAME */
+	/* filled in by ingest_put */
+	size_t pos;
+	uint64_t off, data;
+};
+
+/* Store the content of s as an object of kind and name it in out. A blob
+ * whose first CAS_FRAME bytes compress below 90% is stored .zst (that
+ * frame is kept), others raw; trees are raw with the .tree suffix. Content
+ * already stored costs no temp file when it fits one frame. *size_out
+ * (may be NULL) gets the content size. 0 or -errno; nothing is left
+ * behind on failure. */
+int ingest_put(struct cas *c, char out[64 + 1], struct ingest_src *s,
+               enum cas_kind kind, uint64_t *size_out);
+
+/* The next chunk of s: s->chunk bytes (fewer only at the end), read
+ * into buf (fd sources) or pointed at in memory; *p gets where it is.
+ * *hole is set when the chunk lies wholly in a hole of a sparse file (its
+ * bytes are zeros in buf, and a raw object need not write them). Bytes in
+ * the chunk (0 at the end), or -errno. */
+ssize_t ingest_src_next(struct ingest_src *s, unsigned char *buf,
+                        const unsigned char **p, int *hole);
 
 #endif

@@ -14,9 +14,9 @@
  *
  * The parts a run is made of live in their own modules: snapshot.c (the
  * pipeline's files), cachekey.c (keys and reasons), workspace.c (a step's
- * scratch and environment), ingest.c (outputs into the store), record.c
- * (the rows), executor.h (how a process is started), events.c (what
- * happened, for subscribers).
+ * scratch and environment), stepio.c (inputs and outputs into the store),
+ * record.c (the rows), executor.h (how a process is started), events.c
+ * (what happened, for subscribers).
  */
 #ifndef FLOWYFS_RUN_H
 #define FLOWYFS_RUN_H
@@ -63,6 +63,7 @@ struct srun {                 /* one step within a run, or one foreach task */
 	                             the run still succeeds */
 	int in_when;              /* the process running is the `when` test */
 	int64_t reuse_run;        /* retry: succeeded in that run, reuse it */
+	int64_t from_run;         /* cached: the run that made its outputs */
 	const struct executor *exec;
 	struct exec_proc proc;
 	struct sjob *job;         /* a remote executor's handle, or NULL */
@@ -107,6 +108,7 @@ struct run {
 	gid_t *groups;
 	size_t ngroups;
 	int db_error;             /* first failure to record (-errno), or 0 */
+	int kept_scratch;         /* failed steps' scratch kept at its end */
 	const char *end;          /* set when stopped: "cancelled", "interrupted" */
 	struct run *next;         /* the scheduler's list, oldest first */
 };

@@ -38,6 +38,8 @@ struct snapshot {
 	char commit[41];           /* its commit in history.git, or "" */
 	struct codefile *code;     /* sorted by rel */
 	size_t ncode;
+	size_t *deflt;             /* indexes of the default code files */
+	size_t ndeflt;
 	int fresh;                 /* made for this run (not shared) */
 };
 
@@ -66,7 +68,14 @@ int snapshot_hash_live(struct snapshots *c, struct flowy *f, const char *pipelin
 void snapshot_release(struct snapshot *s);
 void snapshot_codes_free(struct codefile *c, size_t n);
 
-/* Is code file rel part of step s's code? */
-int snapshot_in_code(const struct step_def *s, const char *rel);
+/* Indexes into code[] (n files sorted by rel) of the default code
+ * (step_is_default_code): *out malloc'd, the count returned. */
+size_t snapshot_default_code(const struct codefile *code, size_t n, size_t **out);
+/* Indexes of the code files of step s, in rel order (*out malloc'd, the
+ * count returned): deflt for a step that names no code, else the files
+ * at or below each path it names, found by binary search, so a run costs
+ * O(steps x their code) and not O(steps x files). */
+size_t snapshot_step_code(const struct codefile *code, size_t n, const size_t *deflt,
+                          size_t ndeflt, const struct step_def *s, size_t **out);
 
 #endif

@@ -57,6 +57,13 @@ int dirlist_add_dir(struct dirlist *l, const char *dir);
 int dirlist_add_dirfd(struct dirlist *l, int fd);
 void dirlist_free(struct dirlist *l);
 
+/* When artifact hex was first recorded (its files' mtime), or 0 (then
+ * the mount's time). Takes the db lock. */
+double view_artifact_time(struct flowy *f, const char *hex);
+/* A run's files' mtime: its finish time once it ended (so they stay
+ * still for tar and ls -lt), else now. Takes the db lock. */
+double view_run_time(struct flowy *f, int64_t id);
+
 /* Fill a view_attr for a generated file with the given text. */
 void view_text_attr(struct view_attr *a, const char *text, double mtime);
 /* The same for a rendered file at path, keeping text (handed over) in the

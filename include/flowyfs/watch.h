@@ -12,8 +12,10 @@
 
 struct watch;
 
-/* Called (on the watch thread) with the pipeline whose input changed. */
-typedef void (*watch_changed_fn)(struct flowy *f, const char *pipeline);
+/* Called (on the watch thread) with the pipeline whose input changed:
+ * busy is 1 for activity (a write, a new file) and 0 for a change that is
+ * complete (a close after writing, a move, a delete). */
+typedef void (*watch_changed_fn)(struct flowy *f, const char *pipeline, int busy);
 
 int watch_start(struct flowy *f, watch_changed_fn changed);
 void watch_stop(struct flowy *f);

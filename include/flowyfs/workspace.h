@@ -28,5 +28,12 @@ char **workspace_env(struct run *r, size_t i);
 void workspace_env_free(char **env);
 /* Remove a scratch directory; a failure is logged (it only costs disk). */
 void workspace_remove(const char *dir);
+/* A new run of pipeline (id) was queued: remove the scratch its earlier
+ * runs kept for their failed steps. */
+void workspace_forget_kept(struct flowy *f, const char *pipeline, int64_t id);
+
+/* Where the Slurm steps of run id have their scratch: <shared-dir>/<store
+ * hash>/runs/<id> (malloc'd), or NULL without --shared-dir. */
+char *workspace_shared_dir(const struct flowy *f, int64_t id);
 
 #endif

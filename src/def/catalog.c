@@ -25,6 +25,7 @@ struct entry {
 	int run_wanted;     /* changed since a run was last queued */
 	uint64_t gen;       /* counts changes: equal generations, equal files */
 	double changed_at;
+	double busy_at;     /* last write seen on an input (catalog_busy) */
 	int valid;
 	char *errors;       /* one per line, when invalid */
 	char *dag, *dot;    /* renderings, when valid */
@@ -34,6 +35,7 @@ struct entry {
 	size_t nreads;
 	int autorun;        /* pipeline.json "autorun" (default on) */
 	char *stale;        /* autorun off: why a run now would differ, or NULL */
+	struct catalog_def *def; /* the valid definition, shared (or NULL) */
 	char *last_cmd;     /* "last command: ..." line for .status, or NULL */
 	struct entry *next;
 };
@@ -42,6 +44,21 @@ struct catalog {
 	pthread_mutex_t lock;
 	struct entry *head;
 };
+
+/* A validated definition lent to readers (.plan) while the catalog may
+ * replace it: the last holder frees it. */
+struct catalog_def {
+	struct pipeline_def *p;
+	int refs;
+};
+
+void catalog_def_put(struct catalog_def *d)
+{
+	if (d && __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		step_free(d->p);
+		free(d);
+	}
+}
 
 struct catalog *catalog_new(void)
 {
@@ -66,6 +83,8 @@ static void entry_clear(struct entry *e)
 	free(e->dag);
 	free(e->dot);
 	e->errors = e->dag = e->dot = NULL;
+	catalog_def_put(e->def);
+	e->def = NULL;
 }
 
 void catalog_free(struct catalog *r)
@@ -117,7 +136,34 @@ void catalog_changed(struct flowy *f, const char *pipeline)
 	pthread_mutex_unlock(&r->lock);
 }
 
+void catalog_changed_file(struct flowy *f, const char *pipeline, const char *rel)
+{
+	size_t n = rel ? strlen(rel) : 0;
+	int definition = rel && !strchr(rel, '/') && n > 5 && !strcmp(rel + n - 5, ".json") &&
+	                 rel[0] != '.';
+	if (!rel || definition || step_is_default_code(rel)) {
+		catalog_changed(f, pipeline);
+		return;
+	}
+	if (!catalog_is_pipeline(pipeline))
+		return;
+	struct catalog *r = f->catalog;
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, pipeline);
+	e->dirty = 1;   /* a code path a step names may have come or gone */
+	e->gen++;       /* the next run's snapshot must see it */
+	pthread_mutex_unlock(&r->lock);
+}
+
 static void validate(struct flowy *f, const char *pipeline);
+
+void catalog_busy(struct flowy *f, const char *pipeline)
+{
+	struct catalog *r = f->catalog;
+	pthread_mutex_lock(&r->lock);
+	get(r, pipeline)->busy_at = util_now();
+	pthread_mutex_unlock(&r->lock);
+}
 
 int catalog_has_step(struct flowy *f, const char *pipeline, const char *step)
 {
@@ -245,7 +291,14 @@ static void validate(struct flowy *f, const char *pipeline)
 		autorun = p->autorun;
 	}
 	watch_inputs(f, pipeline, rc < 0 ? NULL : p);
-	step_free(p);
+	struct catalog_def *def = NULL;
+	if (rc >= 0 && !p->n_errors) {
+		def = xcalloc(1, sizeof *def);
+		def->p = p;
+		def->refs = 1;
+	} else {
+		step_free(p);
+	}
 	free(dir);
 
 	pthread_mutex_lock(&r->lock);
@@ -260,7 +313,22 @@ static void validate(struct flowy *f, const char *pipeline)
 	e->reads = reads;
 	e->nreads = nreads;
 	e->autorun = autorun;
+	e->def = def;
 	pthread_mutex_unlock(&r->lock);
+}
+
+const struct pipeline_def *catalog_def_get(struct flowy *f, const char *pipeline,
+                                           struct catalog_def **out)
+{
+	validate(f, pipeline);
+	struct catalog *r = f->catalog;
+	pthread_mutex_lock(&r->lock);
+	struct entry *e = get(r, pipeline);
+	*out = e->valid ? e->def : NULL;
+	if (*out)
+		__atomic_add_fetch(&(*out)->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&r->lock);
+	return *out ? (*out)->p : NULL;
 }
 
 static void last_run(struct flowy *f, const char *pipeline, struct strbuf *sb)
@@ -373,7 +441,8 @@ double catalog_due(struct flowy *f, char ***out, size_t *n)
 	for (struct entry *e = r->head; e; e = e->next) {
 		if (!e->run_wanted)
 			continue;
-		double left = e->changed_at + f->coalesce - now;
+		double last = e->changed_at > e->busy_at ? e->changed_at : e->busy_at;
+		double left = last + f->coalesce - now;
 		if (left > 0) {
 			if (next < 0 || left < next)
 				next = left;
@@ -440,4 +509,26 @@ void catalog_readers(struct flowy *f, const char *pipeline, const char *name,
 	}
 	pthread_mutex_unlock(&r->lock);
 	free(ref);
+}
+
+char *catalog_render_staging(struct flowy *f, const char *dirname)
+{
+	char *dir = xasprintf("%s/%s", f->pipelines_dir, dirname);
+	struct pipeline_def *p = NULL;
+	struct step_checks checks = {.file_input = check_file_input, .arg = f};
+	int rc = step_load_checked(&p, dirname + 1, dir, &checks);
+	struct strbuf sb = {0};
+	if (rc < 0)
+		strbuf_printf(&sb, "invalid\n%s: cannot read pipeline: %s\n", dirname,
+		              strerror(-rc));
+	else if (p->n_errors)
+		strbuf_puts(&sb, "invalid\n");
+	else
+		strbuf_printf(&sb, "valid\nstaging: move it into place to run it: mv %s %s\n",
+		              dirname, dirname + 1);
+	for (size_t i = 0; rc >= 0 && i < p->n_errors; i++)
+		strbuf_printf(&sb, "%s\n", p->errors[i]);
+	step_free(p);
+	free(dir);
+	return strbuf_detach(&sb, NULL);
 }

@@ -16,8 +16,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 void cachekey_compute(const struct step_def *d, const cJSON *pv,
-                      const struct codefile *code,
-                      size_t ncode, const char *workdir_code, char *const *in_hex,
+                      const struct codefile *code, const size_t *idx,
+                      size_t nidx, const char *workdir_code, char *const *in_hex,
                       const char *item, char **key, char **parts_out)
 {
 	if (!pv)
@@ -36,11 +36,11 @@ void cachekey_compute(const struct step_def *d, const cJSON *pv,
 		strbuf_printf(&kt, "code workdir %s\n", workdir_code);
 		cJSON_AddStringToObject(cj, "workdir", workdir_code);
 	}
-	for (size_t c = 0; c < ncode; c++)
-		if (snapshot_in_code(d, code[c].rel)) {
-			strbuf_printf(&kt, "code %s %s\n", code[c].rel, code[c].hex);
-			cJSON_AddStringToObject(cj, code[c].rel, code[c].hex);
-		}
+	for (size_t k = 0; k < nidx; k++) {
+		const struct codefile *c = &code[idx[k]];
+		strbuf_printf(&kt, "code %s %s\n", c->rel, c->hex);
+		cJSON_AddStringToObject(cj, c->rel, c->hex);
+	}
 
 	cJSON *params = cJSON_AddObjectToObject(parts, "params");
 	size_t np = (size_t)cJSON_GetArraySize(pv), k = 0;
@@ -159,16 +159,19 @@ char *cachekey_explain(db *d, const char *pipeline, const struct step_def *def,
 }
 
 int cachekey_lookup(db *d, cas *c, const struct step_def *def, const char *key,
-                    char (*out_hex)[CAS_HEX_LEN + 1])
+                    char (*out_hex)[CAS_HEX_LEN + 1], int64_t *from_run)
 {
 	size_t found = 0;
 	if (!def->n_outputs)
 		return 0; /* run for its effect, every time */
 	db_lock(d);
 	sqlite3_stmt *st = db_prepare(d,
-		"SELECT io.name, io.hash FROM cache c JOIN step_io io ON io.run_id=c.run_id "
-		"AND io.step=c.step AND io.dir='out' WHERE c.key=?", "t", key);
+		"SELECT io.name, io.hash, c.run_id FROM cache c JOIN step_io io ON "
+		"io.run_id=c.run_id AND io.step=c.step AND io.dir='out' WHERE c.key=?", "t",
+		key);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		if (from_run)
+			*from_run = sqlite3_column_int64(st, 2);
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		const char *hex = (const char *)sqlite3_column_text(st, 1);
 		struct cas_stat cs;

@@ -90,10 +90,11 @@ static char *workdir_code(const struct pipeline_def *p)
 
 char *plan_render(struct flowy *f, const char *pipeline)
 {
-	if (!catalog_check(f, pipeline, NULL))
+	struct catalog_def *held = NULL;
+	const struct pipeline_def *p = catalog_def_get(f, pipeline, &held);
+	if (!p)
 		return xstrdup("invalid: see .status\n");
 	char *dir = xasprintf("%s/%s", f->pipelines_dir, pipeline);
-	struct pipeline_def *p = NULL;
 	struct strbuf sb = {0};
 	struct codefile *code = NULL;
 	size_t ncode = 0;
@@ -104,16 +105,13 @@ char *plan_render(struct flowy *f, const char *pipeline)
 		uid = st.st_uid;  /* file: inputs are read as the steps would */
 		gid = st.st_gid;
 	}
-	int rc = step_load(&p, pipeline, dir);
-	if (rc < 0 || p->n_errors) {
-		strbuf_puts(&sb, "invalid: see .status\n");
-		goto out;
-	}
+	int rc;
 	if ((rc = snapshot_hash_live(f->snapshots, f, pipeline, &code, &ncode)) < 0) {
 		strbuf_printf(&sb, "cannot read the pipeline's files: %s\n", strerror(-rc));
 		goto out;
 	}
 	char *wd = workdir_code(p);
+	size_t *deflt = NULL, ndeflt = snapshot_default_code(code, ncode, &deflt);
 	size_t n = p->n_steps;
 	struct planned *pl = xcalloc(n + 1, sizeof *pl);
 	strbuf_puts(&sb, "step\taction\treason\n");
@@ -134,8 +132,11 @@ char *plan_render(struct flowy *f, const char *pipeline)
 		}
 		if (!reason) {
 			char *key = NULL, *parts = NULL;
-			cachekey_compute(d, NULL, code, ncode, wd, pl[i].in, NULL, &key, &parts);
-			if (cachekey_lookup(f->db, f->cas, d, key, pl[i].out))
+			size_t *idx = NULL;
+			size_t nidx = snapshot_step_code(code, ncode, deflt, ndeflt, d, &idx);
+			cachekey_compute(d, NULL, code, idx, nidx, wd, pl[i].in, NULL, &key, &parts);
+			free(idx);
+			if (cachekey_lookup(f->db, f->cas, d, key, pl[i].out, NULL))
 				reason = NULL;
 			else
 				reason = cachekey_explain(f->db, pipeline, d, NULL, INT64_MAX, parts);
@@ -154,10 +155,11 @@ char *plan_render(struct flowy *f, const char *pipeline)
 		free(pl[i].out);
 	}
 	free(pl);
+	free(deflt);
 	free(wd);
 out:
 	snapshot_codes_free(code, ncode);
-	step_free(p);
+	catalog_def_put(held);
 	free(dir);
 	return strbuf_detach(&sb, NULL);
 }

@@ -50,9 +50,10 @@ static int do_capture(struct run *r, void *arg)
 	                 "dag=?, snapshot_run=?, params=? WHERE id=?", "ttttiti",
 	                 r->snap.commit, a->git ? a->git : "", env, dot, r->snap.run,
 	                 params, r->id);
-	for (size_t i = 0; !rc && i < r->p->n_steps; i++)
-		rc = db_exec(d, "INSERT OR REPLACE INTO steps(run_id, name, status) "
-		             "VALUES(?, ?, 'pending')", "it", r->id, r->p->steps[i].name);
+	for (size_t k = 0; !rc && k < r->p->n_steps; k++)
+		rc = db_exec(d, "INSERT OR REPLACE INTO steps(run_id, name, status, seq) "
+		             "VALUES(?, ?, 'pending', ?)", "iti", r->id,
+		             r->p->steps[r->p->order[k]].name, (int64_t)k);
 	free(params);
 	free(dot);
 	free(env);
@@ -171,6 +172,11 @@ static int do_step_end(struct run *r, void *arg)
 			             "run_id) VALUES(?, ?, ?, ?)", "ttti", r->pipeline,
 			             s->def->outputs[o], s->out_hex[o], r->id);
 	}
+	/* A cached step carries the metrics of the run that made its outputs. */
+	if (!rc && s->cached && s->from_run && s->from_run != r->id)
+		rc = db_exec(f->db, "INSERT INTO metrics(run_id, step, name, idx, value, time) "
+		             "SELECT ?, step, name, idx, value, time FROM metrics WHERE "
+		             "run_id=? AND step=?", "iit", r->id, s->from_run, s->def->name);
 	if (!rc && ok && !s->cached && s->key)
 		rc = db_exec(f->db, "INSERT OR REPLACE INTO cache(key, run_id, step) "
 		             "VALUES(?, ?, ?)", "tit", s->key, r->id, s->def->name);
@@ -222,6 +228,7 @@ int record_end(struct run *r, const char *end, const char *error)
 	if (r->paused)
 		r->paused_total += now - r->paused_at;
 	return db_exec(r->f->db, "UPDATE runs SET status=?, finished=?, paused=?, "
-	               "started=coalesce(started, ?), error=coalesce(?, error) WHERE id=?",
-	               "tdddti", end, now, r->paused_total, now, error, r->id);
+	               "started=coalesce(started, ?), error=coalesce(?, error), "
+	               "kept_scratch=? WHERE id=?", "tdddtii", end, now, r->paused_total,
+	               now, error, (int64_t)r->kept_scratch, r->id);
 }

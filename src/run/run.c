@@ -31,7 +31,7 @@
 #include "flowyfs/events.h"
 #include "flowyfs/executor.h"
 #include "flowyfs/foreach.h"
-#include "flowyfs/ingest.h"
+#include "flowyfs/stepio.h"
 #include "flowyfs/log.h"
 #include "flowyfs/record.h"
 #include "flowyfs/run.h"
@@ -584,7 +584,7 @@ static void step_exited(struct run *r, size_t i)
 		note_full_disk(r, s);
 		rc = -EIO;
 	} else {
-		rc = ingest_outputs(r, i);
+		rc = stepio_outputs(r, i);
 	}
 	if (rc == -ENOSPC || (rc && strstr(s->error, "no space left")))
 		workspace_remove(s->scratch); /* room to record the failure */
@@ -639,6 +639,17 @@ static int reuse_outputs(struct run *r, size_t i)
 	db_finish(r->f->db, st);
 	db_unlock(r->f->db);
 	return found == s->def->n_outputs;
+}
+
+/* The cache key of step (or task) s, over its own code files. */
+static void step_key(struct run *r, struct srun *s)
+{
+	size_t *idx = NULL;
+	size_t n = snapshot_step_code(r->snap.code, r->snap.ncode, r->snap.deflt,
+	                              r->snap.ndeflt, s->def, &idx);
+	cachekey_compute(s->def, s->params, r->snap.code, idx, n, r->workdir_code,
+	                 s->in_hex, s->item, &s->key, &s->key_parts);
+	free(idx);
 }
 
 /* Lay out the tasks of foreach step i, one per item, after the units
@@ -750,8 +761,7 @@ static void consider_task(struct run *r, size_t t, int *slots)
 	if (r->paused)
 		return;
 	if (!s->key) {
-		cachekey_compute(s->def, s->params, r->snap.code, r->snap.ncode,
-		                 r->workdir_code, s->in_hex, s->item, &s->key, &s->key_parts);
+		step_key(r, s);
 		if (!s->forced && cachekey_lookup_item(r->f->db, r->f->cas, s->def, s->key,
 		                                       s->out_hex)) {
 			s->cached = 1;
@@ -806,7 +816,7 @@ static void consider(struct run *r, size_t i, int *slots)
 		char *err = NULL;
 		if (has_file_input(s->def))
 			batch_end(r);
-		if (ingest_inputs(r, i, &err) < 0) {
+		if (stepio_inputs(r, i, &err) < 0) {
 			s->error = err;
 			if (workspace_open_log(r, s) < 0)
 				log_error("run %lld step %s: cannot open its log", (long long)r->id,
@@ -814,10 +824,10 @@ static void consider(struct run *r, size_t i, int *slots)
 			step_finish(r, i, S_FAILED, "failed");
 			return;
 		}
-		cachekey_compute(s->def, NULL, r->snap.code, r->snap.ncode, r->workdir_code,
-		                 s->in_hex, NULL, &s->key, &s->key_parts);
+		step_key(r, s);
 		if (s->reuse_run && reuse_outputs(r, i)) {
 			s->cached = 1;
+			s->from_run = s->reuse_run;
 			s->reason = xasprintf("succeeded in run %lld", (long long)s->reuse_run);
 			s->started = util_now();
 			batch_begin(r);
@@ -825,7 +835,7 @@ static void consider(struct run *r, size_t i, int *slots)
 			return;
 		}
 		if (!s->forced && cachekey_lookup(r->f->db, r->f->cas, s->def, s->key,
-		                                  s->out_hex)) {
+		                                  s->out_hex, &s->from_run)) {
 			s->cached = 1;
 			s->reason = xstrdup("cached");
 			s->started = util_now();
@@ -1035,9 +1045,25 @@ void run_end(struct run *r)
 		error = xasprintf("cannot record the results: %s", r->db_error == -ENOSPC ?
 		                  "no space left on device" : strerror(-r->db_error));
 	}
-	workspace_remove(r->scratch); /* first: it may be what fills the disk */
-	if (r->shared_scratch)
-		workspace_remove(r->shared_scratch);
+	/* A failed step's scratch stays (steps/<s>/workdir) until the
+	 * pipeline's next run; the rest goes first: it may be what fills the
+	 * disk, and then everything goes. Slurm steps' scratch is under the
+	 * shared dir, the same way. */
+	int kept = 0;
+	for (size_t i = 0; i < r->nunits && r->db_error != -ENOSPC; i++) {
+		if (!r->s[i].scratch)
+			continue;
+		if (r->s[i].state == S_FAILED && !r->end)
+			kept = 1;
+		else
+			workspace_remove(r->s[i].scratch);
+	}
+	if (!kept) {
+		workspace_remove(r->scratch);
+		if (r->shared_scratch)
+			workspace_remove(r->shared_scratch);
+	}
+	r->kept_scratch = kept;
 	int rc = record_end(r, end, error);
 	if (rc < 0)
 		log_error("run %lld: cannot record its end (%s): %s; a restart marks it "

@@ -29,6 +29,7 @@
 #include "flowyfs/sched.h"
 #include "flowyfs/snapshot.h"
 #include "flowyfs/util.h"
+#include "flowyfs/workspace.h"
 
 #define METRICS_TICK 0.2   /* seconds between reads of running steps' metrics */
 
@@ -177,6 +178,7 @@ int sched_queue(struct flowy *f, const struct run_request *req, int64_t *out_id,
 		return 0;
 	}
 	catalog_queued(f, req->pipeline);
+	workspace_forget_kept(f, req->pipeline, id);
 	pthread_mutex_lock(&sc->lock);
 	int stopped = sc->stop;
 	if (!stopped) {

@@ -82,6 +82,7 @@ void snapshot_cache_free(struct snapshots *c)
 
 void snapshot_release(struct snapshot *s)
 {
+	free(s->deflt);
 	snapshot_codes_free(s->code, s->ncode);
 	free(s->dir);
 	memset(s, 0, sizeof *s);
@@ -222,6 +223,7 @@ static int share_last(const struct last *l, struct flowy *f, uint64_t gen,
 	memcpy(out->commit, l->commit, sizeof out->commit);
 	out->code = codes_dup(l->code, l->ncode);
 	out->ncode = l->ncode;
+	out->ndeflt = snapshot_default_code(out->code, out->ncode, &out->deflt);
 	return 1;
 }
 
@@ -260,6 +262,7 @@ int snapshot_take(struct snapshots *c, struct flowy *f, const char *pipeline,
 		pthread_mutex_unlock(&c->lock);
 		return rc;
 	}
+	out->ndeflt = snapshot_default_code(out->code, out->ncode, &out->deflt);
 	char *msg = xasprintf("run %lld of %s", (long long)run, pipeline), *err = NULL;
 	if (vcs_commit_dir(f->vcs, out->commit, pipeline, out->dir, msg, &err) < 0) {
 		log_error("run %lld: %s", (long long)run, err);
@@ -294,6 +297,7 @@ int snapshot_of_run(struct flowy *f, int64_t snapshot_run, const char *commit,
 	int rc = walk_dir(&w, out->dir, NULL, "");
 	out->code = w.code;
 	out->ncode = w.ncode;
+	out->ndeflt = snapshot_default_code(out->code, out->ncode, &out->deflt);
 	return rc;
 }
 
@@ -308,22 +312,83 @@ int snapshot_hash_live(struct snapshots *c, struct flowy *f, const char *pipelin
 	char *src = xasprintf("%s/%s", f->pipelines_dir, pipeline);
 	int rc = walk_dir(&w, src, NULL, "");
 	free(src);
+	if (!rc && !l) {
+		/* Remember the hashes for the next plan (and the first snapshot's
+		 * hashing); run 0 and no generation: never shared as a snapshot. */
+		l = xcalloc(1, sizeof *l);
+		l->pipeline = xstrdup(pipeline);
+		l->gen = UINT64_MAX;
+		l->code = codes_dup(w.code, w.ncode);
+		l->ncode = w.ncode;
+		l->next = c->head;
+		c->head = l;
+	}
 	pthread_mutex_unlock(&c->lock);
 	*out = w.code;
 	*n = w.ncode;
 	return rc;
 }
 
-int snapshot_in_code(const struct step_def *s, const char *rel)
+size_t snapshot_default_code(const struct codefile *code, size_t n, size_t **out)
 {
-	if (s->code_default)
-		return step_is_default_code(rel);
-	for (size_t i = 0; i < s->n_code; i++) {
-		size_t n = strlen(s->code[i]);
-		while (n && s->code[i][n - 1] == '/')
-			n--;
-		if (!strncmp(rel, s->code[i], n) && (rel[n] == '\0' || rel[n] == '/'))
-			return 1;
+	size_t k = 0;
+	*out = xcalloc(n + 1, sizeof **out);
+	for (size_t i = 0; i < n; i++)
+		if (step_is_default_code(code[i].rel))
+			(*out)[k++] = i;
+	return k;
+}
+
+static int cmp_index(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+size_t snapshot_step_code(const struct codefile *code, size_t n, const size_t *deflt,
+                          size_t ndeflt, const struct step_def *s, size_t **out)
+{
+	if (s->code_default) {
+		*out = xcalloc(ndeflt + 1, sizeof **out);
+		memcpy(*out, deflt, ndeflt * sizeof **out);
+		return ndeflt;
 	}
-	return 0;
+	size_t k = 0, cap = 0;
+	*out = NULL;
+	for (size_t c = 0; c < s->n_code; c++) {
+		size_t len = strlen(s->code[c]);
+		while (len && s->code[c][len - 1] == '/')
+			len--;
+		/* The first file whose rel is >= the path: the files at or below
+		 * it follow, since '/' sorts before every name character. */
+		size_t lo = 0, hi = n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (strncmp(code[mid].rel, s->code[c], len) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t i = lo; i < n && !strncmp(code[i].rel, s->code[c], len); i++) {
+			char next = code[i].rel[len];
+			if (next && next != '/')
+				continue; /* "lib.py" when the path is "lib" */
+			if (k == cap) {
+				cap = cap ? 2 * cap : 8;
+				*out = xrealloc(*out, cap * sizeof **out);
+			}
+			(*out)[k++] = i;
+		}
+	}
+	if (k > 1) { /* paths that overlap ("lib/" and "lib/a.py") count once */
+		qsort(*out, k, sizeof **out, cmp_index);
+		size_t j = 1;
+		for (size_t i = 1; i < k; i++)
+			if ((*out)[i] != (*out)[j - 1])
+				(*out)[j++] = (*out)[i];
+		k = j;
+	}
+	if (!*out)
+		*out = xcalloc(1, sizeof **out);
+	return k;
 }

@@ -194,9 +194,11 @@ int workspace_prepare_at(struct run *r, size_t i, const char *base, const char *
 		rc = -errno;
 	s->out_dev = st.st_dev;
 	s->out_ino = st.st_ino;
-	for (size_t c = 0; !rc && c < r->snap.ncode; c++) {
-		if (!snapshot_in_code(s->def, r->snap.code[c].rel))
-			continue;
+	size_t *idx = NULL;
+	size_t nidx = snapshot_step_code(r->snap.code, r->snap.ncode, r->snap.deflt,
+	                                 r->snap.ndeflt, s->def, &idx);
+	for (size_t k = 0; !rc && k < nidx; k++) {
+		size_t c = idx[k];
 		char *src = xasprintf("%s/%s", r->snap.dir, r->snap.code[c].rel);
 		char *dst = xasprintf("%s/%s", s->scratch, r->snap.code[c].rel);
 		char *slash = strrchr(dst, '/');
@@ -222,6 +224,7 @@ int workspace_prepare_at(struct run *r, size_t i, const char *base, const char *
 		free(dst);
 		free(src);
 	}
+	free(idx);
 	/* Inputs are the immutable artifacts, reached through the mount (or
 	 * materialized where the step runs). */
 	for (size_t k = 0; !rc && k < s->def->n_inputs; k++) {
@@ -255,4 +258,41 @@ int workspace_open_files(struct run *r, size_t i, int *params_fd)
 		return rc;
 	*params_fd = rc;
 	return 0;
+}
+
+char *workspace_shared_dir(const struct flowy *f, int64_t id)
+{
+	if (!f->shared_dir)
+		return NULL;
+	const char *h = strrchr(f->scratch_dir, '/');
+	return xasprintf("%s/%s/runs/%lld", f->shared_dir, h ? h + 1 : "store",
+	                 (long long)id);
+}
+
+void workspace_forget_kept(struct flowy *f, const char *pipeline, int64_t id)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT id FROM runs WHERE pipeline=? AND "
+	                              "kept_scratch=1 AND id<?", "ti", pipeline, id);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		ids = xrealloc(ids, (n + 1) * sizeof *ids);
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	db_finish(f->db, st);
+	db_unlock(f->db);
+	for (size_t i = 0; i < n; i++) {
+		char *dir = xasprintf("%s/%lld", f->scratch_dir, (long long)ids[i]);
+		workspace_remove(dir);
+		free(dir);
+		if ((dir = workspace_shared_dir(f, ids[i]))) {
+			workspace_remove(dir);
+			free(dir);
+		}
+		if (db_exec(f->db, "UPDATE runs SET kept_scratch=0 WHERE id=?", "i", ids[i]) < 0)
+			log_error("run %lld: cannot record that its scratch is gone",
+			          (long long)ids[i]);
+	}
+	free(ids);
 }

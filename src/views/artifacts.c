@@ -98,6 +98,7 @@ static int art_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		a->mode = (o.type == 'd' ? S_IFDIR : o.type == 'l' ? S_IFLNK : S_IFREG) | o.mode;
 		a->size = o.size;
 		a->immutable = 1;
+		a->mtime = view_artifact_time(f, path + strlen("artifacts/sha256/"));
 		return 0;
 	}
 	if (n == 2) {

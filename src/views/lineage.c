@@ -318,6 +318,10 @@ static int lineage_getattr(struct flowy *f, const char *path, struct view_attr *
 	db_lock(f->db);
 	int rc = getattr_locked(f, path, &lp, a);
 	db_unlock(f->db);
+	/* An artifact's lineage has its creation time (descendants grow, but
+	 * that is a change worth an mtime). */
+	if (!rc && lp.n >= 3 && !strcmp(lp.part[1], "sha256"))
+		a->mtime = view_artifact_time(f, lp.part[2]);
 	return rc;
 }
 

@@ -3,10 +3,13 @@
  *
  *   metrics/<p>/<metric>   TSV, one row per run and step that reported it:
  *                          run, step, value (the last one), time
+ *   metrics/<p>/<metric>.svg  its curves, one per run (render/pictures.c)
  *   metrics/<p>/runs.tsv   TSV, one row per run of <p>: run, status, started,
  *                          duration, params.<name> for every param,
  *                          metrics.<name>: the last value of every metric
- *                          (empty where a run has none)
+ *                          (empty where a run has none; metrics.<step>.<name>
+ *                          when two steps log the name), input.<ref>: the
+ *                          short hash of every external input, and commit
  *
  * Both start with a header row and are sorted by run id, ready for
  * `sort -t$'\t' -k`, `column -t` and awk. Rendered from SQLite at open.
@@ -19,6 +22,7 @@
 
 #include <cJSON.h>
 
+#include "flowyfs/pictures.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
 
@@ -107,10 +111,26 @@ struct run_row {
 	double started, finished, paused;
 	int has_started, has_finished;
 	char *params_text;   /* as stored; rows with equal text share cells */
+	char commit[13];     /* the pipeline snapshot's commit, short, or "" */
+	char (*in)[13];      /* per external input: its content hash, short */
 	cJSON *params;
 	double *last;        /* per metric */
 	unsigned char *has;  /* per metric */
 };
+
+/* The row of run id in rows (sorted by id), or nrows. */
+static size_t row_of(const struct run_row *rows, size_t nrows, int64_t id)
+{
+	size_t lo = 0, hi = nrows;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (rows[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nrows && rows[lo].id == id ? lo : nrows;
+}
 
 static char *render_runs_tsv(struct flowy *f, const char *p)
 {
@@ -119,8 +139,8 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	size_t nrows = 0, caprows = 0;
 	db_lock(f->db);
 	sqlite3_stmt *st = db_prepare(f->db, "SELECT id, status, started, finished, params, "
-	                              "paused FROM runs WHERE pipeline=? ORDER BY id", "t",
-	                              p);
+	                              "paused, commit_id FROM runs WHERE pipeline=? "
+	                              "ORDER BY id", "t", p);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		if (nrows == caprows) {
 			caprows = caprows ? caprows * 2 : 256;
@@ -135,6 +155,8 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		r->has_finished = sqlite3_column_type(st, 3) != SQLITE_NULL;
 		r->finished = sqlite3_column_double(st, 3);
 		r->paused = sqlite3_column_double(st, 5);
+		const unsigned char *cm = sqlite3_column_text(st, 6);
+		snprintf(r->commit, sizeof r->commit, "%s", cm ? (const char *)cm : "");
 		const unsigned char *pj = sqlite3_column_text(st, 4);
 		r->params_text = xstrdup(pj ? (const char *)pj : "");
 		r->params = nrows > 1 && !strcmp(rows[nrows - 2].params_text, r->params_text) ?
@@ -147,19 +169,14 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	 * finds them: keep the latest value per run and name. */
 	struct mval { size_t row, name; double value, time; } *vals = NULL;
 	size_t nvals = 0, capvals = 0, hint = 0;
-	st = db_prepare(f->db, "SELECT m.run_id, m.name, m.value, m.time FROM metrics m "
-	                "JOIN runs r ON r.id=m.run_id WHERE r.pipeline=?", "t", p);
+	/* Keyed by "<step>\t<name>": a name two steps log gets a column each. */
+	st = db_prepare(f->db, "SELECT m.run_id, m.step || char(9) || m.name, m.value, "
+	                "m.time FROM metrics m JOIN runs r ON r.id=m.run_id WHERE "
+	                "r.pipeline=?", "t", p);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
-		size_t lo = 0, hi = nrows;
-		while (lo < hi) { /* rows are sorted by id */
-			size_t mid = (lo + hi) / 2;
-			if (rows[mid].id < id)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo == nrows || rows[lo].id != id)
+		size_t lo = row_of(rows, nrows, id);
+		if (lo == nrows)
 			continue;
 		const char *name = (const char *)sqlite3_column_text(st, 1);
 		if (hint >= metrics.n || strcmp(metrics.v[hint], name)) {
@@ -175,20 +192,63 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		                              sqlite3_column_double(st, 3)};
 	}
 	db_finish(f->db, st);
+	/* External inputs (file:, other/name, sha256:) of each run, by ref. */
+	struct names inputs = {0};
+	struct ival { size_t row; char *ref; char hex[13]; } *ivals = NULL;
+	size_t nivals = 0;
+	st = db_prepare(f->db, "SELECT DISTINCT io.run_id, io.ref, io.hash FROM step_io io "
+	                "JOIN runs r ON r.id=io.run_id WHERE r.pipeline=? AND io.dir='in' "
+	                "AND (instr(io.ref, ':') > 0 OR instr(io.ref, '/') > 0)", "t", p);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		size_t lo = row_of(rows, nrows, id);
+		if (lo == nrows)
+			continue;
+		const char *ref = (const char *)sqlite3_column_text(st, 1);
+		names_add(&inputs, ref);
+		ivals = xrealloc(ivals, (nivals + 1) * sizeof *ivals);
+		ivals[nivals].row = lo;
+		ivals[nivals].ref = xstrdup(ref);
+		snprintf(ivals[nivals++].hex, 13, "%s", (const char *)sqlite3_column_text(st, 2));
+	}
+	db_finish(f->db, st);
 	db_unlock(f->db);
+	if (inputs.n)
+		qsort(inputs.v, inputs.n, sizeof *inputs.v, cmp_str);
+	for (size_t i = 0; i < nrows; i++)
+		rows[i].in = xcalloc(inputs.n + 1, sizeof *rows[i].in);
+	for (size_t v = 0; v < nivals; v++) {
+		memcpy(rows[ivals[v].row].in[names_index(&inputs, ivals[v].ref)], ivals[v].hex, 13);
+		free(ivals[v].ref);
+	}
+	free(ivals);
 
-	/* Columns in name order: where each first-seen name ends up. */
+	/* A metric's column is metrics.<name>, or metrics.<step>.<name> when
+	 * two steps log that name; columns in that name's order. */
+	char **disp = xcalloc(metrics.n + 1, sizeof *disp);
+	for (size_t k = 0; k < metrics.n; k++) {
+		const char *tab = strchr(metrics.v[k], '\t'), *name = tab + 1;
+		int clash = 0;
+		for (size_t j = 0; j < metrics.n && !clash; j++)
+			clash = j != k && !strcmp(strchr(metrics.v[j], '\t') + 1, name);
+		disp[k] = clash ? xasprintf("%.*s.%s", (int)(tab - metrics.v[k]), metrics.v[k],
+		                            name) : xstrdup(name);
+	}
+	struct names shown = {0};
+	for (size_t k = 0; k < metrics.n; k++)
+		names_add(&shown, disp[k]);
+	if (shown.n)
+		qsort(shown.v, shown.n, sizeof *shown.v, cmp_str);
 	size_t *col = xcalloc(metrics.n + 1, sizeof *col);
-	char **seen = xcalloc(metrics.n + 1, sizeof *seen);
-	if (metrics.n)
-		memcpy(seen, metrics.v, metrics.n * sizeof *seen);
+	for (size_t k = 0; k < metrics.n; k++) {
+		col[k] = names_index(&shown, disp[k]);
+		free(disp[k]);
+	}
+	free(disp);
+	names_free(&metrics);
+	metrics = shown;
 	if (params.n)
 		qsort(params.v, params.n, sizeof *params.v, cmp_str);
-	if (metrics.n)
-		qsort(metrics.v, metrics.n, sizeof *metrics.v, cmp_str);
-	for (size_t k = 0; k < metrics.n; k++)
-		col[k] = names_index(&metrics, seen[k]);
-	free(seen);
 	double *at = xcalloc(nrows * (metrics.n + 1) + 1, sizeof *at);
 	for (size_t i = 0; i < nrows; i++) {
 		rows[i].last = xcalloc(metrics.n + 1, sizeof *rows[i].last);
@@ -214,7 +274,9 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		strbuf_printf(&sb, "\tparams.%s", params.v[i]);
 	for (size_t i = 0; i < metrics.n; i++)
 		strbuf_printf(&sb, "\tmetrics.%s", metrics.v[i]);
-	strbuf_puts(&sb, "\n");
+	for (size_t i = 0; i < inputs.n; i++)
+		strbuf_printf(&sb, "\tinput.%s", inputs.v[i]);
+	strbuf_puts(&sb, "\tcommit\n");
 	for (size_t i = 0; i < nrows; i++) {
 		struct run_row *r = &rows[i];
 		fmt_num(&sb, (double)r->id);
@@ -250,7 +312,10 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 			if (r->has[k])
 				fmt_num(&sb, r->last[k]);
 		}
-		strbuf_puts(&sb, "\n");
+		for (size_t k = 0; k < inputs.n; k++)
+			strbuf_printf(&sb, "\t%s", r->in[k]);
+		strbuf_printf(&sb, "\t%s\n", r->commit);
+		free(r->in);
 		free(r->status);
 		free(r->params_text);
 		cJSON_Delete(r->params);
@@ -261,6 +326,7 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	strbuf_release(&cells);
 	names_free(&params);
 	names_free(&metrics);
+	names_free(&inputs);
 	return strbuf_detach(&sb, NULL);
 }
 
@@ -271,7 +337,7 @@ static int render(struct flowy *f, const char *p, const char *name, char **out)
 		return 0;
 	}
 	if (!metric_exists(f, p, name))
-		return -ENOENT;
+		return pictures_metric(f, p, name, 0, out); /* <m>.svg, or -ENOENT */
 	*out = render_metric(f, p, name);
 	return 0;
 }
@@ -313,9 +379,12 @@ static int metrics_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		db_prepare(f->db, "SELECT DISTINCT pipeline FROM runs ORDER BY 1", "") :
 		db_prepare(f->db, "SELECT DISTINCT name FROM metrics WHERE run_id IN "
 		           "(SELECT id FROM runs WHERE pipeline=?) ORDER BY 1", "t", part[1]);
-	while (st && sqlite3_step(st) == SQLITE_ROW)
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            n == 1 ? S_IFDIR : S_IFREG);
+		if (n == 2) /* and its plot */
+			pictures_list_svg(l, (const char *)sqlite3_column_text(st, 0));
+	}
 	db_finish(f->db, st);
 	db_unlock(f->db);
 	return 0;

@@ -4,7 +4,7 @@
  * Files are kept in <store>/pipelines and every operation passes through
  * to that backing directory, so content survives remounts. Each pipeline
  * directory also shows generated files: .status and .dag/.dag.dot
- * (rendered by the catalog) and .ctl, a write-only command sink. Closing
+ * (rendered by the catalog), .dag.svg (render/pictures.c) and .ctl, a write-only command sink. Closing
  * a written file, unlink, rename and mkdir tell the catalog the pipeline
  * changed, which revalidates it and, after the change window, queues a run.
  *
@@ -30,16 +30,18 @@
 #include "flowyfs/ctl.h"
 #include "flowyfs/log.h"
 #include "flowyfs/catalog.h"
+#include "flowyfs/pictures.h"
 #include "flowyfs/plan.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
 
-enum gen { GEN_NONE, GEN_STATUS, GEN_DAG, GEN_DOT, GEN_PLAN, GEN_CTL, GEN_LATEST };
+enum gen { GEN_NONE, GEN_STATUS, GEN_DAG, GEN_DOT, GEN_SVG, GEN_PLAN, GEN_CTL, GEN_LATEST };
 
 static const char *const gen_names[] = {
 	[GEN_STATUS] = ".status", [GEN_DAG] = ".dag", [GEN_DOT] = ".dag.dot",
-	[GEN_PLAN] = ".plan", [GEN_CTL] = ".ctl", [GEN_LATEST] = ".latest",
+	[GEN_SVG] = ".dag.svg", [GEN_PLAN] = ".plan", [GEN_CTL] = ".ctl",
+	[GEN_LATEST] = ".latest",
 };
 
 /* Parsed path: pipelines[/<p>[/<rest>]]. */
@@ -49,6 +51,11 @@ struct ppath {
 	int depth;          /* 0: pipelines, 1: pipelines/<p>, 2+: inside */
 	enum gen gen;
 };
+
+static int is_staging(const char *name)
+{
+	return name[0] == '.' && catalog_is_pipeline(name + 1);
+}
 
 static void parse(const char *path, struct ppath *pp)
 {
@@ -67,6 +74,10 @@ static void parse(const char *path, struct ppath *pp)
 			for (int g = GEN_STATUS; g <= GEN_LATEST; g++)
 				if (!strcmp(pp->rest, gen_names[g]))
 					pp->gen = (enum gen)g;
+		/* A staging directory (.p/, moved into place when complete) says
+		 * whether it is valid before it runs anything. */
+		if (pp->depth == 2 && is_staging(pp->p) && !strcmp(pp->rest, ".status"))
+			pp->gen = GEN_STATUS;
 	}
 }
 
@@ -147,12 +158,15 @@ static char *render(struct flowy *f, const struct ppath *pp)
 	switch (pp->gen) {
 	case GEN_PLAN:
 		return plan_render(f, pp->p);
+	case GEN_SVG:
+		return pictures_pipeline_dag(f, pp->p);
 	case GEN_DAG:
 		return catalog_render(f, pp->p, CATALOG_DAG);
 	case GEN_DOT:
 		return catalog_render(f, pp->p, CATALOG_DOT);
 	default:
-		return catalog_render(f, pp->p, CATALOG_STATUS);
+		return is_staging(pp->p) ? catalog_render_staging(f, pp->p)
+		                         : catalog_render(f, pp->p, CATALOG_STATUS);
 	}
 }
 
@@ -214,6 +228,8 @@ static int pl_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	unlocate(&at);
 	if (rc < 0)
 		return rc;
+	if (pp.depth == 1 && is_staging(pp.p))
+		dirlist_add(l, gen_names[GEN_STATUS], S_IFREG);
 	if (pp.depth == 1 && catalog_is_pipeline(pp.p)) {
 		for (int g = GEN_STATUS; g <= GEN_CTL; g++)
 			dirlist_add(l, gen_names[g], S_IFREG);
@@ -226,7 +242,7 @@ static int pl_readdir(struct flowy *f, const char *path, struct dirlist *l)
 static void changed(struct flowy *f, const struct ppath *pp)
 {
 	if (pp->depth >= 1) {
-		catalog_changed(f, pp->p);
+		catalog_changed_file(f, pp->p, pp->rest);
 		sched_wake(f);
 	}
 }

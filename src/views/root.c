@@ -1,10 +1,14 @@
 /*
- * views/root.c - the mount root: the generated README and one directory
- * per view of the route table.
+ * views/root.c - the mount root: the generated README, the daemon's log
+ * (<store>/daemon.log, read-only) and one directory per view of the route
+ * table.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
@@ -21,6 +25,7 @@ static const char readme[] =
 	"runs/latest         the newest run\n"
 	"lineage/            where each artifact came from\n"
 	"metrics/            numbers the steps reported, across runs\n"
+	"log                 the daemon's messages (refused commands, errors)\n"
 	"\n"
 	"Everything is plain text; see the flowyfs docs for the full layout.\n";
 
@@ -35,6 +40,16 @@ static int root_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		a->immutable = 1;
 		return 0;
 	}
+	if (!strcmp(path, "log")) {
+		char *lp = xasprintf("%s/daemon.log", f->store);
+		struct stat st;
+		int rc = stat(lp, &st) < 0 ? -errno : 0;
+		free(lp);
+		a->mode = S_IFREG | 0444;
+		a->size = rc ? 0 : (uint64_t)st.st_size;
+		a->mtime = rc ? 0 : (double)st.st_mtime;
+		return 0;
+	}
 	return -ENOENT;
 }
 
@@ -43,6 +58,7 @@ static int root_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	if (*path)
 		return -ENOTDIR;
 	dirlist_add(l, "README", S_IFREG);
+	dirlist_add(l, "log", S_IFREG);
 	for (const struct view *const *v = route_views; *v; v++)
 		dirlist_add(l, (*v)->name, S_IFDIR);
 	return 0;
@@ -50,6 +66,21 @@ static int root_readdir(struct flowy *f, const char *path, struct dirlist *l)
 
 static int root_open(struct flowy *f, const char *path, int flags, struct fh *h)
 {
+	if (!strcmp(path, "log")) {
+		if ((flags & O_ACCMODE) != O_RDONLY)
+			return -EROFS;
+		char *lp = xasprintf("%s/daemon.log", f->store);
+		int fd = open(lp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		free(lp);
+		if (fd < 0) {
+			view_text_fh(h, xstrdup(""));
+			return 0;
+		}
+		h->kind = FH_FD;
+		h->fd = fd;
+		h->direct_io = 1;
+		return 0;
+	}
 	if (strcmp(path, "README"))
 		return *path ? -ENOENT : -EISDIR;
 	if ((flags & O_ACCMODE) != O_RDONLY)

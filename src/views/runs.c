@@ -4,11 +4,12 @@
  *
  *   runs/latest -> <id>
  *   runs/<id>/{status,pipeline,started,finished,duration,params.json,summary,
- *              run.json,git,env,dag.dot,pipeline.commit,error}
+ *              run.json,git,env,dag.dot,pipeline.commit,error,dag.svg,
+ *              report.html}  (the last two: render/pictures.c, report.c)
  *   runs/<id>/snapshot/...   the pipeline files the run used (read-only)
  *   runs/<id>/steps/<s>/{status,log,exit_code,attempts,duration,cached,
  *                        reason,error,job}, inputs/<n>, outputs/<n> (symlinks),
- *                        metrics/<m> (index<TAB>value series),
+ *                        metrics/<m> (index<TAB>value series), <m>.svg,
  *                        items/<item>/{status,log,...} (foreach steps)
  *
  * Times are ISO 8601 UTC; durations are seconds with millisecond
@@ -27,8 +28,11 @@
 
 #include <cJSON.h>
 
+#include "flowyfs/pictures.h"
+#include "flowyfs/report.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
+#include "flowyfs/workspace.h"
 
 static void fmt_time(struct strbuf *sb, sqlite3_stmt *st, int col)
 {
@@ -66,7 +70,7 @@ static void fmt_col(struct strbuf *sb, sqlite3_stmt *st, int col)
 static const char *const run_files[] = {
 	"status", "pipeline", "started", "finished", "duration", "params.json",
 	"summary", "error", "run.json", "git", "env", "dag.dot", "pipeline.commit",
-	NULL,
+	"dag.svg", "report.html", NULL,
 };
 
 static cJSON *json_time(sqlite3_stmt *st, int col)
@@ -199,7 +203,7 @@ static void render_summary(struct flowy *f, int64_t id, struct strbuf *sb)
 		"SELECT s.name, s.status, s.started, s.finished, s.cached, "
 		"(SELECT group_concat(name, ',') FROM (SELECT name FROM step_io WHERE "
 		"run_id=s.run_id AND step=s.name AND dir='out' ORDER BY name)) "
-		"FROM steps s WHERE s.run_id=? ORDER BY s.name", "i", id);
+		"FROM steps s WHERE s.run_id=? ORDER BY coalesce(s.seq, 1e9), s.name", "i", id);
 	strbuf_puts(sb, "step\tstatus\tduration\tcached\toutputs\n");
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		strbuf_printf(sb, "%s\t%s\t", sqlite3_column_text(st, 0),
@@ -208,9 +212,10 @@ static void render_summary(struct flowy *f, int64_t id, struct strbuf *sb)
 		fmt_duration(&d, st, 2, 3, -1);
 		d.buf[d.len - 1] = '\0';
 		const unsigned char *outs = sqlite3_column_text(st, 5);
-		strbuf_printf(sb, "%s\t%s\t%s\n", *d.buf ? d.buf : "-",
+		/* An unknown value is an empty field, as in every TSV view. */
+		strbuf_printf(sb, "%s\t%s\t%s\n", d.buf,
 		              sqlite3_column_int(st, 4) ? "yes" : "no",
-		              outs ? (const char *)outs : "-");
+		              outs ? (const char *)outs : "");
 		strbuf_release(&d);
 	}
 	db_finish(f->db, st);
@@ -219,6 +224,10 @@ static void render_summary(struct flowy *f, int64_t id, struct strbuf *sb)
 /* Render runs/<id>/<name>; -ENOENT when the run does not exist. */
 static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 {
+	if (!strcmp(name, "dag.svg"))
+		return pictures_run_dag(f, id, out);
+	if (!strcmp(name, "report.html"))
+		return report_render(f, id, out);
 	struct strbuf sb = {0};
 	int rc = 0;
 	db_lock(f->db);
@@ -251,7 +260,8 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 	} else if (!strcmp(name, "git") || !strcmp(name, "env") || !strcmp(name, "dag.dot")) {
 		const unsigned char *t = sqlite3_column_text(st, !strcmp(name, "git") ? 7 :
 		                                             !strcmp(name, "env") ? 8 : 9);
-		strbuf_puts(&sb, t ? (const char *)t : "");
+		/* Without a workdir, git says so rather than being empty. */
+		strbuf_puts(&sb, t && *t ? (const char *)t : !strcmp(name, "git") ? "none\n" : "");
 	} else {
 		rc = -ENOENT;
 	}
@@ -433,6 +443,48 @@ static char *log_path(struct flowy *f, int64_t id, const char *step, const char 
 	return xasprintf("%s/%lld/%s.log", f->runs_dir, (long long)id, step);
 }
 
+/* The scratch a failed step (or item) of run id kept, while it is there:
+ * malloc'd absolute path, or NULL. */
+static char *kept_workdir(struct flowy *f, int64_t id, const char *step, const char *item)
+{
+	db_lock(f->db);
+	int64_t kept = db_int(f->db, 0, "SELECT kept_scratch FROM runs WHERE id=?", "i", id);
+	db_unlock(f->db);
+	if (!kept)
+		return NULL;
+	char *dir = item ? xasprintf("%s/%lld/%s.items/%s", f->scratch_dir, (long long)id,
+	                             step, item)
+	                 : xasprintf("%s/%lld/%s", f->scratch_dir, (long long)id, step);
+	struct stat st;
+	if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return dir;
+	free(dir);
+	/* A Slurm step's, on the shared dir. */
+	char *shared = workspace_shared_dir(f, id);
+	if (!shared)
+		return NULL;
+	dir = item ? xasprintf("%s/%s.items/%s", shared, step, item)
+	           : xasprintf("%s/%s", shared, step);
+	free(shared);
+	if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return dir;
+	free(dir);
+	return NULL;
+}
+
+/* getattr of a workdir link (item NULL: the step's). */
+static int workdir_attr(struct flowy *f, int64_t id, const char *step, const char *item,
+                        struct view_attr *a)
+{
+	char *w = kept_workdir(f, id, step, item);
+	if (!w)
+		return -ENOENT;
+	a->mode = S_IFLNK | 0777;
+	a->size = strlen(w);
+	free(w);
+	return 0;
+}
+
 /* getattr of a log file: its size and time as the store has them. */
 static void log_attr(struct flowy *f, int64_t id, const char *step, const char *item,
                      struct view_attr *a)
@@ -500,7 +552,7 @@ static char *render_series(struct flowy *f, int64_t id, const char *step, const 
 	db_unlock(f->db);
 	if (!rows) {
 		strbuf_release(&sb);
-		return NULL;
+		return pictures_step_metric(f, id, step, m); /* <m>.svg, or NULL */
 	}
 	return strbuf_detach(&sb, NULL);
 }
@@ -519,7 +571,19 @@ static int snapshot_getattr(const char *backing, struct view_attr *a)
 	return 0;
 }
 
+static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a);
+
+/* Everything of a run (but its snapshot's real files) has the run's time. */
 static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
+{
+	int rc = getattr_in_run(f, path, a);
+	struct rpath rp;
+	if (!rc && !a->has_stat && parse(path, &rp) == 0 && rp.id)
+		a->mtime = view_run_time(f, rp.id);
+	return rc;
+}
+
+static int getattr_in_run(struct flowy *f, const char *path, struct view_attr *a)
 {
 	char *snap = snapshot_backing(f, path);
 	if (snap) {
@@ -573,6 +637,8 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 			log_attr(f, rp.id, rp.part[3], rp.part[5], a);
 			return 0;
 		}
+		if (!strcmp(rp.part[6], "workdir"))
+			return workdir_attr(f, rp.id, rp.part[3], rp.part[5], a);
 		int rc = is_one_of(step_files, rp.part[6]) ?
 		         render_step(f, rp.id, rp.part[3], rp.part[5], rp.part[6], &text) :
 		         -ENOENT;
@@ -596,6 +662,8 @@ static int runs_getattr(struct flowy *f, const char *path, struct view_attr *a)
 		log_attr(f, rp.id, rp.part[3], NULL, a);
 		return 0;
 	}
+	if (rp.n == 5 && !strcmp(rp.part[4], "workdir"))
+		return workdir_attr(f, rp.id, rp.part[3], NULL, a);
 	if (rp.n == 5) {
 		int rc = is_one_of(step_files, rp.part[4]) ?
 		         render_step(f, rp.id, rp.part[3], NULL, rp.part[4], &text) : -ENOENT;
@@ -635,6 +703,10 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	if (rp.n == 4 || (rp.n == 6 && is_item_path(&rp))) {
 		for (const char *const *n = step_files; *n; n++)
 			dirlist_add(l, *n, S_IFREG);
+		char *w = kept_workdir(f, rp.id, rp.part[3], rp.n == 6 ? rp.part[5] : NULL);
+		if (w)
+			dirlist_add(l, "workdir", S_IFLNK);
+		free(w);
 		if (rp.n == 6)
 			return 0;
 		dirlist_add(l, "inputs", S_IFDIR);
@@ -664,10 +736,13 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		st = db_prepare(f->db, "SELECT item FROM items WHERE run_id=? AND step=? "
 		                "ORDER BY item", "it", rp.id, rp.part[3]);
 	}
-	while (st && sqlite3_step(st) == SQLITE_ROW)
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            rp.n == 1 || rp.n == 3 || is_item_path(&rp) ? S_IFDIR :
 		            !strcmp(rp.part[4], "metrics") ? S_IFREG : S_IFLNK);
+		if (rp.n == 5 && !strcmp(rp.part[4], "metrics")) /* and its plot */
+			pictures_list_svg(l, (const char *)sqlite3_column_text(st, 0));
+	}
 	db_finish(f->db, st);
 	db_unlock(f->db);
 	return st ? 0 : -ENOTDIR;
@@ -728,6 +803,12 @@ static int runs_readlink(struct flowy *f, const char *path, char **out)
 			return -ENOENT;
 		*out = xasprintf("%lld", (long long)id);
 		return 0;
+	}
+	if (rp.id && ((rp.n == 5 && !strcmp(rp.part[2], "steps") &&
+	               !strcmp(rp.part[4], "workdir")) ||
+	              (rp.n == 7 && is_item_path(&rp) && !strcmp(rp.part[6], "workdir")))) {
+		*out = kept_workdir(f, rp.id, rp.part[3], rp.n == 7 ? rp.part[5] : NULL);
+		return *out ? 0 : -ENOENT;
 	}
 	const char *dir = rp.n == 6 ? io_dir(rp.part[4]) : NULL;
 	char *h = dir ? io_hash(f, rp.id, rp.part[3], dir, rp.part[5]) : NULL;

@@ -78,7 +78,7 @@ render_man() {
 @test "the man page documents the command line" {
 	local text
 	text=$(render_man)
-	for fact in --store --scratch "-j N" "-o FUSE_OPTS" --help --version \
+	for fact in --store --scratch "-j N" "-o OPTS" "store=DIR" STORE --help --version \
 		FLOWYFS_STORE FLOWYFS_SCRATCH XDG_DATA_HOME TMPDIR \
 		pipelines/ artifacts/ runs/ lineage/ metrics/ \
 		"fusermount3 -u MOUNTPOINT" "EXIT STATUS" FILES flowy.db history.git \

@@ -81,7 +81,7 @@ EOF
 	for ((id = first + 1; id <= last; id++)); do
 		[ "$(wait_run "$id")" = succeeded ]
 	done
-	expect_eq "$(cut -f1,5- "$mnt/metrics/sw/runs.tsv")" "$(printf 'run\tparams.layers\tparams.lr\tparams.tag\tmetrics.score\n%s\n' \
+	expect_eq "$(cut -f1,5-8 "$mnt/metrics/sw/runs.tsv")" "$(printf 'run\tparams.layers\tparams.lr\tparams.tag\tmetrics.score\n%s\n' \
 		"$first	1	0.1	x	1
 $((first + 1))	1	0.01	x	1
 $((first + 2))	2	0.01	x	2
@@ -182,11 +182,7 @@ $((first + 6))	3	0.001	x	3")" "runs.tsv"
 	echo "{\"run\": \"[ -e $SYNC/go ] || sleep 60; echo done > out/o\", \"outputs\": [\"o\"]}" >"$P/.ri/s.json"
 	make_pipeline ri
 	local id i
-	for ((i = 0; i < RUN_WAIT; i++)); do
-		id=$(latest_run_of ri)
-		[ -n "$id" ] && [ "$(step_file "$id" s status 2>/dev/null)" = running ] && break
-		sleep 0.1
-	done
+	id=$(wait_step_running ri s)
 	remount_flowy -j 4
 	expect_eq "$(cat "$mnt/runs/$id/status")" interrupted "after the stop"
 	touch "$SYNC/go"
@@ -228,11 +224,7 @@ $((first + 6))	3	0.001	x	3")" "runs.tsv"
 	echo "{\"run\": \"while [ ! -e $SYNC/done ]; do sleep 0.05; done; echo x > out/o\", \"outputs\": [\"o\"]}" >"$P/.pa/s.json"
 	make_pipeline pa
 	local id i
-	for ((i = 0; i < RUN_WAIT; i++)); do
-		id=$(latest_run_of pa)
-		[ -n "$id" ] && [ "$(step_file "$id" s status)" = running ] && break
-		sleep 0.1
-	done
+	id=$(wait_step_running pa s)
 	ctl pa "pause $id"
 	for ((i = 0; i < 50; i++)); do
 		[ "$(cat "$mnt/runs/$id/status")" = paused ] && break
@@ -247,7 +239,8 @@ $((first + 6))	3	0.001	x	3")" "runs.tsv"
 	# the 2 s paused are left out of the duration
 	local dur wall
 	dur=$(cat "$mnt/runs/$id/duration")
-	wall=$(( $(date -d "$(cat "$mnt/runs/$id/finished")" +%s) - $(date -d "$(cat "$mnt/runs/$id/started")" +%s) ))
+	wall=$(awk -v a="$(date -d "$(cat "$mnt/runs/$id/started")" +%s.%N)" \
+		-v b="$(date -d "$(cat "$mnt/runs/$id/finished")" +%s.%N)" 'BEGIN { print b - a }')
 	awk -v d="$dur" -v w="$wall" 'BEGIN { exit !(d <= w - 1.5) }'
 }
 

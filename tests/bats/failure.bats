@@ -43,7 +43,7 @@ teardown() {
 	[ ! -L "$mnt/artifacts/f/b" ]
 	[ -z "$(ls -A "$mnt/runs/$id/steps/a/outputs")" ]
 	run awk -F'\t' '{ print $1 "|" $2 "|" $5 }' "$mnt/runs/$id/summary"
-	expect_eq "$output" $'step|status|outputs\na|failed|-\nb|skipped|-\nc|succeeded|c' summary
+	expect_eq "$output" $'step|status|outputs\na|failed|\nb|skipped|\nc|succeeded|c' summary
 	expect_eq "$(tail -n 1 "$mnt/pipelines/f/.status")" \
 		"last run: $id failed (a: step exited with status 3)" ".status"
 	expect_eq "$(cat "$mnt/runs/$id/error")" "a: step exited with status 3" "run error"

@@ -203,6 +203,23 @@ wait_new_run() {
 	return 1
 }
 
+# wait_step_running P STEP: wait (bounded) until the newest run of P has
+# STEP running; prints the run's id.
+wait_step_running() {
+	local i id
+	for ((i = 0; i < RUN_WAIT; i++)); do
+		id=$(latest_run_of "$1")
+		if [ -n "$id" ] && [ "$(cat "$mnt/runs/$id/steps/$2/status" 2>/dev/null)" = running ]; then
+			echo "$id"
+			return 0
+		fi
+		daemon_alive || return 1
+		sleep 0.1
+	done
+	echo "no run of $1 with $2 running" >&2
+	return 1
+}
+
 # write_step P NAME JSON: write pipelines/P/NAME.json (creating P).
 write_step() {
 	mkdir -p "$mnt/pipelines/$1"

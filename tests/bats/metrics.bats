@@ -23,7 +23,7 @@ train_step='{"run": "echo {\\\"loss\\\": 99} >> $FLOWY_METRICS; awk -v lr=$FLOWY
 	R2=$(wait_new_run t "$R1")
 	write_file t pipeline.json '{"params": {"lr": 0.2}}'
 	R3=$(wait_new_run t "$R2")
-	[ "$(head -1 "$mnt/metrics/t/runs.tsv")" = "$(printf 'run\tstatus\tstarted\tduration\tparams.lr\tmetrics.loss')" ]
+	[ "$(head -1 "$mnt/metrics/t/runs.tsv")" = "$(printf 'run\tstatus\tstarted\tduration\tparams.lr\tmetrics.loss\tcommit')" ]
 	expected=$(printf '%s\t%s\t%s\t%s\n' "$R1" succeeded 0.1 1 "$R2" succeeded 0.3 3 "$R3" succeeded 0.2 2)
 	expect_eq "$(tail -n +2 "$mnt/metrics/t/runs.tsv" | cut -f1,2,5,6)" "$expected" runs.tsv
 	# Ready for sort: the best run by loss.
@@ -34,7 +34,7 @@ train_step='{"run": "echo {\\\"loss\\\": 99} >> $FLOWY_METRICS; awk -v lr=$FLOWY
 	# One file per metric: last value per run and step.
 	expect_eq "$(cut -f1-3 "$mnt/metrics/t/loss")" \
 		"$(printf 'run\tstep\tvalue\n%s\ttrain\t1\n%s\ttrain\t3\n%s\ttrain\t2' "$R1" "$R2" "$R3")" loss
-	[ "$(ls "$mnt/metrics/t" | tr '\n' ' ')" = "loss runs.tsv " ]
+	[ "$(ls "$mnt/metrics/t" | tr '\n' ' ')" = "loss loss.svg runs.tsv " ]
 	# The series of one step.
 	expect_eq "$(cat "$mnt/runs/$R2/steps/train/metrics/loss")" "$(printf 'index\tvalue\n0\t99\n1\t3')" series
 }
@@ -74,7 +74,7 @@ train_step='{"run": "echo {\\\"loss\\\": 99} >> $FLOWY_METRICS; awk -v lr=$FLOWY
 	cmp "$BATS_TEST_TMPDIR/series" "$mnt/runs/$R/steps/s/metrics/acc"
 	expect_eq "$(tail -n +2 "$mnt/metrics/n/acc" | cut -f1-3)" "$(printf '%s\ts\t0.9775' "$R")" acc
 	expect_eq "$(head -1 "$mnt/metrics/n/runs.tsv")" \
-		"$(printf 'run\tstatus\tstarted\tduration\tparams.grid\tparams.lr\tmetrics.acc')" header
+		"$(printf 'run\tstatus\tstarted\tduration\tparams.grid\tparams.lr\tmetrics.acc\tcommit')" header
 	expect_eq "$(tail -n +2 "$mnt/metrics/n/runs.tsv" | cut -f5-7)" \
 		"$(printf '[0.1,1e+21]\t0.3333333333333333\t0.9775')" runs.tsv
 	# run.json agrees (cJSON alone would print 1/3 as 0.33333333333333331).

@@ -45,7 +45,7 @@ teardown() {
 	rm "$P/ops/lib/g.txt" "$P/ops/lib/deep/n.sh"
 	rmdir "$P/ops/lib/deep" "$P/ops/lib"
 	run ls -A "$P/ops"
-	expect_eq "$output" $'.ctl\n.dag\n.dag.dot\n.plan\n.status' "ls -A of an empty pipeline"
+	expect_eq "$output" $'.ctl\n.dag\n.dag.dot\n.dag.svg\n.plan\n.status' "ls -A of an empty pipeline"
 	rmdir "$P/ops"
 	[ ! -e "$P/ops" ]
 	run ls "$P"
@@ -74,10 +74,10 @@ teardown() {
 	mkdir "$P/.staging"
 	printf '%s\n' '{"run": "cat msg > out/o", "outputs": ["o"]}' >"$P/.staging/s.json"
 	printf '%s\n' 'published' >"$P/.staging/msg"
-	# A staging directory is never validated nor run.
+	# A staging directory is never run; its .status checks it on demand.
 	run ls -A "$P/.staging"
-	expect_eq "$output" $'msg\ns.json' "ls -A of staging"
-	[ ! -e "$P/.staging/.status" ]
+	expect_eq "$output" $'.status\nmsg\ns.json' "ls -A of staging"
+	[ "$(head -n 1 "$P/.staging/.status")" = valid ]
 	mv "$P/.staging" "$P/p"
 	[ ! -e "$P/.staging" ]
 	local id
@@ -163,7 +163,7 @@ teardown() {
 	echo hi >"$P/g/t.txt"
 	local before
 	before=$(cat "$P/g/.dag")
-	for f in .status .dag .dag.dot .ctl; do
+	for f in .status .dag .dag.dot .dag.svg .ctl; do
 		# Unlink succeeds (so rm -r works) and the file is generated again.
 		rm "$P/g/$f"
 		[ -e "$P/g/$f" ]
@@ -185,8 +185,9 @@ teardown() {
 	[ "$status" -ne 0 ]
 	[ "$(head -n 1 "$P/g/.status")" = valid ]
 	[ "$(cat "$P/g/.dag")" = "$before" ]
-	run ls -A "$P/g"
-	expect_eq "$output" $'.ctl\n.dag\n.dag.dot\n.plan\n.status\ns.json\nt.txt' "ls -A"
+	# (.latest too once the run the step's writes queued has started)
+	run bash -c 'ls -A "$1" | grep -vx .latest' _ "$P/g"
+	expect_eq "$output" $'.ctl\n.dag\n.dag.dot\n.dag.svg\n.plan\n.status\ns.json\nt.txt' "ls -A"
 }
 
 @test "deleting a step file removes the step from the pipeline" {
@@ -324,7 +325,7 @@ teardown() {
 	# the pipeline's generated files are new.
 	run git -C "$P/gc" status --porcelain
 	[ "$status" -eq 0 ]
-	expect_eq "$output" $'?? .ctl\n?? .dag\n?? .dag.dot\n?? .plan\n?? .status' "git status"
+	expect_eq "$output" $'?? .ctl\n?? .dag\n?? .dag.dot\n?? .dag.svg\n?? .plan\n?? .status' "git status"
 	run git -C "$P/gc" fsck --no-progress
 	[ "$status" -eq 0 ]
 }

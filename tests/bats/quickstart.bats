@@ -42,8 +42,8 @@ TOP=$'the\na\nis\npipeline\ntree'
 	run awk -F'\t' '{ print $1 "|" $2 "|" $4 "|" $5 }' "$mnt/runs/$ID/summary"
 	expect_eq "$output" "step|status|cached|outputs
 corpus|succeeded|no|corpus.txt
-count|succeeded|no|counts.tsv,top.txt
-shard|succeeded|no|shards" summary
+shard|succeeded|no|shards
+count|succeeded|no|counts.tsv,top.txt" summary
 	for s in corpus shard count; do
 		[ "$(cat "$mnt/runs/$ID/steps/$s/reason")" = "no earlier run" ]
 	done
@@ -72,7 +72,7 @@ shard|succeeded|no|shards" summary
 		done
 	done
 	run awk -F'\t' 'NR > 1 { print $1 "|" $2 "|" $4 }' "$mnt/runs/$id2/summary"
-	expect_eq "$output" $'corpus|cached|yes\ncount|cached|yes\nshard|cached|yes' summary
+	expect_eq "$output" $'corpus|cached|yes\nshard|cached|yes\ncount|cached|yes' summary
 	[ "$(readlink "$mnt/artifacts/quickstart/top.txt")" = "$first_top" ]
 	[ "$(readlink "$mnt/runs/latest")" = "$id2" ]
 	run cat "$mnt/pipelines/quickstart/.status"

@@ -99,7 +99,7 @@ two_steps() {
 	grep -qE '^memory	[0-9]+ MiB$' "$mnt/runs/$R/env"
 	grep -qx "bash	$(bash --version | head -1)" "$mnt/runs/$R/env"
 	! grep -q '^python3' "$mnt/runs/$R/env"
-	[ -z "$(cat "$mnt/runs/$R/git")" ]
+	[ "$(cat "$mnt/runs/$R/git")" = none ]
 }
 
 @test "live: status and log of a running step are current at every open" {

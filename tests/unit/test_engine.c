@@ -227,16 +227,16 @@ TEST(key_covers_params_inputs_code_and_item)
 	struct codefile code[1] = {{.rel = "train.py", .hex = "aa"}};
 	char *in[1] = {NULL};
 	char *k1, *p1, *k2, *p2, *k3, *p3, *k4, *p4;
-	cachekey_compute(&p->steps[0], NULL, code, 1, NULL, in, NULL, &k1, &p1);
-	cachekey_compute(&p->steps[0], NULL, code, 1, NULL, in, NULL, &k2, &p2);
+	cachekey_compute(&p->steps[0], NULL, code, (size_t[]){0}, 1, NULL, in, NULL, &k1, &p1);
+	cachekey_compute(&p->steps[0], NULL, code, (size_t[]){0}, 1, NULL, in, NULL, &k2, &p2);
 	CHECK_STR(k1, k2);
 	CHECK_CONTAINS(p1, "\"code\":{\"train.py\":\"aa\"},\"params\":{\"lr\":\"0.1\"}");
 	free(k2);
 	free(p2);
 	strcpy(code[0].hex, "bb");
-	cachekey_compute(&p->steps[0], NULL, code, 1, NULL, in, NULL, &k3, &p3);
+	cachekey_compute(&p->steps[0], NULL, code, (size_t[]){0}, 1, NULL, in, NULL, &k3, &p3);
 	CHECK(strcmp(k1, k3));
-	cachekey_compute(&p->steps[0], NULL, code, 1, NULL, in, "item1", &k4, &p4);
+	cachekey_compute(&p->steps[0], NULL, code, (size_t[]){0}, 1, NULL, in, "item1", &k4, &p4);
 	CHECK(strcmp(k3, k4));
 	CHECK_CONTAINS(p4, "\"item\":\"item1\"");
 	free(k1); free(p1); free(k3); free(p3); free(k4); free(p4);
@@ -280,6 +280,37 @@ TEST(explain_names_what_changed)
 	step_free(p);
 	free(dir);
 	store_close();
+}
+
+TEST(step_code_by_prefix)
+{
+	struct codefile code[] = {
+		{.rel = "NOTES.md"}, {.rel = "lib"}, {.rel = "lib.py"}, {.rel = "lib/a.py"},
+		{.rel = "lib/sub/b.py"}, {.rel = "libx/c.py"}, {.rel = "train.py"},
+	};
+	size_t n = sizeof code / sizeof *code, *deflt = NULL, *idx = NULL;
+	size_t nd = snapshot_default_code(code, n, &deflt);
+	CHECK_INT(nd, 6); /* all but NOTES.md */
+	char *paths[] = {"lib/", "lib/a.py", "train.py"};
+	struct step_def d = {.code = paths, .n_code = 3};
+	size_t k = snapshot_step_code(code, n, deflt, nd, &d, &idx);
+	CHECK_INT(k, 4); /* lib, lib/a.py once, lib/sub/b.py, train.py */
+	CHECK_INT(idx[0], 1);
+	CHECK_INT(idx[1], 3);
+	CHECK_INT(idx[2], 4);
+	CHECK_INT(idx[3], 6);
+	free(idx);
+	d.code_default = 1;
+	k = snapshot_step_code(code, n, deflt, nd, &d, &idx);
+	CHECK_INT(k, 6);
+	CHECK_INT(idx[0], 1);
+	free(idx);
+	d.code_default = 0;
+	d.n_code = 0;
+	k = snapshot_step_code(code, n, deflt, nd, &d, &idx);
+	CHECK_INT(k, 0);
+	free(idx);
+	free(deflt);
 }
 
 /* ---- the state machine ---------------------------------------------------- */
@@ -443,6 +474,7 @@ int main(void)
 		return 1;
 	RUN(key_covers_params_inputs_code_and_item);
 	RUN(explain_names_what_changed);
+	RUN(step_code_by_prefix);
 	RUN(run_then_cache_then_override);
 	RUN(failure_skips_downstream_and_names_the_step);
 	RUN(slots_bound_what_runs_at_once);

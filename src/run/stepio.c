@@ -1,5 +1,5 @@
 /*
- * ingest.c - inputs and outputs into the store (ingest.h).
+ * stepio.c - a step's inputs and outputs into the store (stepio.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "flowyfs/hostfs.h"
-#include "flowyfs/ingest.h"
+#include "flowyfs/stepio.h"
 #include "flowyfs/util.h"
 
 /* How a store operation's failure reads in a step's error. */
@@ -27,7 +27,7 @@ static char *store_error(int rc, char *why)
 }
 
 /* Resolve every input of step i to a content hash. */
-int ingest_inputs(struct run *r, size_t i, char **err)
+int stepio_inputs(struct run *r, size_t i, char **err)
 {
 	struct flowy *f = r->f;
 	struct srun *s = &r->s[i];
@@ -128,7 +128,7 @@ static int reuse_linked_artifact(struct run *r, size_t i, size_t o, int outfd)
 /* Hash and commit every declared output; 0 or -errno with s->error set.
  * out/ must still be the directory prepare_scratch made; every output is
  * read through its fd (see cas_put_at), as the steps' user. */
-int ingest_outputs(struct run *r, size_t i)
+int stepio_outputs(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
 	struct stat st;

@@ -1,0 +1,195 @@
+/*
+ * render/dagsvg.c - graphs drawn by Graphviz, linked (libgvc, the dot
+ * layout and the core SVG renderer), not run as a program.
+ *
+ * One Graphviz context for the daemon, made on first use; Graphviz keeps
+ * global state (its error buffer, the layout's statics), so every call
+ * holds one mutex. A small cache keyed by the dot text answers a repeated
+ * render (an unchanged pipeline, a finished run, a dashboard that polls)
+ * without laying the graph out again.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <graphviz/gvc.h>
+
+#include "flowyfs/dagsvg.h"
+#include "flowyfs/log.h"
+#include "flowyfs/util.h"
+
+#define CACHE_SLOTS 16
+
+static pthread_mutex_t gv_lock = PTHREAD_MUTEX_INITIALIZER;
+static GVC_t *gvc;
+static struct {
+	char *dot, *svg;
+	unsigned long long used;
+} cache[CACHE_SLOTS];
+static unsigned long long clock_tick;
+
+void dagsvg_quote(struct strbuf *sb, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f)
+			continue;
+		if (c == '"' || c == '\\')
+			strbuf_add(sb, "\\", 1);
+		strbuf_add(sb, s, 1);
+	}
+}
+
+/* Graphviz's messages go to the daemon's log (aglasterr keeps the last). */
+static int gv_error(char *msg)
+{
+	size_t n = strcspn(msg, "\n");
+	log_debug("graphviz: %.*s", (int)n, msg);
+	return 0;
+}
+
+/* Lock held. The cached SVG of dot (a copy), or NULL. */
+static char *cache_get(const char *dot)
+{
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		if (cache[i].dot && !strcmp(cache[i].dot, dot)) {
+			cache[i].used = ++clock_tick;
+			return xstrdup(cache[i].svg);
+		}
+	return NULL;
+}
+
+/* Lock held. Keep a copy of dot and svg in the least recently used slot. */
+static void cache_put(const char *dot, const char *svg)
+{
+	size_t slot = 0;
+	for (size_t i = 1; i < CACHE_SLOTS; i++)
+		if (cache[i].used < cache[slot].used)
+			slot = i;
+	free(cache[slot].dot);
+	free(cache[slot].svg);
+	cache[slot].dot = xstrdup(dot);
+	cache[slot].svg = xstrdup(svg);
+	cache[slot].used = ++clock_tick;
+}
+
+/* The house look: node attributes a node has no value for (dot may
+ * declare an attribute for some nodes only: the others then hold ""). */
+static const struct {
+	const char *name, *step, *artifact;
+} look[] = {
+	{"fontname", "Helvetica", "Helvetica"},
+	{"fontsize", "11", "10"},
+	{"style", "filled", "filled"},
+	{"fillcolor", "#ffffff", "#f4f4f4"},
+	{"color", "#555555", "#aaaaaa"},
+	{"margin", "0.12,0.05", "0.08,0.03"},
+	{"height", "0.4", "0.3"},
+};
+
+/* Graph and edge attributes, and those of graphs of more than 200 nodes:
+ * fewer crossing-minimization and network-simplex passes, a layout that
+ * may be a little less tidy and is about three times faster (a 1,000-step
+ * chain: 1.4 s, not 4 s). */
+static const struct {
+	int kind, big;
+	const char *name, *value;
+} graph_look[] = {
+	{AGRAPH, 0, "rankdir", "LR"}, {AGRAPH, 0, "fontname", "Helvetica"},
+	{AGRAPH, 0, "nodesep", "0.25"}, {AGRAPH, 0, "ranksep", "0.45"},
+	{AGRAPH, 0, "bgcolor", "white"}, {AGRAPH, 0, "pad", "0.2"},
+	{AGEDGE, 0, "color", "#888888"}, {AGEDGE, 0, "arrowsize", "0.7"},
+	{AGRAPH, 1, "mclimit", "0.2"}, {AGRAPH, 1, "nslimit", "2"},
+	{AGRAPH, 1, "nslimit1", "2"}, {AGRAPH, 1, "searchsize", "10"},
+};
+
+static void style(Agraph_t *g)
+{
+	int big = agnnodes(g) > 200;
+	for (size_t i = 0; i < sizeof graph_look / sizeof *graph_look; i++)
+		if (!graph_look[i].big || big)
+			agattr(g, graph_look[i].kind, (char *)graph_look[i].name,
+			       (char *)graph_look[i].value);
+	Agsym_t *sym[sizeof look / sizeof *look];
+	for (size_t i = 0; i < sizeof look / sizeof *look; i++) {
+		sym[i] = agattr(g, AGNODE, (char *)look[i].name, NULL);
+		if (!sym[i])
+			sym[i] = agattr(g, AGNODE, (char *)look[i].name, "");
+	}
+	for (Agnode_t *n = agfstnode(g); n; n = agnxtnode(g, n)) {
+		int art = !strncmp(agnameof(n), "art:", 4);
+		for (size_t i = 0; i < sizeof look / sizeof *look; i++)
+			if (!*agxget(n, sym[i]))
+				agxset(n, sym[i], (char *)(art ? look[i].artifact : look[i].step));
+	}
+}
+
+int dagsvg_render(const char *dot, char **out)
+{
+	int rc = 0;
+	char *data = NULL;
+	unsigned int len = 0;
+	Agraph_t *g = NULL;
+	int laid = 0;
+	*out = NULL;
+	pthread_mutex_lock(&gv_lock);
+	if ((*out = cache_get(dot)))
+		goto done;
+	if (!gvc) {
+		agseterr(AGERR);   /* errors only, and into our log, not stderr */
+		agseterrf(gv_error);
+		gvc = gvContext();
+		if (!gvc) {
+			log_error("graphviz: cannot create a context");
+			rc = -ENOMEM;
+			goto done;
+		}
+	}
+	g = agmemread(dot);
+	if (!g) {
+		const char *e = aglasterr();
+		log_error("graphviz: the graph does not parse: %s", e ? e : "syntax error");
+		rc = -EINVAL;
+		goto done;
+	}
+	style(g);
+	if (gvLayout(gvc, g, "dot") != 0) {
+		log_error("graphviz: dot layout failed");
+		rc = -EINVAL;
+		goto done;
+	}
+	laid = 1;
+	if (gvRenderData(gvc, g, "svg", &data, &len) != 0 || !data) {
+		log_error("graphviz: svg rendering failed");
+		rc = -EINVAL;
+		goto done;
+	}
+	*out = xstrndup(data, len);
+	cache_put(dot, *out);
+done:
+	if (data)
+		gvFreeRenderData(data);
+	if (laid && gvFreeLayout(gvc, g) != 0)
+		log_error("graphviz: cannot free a layout");
+	if (g && agclose(g) != 0)
+		log_error("graphviz: cannot free a graph");
+	pthread_mutex_unlock(&gv_lock);
+	return rc;
+}
+
+void dagsvg_shutdown(void)
+{
+	pthread_mutex_lock(&gv_lock);
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		free(cache[i].dot);
+		free(cache[i].svg);
+		cache[i].dot = cache[i].svg = NULL;
+		cache[i].used = 0;
+	}
+	/* gvFreeContext returns how many errors Graphviz saw in its life. */
+	if (gvc && gvFreeContext(gvc) != 0)
+		log_debug("graphviz: the context had seen errors");
+	gvc = NULL;
+	pthread_mutex_unlock(&gv_lock);
+}

@@ -1,0 +1,421 @@
+/*
+ * cas.c - the content-addressed object store's core: opening a store,
+ * object names, SHA-256 hashing, stat, and publishing. Every put ends in
+ * a temp file under <dir>/tmp (anonymous where the file system allows)
+ * that is fsync'd and linked under its final name only once its hash is
+ * known, never replacing an object already there, so a crash or a full
+ * disk never leaves a partial object under a final name and two puts of
+ * the same content race harmlessly. The rest of the store builds on this:
+ * cas_put.c (what to store), ingest.c (how: hash, compress, write),
+ * zseek.c (the compressed format), cas_reader.c and cas_tree.c (reading).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "flowyfs/cas.h"
+#include "flowyfs/ingest.h"
+#include "flowyfs/util.h"
+#include "flowyfs/zseek.h"
+
+/* Read size when hashing a file: small enough that the chunk is still in
+ * the CPU's cache when SHA-256 reads it (1 MiB chunks cost 25 % more). */
+#define HASH_CHUNK (128 * 1024)
+
+struct cas {
+	char *dir;
+	int dfd;      /* the store directory */
+	int tmpfd;    /* <dir>/tmp */
+};
+
+/* ---- names and small I/O helpers -------------------------------------- */
+
+static const char hexdig[] = "0123456789abcdef";
+
+void cas_hex_of(char out[CAS_HEX_LEN + 1], const unsigned char md[32])
+{
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hexdig[md[i] >> 4];
+		out[2 * i + 1] = hexdig[md[i] & 15];
+	}
+	out[CAS_HEX_LEN] = '\0';
+}
+
+void cas_obj_name(char out[CAS_NAME_LEN], const char *hex, const char *suffix)
+{
+	snprintf(out, CAS_NAME_LEN, "%.2s/%s%s", hex, hex + 2, suffix);
+}
+
+int cas_obj_open(cas *c, const char *hex, const char *suffix)
+{
+	char name[CAS_NAME_LEN];
+	int fd;
+
+	cas_obj_name(name, hex, suffix);
+	fd = openat(c->dfd, name, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int cas_write_all(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t cas_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	unsigned char *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/* ---- open / close ---------------------------------------------------- */
+
+int cas_open(cas **out, const char *dir)
+{
+	cas *c = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!dir || !*dir)
+		return -EINVAL;
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->dfd = c->tmpfd = -1;
+	c->dir = strdup(dir);
+	if (!c->dir) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = util_mkdir_p(dir, 0755);
+	if (rc < 0)
+		goto fail;
+	c->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->dfd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (mkdirat(c->dfd, "tmp", 0755) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto fail;
+	}
+	c->tmpfd = openat(c->dfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->tmpfd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	cas_close(c);
+	return rc;
+}
+
+void cas_close(cas *c)
+{
+	if (!c)
+		return;
+	if (c->tmpfd >= 0)
+		close(c->tmpfd);
+	if (c->dfd >= 0)
+		close(c->dfd);
+	free(c->dir);
+	free(c);
+}
+
+/* ---- hashing --------------------------------------------------------- */
+
+int cas_hex_valid(const char *hex)
+{
+	if (!hex)
+		return 0;
+	for (int i = 0; i < CAS_HEX_LEN; i++) {
+		char ch = hex[i];
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return 0;
+	}
+	return hex[CAS_HEX_LEN] == '\0';
+}
+
+void cas_hash_buf(char out[CAS_HEX_LEN + 1], const void *buf, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	/* EVP_Digest only fails on allocation failure; treat as fatal-free. */
+	if (!EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+		memset(md, 0, sizeof md);
+	cas_hex_of(out, md);
+}
+
+/* SHA-256 of the file open at fd, read in chunks as a put reads it (the
+ * zeros of a hole hashed from memory, never read); stop (when set by
+ * another thread) gives up with -ECANCELED between chunks. */
+static int hash_fd(char out[CAS_HEX_LEN + 1], int fd, const int *stop)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	struct ingest_src s = { .fd = fd, .stop = stop, .chunk = HASH_CHUNK };
+	const unsigned char *p;
+	EVP_MD_CTX *ctx = NULL;
+	unsigned char *buf = NULL;
+	struct stat st;
+	int rc = 0, hole;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size) {
+		s.sparse = 1;
+		s.size = (uint64_t)st.st_size;
+	}
+	ctx = EVP_MD_CTX_new();
+	buf = malloc(HASH_CHUNK);
+	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	do {
+		if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED)) {
+			rc = -ECANCELED;
+			goto out;
+		}
+		n = ingest_src_next(&s, buf, &p, &hole);
+		if (n < 0) {
+			rc = (int)n;
+			goto out;
+		}
+		if (n > 0 && !EVP_DigestUpdate(ctx, p, (size_t)n)) {
+			rc = -EIO;
+			goto out;
+		}
+	} while (n == HASH_CHUNK);
+	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32) {
+		rc = -EIO;
+		goto out;
+	}
+	cas_hex_of(out, md);
+out:
+	free(buf);
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+int cas_hash_file(char out[CAS_HEX_LEN + 1], const char *path)
+{
+	return cas_hash_file_stop(out, path, NULL);
+}
+
+int cas_hash_file_stop(char out[CAS_HEX_LEN + 1], const char *path, const int *stop)
+{
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* advice only */
+	rc = hash_fd(out, fd, stop);
+	close(fd);
+	return rc;
+}
+
+/* ---- temp files and publishing ---------------------------------------- */
+
+static atomic_ulong tmp_seq;
+
+int cas_tmp_create(cas *c, struct cas_tmp *t)
+{
+	t->name[0] = '\0';
+	t->fd = openat(c->tmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0444);
+	if (t->fd >= 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -errno;
+	/* No O_TMPFILE on this file system: a unique name, unlinked on error. */
+	for (int tries = 0; tries < 100; tries++) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(t->name, sizeof t->name, "put.%ld.%lu.%ld", (long)getpid(),
+		         atomic_fetch_add(&tmp_seq, 1), (long)ts.tv_nsec);
+		t->fd = openat(c->tmpfd, t->name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+		               0444);
+		if (t->fd >= 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	t->name[0] = '\0';
+	return -errno;
+}
+
+void cas_tmp_drop(cas *c, struct cas_tmp *t)
+{
+	if (t->fd < 0)
+		return;
+	if (t->name[0])
+		unlinkat(c->tmpfd, t->name, 0);
+	close(t->fd);
+	t->fd = -1;
+	t->name[0] = '\0';
+}
+
+int cas_obj_exists(cas *c, const char *hex, enum cas_kind kind)
+{
+	static const char *const blob[] = { "", ".zst" };
+	char name[CAS_NAME_LEN];
+	struct stat st;
+
+	if (kind == CAS_TREE) {
+		cas_obj_name(name, hex, ".tree");
+		return fstatat(c->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	}
+	for (size_t i = 0; i < sizeof blob / sizeof *blob; i++) {
+		cas_obj_name(name, hex, blob[i]);
+		if (fstatat(c->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Make the shard directory "ab"; a new one is made durable in dir. */
+static int shard_make(cas *c, const char *hex)
+{
+	char shard[3] = { hex[0], hex[1], '\0' };
+
+	if (mkdirat(c->dfd, shard, 0755) == 0)
+		return fsync(c->dfd) < 0 ? -errno : 0;
+	return errno == EEXIST ? 0 : -errno;
+}
+
+/* Give the finished temp its final name: fsync it, then link it in without
+ * ever replacing (an existing object with this name wins). The temp is
+ * gone afterwards whatever happens. */
+int cas_tmp_commit(cas *c, struct cas_tmp *t, const char *hex,
+                      const char *suffix, enum cas_kind kind)
+{
+	char name[CAS_NAME_LEN], proc[64];
+	int rc = 0;
+
+	if (cas_obj_exists(c, hex, kind))
+		goto out;
+	if (fsync(t->fd) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = shard_make(c, hex);
+	if (rc < 0)
+		goto out;
+	cas_obj_name(name, hex, suffix);
+	if (t->name[0]) {
+		if (linkat(c->tmpfd, t->name, c->dfd, name, 0) < 0)
+			rc = -errno;
+	} else {
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->fd);
+		if (linkat(AT_FDCWD, proc, c->dfd, name, AT_SYMLINK_FOLLOW) < 0) {
+			rc = -errno;
+			/* No /proc: AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH. */
+			if (rc == -ENOENT &&
+			    linkat(t->fd, "", c->dfd, name, AT_EMPTY_PATH) == 0)
+				rc = 0;
+		}
+	}
+	if (rc == -EEXIST)
+		rc = 0;  /* somebody stored the same content meanwhile */
+out:
+	cas_tmp_drop(c, t);
+	return rc;
+}
+
+/* ---- stat ------------------------------------------------------------ */
+
+int cas_stat(cas *c, const char *hex, struct cas_stat *out)
+{
+	char name[CAS_NAME_LEN];
+	struct zseek sk;
+	struct stat st;
+	int fd = -1, rc = 0;
+
+	if (!cas_hex_valid(hex))
+		return -EINVAL;
+	memset(out, 0, sizeof *out);
+	cas_obj_name(name, hex, "");
+	if (fstatat(c->dfd, name, &st, 0) == 0) {
+		out->kind = CAS_BLOB;
+		out->size = out->stored_size = (uint64_t)st.st_size;
+		goto out;
+	}
+	if (errno != ENOENT) {
+		rc = -errno;
+		goto out;
+	}
+	cas_obj_name(name, hex, ".zst");
+	fd = openat(c->dfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fstat(fd, &st) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		rc = zseek_load(&sk, fd, (uint64_t)st.st_size);
+		if (rc < 0)
+			goto out;
+		out->kind = CAS_BLOB;
+		out->compressed = 1;
+		out->size = zseek_size(&sk);
+		out->stored_size = (uint64_t)st.st_size;
+		zseek_free(&sk);
+		goto out;
+	}
+	if (errno != ENOENT) {
+		rc = -errno;
+		goto out;
+	}
+	cas_obj_name(name, hex, ".tree");
+	if (fstatat(c->dfd, name, &st, 0) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	out->kind = CAS_TREE;
+	out->size = out->stored_size = (uint64_t)st.st_size;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+

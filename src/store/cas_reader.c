@@ -1,0 +1,495 @@
+/*
+ * cas_reader.c - reading blobs. A raw object is its content: the reader
+ * hands out the fd (FUSE splices from it; hints of our own to read ahead
+ * measured slower than the kernel's read-ahead alone). A .zst object is
+ * read through a small cache of decoded frames (up to RD_BYTES): a read
+ * that needs a frame no slot holds decodes it whole into a slot when it
+ * continues the reads before it or reads to the frame's end, and only
+ * the prefix it needs into a private buffer otherwise (a random 4 KiB
+ * read evicts nothing). Once reads keep going forward, the next
+ * RD_AHEAD_BYTES of frames are queued for up to RD_HELPERS helper threads
+ * (never more than the CPUs), so frames decode in parallel ahead of the
+ * reader; a reader needing a frame still queued decodes it itself. One
+ * mutex and one condition guard the slots; decoding and copying happen
+ * outside it (a slot being decoded is BUSY, one being copied from is
+ * pinned). The helpers start with the first read-ahead and are stopped
+ * and joined by cas_reader_close.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "flowyfs/cas.h"
+#include "flowyfs/zseek.h"
+
+#define RD_SLOTS 64              /* decoded frames a reader keeps, at most */
+#define RD_BYTES (16u << 20)     /* ... and the bytes they may hold */
+#define RD_AHEAD_BYTES (8u << 20) /* decoded ahead of a sequential reader */
+#define RD_HELPERS 2             /* helper threads per reader, at most */
+#define RD_NEAR (4u << 20)       /* how far out of order FUSE's reads arrive */
+
+enum slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_BUSY, SLOT_READY, SLOT_FAILED };
+
+struct rslot {
+	int64_t frame;          /* the frame held or coming, -1 for none */
+	enum slot_state state;
+	int rc;                 /* SLOT_FAILED: why */
+	int pins;               /* threads copying out of buf */
+	uint64_t used;          /* clock of the last use (eviction order) */
+	unsigned char *buf;     /* max_d bytes, allocated by its first decoder */
+};
+
+/* A decoder: a zstd context and the buffers of one decode. */
+struct dec {
+	struct dec *next;       /* in the reader's idle list */
+	ZSTD_DCtx *d;
+	unsigned char *cbuf;    /* one compressed frame (max_c) */
+	unsigned char *tmp;     /* a prefix decode (max_d), made when needed */
+};
+
+struct cas_reader {
+	int fd;
+	int compressed;
+	uint64_t size;
+	struct zseek sk;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;      /* a slot changed state, work queued, or quit */
+	struct rslot slot[RD_SLOTS];
+	int nslots, ahead;      /* slots in use and frames decoded ahead, by frame size */
+	uint64_t clock;
+	uint64_t last_end;      /* furthest end of the latest run of near reads */
+	int streak;             /* reads in a row near the ones before */
+	struct dec *idle;       /* decoders not in use */
+	pthread_t th[RD_HELPERS];
+	int nth, want_th, quit;
+};
+
+/* ---- decoders ------------------------------------------------------------ */
+
+static void dec_free(struct dec *d)
+{
+	if (!d)
+		return;
+	free(d->tmp);
+	free(d->cbuf);
+	ZSTD_freeDCtx(d->d);
+	free(d);
+}
+
+/* An idle decoder, or a new one (NULL on out-of-memory). */
+static struct dec *dec_get(cas_reader *r)
+{
+	struct dec *d;
+
+	pthread_mutex_lock(&r->mu);
+	d = r->idle;
+	if (d)
+		r->idle = d->next;
+	pthread_mutex_unlock(&r->mu);
+	if (d)
+		return d;
+	d = calloc(1, sizeof *d);
+	if (!d)
+		return NULL;
+	d->d = ZSTD_createDCtx();
+	d->cbuf = malloc(r->sk.max_c ? r->sk.max_c : 1);
+	if (!d->d || !d->cbuf) {
+		dec_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static void dec_put(cas_reader *r, struct dec *d)
+{
+	pthread_mutex_lock(&r->mu);
+	d->next = r->idle;
+	r->idle = d;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Decode frame i whole into slot s (owned: BUSY), then publish it READY or
+ * FAILED and wake waiters. Called and returns without r->mu. */
+static int slot_fill(cas_reader *r, struct rslot *s, uint32_t i, struct dec *d)
+{
+	int rc = 0;
+
+	if (!s->buf && !(s->buf = malloc(r->sk.max_d ? r->sk.max_d : 1)))
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, s->buf,
+		                  (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]));
+	pthread_mutex_lock(&r->mu);
+	s->state = rc < 0 ? SLOT_FAILED : SLOT_READY;
+	s->rc = rc;
+	s->used = ++r->clock;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+/* ---- slots (r->mu held) -------------------------------------------------- */
+
+static struct rslot *slot_find(cas_reader *r, uint32_t i)
+{
+	for (int k = 0; k < r->nslots; k++)
+		if (r->slot[k].frame == (int64_t)i)
+			return &r->slot[k];
+	return NULL;
+}
+
+/* A slot to reuse for a frame at or after cur: a free one, else the least
+ * recently used one that nobody needs (not queued, busy nor pinned, and
+ * not one of the frames about to be read, [cur, cur + r->ahead]). */
+static struct rslot *slot_take(cas_reader *r, uint32_t cur)
+{
+	struct rslot *best = NULL;
+
+	for (int k = 0; k < r->nslots; k++) {
+		struct rslot *s = &r->slot[k];
+		if (s->pins || s->state == SLOT_QUEUED || s->state == SLOT_BUSY)
+			continue;
+		if (s->frame < 0)
+			return s;
+		if (s->frame >= (int64_t)cur && s->frame <= (int64_t)cur + r->ahead)
+			continue;
+		if (!best || s->used < best->used)
+			best = s;
+	}
+	if (best) {
+		best->frame = -1;
+		best->state = SLOT_FREE;
+	}
+	return best;
+}
+
+static void *helper_main(void *arg);
+
+/* Queue the frames after cur that no slot holds, for the helpers
+ * (started here, the first time). */
+static void ahead_queue(cas_reader *r, uint32_t cur)
+{
+	int queued = 0;
+
+	while (r->nth < r->want_th &&
+	       pthread_create(&r->th[r->nth], NULL, helper_main, r) == 0)
+		r->nth++;
+	if (r->nth == 0) {
+		r->want_th = 0;  /* no threads to be had: read without */
+		return;
+	}
+	for (uint32_t k = 1; k <= (uint32_t)r->ahead && cur + k < r->sk.n; k++) {
+		uint32_t f = cur + k;
+		struct rslot *s;
+		if (slot_find(r, f))
+			continue;
+		s = slot_take(r, cur);
+		if (!s)
+			break;
+		s->frame = f;
+		s->state = SLOT_QUEUED;
+		s->used = ++r->clock;
+		queued = 1;
+	}
+	if (queued)
+		pthread_cond_broadcast(&r->cv);
+}
+
+/* The helpers: decode the lowest queued frame, until the reader closes. */
+static void *helper_main(void *arg)
+{
+	cas_reader *r = arg;
+	struct dec *d = NULL;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		struct rslot *s = NULL;
+		while (!r->quit) {
+			for (int k = 0; k < r->nslots; k++)
+				if (r->slot[k].state == SLOT_QUEUED &&
+				    (!s || r->slot[k].frame < s->frame))
+					s = &r->slot[k];
+			if (s)
+				break;
+			pthread_cond_wait(&r->cv, &r->mu);
+		}
+		if (r->quit)
+			break;
+		s->state = SLOT_BUSY;
+		uint32_t i = (uint32_t)s->frame;
+		pthread_mutex_unlock(&r->mu);
+		if (!d)
+			d = dec_get(r);
+		if (d) {
+			slot_fill(r, s, i, d);
+		} else {
+			pthread_mutex_lock(&r->mu);
+			s->state = SLOT_FAILED;
+			s->rc = -ENOMEM;
+			pthread_cond_broadcast(&r->cv);
+			pthread_mutex_unlock(&r->mu);
+		}
+		pthread_mutex_lock(&r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	dec_free(d);
+	return NULL;
+}
+
+/* ---- reading a frame ----------------------------------------------------- */
+
+/* Decode the first in + n bytes of frame i with a decoder of our own and
+ * copy n bytes from in to dst: nothing is cached. */
+static int frame_prefix(cas_reader *r, uint32_t i, unsigned char *dst,
+                        size_t in, size_t n)
+{
+	struct dec *d = dec_get(r);
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	if (in == 0) {
+		rc = zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, dst, n);
+	} else if (!d->tmp && !(d->tmp = malloc(r->sk.max_d))) {
+		rc = -ENOMEM;
+	} else {
+		rc = zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, d->tmp, in + n);
+		if (rc == 0)
+			memcpy(dst, d->tmp + in, n);
+	}
+	dec_put(r, d);
+	return rc;
+}
+
+/* Copy n bytes at offset in of frame i to dst; near: the read continues
+ * the reads before it (decode whole frames), fwd: it has for a while
+ * (decode ahead). */
+static int frame_read(cas_reader *r, uint32_t i, unsigned char *dst,
+                      size_t in, size_t n, int near, int fwd)
+{
+	size_t dl = (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]);
+	struct rslot *s;
+	struct dec *d;
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+again:
+	s = slot_find(r, i);
+	if (s && s->state == SLOT_BUSY) {
+		while (s->frame == (int64_t)i && s->state == SLOT_BUSY)
+			pthread_cond_wait(&r->cv, &r->mu);
+		goto again;
+	}
+	if (s && s->state == SLOT_READY) {
+		s->pins++;
+		s->used = ++r->clock;
+		if (fwd)
+			ahead_queue(r, i);
+		pthread_mutex_unlock(&r->mu);
+		memcpy(dst, s->buf + in, n);
+		pthread_mutex_lock(&r->mu);
+		s->pins--;
+		pthread_mutex_unlock(&r->mu);
+		return 0;
+	}
+	if (s && s->state == SLOT_FAILED) {
+		rc = s->rc;
+		s->frame = -1;  /* the next read tries again */
+		s->state = SLOT_FREE;
+		pthread_mutex_unlock(&r->mu);
+		return rc;
+	}
+	/* Queued and not started: ours. Absent: decode it whole into a slot
+	 * when the read continues the ones before or reads to its end, else
+	 * (a random read) just the prefix the read needs. */
+	if (!s && (near || in + n == dl || (in == 0 && n >= dl / 2)))
+		s = slot_take(r, i);
+	if (!s) {
+		pthread_mutex_unlock(&r->mu);
+		return frame_prefix(r, i, dst, in, n);
+	}
+	s->frame = i;
+	s->state = SLOT_BUSY;
+	if (fwd)
+		ahead_queue(r, i);
+	pthread_mutex_unlock(&r->mu);
+	d = dec_get(r);
+	if (!d) {
+		pthread_mutex_lock(&r->mu);
+		s->frame = -1;
+		s->state = SLOT_FREE;
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		return -ENOMEM;
+	}
+	/* The slot is BUSY, so ours alone until slot_fill publishes it; the
+	 * pin keeps it from being evicted until our copy is out. */
+	pthread_mutex_lock(&r->mu);
+	s->pins++;
+	pthread_mutex_unlock(&r->mu);
+	rc = slot_fill(r, s, i, d);
+	if (rc == 0)
+		memcpy(dst, s->buf + in, n);
+	pthread_mutex_lock(&r->mu);
+	s->pins--;
+	pthread_mutex_unlock(&r->mu);
+	dec_put(r, d);
+	return rc;
+}
+
+/* ---- the reader ------------------------------------------------------------ */
+
+int cas_reader_open(cas *c, const char *hex, cas_reader **out)
+{
+	cas_reader *r = NULL;
+	struct stat st;
+	long cpus;
+	int rc;
+
+	*out = NULL;
+	if (!cas_hex_valid(hex))
+		return -EINVAL;
+	r = calloc(1, sizeof *r);
+	if (!r)
+		return -ENOMEM;
+	for (int k = 0; k < RD_SLOTS; k++)
+		r->slot[k].frame = -1;
+	if (pthread_mutex_init(&r->mu, NULL) != 0) {
+		free(r);
+		return -ENOMEM;
+	}
+	if (pthread_cond_init(&r->cv, NULL) != 0) {
+		pthread_mutex_destroy(&r->mu);
+		free(r);
+		return -ENOMEM;
+	}
+	r->fd = cas_obj_open(c, hex, "");
+	if (r->fd == -ENOENT) {
+		r->fd = cas_obj_open(c, hex, ".zst");
+		r->compressed = 1;
+	}
+	if (r->fd < 0) {
+		rc = r->fd;
+		goto fail;
+	}
+	if (fstat(r->fd, &st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	r->size = (uint64_t)st.st_size;
+	if (r->compressed) {
+		rc = zseek_load(&r->sk, r->fd, (uint64_t)st.st_size);
+		if (rc < 0)
+			goto fail;
+		r->size = zseek_size(&r->sk);
+		size_t fr = r->sk.max_d ? r->sk.max_d : 1;
+		r->nslots = RD_BYTES / fr < 4 ? 4 : RD_BYTES / fr > RD_SLOTS ? RD_SLOTS
+		                                                : (int)(RD_BYTES / fr);
+		r->ahead = RD_AHEAD_BYTES / fr < 1 ? 1 : (int)(RD_AHEAD_BYTES / fr);
+		if (r->ahead > r->nslots / 2)
+			r->ahead = r->nslots / 2;
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		r->want_th = cpus < 1 ? 1 : cpus > RD_HELPERS ? RD_HELPERS : (int)cpus;
+	}
+	*out = r;
+	return 0;
+fail:
+	cas_reader_close(r);
+	return rc;
+}
+
+int cas_reader_fd(const cas_reader *r)
+{
+	return r->compressed ? -1 : r->fd;
+}
+
+uint64_t cas_reader_size(const cas_reader *r)
+{
+	return r->size;
+}
+
+/* Is a read at [off, off + len) near the ones before (within RD_NEAR of
+ * where they got to: FUSE answers its read-ahead requests on several
+ * threads, so they arrive out of order)? Counts the streak. */
+static void read_track(cas_reader *r, uint64_t off, size_t len, int *near, int *fwd)
+{
+	uint64_t end = off + len;
+
+	pthread_mutex_lock(&r->mu);
+	*near = r->streak > 0 && off + RD_NEAR >= r->last_end &&
+	        off <= r->last_end + RD_NEAR;
+	if (*near) {
+		if (end > r->last_end)
+			r->last_end = end;
+	} else {
+		r->last_end = end;
+	}
+	r->streak = *near ? r->streak + 1 : 1;
+	/* Three near reads in a row: sequential (random reads rarely are,
+	 * even in a small file). */
+	*fwd = r->streak >= 3 && r->want_th > 0;
+	*near = r->streak >= 2;
+	pthread_mutex_unlock(&r->mu);
+}
+
+ssize_t cas_reader_pread(cas_reader *r, void *buf, size_t len, uint64_t off)
+{
+	unsigned char *dst = buf;
+	size_t done = 0;
+	int near, fwd;
+
+	if (off >= r->size)
+		return 0;
+	if (len > r->size - off)
+		len = (size_t)(r->size - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	if (!r->compressed)
+		return cas_pread_full(r->fd, buf, len, off);
+	read_track(r, off, len, &near, &fwd);
+	while (done < len) {
+		uint64_t pos = off + done;
+		uint32_t i = zseek_find(&r->sk, pos);
+		size_t in = (size_t)(pos - r->sk.doff[i]);
+		size_t n = (size_t)(r->sk.doff[i + 1] - pos);
+		if (n > len - done)
+			n = len - done;
+		int rc = frame_read(r, i, dst + done, in, n, near, fwd);
+		if (rc < 0)
+			return done ? (ssize_t)done : rc;
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+void cas_reader_close(cas_reader *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->quit = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	for (int k = 0; k < r->nth; k++)
+		pthread_join(r->th[k], NULL);
+	while (r->idle) {
+		struct dec *d = r->idle;
+		r->idle = d->next;
+		dec_free(d);
+	}
+	for (int k = RD_SLOTS - 1; k >= 0; k--)
+		free(r->slot[k].buf);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	zseek_free(&r->sk);
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r);
+}
