@@ -172,6 +172,9 @@ wait_job() {
 	[[ $output == *oops* ]]
 	run cat "$mnt/runs/$id/steps/s/metrics/loss"
 	[[ $output == *0.5* ]]
+	# Its scratch stays on the shared dir, shown as workdir.
+	[ "$(readlink "$mnt/runs/$id/steps/s/workdir")" = "$SHARED/$(ls "$SHARED")/runs/$id/s" ]
+	[ -f "$mnt/runs/$id/steps/s/workdir/.flowy/job.sh" ]
 	wait_job_state "$(step_file "$id" s job)" FAILED
 	# A job Slurm refuses fails at once, saying why.
 	publish refused '{"run": "true", "outputs": ["x"], "executor": "slurm",
