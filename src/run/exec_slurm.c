@@ -1098,64 +1098,6 @@ out:
 	return rc;
 }
 
-/* Write object hex (an entry of type 'f', 'l' or 'd', with mode) out to
- * dest, which must not exist: a blob streamed through a reader (so a
- * compressed one is decompressed once), a link as a link, a tree as a
- * directory, recursively. Files come out 0444 (0555 when executable). */
-static int export_obj(cas *c, const char *hex, const char *dest, char type,
-                      unsigned mode)
-{
-	struct cas_tree *t = NULL;
-	cas_reader *rd = NULL;
-	char *buf = NULL;
-	int fd = -1, rc = 0;
-
-	if (type == 'd') {
-		if ((rc = cas_tree_read(c, hex, &t)) == 0 && mkdir(dest, 0755) < 0)
-			rc = -errno;
-		for (size_t i = 0; rc == 0 && i < t->n; i++) {
-			char *child = xasprintf("%s/%s", dest, t->entries[i].name);
-			rc = export_obj(c, t->entries[i].hex, child, t->entries[i].type,
-			                t->entries[i].mode);
-			free(child);
-		}
-		goto out;
-	}
-	if ((rc = cas_reader_open(c, hex, &rd)) < 0)
-		goto out;
-	uint64_t size = cas_reader_size(rd), off = 0;
-	if (type == 'l') {
-		buf = xmalloc(size + 1);
-		ssize_t n = cas_reader_pread(rd, buf, size, 0);
-		buf[n > 0 ? n : 0] = '\0';
-		rc = n != (ssize_t)size ? -EIO : symlink(buf, dest) < 0 ? -errno : 0;
-		goto out;
-	}
-	if ((fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	buf = xmalloc(1 << 20);
-	while (rc == 0 && off < size) {
-		ssize_t n = cas_reader_pread(rd, buf, 1 << 20, off);
-		if (n <= 0)
-			rc = n < 0 ? (int)n : -EIO;
-		else if (write(fd, buf, (size_t)n) != n)
-			rc = -errno ? -errno : -EIO;
-		else
-			off += (uint64_t)n;
-	}
-	if (rc == 0 && fchmod(fd, (mode & 0111) ? 0555 : 0444) < 0)
-		rc = -errno;
-out:
-	if (fd >= 0 && close(fd) < 0 && rc == 0)
-		rc = -errno;
-	free(buf);
-	cas_reader_close(rd);
-	cas_tree_free(t);
-	return rc;
-}
-
 /* <objects>/<hex>: the content of hex as plain files, made once. */
 static int materialize(cas *c, const char *hex, char **err)
 {
@@ -1175,7 +1117,7 @@ static int materialize(cas *c, const char *hex, char **err)
 		goto out;
 	rc = cs.kind == CAS_BLOB && !cs.compressed ? link_raw(c, hex, tmp) : -EOPNOTSUPP;
 	if (rc < 0)
-		rc = export_obj(c, hex, tmp, cs.kind == CAS_TREE ? 'd' : 'f', 0444);
+		rc = cas_export(c, hex, tmp);
 	if (rc == 0 && rename(tmp, dest) < 0 && errno != EEXIST && errno != ENOTEMPTY)
 		rc = -errno;
 	if (rc < 0) {
