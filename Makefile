@@ -7,7 +7,7 @@
 # allow_other mount. `make bench` prints speed ratios against the
 # baselines it names.
 
-PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev \
+PKGS     := libfuse3-dev fuse3 libsqlite3-dev libzstd-dev libgit2-dev slurm-wlm \
             libcjson-dev libssl-dev bats pkg-config git zstd \
             clang libclang-rt-14-dev sqlite3 autoconf automake groff-base \
             libgraphviz-dev libmicrohttpd-dev chromium libxml2-utils
@@ -143,6 +143,7 @@ test: unit unit-asan fuzz bats bats-asan $(if $(wildcard $(PJDFSTEST_SRC)/pjdfst
 bench: all build/bench/store_tool
 	bash bench/run.sh
 	bash bench/engine.sh
+	bash bench/slurm.sh
 
 # The store's hash, put and a random-read probe as commands (bench/run.sh).
 build/bench/store_tool: bench/store_tool.c $(filter-out build/src/main.o,$(OBJS))

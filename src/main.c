@@ -1,6 +1,6 @@
 /*
- * main.c - flowyfs [--store DIR] [--scratch DIR] [-j N] [--http ADDR:PORT] [-f]
- *           [-d] [-o OPTS] MOUNTPOINT
+ * main.c - flowyfs [--store DIR] [--scratch DIR] [-j N] [--executor local|slurm]
+ *           [--shared-dir DIR] [--http ADDR:PORT] [-f] [-d] [-o OPTS] MOUNTPOINT
  *
  * Checks the command line (every error one line starting "flowyfs: "; usage
  * only for --help), checks the mountpoint from the mount table before any
@@ -9,9 +9,11 @@
  * checks that steps can be isolated from both, mounts, starts the
  * scheduler, then the watches that feed it, and serves FUSE with the
  * multithreaded loop; with --http, the dashboard (its socket bound before
- * the mount, its threads started once the mount is up). Teardown runs in
- * reverse: the dashboard stops, then watches, then the
- * scheduler (steps killed, their run marked interrupted), then the mount,
+ * the mount, its threads started once the mount is up); with
+ * --shared-dir, the Slurm poller, just before the scheduler. Teardown runs
+ * in reverse: the dashboard stops, then watches, then the scheduler
+ * (steps killed, their run marked interrupted), then the Slurm poller
+ * (what is left of its jobs cancelled), then the mount,
  * then the store. Every startup error is one line naming the problem, and
  * exit status 1.
  */
@@ -32,6 +34,7 @@
 
 #include "flowyfs/envinfo.h"
 #include "flowyfs/exec.h"
+#include "flowyfs/exec_slurm.h"
 #include "flowyfs/fs.h"
 #include "flowyfs/hostfs.h"
 #include "flowyfs/http.h"
@@ -48,7 +51,7 @@
 #define FLOWYFS_VERSION "0.1.0"
 
 struct options {
-	const char *store, *mnt, *scratch, *http;
+	const char *store, *mnt, *scratch, *http, *executor, *shared;
 	char *store_opt, *scratch_opt; /* -o store=, scratch= (owned) */
 	int jobs, foreground, debug;
 	double hook_timeout;
@@ -57,8 +60,9 @@ struct options {
 
 static void usage(void)
 {
-	printf("usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [--http ADDR:PORT] "
-	            "[--hook-timeout S] [-f] [-d] [-o OPTS] [STORE] MOUNTPOINT\n"
+	printf("usage: flowyfs [--store DIR] [--scratch DIR] [-j N] [--executor local|slurm]\n"
+	            "               [--shared-dir DIR] [--http ADDR:PORT] [--hook-timeout S]\n"
+	            "               [-f] [-d] [-o OPTS] [STORE] MOUNTPOINT\n"
 	            "  --store DIR  where runs, artifacts and pipelines live (default\n"
 	            "               $FLOWYFS_STORE, else $XDG_DATA_HOME/flowyfs)\n"
 	            "  --scratch DIR  where steps run, outside the store (default\n"
@@ -66,6 +70,10 @@ static void usage(void)
 	            "  --hook-timeout S  seconds a hook may run before it is stopped\n"
 	            "               (default 30)\n"
 	            "  -j N         steps that may run at once (default: CPUs)\n"
+	            "  --executor local|slurm  where steps run when neither the step\n"
+	            "               nor pipeline.json says (default local)\n"
+	            "  --shared-dir DIR  a directory every compute node sees: Slurm\n"
+	            "               jobs' scratch, inputs and outputs\n"
 	            "  --http ADDR:PORT  serve the live dashboard (read-only; ADDR\n"
 	            "               defaults to 127.0.0.1)\n"
 	            "  -f           stay in the foreground\n"
@@ -100,6 +108,10 @@ static const char *option_name(int opt, const char *arg)
 		return "--store";
 	if (opt == 'S')
 		return "--scratch";
+	if (opt == 'E')
+		return "--executor";
+	if (opt == 'D')
+		return "--shared-dir";
 	if (opt == 'H')
 		return "--http";
 	if (opt == 'T')
@@ -147,6 +159,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	static const struct option longs[] = {
 		{"store", required_argument, NULL, 's'},
 		{"scratch", required_argument, NULL, 'S'},
+		{"executor", required_argument, NULL, 'E'},
+		{"shared-dir", required_argument, NULL, 'D'},
 		{"http", required_argument, NULL, 'H'},
 		{"hook-timeout", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
@@ -166,6 +180,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'S':
 			o->scratch = optarg;
+			break;
+		case 'E':
+			if (strcmp(optarg, "local") && strcmp(optarg, "slurm"))
+				return die("--executor %s: expected local or slurm", optarg);
+			o->executor = optarg;
+			break;
+		case 'D':
+			o->shared = optarg;
 			break;
 		case 'H':
 			o->http = optarg;
@@ -228,6 +250,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return die("%s (see flowyfs --help)",
 		           optind == argc ? "missing MOUNTPOINT" : "too many arguments");
 	o->mnt = argv[optind];
+	if (o->executor && !strcmp(o->executor, "slurm") && !o->shared)
+		return die("--executor slurm needs --shared-dir (a directory the compute "
+		           "nodes share)");
 	return 0;
 }
 
@@ -316,6 +341,16 @@ static void remove_tree(const char *dir)
 }
 
 /* Create the store's layout and take its lock; the fd stays open. */
+/* A step a dead daemon left running: its local process group, or its
+ * Slurm jobs (which have no pid). */
+static void stop_stray(int64_t run, const char *step, int pid, void *arg)
+{
+	const struct flowy *f = arg;
+	sched_stop_stray(run, step, pid, NULL);
+	if (pid == 0)
+		exec_slurm_stop_stray(f->runs_dir, run, step);
+}
+
 static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 {
 	int rc = util_mkdir_p(dir, 0700);
@@ -366,7 +401,7 @@ static int open_store(const char *dir, struct flowy *f, int *lock_fd)
 		free(err);
 		return 1;
 	}
-	rc = db_recover(f->db, sched_stop_stray, NULL);
+	rc = db_recover(f->db, stop_stray, f);
 	if (rc < 0)
 		return die("store %s: cannot mark the runs a dead daemon left as "
 		           "interrupted: %s", f->store, db_errmsg(f->db));
@@ -551,6 +586,21 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	f.jobs = o.jobs;
+	f.executor = o.executor ? o.executor : "local";
+	if (o.shared) {
+		struct stat sst;
+		f.shared_dir = realpath(o.shared, NULL);
+		if (!f.shared_dir || stat(f.shared_dir, &sst) < 0 || !S_ISDIR(sst.st_mode)) {
+			die("shared dir %s: %s", o.shared, f.shared_dir ? "not a directory" :
+			    strerror(errno));
+			goto out;
+		}
+		if (inside(f.shared_dir, f.store) || inside(f.shared_dir, f.mnt)) {
+			die("shared dir %s: must be outside the store and the mountpoint",
+			    f.shared_dir);
+			goto out;
+		}
+	}
 	f.debug = o.debug;
 	f.coalesce = 0.3;
 	f.inodes = inode_table_new();
@@ -601,12 +651,23 @@ int main(int argc, char **argv)
 			goto out_unmount;
 	}
 	write_pid(lock_fd);
-	/* Hooks before the scheduler (whose events they take), the scheduler
-	 * before the watches (which feed it). */
+	/* Hooks before the scheduler (whose events they take); the Slurm
+	 * poller after daemonizing (threads do not survive the fork); then the
+	 * scheduler, before the watches (which feed it). */
 	if ((rc = hooks_start(&f, o.hook_timeout)) != 0 || (rc = alerts_start(&f)) != 0 ||
 	    (rc = waits_start(&f)) != 0) {
 		log_error("cannot start the hook runner and alerts: %s", strerror(-rc));
 		alerts_stop(&f);
+		waits_stop(&f);
+		hooks_stop(&f);
+		rc = 1;
+		goto out_unmount;
+	}
+	if (f.shared_dir && (rc = exec_slurm_open(&f)) != 0) {
+		log_error("cannot start the Slurm poller on %s: %s", f.shared_dir,
+		          strerror(-rc));
+		alerts_stop(&f);
+		waits_stop(&f);
 		hooks_stop(&f);
 		rc = 1;
 		goto out_unmount;
@@ -614,6 +675,7 @@ int main(int argc, char **argv)
 	if ((rc = sched_start(&f)) != 0 || (rc = watch_start(&f, input_changed)) != 0) {
 		log_error("cannot start the scheduler: %s", strerror(-rc));
 		sched_stop(&f);
+		exec_slurm_close();
 		alerts_stop(&f);
 		waits_stop(&f);
 		hooks_stop(&f);
@@ -642,6 +704,7 @@ out_stop:
 	watch_stop(&f);
 	/* Every thread that emits events has stopped once the alerts have. */
 	sched_stop(&f);
+	exec_slurm_close();
 	alerts_stop(&f);
 	waits_stop(&f);
 	hooks_stop(&f);
@@ -673,6 +736,7 @@ out:
 	if (f.scratch_dir)
 		remove_tree(f.scratch_dir);
 	free(f.scratch_dir);
+	free(f.shared_dir);
 	free(f.store);
 	free(f.mnt);
 	free(store);

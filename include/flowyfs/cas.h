@@ -6,6 +6,7 @@
  *   cas_put.h     storing buffers, files and directories (src/store/cas_put.c)
  *   cas_tree.h    tree objects (src/store/cas_tree.c)
  *   cas_reader.h  reading blobs, with parallel read-ahead (src/store/cas_reader.c)
+ *   cas_export.h  copying an object out as plain files (src/store/cas_export.c)
  * and, inside the store only, zseek.h (the zstd seekable format) and
  * ingest.h (the parallel hash/compress/write pipeline).
  *
@@ -104,5 +105,6 @@ ssize_t cas_pread_full(int fd, void *buf, size_t len, uint64_t off);
 #include "flowyfs/cas_put.h"
 #include "flowyfs/cas_tree.h"
 #include "flowyfs/cas_reader.h"
+#include "flowyfs/cas_export.h"
 
 #endif

@@ -6,8 +6,11 @@
  * launches it from an exec_spec; fd is readable once it has ended (the
  * scheduler polls it with everything else); signal delivers TERM, KILL,
  * STOP, CONT; reap collects its exit code (128+N when killed by signal N)
- * and releases what start held. Each call returns 0 or -errno; start and
- * prepare also set *err (malloc'd) for a person.
+ * and releases what start held (an executor may leave a person's account
+ * of the end in the step's exec_why). Each call returns 0 or -errno;
+ * start and prepare also set *err (malloc'd) for a person. A remote
+ * executor runs steps elsewhere: they take none of the daemon's -j slots
+ * and it applies a foreach step's concurrency itself.
  */
 #ifndef FLOWYFS_EXECUTOR_H
 #define FLOWYFS_EXECUTOR_H
@@ -23,10 +26,13 @@ struct executor {
 	int (*fd)(const struct run *r, size_t i);
 	void (*signal)(struct run *r, size_t i, int sig);
 	int (*reap)(struct run *r, size_t i);
+	int remote;               /* 1: runs elsewhere (no slot, see above) */
 };
 
 /* A process in its own process group and mount namespace on this machine
  * (exec.c). */
 extern const struct executor exec_local;
+/* A Slurm batch job, its scratch under --shared-dir (exec_slurm.c). */
+extern const struct executor exec_slurm;
 
 #endif

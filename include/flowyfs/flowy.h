@@ -34,6 +34,8 @@ struct flowy {
 	char *scratch_dir;    /* where steps run: outside the store, one
 	                         directory per store (--scratch) */
 	int jobs;             /* -j */
+	const char *executor; /* --executor: where steps run by default */
+	char *shared_dir;     /* --shared-dir: Slurm jobs' scratch, or NULL */
 	int allow_other;      /* the mount is shared with other users */
 	int debug;
 	double coalesce;      /* seconds a change waits for more changes */

@@ -35,6 +35,7 @@
 #include "flowyfs/steplog.h"
 
 struct executor;
+struct sjob;
 
 /* What a .ctl command, a change or a trigger asks for. */
 struct run_request {
@@ -65,6 +66,8 @@ struct srun {                 /* one step within a run, or one foreach task */
 	int64_t from_run;         /* cached: the run that made its outputs */
 	const struct executor *exec;
 	struct exec_proc proc;
+	struct sjob *job;         /* a remote executor's handle, or NULL */
+	char *exec_why;           /* the executor's account of the end, or NULL */
 	double started, finished, term_sent, retry_at;
 	double paused_at, paused; /* when it was stopped; seconds stopped */
 	struct steplog log;
@@ -82,6 +85,7 @@ struct run {
 	int64_t id;
 	char *pipeline;
 	char *rundir, *scratch;
+	char *shared_scratch;     /* its steps' scratch under --shared-dir, or NULL */
 	struct snapshot snap;     /* the files the run sees, and their hashes */
 	struct pipeline_def *p;
 	size_t **deps, *ndeps;
@@ -90,6 +94,7 @@ struct run {
 	char *workdir_code;       /* workdir commit (+dirty hash), or NULL */
 	int batch;                /* a transaction is open (db lock held) */
 	size_t running;           /* processes running */
+	size_t remote;            /* of them, on a remote executor (no slot) */
 	int started;              /* it has left `queued` */
 	/* Requests (set under the scheduler's lock, taken by its thread). */
 	int want_cancel, want_pause;

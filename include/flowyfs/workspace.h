@@ -8,8 +8,15 @@
 
 #include "flowyfs/run.h"
 
-/* Lay out step i's scratch afresh (a retry starts clean). 0 or -errno. */
+/* Lay out step i's scratch afresh (a retry starts clean) under the run's
+ * scratch, in/ linking through the mount. 0 or -errno. */
 int workspace_prepare(struct run *r, size_t i);
+/* The same below base, in/<name> linking to <objects>/<hex> when objects
+ * is given (inputs materialized there by the caller). */
+int workspace_prepare_at(struct run *r, size_t i, const char *base, const char *objects);
+/* Where a file of step s of r lives in the store: runs/<id>/<step><suffix>
+ * (a foreach task: <step>.items/<item><suffix>); malloc'd. */
+char *workspace_unit_file(struct run *r, const struct srun *s, const char *suffix);
 /* Open (once) the step's log, runs/<id>/<step>.log in the store. */
 int workspace_open_log(struct run *r, struct srun *s);
 /* The step's metrics file (fd 3) and params file (fd 4, returned in
@@ -24,5 +31,9 @@ void workspace_remove(const char *dir);
 /* A new run of pipeline (id) was queued: remove the scratch its earlier
  * runs kept for their failed steps. */
 void workspace_forget_kept(struct flowy *f, const char *pipeline, int64_t id);
+
+/* Where the Slurm steps of run id have their scratch: <shared-dir>/<store
+ * hash>/runs/<id> (malloc'd), or NULL without --shared-dir. */
+char *workspace_shared_dir(const struct flowy *f, int64_t id);
 
 #endif

@@ -205,6 +205,15 @@ static void mark_reused(struct run *r, int64_t of)
 	db_unlock(d);
 }
 
+/* Where step d runs: its own "executor", else the pipeline's, else the
+ * daemon's --executor. */
+static const struct executor *pick_executor(const struct run *r, const struct step_def *d)
+{
+	const char *name = d->executor ? d->executor : r->p->executor ? r->p->executor
+	                                                              : r->f->executor;
+	return name && !strcmp(name, "slurm") ? &exec_slurm : &exec_local;
+}
+
 struct run *run_capture(struct flowy *f, int64_t id, const struct run_request *req,
                         const int *stop, char **why, int *refused)
 {
@@ -270,7 +279,7 @@ struct run *run_capture(struct flowy *f, int64_t id, const struct run_request *r
 		s->def = &r->p->steps[i];
 		s->parent = -1;
 		s->forced = mark[i];
-		s->exec = &exec_local;
+		s->exec = pick_executor(r, s->def);
 		steplog_init(&s->log);
 		s->in_hex = xcalloc(s->def->n_inputs + 1, sizeof *s->in_hex);
 		s->out_hex = xcalloc(s->def->n_outputs + 1, sizeof *s->out_hex);
@@ -314,6 +323,7 @@ void run_free(struct run *r)
 		free(s->key_parts);
 		free(s->reason);
 		free(s->error);
+		free(s->exec_why);
 		free(s->item);
 		free(s->item_env);
 		cJSON_Delete(s->params);
@@ -328,6 +338,7 @@ void run_free(struct run *r)
 	free(r->groups);
 	step_free(r->p);
 	free(r->scratch);
+	free(r->shared_scratch);
 	free(r->rundir);
 	free(r->pipeline);
 	free(r);
@@ -480,6 +491,7 @@ static int start_process(struct run *r, size_t i, int prepare)
 	s->state = S_RUNNING;
 	s->term_sent = 0;
 	r->running++;
+	r->remote += s->exec->remote;
 	if (s->in_when)
 		return 0;
 	mark_started(r);
@@ -541,6 +553,7 @@ static void step_exited(struct run *r, size_t i)
 	struct srun *s = &r->s[i];
 	int code = s->exec->reap(r, i);
 	r->running--;
+	r->remote -= s->exec->remote;
 	s->state = S_PENDING; /* until decided below */
 	steplog_pump(&s->log);
 	if (metrics_tail_poll(&s->metrics, r->f->db, 1) < 0)
@@ -562,6 +575,10 @@ static void step_exited(struct run *r, size_t i)
 	if (s->term_sent) {
 		s->error = xasprintf("timed out after %gs", s->def->timeout);
 		rc = -ETIMEDOUT;
+	} else if (s->exit_code != 0 && s->exec_why) {
+		s->error = s->exec_why; /* the executor knows better (Slurm's state) */
+		s->exec_why = NULL;
+		rc = -EIO;
 	} else if (s->exit_code != 0) {
 		s->error = xasprintf("step exited with status %d", s->exit_code);
 		note_full_disk(r, s);
@@ -760,12 +777,15 @@ static void consider_task(struct run *r, size_t t, int *slots)
 	size_t running = 0;
 	for (size_t k = 0; k < p->ntasks; k++)
 		running += r->s[p->task0 + k].state == S_RUNNING;
-	if (*slots <= 0 || (s->retry_at && s->retry_at > util_now()) ||
-	    (p->def->concurrency > 0 && running >= (size_t)p->def->concurrency))
+	/* A remote executor takes no slot and applies concurrency itself (a
+	 * job array's limit). */
+	int slot = !s->exec->remote;
+	if ((slot && *slots <= 0) || (s->retry_at && s->retry_at > util_now()) ||
+	    (slot && p->def->concurrency > 0 && running >= (size_t)p->def->concurrency))
 		return;
-	(*slots)--;
+	*slots -= slot;
 	if (start_process(r, t, 1) < 0) {
-		(*slots)++;
+		*slots += slot;
 		s->in_when = 0;
 		step_finish(r, t, S_FAILED, "failed");
 	}
@@ -833,12 +853,13 @@ static void consider(struct run *r, size_t i, int *slots)
 			return;
 		}
 	}
-	if (*slots <= 0 || (s->retry_at && s->retry_at > util_now()))
+	int slot = !s->exec->remote;
+	if ((slot && *slots <= 0) || (s->retry_at && s->retry_at > util_now()))
 		return;
 	batch_end(r);
-	(*slots)--;
+	*slots -= slot;
 	if (start_process(r, i, 1) < 0) {
-		(*slots)++;
+		*slots += slot;
 		s->in_when = 0;
 		step_finish(r, i, S_FAILED, "failed");
 	}
@@ -987,6 +1008,7 @@ void run_stop(struct run *r, const char *end, const char *why)
 			s->exec->signal(r, i, SIGKILL);
 		s->exit_code = s->exec->reap(r, i);
 		r->running--;
+		r->remote -= s->exec->remote;
 		s->in_when = 0;
 		s->error = xstrdup(why);
 		step_finish(r, i, S_FAILED, "failed");
@@ -1025,7 +1047,8 @@ void run_end(struct run *r)
 	}
 	/* A failed step's scratch stays (steps/<s>/workdir) until the
 	 * pipeline's next run; the rest goes first: it may be what fills the
-	 * disk, and then everything goes. */
+	 * disk, and then everything goes. Slurm steps' scratch is under the
+	 * shared dir, the same way. */
 	int kept = 0;
 	for (size_t i = 0; i < r->nunits && r->db_error != -ENOSPC; i++) {
 		if (!r->s[i].scratch)
@@ -1035,8 +1058,11 @@ void run_end(struct run *r)
 		else
 			workspace_remove(r->s[i].scratch);
 	}
-	if (!kept)
+	if (!kept) {
 		workspace_remove(r->scratch);
+		if (r->shared_scratch)
+			workspace_remove(r->shared_scratch);
+	}
 	r->kept_scratch = kept;
 	int rc = record_end(r, end, error);
 	if (rc < 0)

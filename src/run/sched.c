@@ -485,7 +485,7 @@ static void *sched_main(void *arg)
 
 		int slots = f->jobs;
 		for (struct run *r = sc->runs; r; r = r->next)
-			slots -= (int)r->running;
+			slots -= (int)(r->running - r->remote);
 		for (struct run *r = sc->runs; r; r = r->next)
 			if (!r->end)
 				run_advance(r, &slots);

@@ -99,6 +99,11 @@ static char *unit_path(const struct srun *s, const char *base, const char *suffi
 	return path;
 }
 
+char *workspace_unit_file(struct run *r, const struct srun *s, const char *suffix)
+{
+	return unit_path(s, r->rundir, suffix, 0755);
+}
+
 /* Open (once) the step's log, runs/<id>/<step>.log in the store. */
 int workspace_open_log(struct run *r, struct srun *s)
 {
@@ -173,17 +178,18 @@ static int open_params(struct run *r, struct srun *s)
 	return fd;
 }
 
-/* Lay out step i's scratch: code files, in/ (links to the inputs through
- * the mount) and an empty out/ (remembered, so a replaced one is noticed). */
-int workspace_prepare(struct run *r, size_t i)
+/* Lay out step i's scratch below base: code files, in/ (links to the
+ * inputs through the mount, or into objects) and an empty out/
+ * (remembered, so a replaced one is noticed). */
+int workspace_prepare_at(struct run *r, size_t i, const char *base, const char *objects)
 {
 	struct srun *s = &r->s[i];
 	int rc, dfd = -1;
 	if (s->scratch)
 		workspace_remove(s->scratch);
 	else
-		s->scratch = unit_path(s, r->scratch, "", 0711);
-	rc = util_mkdir_p(r->scratch, 0711);
+		s->scratch = unit_path(s, base, "", 0711);
+	rc = util_mkdir_p(base, 0711);
 	if (!rc && mkdir(s->scratch, 0700) < 0)
 		rc = -errno;
 	if (!rc && r->uid != geteuid() && chown(s->scratch, r->uid, r->gid) < 0)
@@ -231,10 +237,13 @@ int workspace_prepare(struct run *r, size_t i)
 		free(src);
 	}
 	free(idx);
-	/* Inputs are the immutable artifacts, reached through the mount. */
+	/* Inputs are the immutable artifacts, reached through the mount (or
+	 * materialized where the step runs). */
 	for (size_t k = 0; !rc && k < s->def->n_inputs; k++) {
 		char *link = xasprintf("in/%s", s->def->inputs[k].as);
-		char *target = xasprintf("%s/artifacts/sha256/%s", r->f->mnt, s->in_hex[k]);
+		char *target = objects ? xasprintf("%s/%s", objects, s->in_hex[k])
+		                       : xasprintf("%s/artifacts/sha256/%s", r->f->mnt,
+		                                   s->in_hex[k]);
 		if (symlinkat(target, dfd, link) < 0)
 			rc = -errno;
 		free(target);
@@ -243,6 +252,11 @@ int workspace_prepare(struct run *r, size_t i)
 	if (dfd >= 0)
 		close(dfd);
 	return rc;
+}
+
+int workspace_prepare(struct run *r, size_t i)
+{
+	return workspace_prepare_at(r, i, r->scratch, NULL);
 }
 
 int workspace_open_files(struct run *r, size_t i, int *params_fd)
@@ -256,6 +270,15 @@ int workspace_open_files(struct run *r, size_t i, int *params_fd)
 		return rc;
 	*params_fd = rc;
 	return 0;
+}
+
+char *workspace_shared_dir(const struct flowy *f, int64_t id)
+{
+	if (!f->shared_dir)
+		return NULL;
+	const char *h = strrchr(f->scratch_dir, '/');
+	return xasprintf("%s/%s/runs/%lld", f->shared_dir, h ? h + 1 : "store",
+	                 (long long)id);
 }
 
 void workspace_forget_kept(struct flowy *f, const char *pipeline, int64_t id)
@@ -275,6 +298,10 @@ void workspace_forget_kept(struct flowy *f, const char *pipeline, int64_t id)
 		char *dir = xasprintf("%s/%lld", f->scratch_dir, (long long)ids[i]);
 		workspace_remove(dir);
 		free(dir);
+		if ((dir = workspace_shared_dir(f, ids[i]))) {
+			workspace_remove(dir);
+			free(dir);
+		}
 		if (db_exec(f->db, "UPDATE runs SET kept_scratch=0 WHERE id=?", "i", ids[i]) < 0)
 			log_error("run %lld: cannot record that its scratch is gone",
 			          (long long)ids[i]);

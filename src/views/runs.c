@@ -13,7 +13,7 @@
  *                            a line, without blank lines or repeats)
  *   runs/<id>/snapshot/...   the pipeline files the run used (read-only)
  *   runs/<id>/steps/<s>/{status,log,exit_code,attempts,duration,cached,
- *                        reason,error}, inputs/<n>, outputs/<n> (symlinks),
+ *                        reason,error,job}, inputs/<n>, outputs/<n> (symlinks),
  *                        metrics/<m> (index<TAB>value series), <m>.svg,
  *                        items/<item>/{status,log,...} (foreach steps)
  *
@@ -46,6 +46,7 @@
 #include "flowyfs/report.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
+#include "flowyfs/workspace.h"
 
 static void fmt_time(struct strbuf *sb, sqlite3_stmt *st, int col)
 {
@@ -306,8 +307,26 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 
 static const char *const step_files[] = {
 	"status", "log", "exit_code", "attempts", "duration", "cached", "reason",
-	"error", NULL,
+	"error", "job", NULL,
 };
+
+/* The Slurm job id of a step or item (the executor writes it next to the
+ * log), or an empty line. */
+static void fmt_job(struct strbuf *sb, struct flowy *f, int64_t id, const char *step,
+                    const char *item)
+{
+	char *path = item ? xasprintf("%s/%lld/%s.items/%s.job", f->runs_dir,
+	                              (long long)id, step, item)
+	                  : xasprintf("%s/%lld/%s.job", f->runs_dir, (long long)id, step);
+	char *text = NULL;
+	size_t len = 0;
+	if (util_read_file(path, &text, &len) == 0 && len && text[len - 1] == '\n')
+		strbuf_add(sb, text, len);
+	else
+		strbuf_puts(sb, "\n");
+	free(text);
+	free(path);
+}
 
 /* A file of step (item NULL) or of one foreach item of it. */
 static int render_step(struct flowy *f, int64_t id, const char *step, const char *item,
@@ -340,6 +359,8 @@ static int render_step(struct flowy *f, int64_t id, const char *step, const char
 		fmt_col(&sb, st, 6);
 	else if (!strcmp(name, "error"))
 		fmt_col(&sb, st, 7);
+	else if (!strcmp(name, "job"))
+		fmt_job(&sb, f, id, step, item);
 	else
 		rc = -ENOENT;
 	db_finish(f->db, st);
@@ -463,11 +484,20 @@ static char *kept_workdir(struct flowy *f, int64_t id, const char *step, const c
 	                             step, item)
 	                 : xasprintf("%s/%lld/%s", f->scratch_dir, (long long)id, step);
 	struct stat st;
-	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		free(dir);
+	if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return dir;
+	free(dir);
+	/* A Slurm step's, on the shared dir. */
+	char *shared = workspace_shared_dir(f, id);
+	if (!shared)
 		return NULL;
-	}
-	return dir;
+	dir = item ? xasprintf("%s/%s.items/%s", shared, step, item)
+	           : xasprintf("%s/%s", shared, step);
+	free(shared);
+	if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return dir;
+	free(dir);
+	return NULL;
 }
 
 /* getattr of a workdir link (item NULL: the step's). */
