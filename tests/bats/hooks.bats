@@ -116,12 +116,14 @@ run-failed	f	$id	-	failed"
 	local h
 	h=$(readlink "$mnt/runs/$id/steps/s/outputs/o")
 	h=${h##*/}
-	expect_eq "$(cat "$HOME/env")" "step-succeeded|$id|j|s|step-succeeded.json
-run-failed|$id|j||run-failed"
+	# Two hooks run side by side (each in its own event order): their lines
+	# may come in either order, so compare them sorted.
+	expect_eq "$(sort "$HOME/env")" "run-failed|$id|j||run-failed
+step-succeeded|$id|j|s|step-succeeded.json"
 	# Times vary: compare everything else exactly.
-	expect_eq "$(sed 's/"time":"[^"]*"/"time":T/' "$HOME/ev.json")" \
-"{\"event\":\"step-succeeded\",\"time\":T,\"pipeline\":\"j\",\"run\":$id,\"step\":\"s\",\"status\":\"succeeded\",\"error\":null,\"params\":{\"lr\":0.5},\"outputs\":{\"o\":\"sha256:$h\"},\"metrics\":{\"acc\":0.75}}
-{\"event\":\"run-failed\",\"time\":T,\"pipeline\":\"j\",\"run\":$id,\"step\":null,\"status\":\"failed\",\"error\":\"t: step exited with status 1\",\"params\":{\"lr\":0.5},\"outputs\":{},\"metrics\":{}}"
+	expect_eq "$(sed 's/"time":"[^"]*"/"time":T/' "$HOME/ev.json" | sort)" \
+"{\"event\":\"run-failed\",\"time\":T,\"pipeline\":\"j\",\"run\":$id,\"step\":null,\"status\":\"failed\",\"error\":\"t: step exited with status 1\",\"params\":{\"lr\":0.5},\"outputs\":{},\"metrics\":{}}
+{\"event\":\"step-succeeded\",\"time\":T,\"pipeline\":\"j\",\"run\":$id,\"step\":\"s\",\"status\":\"succeeded\",\"error\":null,\"params\":{\"lr\":0.5},\"outputs\":{\"o\":\"sha256:$h\"},\"metrics\":{\"acc\":0.75}}"
 	expect_eq "$(sed 's/"time":"[^"]*"/"time":T/' "$HOME/art.json")" \
 "{\"event\":\"artifact-published\",\"time\":T,\"pipeline\":\"j\",\"run\":$id,\"step\":\"s\",\"status\":null,\"error\":null,\"params\":{\"lr\":0.5},\"outputs\":{\"o\":\"sha256:$h\"},\"metrics\":{\"acc\":0.75},\"output\":\"o\",\"hash\":\"sha256:$h\"}"
 }
