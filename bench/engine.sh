@@ -41,11 +41,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
-exec {sleep_fd}<> <(:)
-nap() { read -r -t "$1" -u "$sleep_fd" _ || true; }
+. "$here/bench/lib.sh" # now, sub, div, nap
 
 "$bin" --store "$store" -j 2 -f "$mnt" > "$dir/flowyfs.log" 2>&1 &
 pid=$!
@@ -112,9 +108,9 @@ for ((id = first + 1; id <= last; id++)); do
 	[ "$(wait_status "$id")" = succeeded ] || die "sweep run $id failed"
 done
 t1=$(now)
-sweep_s=$(sub "$t1" "$t0")
+sweep_s=$(sub "$t1" "$t0" 3)
 loop_s=$(loop "$sweep_n")
-echo "sweep of $sweep_n runs x 5 steps: flowyfs ${sweep_s}s, shell loop ${loop_s}s: $(div "$sweep_s" "$loop_s")x the loop (goal <= 1.05x)"
+echo "sweep of $sweep_n runs x 5 steps: flowyfs ${sweep_s}s, shell loop ${loop_s}s: $(div "$sweep_s" "$loop_s" 2)x the loop (goal <= 1.05x)"
 
 # --- 2. eight pipelines at once ---------------------------------------------------
 for p in 1 2 3 4 5 6 7 8; do
@@ -129,10 +125,10 @@ for p in 1 2 3 4 5 6 7 8; do
 	[ "$(wait_status "$id")" = succeeded ] || die "pipeline m$p failed"
 done
 t1=$(now)
-many_s=$(sub "$t1" "$t0")
+many_s=$(sub "$t1" "$t0" 3)
 rm -rf "$dir/loop"
 loop8_s=$(loop 8)
-echo "8 pipelines x 5 steps at once: flowyfs ${many_s}s, shell loop ${loop8_s}s: $(div "$many_s" "$loop8_s")x the loop (0.3 s change window included)"
+echo "8 pipelines x 5 steps at once: flowyfs ${many_s}s, shell loop ${loop8_s}s: $(div "$many_s" "$loop8_s" 2)x the loop (0.3 s change window included)"
 
 # --- 3. .plan -------------------------------------------------------------------
 s=$P/.pl
@@ -151,8 +147,8 @@ for ((r = 0; r < reps; r++)); do
 	t0=$(now)
 	cat "$P/pl/.plan" > "$dir/plan.txt"
 	t1=$(now)
-	t=$(sub "$t1" "$t0")
-	best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (a == "" || b < a) ? b : a }')
+	t=$(sub "$t1" "$t0" 3)
+	best=$(min "$best" "$t")
 done
 cached=$(grep -c $'\tcached\t' "$dir/plan.txt" || true)
 echo ".plan of $plan_n steps: $(awk -v s="$best" 'BEGIN { printf "%.1f", s * 1000 }') ms ($cached cached; goal < 50 ms)"

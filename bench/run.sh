@@ -85,18 +85,8 @@ trap 'exit 130' INT TERM
 
 # --- helpers -----------------------------------------------------------
 
-now() { date +%s.%N; }
-# sub A B: A - B; div A B: A / B (empty when B is 0 or either is missing)
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a - b }'; }
-div() {
-	[ -n "$1" ] && [ -n "$2" ] || return 0
-	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.6f", a / b }'
-}
-min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
-
-# A sleep that forks nothing: read with a timeout on a pipe nobody writes.
-exec {sleep_fd}<> <(:)
-nap() { read -r -t "$1" -u "$sleep_fd" _ || true; }
+# now, sub, div, min, nap
+. "$here/bench/lib.sh"
 
 can_drop=0
 if [ -w /proc/sys/vm/drop_caches ]; then can_drop=1; fi

@@ -43,9 +43,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
+. "$here/bench/lib.sh" # now, sub, div, nap
 
 bash "$here/tests/slurm/cluster.sh" start "$dir/cluster" || die "the cluster did not start"
 export SLURM_CONF=$dir/cluster/slurm.conf
@@ -84,7 +82,7 @@ for ((k = 0; k < n; k++)); do
 	sbatch --wait --parsable --output=/dev/null "$dir/job.sh" "$k" >/dev/null &
 done
 wait
-plain=$(sub "$(now)" "$t0")
+plain=$(sub "$(now)" "$t0" 2)
 [ "$(ls "$dir/plain" | wc -l)" -eq "$n" ] || die "plain sbatch: not every job wrote"
 
 PATH=$dir/bin:$PATH FLOWYFS_SLURM_POLL=1:4 "$bin" --store "$store" --executor slurm \
@@ -109,12 +107,12 @@ cp -r "$src" "$mnt/pipelines/.many"
 mv "$mnt/pipelines/.many" "$mnt/pipelines/many"
 wait_latest many
 st=$(wait_end many)
-ours=$(sub "$(now)" "$t0")
+ours=$(sub "$(now)" "$t0" 2)
 [ "$st" = succeeded ] || die "the run of $n steps: $st"
 sq=$(grep -c '^squeue' "$calls" || true)
 echo "slurm: $n trivial jobs: flowyfs $ours s, sbatch --wait $plain s," \
-     "ratio $(div "$ours" "$plain")x (goal <= 1.5x); $sq squeue calls" \
-     "($(div "$sq" "$(div "$ours" 60)") a minute)"
+     "ratio $(div "$ours" "$plain" 2)x (goal <= 1.5x); $sq squeue calls" \
+     "($(div "$sq" "$(div "$ours" 60)" 1) a minute)"
 
 # 2. a job array of arr items.
 src=$dir/src/arr
@@ -135,9 +133,9 @@ for _ in $(seq 1 600); do
 	fi
 	sleep 0.1
 done
-submitted=$(sub "$(now)" "$t0")
+submitted=$(sub "$(now)" "$t0" 2)
 st=$(wait_end arr)
-total=$(sub "$(now)" "$t0")
+total=$(sub "$(now)" "$t0" 2)
 [ "$st" = succeeded ] || die "the $arr-item array: $st"
 echo "slurm: a $arr-item foreach: $(grep -c '^sbatch' "$calls") sbatch call(s)," \
      "submitted in $submitted s, done in $total s," \
