@@ -145,10 +145,14 @@ conformance: all
 # The whole suite: what README.md and .ci/run call.
 test: unit unit-asan fuzz bats bats-asan $(if $(wildcard $(PJDFSTEST_SRC)/pjdfstest.c),conformance)
 
+# Each script prints its own table and appends its rows to BENCH_ROWS;
+# bench/summary.sh prints them all as one table with ok/MISS.
 bench: all build/bench/store_tool
-	bash bench/run.sh
-	bash bench/engine.sh
-	bash bench/slurm.sh
+	@mkdir -p build/bench && : > build/bench/rows.tsv
+	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/run.sh
+	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/engine.sh
+	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/slurm.sh
+	bash bench/summary.sh build/bench/rows.tsv
 
 # The store's hash, put and a random-read probe as commands (bench/run.sh).
 build/bench/store_tool: bench/store_tool.c $(filter-out build/src/main.o,$(OBJS))

@@ -41,7 +41,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-. "$here/bench/lib.sh" # now, sub, div, nap
+. "$here/bench/lib.sh" # now, sub, div, nap, row, arow, table
 
 "$bin" --store "$store" -j 2 -f "$mnt" > "$dir/flowyfs.log" 2>&1 &
 pid=$!
@@ -110,7 +110,7 @@ done
 t1=$(now)
 sweep_s=$(sub "$t1" "$t0" 3)
 loop_s=$(loop "$sweep_n")
-echo "sweep of $sweep_n runs x 5 steps: flowyfs ${sweep_s}s, shell loop ${loop_s}s: $(div "$sweep_s" "$loop_s" 2)x the loop (goal <= 1.05x)"
+row "sweep of $sweep_n runs x 5 steps, -j2 (vs shell loop)" "$sweep_s" "$loop_s" s le 1.05
 
 # --- 2. eight pipelines at once ---------------------------------------------------
 for p in 1 2 3 4 5 6 7 8; do
@@ -128,7 +128,7 @@ t1=$(now)
 many_s=$(sub "$t1" "$t0" 3)
 rm -rf "$dir/loop"
 loop8_s=$(loop 8)
-echo "8 pipelines x 5 steps at once: flowyfs ${many_s}s, shell loop ${loop8_s}s: $(div "$many_s" "$loop8_s" 2)x the loop (0.3 s change window included)"
+row "8 pipelines x 5 steps at once, -j2 (vs shell loop)" "$many_s" "$loop8_s" s le 1.05
 
 # --- 3. .plan -------------------------------------------------------------------
 s=$P/.pl
@@ -151,5 +151,7 @@ for ((r = 0; r < reps; r++)); do
 	best=$(min "$best" "$t")
 done
 cached=$(grep -c $'\tcached\t' "$dir/plan.txt" || true)
-echo ".plan of $plan_n steps: $(awk -v s="$best" 'BEGIN { printf "%.1f", s * 1000 }') ms ($cached cached; goal < 50 ms)"
+arow "cat .plan of $plan_n steps ($cached cached)" "$(awk -v s="$best" 'BEGIN { printf "%.1f", s * 1000 }')" ms le 50
+echo
+table
 echo "daemon RSS: $(awk '/VmRSS/ { print $2, $3 }' "/proc/$pid/status")"

@@ -43,7 +43,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-. "$here/bench/lib.sh" # now, sub, div, nap
+. "$here/bench/lib.sh" # now, sub, div, nap, row, arow, table
 
 bash "$here/tests/slurm/cluster.sh" start "$dir/cluster" || die "the cluster did not start"
 export SLURM_CONF=$dir/cluster/slurm.conf
@@ -110,9 +110,8 @@ st=$(wait_end many)
 ours=$(sub "$(now)" "$t0" 2)
 [ "$st" = succeeded ] || die "the run of $n steps: $st"
 sq=$(grep -c '^squeue' "$calls" || true)
-echo "slurm: $n trivial jobs: flowyfs $ours s, sbatch --wait $plain s," \
-     "ratio $(div "$ours" "$plain" 2)x (goal <= 1.5x); $sq squeue calls" \
-     "($(div "$sq" "$(div "$ours" 60)" 1) a minute)"
+row "slurm: $n trivial jobs (vs concurrent sbatch --wait)" "$ours" "$plain" s le 1.5
+echo "slurm: $sq squeue calls ($(div "$sq" "$(div "$ours" 60)" 1) a minute)"
 
 # 2. a job array of arr items.
 src=$dir/src/arr
@@ -140,3 +139,5 @@ total=$(sub "$(now)" "$t0" 2)
 echo "slurm: a $arr-item foreach: $(grep -c '^sbatch' "$calls") sbatch call(s)," \
      "submitted in $submitted s, done in $total s," \
      "$(grep -c '^squeue' "$calls") squeue calls"
+echo
+table
