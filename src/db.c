@@ -125,7 +125,10 @@ static const char *const migrations[] = {
 	"CREATE TABLE gc_log("
 	"  id INTEGER PRIMARY KEY, time REAL NOT NULL, command TEXT NOT NULL,"
 	"  dry INTEGER NOT NULL, runs INTEGER NOT NULL, run_ids TEXT NOT NULL,"
-	"  objects INTEGER NOT NULL, bytes INTEGER NOT NULL, duration REAL NOT NULL);",
+	"  objects INTEGER NOT NULL, bytes INTEGER NOT NULL, duration REAL NOT NULL);"
+	/* a deleted run's snapshot heir and cache rows, found without a scan */
+	"CREATE INDEX runs_snapshot ON runs(snapshot_run);"
+	"CREATE INDEX cache_run ON cache(run_id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -203,57 +203,90 @@ void gc_result_release(struct gc_result *r)
 
 /* ---- deleting runs ------------------------------------------------------ */
 
-/* Delete run id's rows (nested in the caller's transaction). A snapshot
- * later runs share goes to the oldest of them: its hard-linked copy is
- * made now (unless dry), before anything commits. Lock held. */
-static int delete_rows(struct flowy *f, int64_t id, int dry, uint64_t *made)
+/* The victims of one pass, as a table the deletes can join. Lock held. */
+static int victims_reset(db *d)
+{
+	int rc = db_exec(d, "CREATE TEMP TABLE IF NOT EXISTS gc_victims(id INTEGER PRIMARY "
+	                 "KEY)", "");
+	return rc ? rc : db_exec(d, "DELETE FROM temp.gc_victims", "");
+}
+
+/* Hand the snapshot of victim id to heir (0: none; it goes with the
+ * victim): the heir's hard-linked copy is made now (unless dry), before
+ * anything commits, then the rows follow. Lock held. */
+static int snapshot_to_heir(struct flowy *f, int64_t id, int64_t heir, int dry,
+                            uint64_t *made)
+{
+	int rc = 0;
+	if (!dry)
+		snapshot_moved(f->snapshots, id, heir);
+	if (!heir)
+		return 0;
+	rc = db_exec(f->db, "UPDATE runs SET snapshot_run=? WHERE snapshot_run=?", "ii", heir,
+	             id);
+	if (rc || dry)
+		return rc;
+	char *from = xasprintf("%s/%lld/snapshot", f->runs_dir, (long long)id);
+	char *hdir = xasprintf("%s/%lld", f->runs_dir, (long long)heir);
+	char *to = xasprintf("%s/snapshot", hdir);
+	struct stat st;
+	if (lstat(from, &st) == 0) {
+		rc = util_mkdir_p(hdir, 0755);
+		if (!rc)
+			rc = util_rm_rf(to); /* a copy left by a gc that crashed */
+		if (!rc)
+			rc = util_link_tree(from, to, made);
+		if (rc)
+			log_error("runs/%lld: its snapshot cannot go to run %lld: %s",
+			          (long long)id, (long long)heir, strerror(-rc));
+	} else if (errno != ENOENT) {
+		rc = -errno;
+	}
+	free(to);
+	free(hdir);
+	free(from);
+	return rc;
+}
+
+/* Delete the rows of every run in temp.gc_victims (nested in the caller's
+ * transaction), each table in one statement. A snapshot that runs which
+ * stay share goes to the oldest of them; -EBUSY when one of those is live
+ * (it reads that snapshot now). Lock held. */
+static int delete_victims(struct flowy *f, int dry, uint64_t *made)
 {
 	static const char *const tables[] = {"steps", "step_io", "metrics", "items",
 	                                     "cache", NULL};
 	db *d = f->db;
-	int64_t heir = 0;
 	int rc = db_begin(d);
-	if (!rc)
-		rc = db_get_int(d, &heir, "SELECT min(id) FROM runs WHERE snapshot_run=? AND "
-		                "id<>?", "ii", id, id);
-	if (rc == 1)
-		rc = 0;
-	if (!rc && heir && db_int(d, 0, "SELECT count(*) FROM runs WHERE snapshot_run=? "
-	                          "AND status IN " LIVE, "i", id))
-		rc = -EBUSY; /* a live run reads that snapshot */
-	if (!rc && heir)
-		rc = db_exec(d, "UPDATE runs SET snapshot_run=? WHERE snapshot_run=?", "ii",
-		             heir, id);
+	if (!rc && db_int(d, 0, "SELECT count(*) FROM runs WHERE status IN " LIVE " AND "
+	                  "snapshot_run IN (SELECT id FROM temp.gc_victims) AND id NOT IN "
+	                  "(SELECT id FROM temp.gc_victims)", ""))
+		rc = -EBUSY;
+	struct heir { int64_t id, heir; } *h = NULL;
+	size_t nh = 0;
+	sqlite3_stmt *st = rc ? NULL : db_prepare(d, "SELECT v.id, (SELECT min(q.id) FROM "
+		"runs q WHERE q.snapshot_run=v.id AND q.id NOT IN (SELECT id FROM "
+		"temp.gc_victims)) FROM temp.gc_victims v", "");
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		h = xrealloc(h, (nh + 1) * sizeof *h);
+		h[nh].id = sqlite3_column_int64(st, 0);
+		h[nh++].heir = sqlite3_column_int64(st, 1); /* NULL: 0 */
+	}
+	db_finish(d, st);
+	if (!rc && !st)
+		rc = -EIO;
+	for (size_t i = 0; !rc && i < nh; i++)
+		rc = snapshot_to_heir(f, h[i].id, h[i].heir, dry, made);
+	free(h);
 	for (size_t i = 0; !rc && tables[i]; i++) {
-		char *sql = xasprintf("DELETE FROM %s WHERE run_id=?", tables[i]);
-		rc = db_exec(d, sql, "i", id);
+		char *sql = xasprintf("DELETE FROM %s WHERE run_id IN (SELECT id FROM "
+		                      "temp.gc_victims)", tables[i]);
+		rc = db_exec(d, sql, "");
 		free(sql);
 	}
 	if (!rc)
-		rc = db_exec(d, "DELETE FROM runs WHERE id=?", "i", id);
-	if (!rc && !dry)
-		snapshot_moved(f->snapshots, id, heir);
-	if (!rc && heir && !dry) {
-		char *from = xasprintf("%s/%lld/snapshot", f->runs_dir, (long long)id);
-		char *hdir = xasprintf("%s/%lld", f->runs_dir, (long long)heir);
-		char *to = xasprintf("%s/snapshot", hdir);
-		struct stat st;
-		if (lstat(from, &st) == 0) {
-			rc = util_mkdir_p(hdir, 0755);
-			if (!rc)
-				rc = util_rm_rf(to); /* a copy left by a gc that crashed */
-			if (!rc)
-				rc = util_link_tree(from, to, made);
-			if (rc)
-				log_error("runs/%lld: its snapshot cannot go to run %lld: %s",
-				          (long long)id, (long long)heir, strerror(-rc));
-		} else if (errno != ENOENT) {
-			rc = -errno;
-		}
-		free(to);
-		free(hdir);
-		free(from);
-	}
+		rc = db_exec(d, "DELETE FROM runs WHERE id IN (SELECT id FROM temp.gc_victims)",
+		             "");
 	if (rc)
 		db_rollback(d);
 	else
@@ -278,7 +311,11 @@ int gc_run_delete(struct flowy *f, int64_t id)
 	db_lock(f->db);
 	int rc = db_begin(f->db);
 	if (!rc)
-		rc = delete_rows(f, id, 0, NULL);
+		rc = victims_reset(f->db);
+	if (!rc)
+		rc = db_exec(f->db, "INSERT INTO temp.gc_victims VALUES(?)", "i", id);
+	if (!rc)
+		rc = delete_victims(f, 0, NULL);
 	if (rc)
 		db_rollback(f->db);
 	else
@@ -376,7 +413,7 @@ struct pass {
 	struct flowy *f;
 	const struct gc_opts *o;
 	double cutoff;
-	int64_t *victims;        /* descending */
+	int64_t *victims;        /* ascending */
 	size_t nvictims;
 	int64_t *known;          /* ids of runs and snapshot owners, ascending */
 	size_t nknown;
@@ -460,14 +497,15 @@ static int plan_rows(struct pass *ps, const struct strs *pins)
 		rc = db_exec(d, "INSERT OR IGNORE INTO temp.gc_pins VALUES(?)", "t", pins->v[i]);
 	if (rc)
 		return rc;
-	if (ps->o->cmd == GC_FORGET) {
+	if (!rc)
+		rc = victims_reset(d);
+	if (!rc && ps->o->cmd == GC_FORGET) {
 		rc = forget_check(ps);
 		if (!rc)
-			rc = ids_query(d, &ps->victims, &ps->nvictims, db_prepare(d,
-			               "SELECT id FROM runs WHERE pipeline=? ORDER BY id DESC", "t",
-			               ps->o->pipeline));
-	} else {
-		rc = ids_query(d, &ps->victims, &ps->nvictims, db_prepare(d,
+			rc = db_exec(d, "INSERT INTO temp.gc_victims SELECT id FROM runs WHERE "
+			             "pipeline=?", "t", ps->o->pipeline);
+	} else if (!rc) {
+		rc = db_exec(d, "INSERT INTO temp.gc_victims "
 			"SELECT id FROM (SELECT id, pipeline, status, tags, "
 			"coalesce(finished, started, queued) AS t, row_number() OVER "
 			"(PARTITION BY pipeline ORDER BY id DESC) AS rn FROM runs) r "
@@ -479,12 +517,15 @@ static int plan_rows(struct pass *ps, const struct strs *pins)
 			" ON p.hash=io.hash WHERE io.dir='out' GROUP BY io.hash)"
 			" AND id NOT IN (SELECT snapshot_run FROM runs WHERE status IN " LIVE
 			" AND snapshot_run IS NOT NULL)"
-			" AND NOT EXISTS (SELECT 1 FROM runs q WHERE q.pipeline=r.pipeline AND"
-			" q.status IN " LIVE " AND q.snapshot_run IS NULL)"
-			" ORDER BY id DESC", "id", ps->o->keep, util_now() - ps->o->older_than));
+			" AND pipeline NOT IN (SELECT pipeline FROM runs WHERE status IN " LIVE
+			" AND snapshot_run IS NULL)", "id", ps->o->keep,
+			util_now() - ps->o->older_than);
 	}
-	for (size_t i = 0; !rc && i < ps->nvictims; i++)
-		rc = delete_rows(f, ps->victims[i], ps->o->dry, &ps->made);
+	if (!rc)
+		rc = ids_query(d, &ps->victims, &ps->nvictims, db_prepare(d,
+		               "SELECT id FROM temp.gc_victims ORDER BY id", ""));
+	if (!rc)
+		rc = delete_victims(f, ps->o->dry, &ps->made);
 	if (!rc && ps->o->cmd == GC_FORGET)
 		rc = db_exec(d, "DELETE FROM latest WHERE pipeline=?", "t", ps->o->pipeline);
 	if (!rc)
@@ -604,7 +645,6 @@ int gc_execute(struct flowy *f, const struct gc_opts *o, struct gc_result *out,
 	out->runs = ps.victims;
 	out->nruns = ps.nvictims;
 	ps.victims = NULL;
-	qsort(out->runs, out->nruns, sizeof *out->runs, cmp_id);
 	out->duration = util_now() - t0;
 	char *cmd = gc_describe(o), *ids = gc_ids_text(out->runs, out->nruns);
 	int lr = db_exec(f->db, "INSERT INTO gc_log(time, command, dry, runs, run_ids, "
