@@ -242,8 +242,9 @@ static char *render_status(void)
 }
 
 /* Run one command line (printable, bounded); 0 or -errno. */
-static int ctl_line(struct flowy *f, const char *line)
+static int ctl_line(void *arg, const char *line)
 {
+	struct flowy *f = arg;
 	struct gc_opts o;
 	struct gc_result res;
 	char *why = NULL;
@@ -283,21 +284,7 @@ static int store_write(struct flowy *f, struct fh *h, const char *buf, size_t le
 {
 	if (h->kind != FH_CTL)
 		return -EBADF;
-	int rc = (int)len;
-	for (size_t at = 0; at < len && rc > 0; ) {
-		const char *line = buf + at, *nl = memchr(line, '\n', len - at);
-		size_t ll = nl ? (size_t)(nl - line) : len - at;
-		at += ll + (nl != NULL);
-		char *cmd = xstrndup(line, ll < 256 ? ll : 256);
-		for (char *c = cmd; *c; c++)
-			if ((unsigned char)*c < 0x20)
-				*c = ' ';
-		int r = cmd[strspn(cmd, " ")] && cmd[strspn(cmd, " ")] != '#' ? ctl_line(f, cmd) : 0;
-		if (r < 0)
-			rc = r;
-		free(cmd);
-	}
-	return rc;
+	return view_ctl_lines(buf, len, ctl_line, f);
 }
 
 /* ---- gc.log ------------------------------------------------------------ */
@@ -405,13 +392,8 @@ static int store_open(struct flowy *f, const char *path, int flags, struct fh *h
 	int acc = flags & O_ACCMODE;
 	if (k == SF_NONE)
 		return strcmp(path, "store") ? -ENOENT : -EISDIR;
-	if (k == SF_CTL) {
-		if (acc == O_RDONLY)
-			return -EACCES;
-		h->kind = FH_CTL;
-		h->direct_io = 1;
-		return 0;
-	}
+	if (k == SF_CTL)
+		return view_ctl_open(h, flags);
 	if (acc != O_RDONLY)
 		return -EROFS;
 	char *text = view_cache_take(path);
