@@ -596,13 +596,14 @@ int gc_execute(struct flowy *f, const struct gc_opts *o, struct gc_result *out,
 	int rc = collect_pins(f, &pins);
 
 	db_lock(f->db);
-	if (!rc)
+	int begun = !rc;
+	if (begun)
 		rc = db_begin(f->db);
 	if (!rc)
 		rc = plan_rows(&ps, &pins);
-	if (rc || o->dry)
+	if (begun && (rc || o->dry))
 		db_rollback(f->db);
-	else
+	else if (begun)
 		rc = db_commit(f->db);
 	db_unlock(f->db);
 	if (rc) {
