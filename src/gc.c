@@ -495,8 +495,6 @@ static int plan_rows(struct pass *ps, const struct strs *pins)
 		rc = db_exec(d, "DELETE FROM temp.gc_pins", "");
 	for (size_t i = 0; !rc && i < pins->n; i++)
 		rc = db_exec(d, "INSERT OR IGNORE INTO temp.gc_pins VALUES(?)", "t", pins->v[i]);
-	if (rc)
-		return rc;
 	if (!rc)
 		rc = victims_reset(d);
 	if (!rc && ps->o->cmd == GC_FORGET) {
