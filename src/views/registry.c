@@ -361,6 +361,10 @@ static int ctl_apply(struct flowy *f, const char *model, const char *line,
 		return -EINVAL;
 	}
 	int rc = cas_stat(f->cas, p + 7, &cs);
+	/* Found, its mtime becomes now: a gc that read the database before
+	 * this version is recorded spares it (gc.c). */
+	if (!rc && !cas_obj_exists(f->cas, p + 7, cs.kind))
+		rc = -ENOENT;
 	if (rc < 0) {
 		*why = rc == -ENOENT ? "no such artifact in the store" : "cannot read the store";
 		return rc;
