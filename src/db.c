@@ -46,6 +46,70 @@ struct db {
 	size_t ncache;
 };
 
+/* The rows a run with same_as derives from the rows of run same_as, the
+ * same rows the full path records for a run in which every step is a
+ * cache hit: each step `cached` (reason "cached", exit code 0, no
+ * attempt, started and finished when the run started), with the key,
+ * key parts and params it had, the same inputs and outputs and the
+ * metrics its outputs came with. Until such a run has succeeded its steps
+ * read `pending` (queued or running) or `skipped` (it ended otherwise,
+ * as db_recover leaves pending steps), without inputs, outputs or
+ * metrics. Defined once, here; readers only ever see the views. */
+#define DERIVED_OK "r.status='succeeded'"
+#define DERIVED_VIEWS \
+	"CREATE VIEW steps AS SELECT run_id, name, status, exit_code, attempts, " \
+	"  started, finished, cached, reason, cache_key, key_parts, error, params, pid, " \
+	"  paused, seq FROM steps_recorded " \
+	"UNION ALL SELECT r.id, s.name, CASE WHEN " DERIVED_OK " THEN 'cached' " \
+	"  WHEN r.status IN ('queued', 'running', 'paused') THEN 'pending' " \
+	"  ELSE 'skipped' END, CASE WHEN " DERIVED_OK " THEN 0 END, 0, " \
+	"  CASE WHEN " DERIVED_OK " THEN r.started END, " \
+	"  CASE WHEN " DERIVED_OK " THEN r.started END, " DERIVED_OK ", " \
+	"  CASE WHEN " DERIVED_OK " THEN 'cached' END, " \
+	"  CASE WHEN " DERIVED_OK " THEN s.cache_key END, " \
+	"  CASE WHEN " DERIVED_OK " THEN s.key_parts END, NULL, " \
+	"  CASE WHEN " DERIVED_OK " THEN s.params END, NULL, 0, s.seq " \
+	"  FROM runs r JOIN steps_recorded s ON s.run_id=r.same_as " \
+	"  WHERE r.same_as IS NOT NULL;" \
+	"CREATE VIEW step_io AS SELECT run_id, step, dir, name, hash, ref " \
+	"  FROM step_io_recorded " \
+	"UNION ALL SELECT r.id, io.step, io.dir, io.name, io.hash, io.ref " \
+	"  FROM runs r JOIN step_io_recorded io ON io.run_id=r.same_as " \
+	"  WHERE r.same_as IS NOT NULL AND " DERIVED_OK ";" \
+	"CREATE VIEW metrics AS SELECT run_id, step, name, idx, value, time " \
+	"  FROM metrics_recorded " \
+	"UNION ALL SELECT r.id, m.step, m.name, m.idx, m.value, m.time " \
+	"  FROM runs r JOIN metrics_recorded m ON m.run_id=r.same_as " \
+	"  WHERE r.same_as IS NOT NULL AND " DERIVED_OK ";" \
+	"CREATE TRIGGER steps_insert INSTEAD OF INSERT ON steps BEGIN " \
+	"  INSERT INTO steps_recorded(run_id, name, status, exit_code, attempts, " \
+	"  started, finished, cached, reason, cache_key, key_parts, error, params, pid, " \
+	"  paused, seq) VALUES(NEW.run_id, NEW.name, NEW.status, NEW.exit_code, " \
+	"  coalesce(NEW.attempts, 0), NEW.started, NEW.finished, coalesce(NEW.cached, 0), " \
+	"  NEW.reason, NEW.cache_key, NEW.key_parts, NEW.error, NEW.params, NEW.pid, " \
+	"  coalesce(NEW.paused, 0), NEW.seq); END;" \
+	"CREATE TRIGGER steps_update INSTEAD OF UPDATE ON steps BEGIN " \
+	"  UPDATE steps_recorded SET run_id=NEW.run_id, name=NEW.name, " \
+	"  status=NEW.status, exit_code=NEW.exit_code, attempts=NEW.attempts, " \
+	"  started=NEW.started, finished=NEW.finished, cached=NEW.cached, " \
+	"  reason=NEW.reason, cache_key=NEW.cache_key, key_parts=NEW.key_parts, " \
+	"  error=NEW.error, params=NEW.params, pid=NEW.pid, paused=NEW.paused, " \
+	"  seq=NEW.seq WHERE run_id=OLD.run_id AND name=OLD.name; END;" \
+	"CREATE TRIGGER steps_delete INSTEAD OF DELETE ON steps BEGIN " \
+	"  DELETE FROM steps_recorded WHERE run_id=OLD.run_id AND name=OLD.name; END;" \
+	"CREATE TRIGGER step_io_insert INSTEAD OF INSERT ON step_io BEGIN " \
+	"  INSERT INTO step_io_recorded(run_id, step, dir, name, hash, ref) " \
+	"  VALUES(NEW.run_id, NEW.step, NEW.dir, NEW.name, NEW.hash, NEW.ref); END;" \
+	"CREATE TRIGGER step_io_delete INSTEAD OF DELETE ON step_io BEGIN " \
+	"  DELETE FROM step_io_recorded WHERE run_id=OLD.run_id AND step=OLD.step " \
+	"  AND dir=OLD.dir AND name=OLD.name; END;" \
+	"CREATE TRIGGER metrics_insert INSTEAD OF INSERT ON metrics BEGIN " \
+	"  INSERT INTO metrics_recorded(run_id, step, name, idx, value, time) " \
+	"  VALUES(NEW.run_id, NEW.step, NEW.name, NEW.idx, NEW.value, NEW.time); END;" \
+	"CREATE TRIGGER metrics_delete INSTEAD OF DELETE ON metrics BEGIN " \
+	"  DELETE FROM metrics_recorded WHERE run_id=OLD.run_id AND step=OLD.step " \
+	"  AND name=OLD.name AND idx=OLD.idx; END;"
+
 static const char *const migrations[] = {
 	/* 1: runs, steps, their inputs and outputs, artifacts, cache. */
 	"CREATE TABLE runs("
@@ -121,9 +185,24 @@ static const char *const migrations[] = {
 	"  time REAL NOT NULL, from_v INTEGER, to_v INTEGER, uid INTEGER NOT NULL);"
 	"ALTER TABLE runs ADD COLUMN note TEXT;"
 	"ALTER TABLE runs ADD COLUMN tags TEXT;",
+	/* 7: a re-check in which nothing changed is one row: runs.same_as
+	 * names the run whose recorded rows it repeats (one that has rows of
+	 * its own). The rows are kept in *_recorded; steps, step_io and
+	 * metrics are views adding the rows such runs derive (see
+	 * DERIVED_STEPS below), so every reader sees one set of rows a run,
+	 * however it was recorded. Writes through the views reach the
+	 * recorded tables (INSTEAD OF triggers). */
+	"ALTER TABLE runs ADD COLUMN same_as INTEGER;"
+	"CREATE INDEX runs_same_as ON runs(same_as) WHERE same_as IS NOT NULL;"
+	"ALTER TABLE steps RENAME TO steps_recorded;"
+	"ALTER TABLE step_io RENAME TO step_io_recorded;"
+	"ALTER TABLE metrics RENAME TO metrics_recorded;"
+	DERIVED_VIEWS,
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+_Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
+               "DB_SCHEMA_VERSION (db.h) is the number of migrations");
 
 int db_errno(int sqlite_rc)
 {
@@ -666,13 +745,72 @@ int db_run_create(db *d, int64_t *out_id, const char *pipeline,
 	return rc;
 }
 
+/* Copy the rows run id derives (see DERIVED_VIEWS) into the recorded
+ * tables and clear its same_as: it then stands on its own. Lock held,
+ * in the caller's transaction. */
+static int materialize(db *d, int64_t id)
+{
+	int rc = db_exec(d, "INSERT INTO steps_recorded(run_id, name, status, exit_code, "
+	                 "attempts, started, finished, cached, reason, cache_key, key_parts, "
+	                 "error, params, pid, paused, seq) SELECT run_id, name, status, "
+	                 "exit_code, attempts, started, finished, cached, reason, cache_key, "
+	                 "key_parts, error, params, pid, paused, seq FROM steps WHERE "
+	                 "run_id=?", "i", id);
+	if (!rc)
+		rc = db_exec(d, "INSERT INTO step_io_recorded(run_id, step, dir, name, hash, "
+		             "ref) SELECT run_id, step, dir, name, hash, ref FROM step_io "
+		             "WHERE run_id=?", "i", id);
+	if (!rc)
+		rc = db_exec(d, "INSERT INTO metrics_recorded(run_id, step, name, idx, value, "
+		             "time) SELECT run_id, step, name, idx, value, time FROM metrics "
+		             "WHERE run_id=?", "i", id);
+	if (!rc)
+		rc = db_exec(d, "UPDATE runs SET same_as=NULL WHERE id=?", "i", id);
+	return rc;
+}
+
+int db_run_materialize(db *d, int64_t id)
+{
+	db_lock(d);
+	int rc = db_begin(d);
+	if (!rc && db_int(d, 0, "SELECT same_as FROM runs WHERE id=?", "i", id))
+		rc = materialize(d, id);
+	if (rc)
+		db_rollback(d);
+	else
+		rc = db_commit(d);
+	db_unlock(d);
+	return rc;
+}
+
+int db_run_release(db *d, int64_t id)
+{
+	int64_t heir = 0;
+	db_lock(d);
+	int rc = db_begin(d);
+	if (!rc)
+		rc = db_get_int(d, &heir, "SELECT min(id) FROM runs WHERE same_as=?", "i", id);
+	if (rc == 1)
+		rc = 0;
+	if (!rc && heir)
+		rc = materialize(d, heir);
+	if (!rc && heir)
+		rc = db_exec(d, "UPDATE runs SET same_as=? WHERE same_as=?", "ii", heir, id);
+	if (rc)
+		db_rollback(d);
+	else
+		rc = db_commit(d);
+	db_unlock(d);
+	return rc;
+}
+
 int db_recover(db *d, void (*stray)(int64_t run, const char *step, int pid, void *arg),
                void *arg)
 {
 	int rc = 0, s;
 
 	db_lock(d);
-	sqlite3_stmt *st = db_prepare(d, "SELECT run_id, name, pid FROM steps WHERE "
+	sqlite3_stmt *st = db_prepare(d, "SELECT run_id, name, pid FROM steps_recorded WHERE "
 	                              "status='running' AND pid IS NOT NULL", "");
 	if (!st) {
 		rc = -EIO;
@@ -686,7 +824,7 @@ int db_recover(db *d, void (*stray)(int64_t run, const char *step, int pid, void
 		goto out;
 	rc = db_begin(d);
 	if (!rc)
-		rc = db_exec(d, "UPDATE steps SET status='failed', "
+		rc = db_exec(d, "UPDATE steps_recorded SET status='failed', "
 		                "error='daemon stopped while the step ran' "
 		                "WHERE status='running' AND run_id IN (SELECT id FROM runs "
 		                "WHERE status IN ('queued','running','paused'))", "");
@@ -696,7 +834,7 @@ int db_recover(db *d, void (*stray)(int64_t run, const char *step, int pid, void
 		                "WHERE status IN ('running','pending') AND run_id IN (SELECT id "
 		                "FROM runs WHERE status IN ('queued','running','paused'))", "");
 	if (!rc)
-		rc = db_exec(d, "UPDATE steps SET status='skipped' WHERE status='pending' "
+		rc = db_exec(d, "UPDATE steps_recorded SET status='skipped' WHERE status='pending' "
 		                "AND run_id IN (SELECT id FROM runs WHERE status IN "
 		                "('queued','running','paused'))", "");
 	if (!rc)

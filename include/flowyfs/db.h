@@ -15,7 +15,7 @@
 
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 7
 
 /* Open (creating and migrating) the database at path. *err (malloc'd) says
  * what failed. */
@@ -73,6 +73,18 @@ void db_rollback(db *d);
 /* Runs and steps. */
 int db_run_create(db *d, int64_t *out_id, const char *pipeline,
                   const char *trigger);
+/* A run recorded as the same as an earlier one (runs.same_as, the
+ * all-cached re-check) has no step, step_io or metrics rows of its own:
+ * the views steps, step_io and metrics derive them from the rows of
+ * run same_as, and writes through those views reach the *_recorded
+ * tables. db_run_materialize copies the rows run id derives into the
+ * recorded tables and clears its same_as (a no-op for other runs).
+ * db_run_release, before run id's rows are deleted, does that for the
+ * oldest run that is the same as id and makes the others the same as
+ * it. Both take the lock, in a transaction of their own (or the
+ * caller's); 0 or -errno. */
+int db_run_materialize(db *d, int64_t id);
+int db_run_release(db *d, int64_t id);
 /* Runs left queued/running by a daemon that died become interrupted; the
  * process groups of their running steps are handed to stray(run, step,
  * pid, arg) first, so they can be stopped. */

@@ -48,11 +48,12 @@ static int do_capture(struct run *r, void *arg)
 	if (!params)
 		util_oom();
 	int rc = db_exec(d, "UPDATE runs SET commit_id=nullif(?, ''), git=?, env=?, "
-	                 "dag=?, snapshot_run=?, params=? WHERE id=?", "ttttiti",
-	                 r->snap.commit, a->git ? a->git : "", env, dot, r->snap.run,
-	                 params, r->id);
-	for (size_t k = 0; !rc && k < r->p->n_steps; k++)
-		rc = db_exec(d, "INSERT OR REPLACE INTO steps(run_id, name, status, seq) "
+	                 "dag=?, snapshot_run=?, params=?, same_as=nullif(?, 0) WHERE id=?",
+	                 "ttttitii", r->snap.commit, a->git ? a->git : "", env, dot,
+	                 r->snap.run, params, r->same_as, r->id);
+	/* A run the same as an earlier one derives its steps' rows from it. */
+	for (size_t k = 0; !rc && !r->same_as && k < r->p->n_steps; k++)
+		rc = db_exec(d, "INSERT OR REPLACE INTO steps_recorded(run_id, name, status, seq) "
 		             "VALUES(?, ?, 'pending', ?)", "iti", r->id,
 		             r->p->steps[r->p->order[k]].name, (int64_t)k);
 	free(params);
@@ -92,7 +93,7 @@ int record_step_running(struct run *r, size_t i)
 		               "started=excluded.started, reason=excluded.reason, "
 		               "attempts=excluded.attempts", "ittdti", r->id, s->def->name,
 		               s->item, s->started, s->reason, (int64_t)s->attempts);
-	return db_exec(r->f->db, "UPDATE steps SET status='running', started=?, reason=?, "
+	return db_exec(r->f->db, "UPDATE steps_recorded SET status='running', started=?, reason=?, "
 	               "pid=?, attempts=? WHERE run_id=? AND name=?", "dtiiit", s->started,
 	               s->reason, (int64_t)s->proc.pid, (int64_t)s->attempts, r->id,
 	               s->def->name);
@@ -115,7 +116,7 @@ static int record_inputs(struct run *r, size_t i)
 	struct srun *s = &r->s[i];
 	int rc = 0;
 	for (size_t k = 0; !rc && k < s->def->n_inputs && s->in_hex[k]; k++) {
-		rc = db_exec(r->f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, "
+		rc = db_exec(r->f->db, "INSERT OR REPLACE INTO step_io_recorded(run_id, step, dir, "
 		             "name, hash, ref) VALUES(?, ?, 'in', ?, ?, ?)", "itttt", r->id,
 		             s->def->name, s->def->inputs[k].as, s->in_hex[k],
 		             s->def->inputs[k].ref);
@@ -166,7 +167,7 @@ static int do_step_end(struct run *r, void *arg)
 	if (!params)
 		util_oom();
 	if (!rc)
-		rc = db_exec(f->db, "UPDATE steps SET status=?, exit_code=?, attempts=?, "
+		rc = db_exec(f->db, "UPDATE steps_recorded SET status=?, exit_code=?, attempts=?, "
 		             "started=nullif(?, 0), finished=nullif(?, 0), cached=?, reason=?, "
 		             "cache_key=?, key_parts=?, error=?, params=?, paused=? "
 		             "WHERE run_id=? AND name=?", "tiidditttttdit", a->status,
@@ -175,10 +176,10 @@ static int do_step_end(struct run *r, void *arg)
 		             s->error, params, s->paused, r->id, s->def->name);
 	free(params);
 	if (!rc && !s->attempts && !s->cached)
-		rc = db_exec(f->db, "UPDATE steps SET exit_code=NULL WHERE run_id=? AND name=?",
+		rc = db_exec(f->db, "UPDATE steps_recorded SET exit_code=NULL WHERE run_id=? AND name=?",
 		             "it", r->id, s->def->name);
 	for (size_t o = 0; !rc && ok && o < s->def->n_outputs; o++) {
-		rc = db_exec(f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, "
+		rc = db_exec(f->db, "INSERT OR REPLACE INTO step_io_recorded(run_id, step, dir, name, "
 		             "hash) VALUES(?, ?, 'out', ?, ?)", "ittt", r->id, s->def->name,
 		             s->def->outputs[o], s->out_hex[o]);
 		if (!rc && !s->cached)
@@ -195,8 +196,8 @@ static int do_step_end(struct run *r, void *arg)
 	}
 	/* A cached step carries the metrics of the run that made its outputs. */
 	if (!rc && s->cached && s->from_run && s->from_run != r->id)
-		rc = db_exec(f->db, "INSERT INTO metrics(run_id, step, name, idx, value, time) "
-		             "SELECT ?, step, name, idx, value, time FROM metrics WHERE "
+		rc = db_exec(f->db, "INSERT INTO metrics_recorded(run_id, step, name, idx, value, "
+		             "time) SELECT ?, step, name, idx, value, time FROM metrics_recorded WHERE "
 		             "run_id=? AND step=?", "iit", r->id, s->from_run, s->def->name);
 	if (!rc && ok && !s->cached && s->key)
 		rc = db_exec(f->db, "INSERT OR REPLACE INTO cache(key, run_id, step) "

@@ -1001,7 +1001,8 @@ static int run_ended(struct flowy *f, int64_t id)
 }
 
 /* Delete run id's rows, in one transaction. A snapshot other runs share
- * moves to the oldest of them first. Lock held. */
+ * moves to the oldest of them first, and so do the rows runs recorded as
+ * the same as id derive from (db_run_release). Lock held. */
 static int delete_rows(struct flowy *f, int64_t id, int64_t *heir)
 {
 	static const char *const tables[] = {"steps", "step_io", "metrics", "items",
@@ -1009,6 +1010,8 @@ static int delete_rows(struct flowy *f, int64_t id, int64_t *heir)
 	db *d = f->db;
 	int rc = db_begin(d);
 	*heir = 0;
+	if (!rc)
+		rc = db_run_release(d, id);
 	if (!rc)
 		rc = db_get_int(d, heir, "SELECT min(id) FROM runs WHERE snapshot_run=? AND "
 		                "id<>?", "ii", id, id);
