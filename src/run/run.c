@@ -246,7 +246,15 @@ struct run *run_capture(struct flowy *f, int64_t id, const struct run_request *r
 	struct step_checks checks = {
 		.overrides = retry_params ? retry_params : req->overrides,
 	};
-	rc = step_load_checked(&r->p, r->pipeline, r->snap.dir, &checks);
+	char *def_key = req->overrides ? cJSON_PrintUnformatted(req->overrides) : xstrdup("");
+	if (!def_key)
+		util_oom();
+	if (!req->retry_of)
+		r->p = snapshot_def_get(f->snapshots, r->pipeline, r->snap.run, def_key);
+	rc = r->p ? 0 : step_load_checked(&r->p, r->pipeline, r->snap.dir, &checks);
+	if (rc >= 0 && !r->p->n_errors && !req->retry_of)
+		snapshot_def_keep(f->snapshots, r->pipeline, r->snap.run, def_key, r->p);
+	free(def_key);
 	if (rc < 0 || r->p->n_errors) {
 		msg = rc < 0 ? xasprintf("cannot read pipeline: %s", strerror(-rc))
 		             : xasprintf("pipeline is invalid: %s", r->p->errors[0]);
