@@ -302,7 +302,8 @@ static int same_dir(const struct stat *a, const struct stat *b)
  * only when the directory changed since (a run's thousand events cost
  * one stat each, not a listing each). A change within a second of the
  * last listing may share its timestamp, so a listing that recent is
- * never trusted. 0, or -1 when the directory cannot be read (logged). */
+ * never trusted. 0, or -1 when the directory cannot be read (logged;
+ * the events of the batch then run no hook, as before a listing). */
 static int list_hooks(struct hooks *h, const char *event)
 {
 	struct stat st;
@@ -353,14 +354,11 @@ static int list_hooks(struct hooks *h, const char *event)
 	return 0;
 }
 
-/* Queue event j (taken over) for every matching hook. */
+/* Queue event j (taken over) for every matching hook of h->names (as
+ * list_hooks left them for the batch j is part of). */
 static void dispatch(struct hooks *h, struct hjob *j)
 {
 	const char *event = events_name(j->ev->kind);
-	if (list_hooks(h, event) < 0) {
-		job_free(j);
-		return;
-	}
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	for (size_t i = 0; i < h->nnames; i++)
@@ -614,10 +612,15 @@ static void *runner_main(void *arg)
 		h->inbox_end = &h->inbox;
 		int stop = h->stop;
 		pthread_mutex_unlock(&h->lock);
+		/* One look at hooks/ for the whole batch. */
+		int listed = in ? list_hooks(h, events_name(in->ev->kind)) : 0;
 		while (in) {
 			struct hjob *next = in->next;
 			in->next = NULL;
-			dispatch(h, in);
+			if (listed < 0)
+				job_free(in);
+			else
+				dispatch(h, in);
 			in = next;
 		}
 		double now = util_now();
