@@ -50,37 +50,44 @@ struct db {
  * same rows the full path records for a run in which every step is a
  * cache hit: each step `cached` (reason "cached", exit code 0, no
  * attempt, started and finished when the run started), with the key,
- * key parts and params it had, the same inputs and outputs and the
- * metrics its outputs came with. Until such a run has succeeded its steps
- * read `pending` (queued or running) or `skipped` (it ended otherwise,
- * as db_recover leaves pending steps), without inputs, outputs or
- * metrics. Defined once, here; readers only ever see the views. */
-#define DERIVED_OK "r.status='succeeded'"
+ * key parts and params it had, and the same inputs and outputs. Until
+ * such a run has succeeded its steps read `pending` (queued or running)
+ * or `skipped` (it ended otherwise, as db_recover leaves pending steps),
+ * without inputs or outputs. Defined once, here; readers only ever see
+ * the views. Each is one join of runs with the recorded rows (a run's
+ * own, or those of the run it is the same as), not a UNION: SQLite
+ * flattens it into the queries that read it and keeps their indexes (a
+ * UNION view in a join, a DISTINCT or a correlated subquery is
+ * materialized whole). Every row belongs to a run that exists. (Metrics
+ * stay a table: a re-check copies the metric rows of
+ * the run it repeats, as the full path does for cached steps, in one
+ * statement and none for steps that report none; queries across runs'
+ * metrics then keep their plans.) */
+#define OWN "r.same_as IS NULL"
+#define OK "r.status='succeeded'"
 #define DERIVED_VIEWS \
-	"CREATE VIEW steps AS SELECT run_id, name, status, exit_code, attempts, " \
-	"  started, finished, cached, reason, cache_key, key_parts, error, params, pid, " \
-	"  paused, seq FROM steps_recorded " \
-	"UNION ALL SELECT r.id, s.name, CASE WHEN " DERIVED_OK " THEN 'cached' " \
+	"CREATE VIEW steps AS SELECT r.id AS run_id, s.name AS name, " \
+	"  CASE WHEN " OWN " THEN s.status WHEN " OK " THEN 'cached' " \
 	"  WHEN r.status IN ('queued', 'running', 'paused') THEN 'pending' " \
-	"  ELSE 'skipped' END, CASE WHEN " DERIVED_OK " THEN 0 END, 0, " \
-	"  CASE WHEN " DERIVED_OK " THEN r.started END, " \
-	"  CASE WHEN " DERIVED_OK " THEN r.started END, " DERIVED_OK ", " \
-	"  CASE WHEN " DERIVED_OK " THEN 'cached' END, " \
-	"  CASE WHEN " DERIVED_OK " THEN s.cache_key END, " \
-	"  CASE WHEN " DERIVED_OK " THEN s.key_parts END, NULL, " \
-	"  CASE WHEN " DERIVED_OK " THEN s.params END, NULL, 0, s.seq " \
-	"  FROM runs r JOIN steps_recorded s ON s.run_id=r.same_as " \
-	"  WHERE r.same_as IS NOT NULL;" \
-	"CREATE VIEW step_io AS SELECT run_id, step, dir, name, hash, ref " \
-	"  FROM step_io_recorded " \
-	"UNION ALL SELECT r.id, io.step, io.dir, io.name, io.hash, io.ref " \
-	"  FROM runs r JOIN step_io_recorded io ON io.run_id=r.same_as " \
-	"  WHERE r.same_as IS NOT NULL AND " DERIVED_OK ";" \
-	"CREATE VIEW metrics AS SELECT run_id, step, name, idx, value, time " \
-	"  FROM metrics_recorded " \
-	"UNION ALL SELECT r.id, m.step, m.name, m.idx, m.value, m.time " \
-	"  FROM runs r JOIN metrics_recorded m ON m.run_id=r.same_as " \
-	"  WHERE r.same_as IS NOT NULL AND " DERIVED_OK ";" \
+	"  ELSE 'skipped' END AS status, " \
+	"  CASE WHEN " OWN " THEN s.exit_code WHEN " OK " THEN 0 END AS exit_code, " \
+	"  CASE WHEN " OWN " THEN s.attempts ELSE 0 END AS attempts, " \
+	"  CASE WHEN " OWN " THEN s.started WHEN " OK " THEN r.started END AS started, " \
+	"  CASE WHEN " OWN " THEN s.finished WHEN " OK " THEN r.started END AS finished, " \
+	"  CASE WHEN " OWN " THEN s.cached ELSE " OK " END AS cached, " \
+	"  CASE WHEN " OWN " THEN s.reason WHEN " OK " THEN 'cached' END AS reason, " \
+	"  CASE WHEN " OWN " OR " OK " THEN s.cache_key END AS cache_key, " \
+	"  CASE WHEN " OWN " OR " OK " THEN s.key_parts END AS key_parts, " \
+	"  CASE WHEN " OWN " THEN s.error END AS error, " \
+	"  CASE WHEN " OWN " OR " OK " THEN s.params END AS params, " \
+	"  CASE WHEN " OWN " THEN s.pid END AS pid, " \
+	"  CASE WHEN " OWN " THEN s.paused ELSE 0 END AS paused, s.seq AS seq " \
+	"  FROM runs r JOIN steps_recorded s ON (" OWN " AND s.run_id=r.id) OR " \
+	"  s.run_id=r.same_as;" \
+	"CREATE VIEW step_io AS SELECT r.id AS run_id, io.step AS step, io.dir AS dir, " \
+	"  io.name AS name, io.hash AS hash, io.ref AS ref FROM runs r JOIN " \
+	"  step_io_recorded io ON (" OWN " AND io.run_id=r.id) OR " \
+	"  (io.run_id=r.same_as AND " OK ");" \
 	"CREATE TRIGGER steps_insert INSTEAD OF INSERT ON steps BEGIN " \
 	"  INSERT INTO steps_recorded(run_id, name, status, exit_code, attempts, " \
 	"  started, finished, cached, reason, cache_key, key_parts, error, params, pid, " \
@@ -102,13 +109,7 @@ struct db {
 	"  VALUES(NEW.run_id, NEW.step, NEW.dir, NEW.name, NEW.hash, NEW.ref); END;" \
 	"CREATE TRIGGER step_io_delete INSTEAD OF DELETE ON step_io BEGIN " \
 	"  DELETE FROM step_io_recorded WHERE run_id=OLD.run_id AND step=OLD.step " \
-	"  AND dir=OLD.dir AND name=OLD.name; END;" \
-	"CREATE TRIGGER metrics_insert INSTEAD OF INSERT ON metrics BEGIN " \
-	"  INSERT INTO metrics_recorded(run_id, step, name, idx, value, time) " \
-	"  VALUES(NEW.run_id, NEW.step, NEW.name, NEW.idx, NEW.value, NEW.time); END;" \
-	"CREATE TRIGGER metrics_delete INSTEAD OF DELETE ON metrics BEGIN " \
-	"  DELETE FROM metrics_recorded WHERE run_id=OLD.run_id AND step=OLD.step " \
-	"  AND name=OLD.name AND idx=OLD.idx; END;"
+	"  AND dir=OLD.dir AND name=OLD.name; END;"
 
 static const char *const migrations[] = {
 	/* 1: runs, steps, their inputs and outputs, artifacts, cache. */
@@ -187,16 +188,15 @@ static const char *const migrations[] = {
 	"ALTER TABLE runs ADD COLUMN tags TEXT;",
 	/* 7: a re-check in which nothing changed is one row: runs.same_as
 	 * names the run whose recorded rows it repeats (one that has rows of
-	 * its own). The rows are kept in *_recorded; steps, step_io and
-	 * metrics are views adding the rows such runs derive (see
-	 * DERIVED_STEPS below), so every reader sees one set of rows a run,
+	 * its own). The rows are kept in steps_recorded and step_io_recorded;
+	 * steps and step_io are views adding the rows such runs derive (see
+	 * DERIVED_VIEWS above), so every reader sees one set of rows a run,
 	 * however it was recorded. Writes through the views reach the
 	 * recorded tables (INSTEAD OF triggers). */
 	"ALTER TABLE runs ADD COLUMN same_as INTEGER;"
 	"CREATE INDEX runs_same_as ON runs(same_as) WHERE same_as IS NOT NULL;"
 	"ALTER TABLE steps RENAME TO steps_recorded;"
 	"ALTER TABLE step_io RENAME TO step_io_recorded;"
-	"ALTER TABLE metrics RENAME TO metrics_recorded;"
 	DERIVED_VIEWS,
 };
 
@@ -761,47 +761,51 @@ static int materialize(db *d, int64_t id)
 		             "ref) SELECT run_id, step, dir, name, hash, ref FROM step_io "
 		             "WHERE run_id=?", "i", id);
 	if (!rc)
-		rc = db_exec(d, "INSERT INTO metrics_recorded(run_id, step, name, idx, value, "
-		             "time) SELECT run_id, step, name, idx, value, time FROM metrics "
-		             "WHERE run_id=?", "i", id);
-	if (!rc)
 		rc = db_exec(d, "UPDATE runs SET same_as=NULL WHERE id=?", "i", id);
 	return rc;
 }
 
-int db_run_materialize(db *d, int64_t id)
+int db_transaction(db *d, int (*fn)(db *d, void *arg), void *arg)
 {
 	db_lock(d);
 	int rc = db_begin(d);
-	if (!rc && db_int(d, 0, "SELECT same_as FROM runs WHERE id=?", "i", id))
-		rc = materialize(d, id);
+	if (!rc)
+		rc = fn(d, arg);
 	if (rc)
 		db_rollback(d);
 	else
 		rc = db_commit(d);
 	db_unlock(d);
+	return rc;
+}
+
+static int do_materialize(db *d, void *arg)
+{
+	int64_t id = *(int64_t *)arg;
+	return db_int(d, 0, "SELECT same_as FROM runs WHERE id=?", "i", id)
+	       ? materialize(d, id) : 0;
+}
+
+int db_run_materialize(db *d, int64_t id)
+{
+	return db_transaction(d, do_materialize, &id);
+}
+
+static int do_release(db *d, void *arg)
+{
+	int64_t id = *(int64_t *)arg, heir = 0;
+	int rc = db_get_int(d, &heir, "SELECT min(id) FROM runs WHERE same_as=?", "i", id);
+	if (rc < 0 || rc == 1 || !heir)
+		return rc < 0 ? rc : 0; /* an error, or no run repeats id */
+	rc = materialize(d, heir);
+	if (!rc)
+		rc = db_exec(d, "UPDATE runs SET same_as=? WHERE same_as=?", "ii", heir, id);
 	return rc;
 }
 
 int db_run_release(db *d, int64_t id)
 {
-	int64_t heir = 0;
-	db_lock(d);
-	int rc = db_begin(d);
-	if (!rc)
-		rc = db_get_int(d, &heir, "SELECT min(id) FROM runs WHERE same_as=?", "i", id);
-	if (rc == 1)
-		rc = 0;
-	if (!rc && heir)
-		rc = materialize(d, heir);
-	if (!rc && heir)
-		rc = db_exec(d, "UPDATE runs SET same_as=? WHERE same_as=?", "ii", heir, id);
-	if (rc)
-		db_rollback(d);
-	else
-		rc = db_commit(d);
-	db_unlock(d);
-	return rc;
+	return db_transaction(d, do_release, &id);
 }
 
 int db_recover(db *d, void (*stray)(int64_t run, const char *step, int pid, void *arg),

@@ -117,7 +117,7 @@ static int ingest_line(struct metrics_tail *t, db *d, const char *line, double n
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!rc)
-			rc = db_exec(d, "INSERT INTO metrics_recorded(run_id, step, name, idx, value, "
+			rc = db_exec(d, "INSERT INTO metrics(run_id, step, name, idx, value, "
 			             "time) VALUES(?, ?, ?, ?, ?, ?)", "ittidd", t->run_id,
 			             t->step, names[i], (int64_t)next_index(t, names[i]),
 			             values[i], now);

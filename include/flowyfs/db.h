@@ -69,6 +69,10 @@ char *db_text(db *d, const char *sql, const char *types, ...);
 int db_begin(db *d);
 int db_commit(db *d);
 void db_rollback(db *d);
+/* Run fn(d, arg) in a transaction (nested in an open one, if any), the
+ * lock taken: committed when fn returns 0, else rolled back; fn's error
+ * or the commit's is returned. */
+int db_transaction(db *d, int (*fn)(db *d, void *arg), void *arg);
 
 /* Runs and steps. */
 int db_run_create(db *d, int64_t *out_id, const char *pipeline,

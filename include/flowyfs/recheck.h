@@ -4,9 +4,10 @@
  * Re-running a pipeline whose files, params and inputs are all as they
  * were in an earlier run that succeeded makes every step a cache hit.
  * Such a run is recorded as one runs row whose same_as names that earlier
- * run; its step, input, output and metric rows are derived from that
- * run's when read (the views of db.h), the same rows the full path would
- * have written. The decision is made in two halves: at capture, what
+ * run; its step, input and output rows are derived from that run's when
+ * read (the views of db.h), the same rows the full path would have
+ * written, and the metric rows its steps carry are copied in one
+ * statement (none for steps that report none). The decision is made in two halves: at capture, what
  * costs one query (the same snapshot, params and workdir state as the
  * newest such run, no rerun or retry, every step with outputs); at the
  * run's start, in the scheduler, the rest (every output of that run still

@@ -215,12 +215,28 @@ int recheck_abandon(struct run *r)
 	return db_run_materialize(r->f->db, r->id);
 }
 
+struct settled_arg { int64_t id, same_as; double now; };
+
+/* The run succeeded, its cached steps carrying the metrics of the run
+ * they repeat (as the full path copies them): one statement each. */
+static int record_settled(db *d, void *arg)
+{
+	struct settled_arg *a = arg;
+	int rc = db_exec(d, "UPDATE runs SET status='succeeded', started=?, finished=? "
+	                 "WHERE id=?", "ddi", a->now, a->now, a->id);
+	if (!rc)
+		rc = db_exec(d, "INSERT INTO metrics(run_id, step, name, idx, value, time) "
+		             "SELECT ?, step, name, idx, value, time FROM metrics WHERE "
+		             "run_id=?", "ii", a->id, a->same_as);
+	return rc;
+}
+
 int recheck_settle(struct run *r)
 {
 	double now = util_now();
 	if (!outputs_unchanged(r) || !inputs_unchanged(r) || !registered(r) ||
-	    db_exec(r->f->db, "UPDATE runs SET status='succeeded', started=?, finished=? "
-	            "WHERE id=?", "ddi", now, now, r->id) < 0) {
+	    db_transaction(r->f->db, record_settled,
+	                   &(struct settled_arg){r->id, r->same_as, now}) < 0) {
 		log_debug("run %lld: not the same as run %lld: the full path", (long long)r->id,
 		          (long long)r->same_as);
 		for (size_t i = 0; i < r->p->n_steps; i++)

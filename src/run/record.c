@@ -14,22 +14,20 @@
 #include "flowyfs/registry.h"
 #include "flowyfs/util.h"
 
+struct txn_arg { struct run *r; int (*fn)(struct run *, void *); void *arg; };
+
+static int txn_call(db *d, void *arg)
+{
+	struct txn_arg *t = arg;
+	return t->fn(t->r, t->arg);
+}
+
 /* Run fn in a transaction of its own, or in the open batch. */
 static int in_txn(struct run *r, int (*fn)(struct run *, void *), void *arg)
 {
 	if (r->batch)
 		return fn(r, arg);
-	db *d = r->f->db;
-	db_lock(d);
-	int rc = db_begin(d);
-	if (!rc)
-		rc = fn(r, arg);
-	if (rc)
-		db_rollback(d);
-	else
-		rc = db_commit(d);
-	db_unlock(d);
-	return rc;
+	return db_transaction(r->f->db, txn_call, &(struct txn_arg){r, fn, arg});
 }
 
 struct capture_arg { const char *git; };
@@ -198,8 +196,8 @@ static int do_step_end(struct run *r, void *arg)
 	}
 	/* A cached step carries the metrics of the run that made its outputs. */
 	if (!rc && s->cached && s->from_run && s->from_run != r->id)
-		rc = db_exec(f->db, "INSERT INTO metrics_recorded(run_id, step, name, idx, value, "
-		             "time) SELECT ?, step, name, idx, value, time FROM metrics_recorded WHERE "
+		rc = db_exec(f->db, "INSERT INTO metrics(run_id, step, name, idx, value, "
+		             "time) SELECT ?, step, name, idx, value, time FROM metrics WHERE "
 		             "run_id=? AND step=?", "iit", r->id, s->from_run, s->def->name);
 	if (!rc && ok && !s->cached && s->key)
 		rc = db_exec(f->db, "INSERT OR REPLACE INTO cache(key, run_id, step) "
