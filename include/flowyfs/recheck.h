@@ -7,15 +7,15 @@
  * run; its step, input and output rows are derived from that run's when
  * read (the views of db.h), the same rows the full path would have
  * written, and the metric rows its steps carry are copied in one
- * statement (none for steps that report none). The decision is made in two halves: at capture, what
- * costs one query (the same snapshot, params and workdir state as the
- * newest such run, no rerun or retry, every step with outputs); at the
- * run's start, in the scheduler, the rest (every output of that run still
- * in the store, still what the cache gives for its key and still the
- * pipeline's latest, every input from outside the pipeline still of the
- * same content, registered outputs still versions of their models). A
- * run that fails the second half, or is stopped before it, records its
- * steps and goes the full path.
+ * statement (none for steps that report none). The decision is made in
+ * two halves: at capture, what costs one query (the same snapshot, params
+ * and workdir state as the newest such run, no rerun or retry, every step
+ * with outputs); at the run's start, in the scheduler, the rest (every
+ * output of that run still in the store, still what the cache gives for
+ * its key and still the pipeline's latest, every input from outside the
+ * pipeline still of the same content, registered outputs still versions
+ * of their models). A run that fails the second half, or is stopped
+ * before it, records its steps and goes the full path.
  */
 #ifndef FLOWYFS_RECHECK_H
 #define FLOWYFS_RECHECK_H

@@ -168,9 +168,9 @@ int cachekey_lookup(db *d, cas *c, const struct step_def *def, const char *key,
 	sqlite3_stmt *st = db_prepare(d,
 		/* A cache row names the run that ran the step: one with rows of
 		 * its own. */
-		"SELECT io.name, io.hash, c.run_id FROM cache c JOIN step_io_recorded io ON "
-		"io.run_id=c.run_id AND io.step=c.step AND io.dir='out' WHERE c.key=?", "t",
-		key);
+		"SELECT io.name, io.hash, c.run_id FROM cache c JOIN step_io_recorded io "
+		"ON io.run_id=c.run_id AND io.step=c.step AND io.dir='out' WHERE c.key=?",
+		"t", key);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		if (from_run)
 			*from_run = sqlite3_column_int64(st, 2);

@@ -53,8 +53,8 @@ static int do_capture(struct run *r, void *arg)
 	                 r->snap.run, params, r->same_as, r->id);
 	/* A run the same as an earlier one derives its steps' rows from it. */
 	for (size_t k = 0; !rc && !r->same_as && k < r->p->n_steps; k++)
-		rc = db_exec(d, "INSERT OR REPLACE INTO steps_recorded(run_id, name, status, seq) "
-		             "VALUES(?, ?, 'pending', ?)", "iti", r->id,
+		rc = db_exec(d, "INSERT OR REPLACE INTO steps_recorded(run_id, name, status, "
+		             "seq) VALUES(?, ?, 'pending', ?)", "iti", r->id,
 		             r->p->steps[r->p->order[k]].name, (int64_t)k);
 	free(params);
 	free(dot);
@@ -93,10 +93,10 @@ int record_step_running(struct run *r, size_t i)
 		               "started=excluded.started, reason=excluded.reason, "
 		               "attempts=excluded.attempts", "ittdti", r->id, s->def->name,
 		               s->item, s->started, s->reason, (int64_t)s->attempts);
-	return db_exec(r->f->db, "UPDATE steps_recorded SET status='running', started=?, reason=?, "
-	               "pid=?, attempts=? WHERE run_id=? AND name=?", "dtiiit", s->started,
-	               s->reason, (int64_t)s->proc.pid, (int64_t)s->attempts, r->id,
-	               s->def->name);
+	return db_exec(r->f->db, "UPDATE steps_recorded SET status='running', started=?, "
+	               "reason=?, pid=?, attempts=? WHERE run_id=? AND name=?", "dtiiit",
+	               s->started, s->reason, (int64_t)s->proc.pid, (int64_t)s->attempts,
+	               r->id, s->def->name);
 }
 
 /* Make hex known as an artifact (listed in artifacts/sha256, lineage/). */
@@ -116,8 +116,8 @@ static int record_inputs(struct run *r, size_t i)
 	struct srun *s = &r->s[i];
 	int rc = 0;
 	for (size_t k = 0; !rc && k < s->def->n_inputs && s->in_hex[k]; k++) {
-		rc = db_exec(r->f->db, "INSERT OR REPLACE INTO step_io_recorded(run_id, step, dir, "
-		             "name, hash, ref) VALUES(?, ?, 'in', ?, ?, ?)", "itttt", r->id,
+		rc = db_exec(r->f->db, "INSERT OR REPLACE INTO step_io_recorded(run_id, step, "
+		             "dir, name, hash, ref) VALUES(?, ?, 'in', ?, ?, ?)", "itttt", r->id,
 		             s->def->name, s->def->inputs[k].as, s->in_hex[k],
 		             s->def->inputs[k].ref);
 		if (!rc && !s->cached) /* a cache hit saw these inputs before */
@@ -167,20 +167,20 @@ static int do_step_end(struct run *r, void *arg)
 	if (!params)
 		util_oom();
 	if (!rc)
-		rc = db_exec(f->db, "UPDATE steps_recorded SET status=?, exit_code=?, attempts=?, "
-		             "started=nullif(?, 0), finished=nullif(?, 0), cached=?, reason=?, "
-		             "cache_key=?, key_parts=?, error=?, params=?, paused=? "
+		rc = db_exec(f->db, "UPDATE steps_recorded SET status=?, exit_code=?, "
+		             "attempts=?, started=nullif(?, 0), finished=nullif(?, 0), cached=?, "
+		             "reason=?, cache_key=?, key_parts=?, error=?, params=?, paused=? "
 		             "WHERE run_id=? AND name=?", "tiidditttttdit", a->status,
 		             (int64_t)s->exit_code, (int64_t)s->attempts, s->started,
 		             s->finished, (int64_t)s->cached, s->reason, s->key, s->key_parts,
 		             s->error, params, s->paused, r->id, s->def->name);
 	free(params);
 	if (!rc && !s->attempts && !s->cached)
-		rc = db_exec(f->db, "UPDATE steps_recorded SET exit_code=NULL WHERE run_id=? AND name=?",
-		             "it", r->id, s->def->name);
+		rc = db_exec(f->db, "UPDATE steps_recorded SET exit_code=NULL WHERE run_id=? "
+		             "AND name=?", "it", r->id, s->def->name);
 	for (size_t o = 0; !rc && ok && o < s->def->n_outputs; o++) {
-		rc = db_exec(f->db, "INSERT OR REPLACE INTO step_io_recorded(run_id, step, dir, name, "
-		             "hash) VALUES(?, ?, 'out', ?, ?)", "ittt", r->id, s->def->name,
+		rc = db_exec(f->db, "INSERT OR REPLACE INTO step_io_recorded(run_id, step, dir, "
+		             "name, hash) VALUES(?, ?, 'out', ?, ?)", "ittt", r->id, s->def->name,
 		             s->def->outputs[o], s->out_hex[o]);
 		if (!rc && !s->cached)
 			rc = record_artifact(f, s->out_hex[o]);
