@@ -46,6 +46,71 @@ struct db {
 	size_t ncache;
 };
 
+/* The rows a run with same_as derives from the rows of run same_as, the
+ * same rows the full path records for a run in which every step is a
+ * cache hit: each step `cached` (reason "cached", exit code 0, no
+ * attempt, started and finished when the run started), with the key,
+ * key parts and params it had, and the same inputs and outputs. Until
+ * such a run has succeeded its steps read `pending` (queued or running)
+ * or `skipped` (it ended otherwise, as db_recover leaves pending steps),
+ * without inputs or outputs. Defined once, here; readers only ever see
+ * the views. Each is one join of runs with the recorded rows (a run's
+ * own, or those of the run it is the same as), not a UNION: SQLite
+ * flattens it into the queries that read it and keeps their indexes (a
+ * UNION view in a join, a DISTINCT or a correlated subquery is
+ * materialized whole). Every row belongs to a run that exists. (Metrics
+ * stay a table: a re-check copies the metric rows of
+ * the run it repeats, as the full path does for cached steps, in one
+ * statement and none for steps that report none; queries across runs'
+ * metrics then keep their plans.) */
+#define OWN "r.same_as IS NULL"
+#define OK "r.status='succeeded'"
+#define DERIVED_VIEWS \
+	"CREATE VIEW steps AS SELECT r.id AS run_id, s.name AS name, " \
+	"  CASE WHEN " OWN " THEN s.status WHEN " OK " THEN 'cached' " \
+	"  WHEN r.status IN ('queued', 'running', 'paused') THEN 'pending' " \
+	"  ELSE 'skipped' END AS status, " \
+	"  CASE WHEN " OWN " THEN s.exit_code WHEN " OK " THEN 0 END AS exit_code, " \
+	"  CASE WHEN " OWN " THEN s.attempts ELSE 0 END AS attempts, " \
+	"  CASE WHEN " OWN " THEN s.started WHEN " OK " THEN r.started END AS started, " \
+	"  CASE WHEN " OWN " THEN s.finished WHEN " OK " THEN r.started END AS finished, " \
+	"  CASE WHEN " OWN " THEN s.cached ELSE " OK " END AS cached, " \
+	"  CASE WHEN " OWN " THEN s.reason WHEN " OK " THEN 'cached' END AS reason, " \
+	"  CASE WHEN " OWN " OR " OK " THEN s.cache_key END AS cache_key, " \
+	"  CASE WHEN " OWN " OR " OK " THEN s.key_parts END AS key_parts, " \
+	"  CASE WHEN " OWN " THEN s.error END AS error, " \
+	"  CASE WHEN " OWN " OR " OK " THEN s.params END AS params, " \
+	"  CASE WHEN " OWN " THEN s.pid END AS pid, " \
+	"  CASE WHEN " OWN " THEN s.paused ELSE 0 END AS paused, s.seq AS seq " \
+	"  FROM runs r JOIN steps_recorded s ON (" OWN " AND s.run_id=r.id) OR " \
+	"  s.run_id=r.same_as;" \
+	"CREATE VIEW step_io AS SELECT r.id AS run_id, io.step AS step, io.dir AS dir, " \
+	"  io.name AS name, io.hash AS hash, io.ref AS ref FROM runs r JOIN " \
+	"  step_io_recorded io ON (" OWN " AND io.run_id=r.id) OR " \
+	"  (io.run_id=r.same_as AND " OK ");" \
+	"CREATE TRIGGER steps_insert INSTEAD OF INSERT ON steps BEGIN " \
+	"  INSERT INTO steps_recorded(run_id, name, status, exit_code, attempts, " \
+	"  started, finished, cached, reason, cache_key, key_parts, error, params, pid, " \
+	"  paused, seq) VALUES(NEW.run_id, NEW.name, NEW.status, NEW.exit_code, " \
+	"  coalesce(NEW.attempts, 0), NEW.started, NEW.finished, coalesce(NEW.cached, 0), " \
+	"  NEW.reason, NEW.cache_key, NEW.key_parts, NEW.error, NEW.params, NEW.pid, " \
+	"  coalesce(NEW.paused, 0), NEW.seq); END;" \
+	"CREATE TRIGGER steps_update INSTEAD OF UPDATE ON steps BEGIN " \
+	"  UPDATE steps_recorded SET run_id=NEW.run_id, name=NEW.name, " \
+	"  status=NEW.status, exit_code=NEW.exit_code, attempts=NEW.attempts, " \
+	"  started=NEW.started, finished=NEW.finished, cached=NEW.cached, " \
+	"  reason=NEW.reason, cache_key=NEW.cache_key, key_parts=NEW.key_parts, " \
+	"  error=NEW.error, params=NEW.params, pid=NEW.pid, paused=NEW.paused, " \
+	"  seq=NEW.seq WHERE run_id=OLD.run_id AND name=OLD.name; END;" \
+	"CREATE TRIGGER steps_delete INSTEAD OF DELETE ON steps BEGIN " \
+	"  DELETE FROM steps_recorded WHERE run_id=OLD.run_id AND name=OLD.name; END;" \
+	"CREATE TRIGGER step_io_insert INSTEAD OF INSERT ON step_io BEGIN " \
+	"  INSERT INTO step_io_recorded(run_id, step, dir, name, hash, ref) " \
+	"  VALUES(NEW.run_id, NEW.step, NEW.dir, NEW.name, NEW.hash, NEW.ref); END;" \
+	"CREATE TRIGGER step_io_delete INSTEAD OF DELETE ON step_io BEGIN " \
+	"  DELETE FROM step_io_recorded WHERE run_id=OLD.run_id AND step=OLD.step " \
+	"  AND dir=OLD.dir AND name=OLD.name; END;"
+
 static const char *const migrations[] = {
 	/* 1: runs, steps, their inputs and outputs, artifacts, cache. */
 	"CREATE TABLE runs("
@@ -129,9 +194,23 @@ static const char *const migrations[] = {
 	/* a deleted run's snapshot heir and cache rows, found without a scan */
 	"CREATE INDEX runs_snapshot ON runs(snapshot_run);"
 	"CREATE INDEX cache_run ON cache(run_id);",
+	/* 8: a re-check in which nothing changed is one row: runs.same_as
+	 * names the run whose recorded rows it repeats (one that has rows of
+	 * its own). The rows are kept in steps_recorded and step_io_recorded;
+	 * steps and step_io are views adding the rows such runs derive (see
+	 * DERIVED_VIEWS above), so every reader sees one set of rows a run,
+	 * however it was recorded. Writes through the views reach the
+	 * recorded tables (INSTEAD OF triggers). */
+	"ALTER TABLE runs ADD COLUMN same_as INTEGER;"
+	"CREATE INDEX runs_same_as ON runs(same_as) WHERE same_as IS NOT NULL;"
+	"ALTER TABLE steps RENAME TO steps_recorded;"
+	"ALTER TABLE step_io RENAME TO step_io_recorded;"
+	DERIVED_VIEWS,
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+_Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
+               "DB_SCHEMA_VERSION (db.h) is the number of migrations");
 
 int db_errno(int sqlite_rc)
 {
@@ -674,13 +753,118 @@ int db_run_create(db *d, int64_t *out_id, const char *pipeline,
 	return rc;
 }
 
+/* Copy the rows run id derives (see DERIVED_VIEWS) into the recorded
+ * tables and clear its same_as: it then stands on its own. Lock held,
+ * in the caller's transaction. */
+static int materialize(db *d, int64_t id)
+{
+	int rc = db_exec(d, "INSERT INTO steps_recorded(run_id, name, status, exit_code, "
+	                 "attempts, started, finished, cached, reason, cache_key, key_parts, "
+	                 "error, params, pid, paused, seq) SELECT run_id, name, status, "
+	                 "exit_code, attempts, started, finished, cached, reason, cache_key, "
+	                 "key_parts, error, params, pid, paused, seq FROM steps WHERE "
+	                 "run_id=?", "i", id);
+	if (!rc)
+		rc = db_exec(d, "INSERT INTO step_io_recorded(run_id, step, dir, name, hash, "
+		             "ref) SELECT run_id, step, dir, name, hash, ref FROM step_io "
+		             "WHERE run_id=?", "i", id);
+	if (!rc)
+		rc = db_exec(d, "UPDATE runs SET same_as=NULL WHERE id=?", "i", id);
+	return rc;
+}
+
+int db_transaction(db *d, int (*fn)(db *d, void *arg), void *arg)
+{
+	db_lock(d);
+	int rc = db_begin(d);
+	if (!rc)
+		rc = fn(d, arg);
+	if (rc)
+		db_rollback(d);
+	else
+		rc = db_commit(d);
+	db_unlock(d);
+	return rc;
+}
+
+static int do_materialize(db *d, void *arg)
+{
+	int64_t id = *(int64_t *)arg;
+	return db_int(d, 0, "SELECT same_as FROM runs WHERE id=?", "i", id)
+	       ? materialize(d, id) : 0;
+}
+
+int db_run_materialize(db *d, int64_t id)
+{
+	return db_transaction(d, do_materialize, &id);
+}
+
+/* Run id's rows go to the oldest run that repeats it and is not in the
+ * set going (NULL: none), and the others that stay repeat that one. */
+static int release_one(db *d, int64_t id, const char *going)
+{
+	int64_t heir = 0;
+	char *not_going = going ? xasprintf(" AND id NOT IN (%s)", going) : xstrdup("");
+	char *sql = xasprintf("SELECT min(id) FROM runs WHERE same_as=?%s", not_going);
+	int rc = db_get_int(d, &heir, sql, "i", id);
+	free(sql);
+	if (rc >= 0 && rc != 1 && heir) {
+		rc = materialize(d, heir);
+		sql = xasprintf("UPDATE runs SET same_as=? WHERE same_as=?%s", not_going);
+		if (!rc)
+			rc = db_exec(d, sql, "ii", heir, id);
+		free(sql);
+	} else if (rc > 0) {
+		rc = 0; /* no run repeats id */
+	}
+	free(not_going);
+	return rc;
+}
+
+static int do_release(db *d, void *arg)
+{
+	return release_one(d, *(int64_t *)arg, NULL);
+}
+
+int db_run_release(db *d, int64_t id)
+{
+	return db_transaction(d, do_release, &id);
+}
+
+static int do_release_set(db *d, void *arg)
+{
+	const char *going = arg;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	char *sql = xasprintf("SELECT DISTINCT same_as FROM runs WHERE same_as IN (%s) "
+	                      "AND id NOT IN (%s)", going, going);
+	sqlite3_stmt *st = db_prepare(d, sql, "");
+	free(sql);
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		ids = xrealloc(ids, (n + 1) * sizeof *ids);
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	int rc = finish(d, st, 1); /* reports a failed step */
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = release_one(d, ids[i], going);
+	free(ids);
+	return rc;
+}
+
+int db_runs_release(db *d, const char *going)
+{
+	return db_transaction(d, do_release_set, (void *)going);
+}
+
 int db_recover(db *d, void (*stray)(int64_t run, const char *step, int pid, void *arg),
                void *arg)
 {
 	int rc = 0, s;
 
 	db_lock(d);
-	sqlite3_stmt *st = db_prepare(d, "SELECT run_id, name, pid FROM steps WHERE "
+	sqlite3_stmt *st = db_prepare(d, "SELECT run_id, name, pid FROM steps_recorded WHERE "
 	                              "status='running' AND pid IS NOT NULL", "");
 	if (!st) {
 		rc = -EIO;
@@ -694,7 +878,7 @@ int db_recover(db *d, void (*stray)(int64_t run, const char *step, int pid, void
 		goto out;
 	rc = db_begin(d);
 	if (!rc)
-		rc = db_exec(d, "UPDATE steps SET status='failed', "
+		rc = db_exec(d, "UPDATE steps_recorded SET status='failed', "
 		                "error='daemon stopped while the step ran' "
 		                "WHERE status='running' AND run_id IN (SELECT id FROM runs "
 		                "WHERE status IN ('queued','running','paused'))", "");
@@ -704,7 +888,7 @@ int db_recover(db *d, void (*stray)(int64_t run, const char *step, int pid, void
 		                "WHERE status IN ('running','pending') AND run_id IN (SELECT id "
 		                "FROM runs WHERE status IN ('queued','running','paused'))", "");
 	if (!rc)
-		rc = db_exec(d, "UPDATE steps SET status='skipped' WHERE status='pending' "
+		rc = db_exec(d, "UPDATE steps_recorded SET status='skipped' WHERE status='pending' "
 		                "AND run_id IN (SELECT id FROM runs WHERE status IN "
 		                "('queued','running','paused'))", "");
 	if (!rc)

@@ -251,13 +251,18 @@ static int snapshot_to_heir(struct flowy *f, int64_t id, int64_t heir, int dry,
 /* Delete the rows of every run in temp.gc_victims (nested in the caller's
  * transaction), each table in one statement. A snapshot that runs which
  * stay share goes to the oldest of them; -EBUSY when one of those is live
- * (it reads that snapshot now). Lock held. */
+ * (it reads that snapshot now). So do the rows of a victim that runs which
+ * stay repeat (runs.same_as, db_runs_release); the rest are deleted from
+ * the recorded tables themselves (a repeating victim has none there).
+ * Lock held. */
 static int delete_victims(struct flowy *f, int dry, uint64_t *made)
 {
-	static const char *const tables[] = {"steps", "step_io", "metrics", "items",
-	                                     "cache", NULL};
+	static const char *const tables[] = {"steps_recorded", "step_io_recorded", "metrics",
+	                                     "items", "cache", NULL};
 	db *d = f->db;
 	int rc = db_begin(d);
+	if (!rc)
+		rc = db_runs_release(d, "SELECT id FROM temp.gc_victims");
 	if (!rc && db_int(d, 0, "SELECT count(*) FROM runs WHERE status IN " LIVE " AND "
 	                  "snapshot_run IN (SELECT id FROM temp.gc_victims) AND id NOT IN "
 	                  "(SELECT id FROM temp.gc_victims)", ""))
@@ -468,7 +473,7 @@ static int forget_check(struct pass *ps)
 	return 0;
 }
 
-#define ROOTS "SELECT hash FROM step_io UNION SELECT hash FROM latest UNION " \
+#define ROOTS "SELECT hash FROM step_io_recorded UNION SELECT hash FROM latest UNION " \
 	"SELECT hash FROM registry_versions UNION SELECT hash FROM temp.gc_pins UNION " \
 	"SELECT value FROM items, json_each(items.outputs) WHERE json_valid(items.outputs)"
 

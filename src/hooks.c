@@ -56,6 +56,13 @@ struct hooks {
 	int stop;                     /* lock */
 	struct hjob *inbox, **inbox_end; /* events not yet dispatched (lock) */
 	struct hslot *slots;          /* runner thread only */
+	/* The names in hooks/, sorted, and the directory's state when they
+	 * were read (runner thread only; see list_hooks). */
+	char **names;
+	size_t nnames;
+	int names_ok;
+	struct stat names_st;
+	double names_at;
 	double timeout;
 	char *log_path, *out_dir;
 };
@@ -201,11 +208,12 @@ static void on_event(struct flowy *f, const struct event *ev, void *arg)
 	struct hjob *j = xcalloc(1, sizeof *j);
 	j->ev = events_copy(ev);
 	pthread_mutex_lock(&h->lock);
+	int was_empty = !h->inbox; /* else the runner has a wake-up coming */
 	*h->inbox_end = j;
 	h->inbox_end = &j->next;
 	pthread_mutex_unlock(&h->lock);
 	uint64_t one = 1;
-	if (write(h->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+	if (was_empty && write(h->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
 		log_error("hooks: cannot wake the runner: %s", strerror(errno));
 }
 
@@ -271,38 +279,92 @@ static void job_free(struct hjob *j)
 	free(j);
 }
 
-/* Queue event j (taken over) for every matching hook. */
-static void dispatch(struct hooks *h, struct hjob *j)
+static void names_free(struct hooks *h)
 {
-	const char *event = events_name(j->ev->kind);
+	for (size_t i = 0; i < h->nnames; i++)
+		free(h->names[i]);
+	free(h->names);
+	h->names = NULL;
+	h->nnames = 0;
+	h->names_ok = 0;
+}
+
+static int same_dir(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The names in hooks/ (not directories), sorted, in h->names: read again
+ * only when the directory changed since (a run's thousand events cost
+ * one stat each, not a listing each). A change within a second of the
+ * last listing may share its timestamp, so a listing that recent is
+ * never trusted. 0, or -1 when the directory cannot be read (logged;
+ * the events of the batch then run no hook, as before a listing). */
+static int list_hooks(struct hooks *h, const char *event)
+{
+	struct stat st;
+	double now = util_now();
+	if (stat(h->f->hooks_dir, &st) < 0) {
+		log_error("hooks: %s: %s", h->f->hooks_dir, strerror(errno));
+		names_free(h);
+		return -1;
+	}
+	if (h->names_ok && same_dir(&st, &h->names_st) &&
+	    h->names_at - ((double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9) > 1 &&
+	    h->names_at - ((double)st.st_ctim.tv_sec + st.st_ctim.tv_nsec / 1e9) > 1)
+		return 0;
+	names_free(h);
 	DIR *d = opendir(h->f->hooks_dir);
 	if (!d) {
 		log_error("hooks: %s: %s", h->f->hooks_dir, strerror(errno));
-		job_free(j);
-		return;
+		return -1;
 	}
-	char **names = NULL;
-	size_t n = 0, cap = 0;
+	size_t cap = 0;
 	struct dirent *e;
+	int ok = 1;
 	errno = 0;
 	while ((e = readdir(d))) {
-		if (hooks_match(e->d_name, event) && e->d_type != DT_DIR) {
-			GROW(names, cap, n);
-			names[n++] = xstrdup(e->d_name);
+		if (e->d_type != DT_DIR) {
+			GROW(h->names, cap, h->nnames);
+			h->names[h->nnames++] = xstrdup(e->d_name);
 		}
 		errno = 0;
 	}
-	if (errno)
+	if (errno) {
+		ok = 0;
 		log_error("hooks: %s: %s (some hooks may not run for %s)",
 		          h->f->hooks_dir, strerror(errno), event);
+	}
 	if (closedir(d) < 0)
 		log_error("hooks: %s: %s", h->f->hooks_dir, strerror(errno));
 	/* A stable order: by name. */
-	for (size_t a = 1; a < n; a++)
-		for (size_t b = a; b > 0 && strcmp(names[b - 1], names[b]) > 0; b--) {
-			char *t = names[b];
-			names[b] = names[b - 1];
-			names[b - 1] = t;
+	for (size_t a = 1; a < h->nnames; a++)
+		for (size_t b = a; b > 0 && strcmp(h->names[b - 1], h->names[b]) > 0; b--) {
+			char *t = h->names[b];
+			h->names[b] = h->names[b - 1];
+			h->names[b - 1] = t;
+		}
+	h->names_ok = ok; /* a listing cut short is read again next time */
+	h->names_st = st;
+	h->names_at = now;
+	return 0;
+}
+
+/* Queue event j (taken over) for every matching hook of h->names (as
+ * list_hooks left them for the batch j is part of). */
+static void dispatch(struct hooks *h, struct hjob *j)
+{
+	const char *event = events_name(j->ev->kind);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t i = 0; i < h->nnames; i++)
+		if (hooks_match(h->names[i], event)) {
+			GROW(names, cap, n);
+			names[n++] = xstrdup(h->names[i]);
 		}
 	if (n)
 		j->json = event_json(h->f, j->ev);
@@ -550,10 +612,15 @@ static void *runner_main(void *arg)
 		h->inbox_end = &h->inbox;
 		int stop = h->stop;
 		pthread_mutex_unlock(&h->lock);
+		/* One look at hooks/ for the whole batch. */
+		int listed = in ? list_hooks(h, events_name(in->ev->kind)) : 0;
 		while (in) {
 			struct hjob *next = in->next;
 			in->next = NULL;
-			dispatch(h, in);
+			if (listed < 0)
+				job_free(in);
+			else
+				dispatch(h, in);
 			in = next;
 		}
 		double now = util_now();
@@ -681,6 +748,7 @@ void hooks_stop(struct flowy *f)
 		free(s->name);
 		free(s);
 	}
+	names_free(h);
 	close(h->wake_fd);
 	pthread_mutex_destroy(&h->lock);
 	free(h->log_path);

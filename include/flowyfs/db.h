@@ -15,7 +15,7 @@
 
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 8
 
 /* Open (creating and migrating) the database at path. *err (malloc'd) says
  * what failed. */
@@ -69,10 +69,29 @@ char *db_text(db *d, const char *sql, const char *types, ...);
 int db_begin(db *d);
 int db_commit(db *d);
 void db_rollback(db *d);
+/* Run fn(d, arg) in a transaction (nested in an open one, if any), the
+ * lock taken: committed when fn returns 0, else rolled back; fn's error
+ * or the commit's is returned. */
+int db_transaction(db *d, int (*fn)(db *d, void *arg), void *arg);
 
 /* Runs and steps. */
 int db_run_create(db *d, int64_t *out_id, const char *pipeline,
                   const char *trigger);
+/* A run recorded as the same as an earlier one (runs.same_as, the
+ * all-cached re-check) has no step, step_io or metrics rows of its own:
+ * the views steps, step_io and metrics derive them from the rows of
+ * run same_as, and writes through those views reach the *_recorded
+ * tables. db_run_materialize copies the rows run id derives into the
+ * recorded tables and clears its same_as (a no-op for other runs).
+ * db_run_release, before run id's rows are deleted, does that for the
+ * oldest run that is the same as id and makes the others the same as
+ * it. db_runs_release does so for every run in the SQL set going (e.g.
+ * "SELECT id FROM temp.gc_victims"), handing each one's rows to the oldest
+ * run outside the set that repeats it. All take the lock, in a
+ * transaction of their own (or the caller's); 0 or -errno. */
+int db_run_materialize(db *d, int64_t id);
+int db_run_release(db *d, int64_t id);
+int db_runs_release(db *d, const char *going);
 /* Runs left queued/running by a daemon that died become interrupted; the
  * process groups of their running steps are handed to stray(run, step,
  * pid, arg) first, so they can be stopped. */

@@ -15,7 +15,8 @@
  * The parts a run is made of live in their own modules: snapshot.c (the
  * pipeline's files), cachekey.c (keys and reasons), workspace.c (a step's
  * scratch and environment), stepio.c (inputs and outputs into the store),
- * record.c (the rows), executor.h (how a process is started), events.c
+ * record.c (the rows), recheck.c (a run in which nothing changed),
+ * executor.h (how a process is started), events.c
  * (what happened, for subscribers).
  */
 #ifndef FLOWYFS_RUN_H
@@ -107,6 +108,9 @@ struct run {
 	gid_t gid;
 	gid_t *groups;
 	size_t ngroups;
+	int64_t same_as;          /* recorded as a re-check of this run, its
+	                             rows derived from that run's (recheck.c),
+	                             until checked at its start; else 0 */
 	int db_error;             /* first failure to record (-errno), or 0 */
 	int kept_scratch;         /* failed steps' scratch kept at its end */
 	const char *end;          /* set when stopped: "cancelled", "interrupted" */

@@ -69,6 +69,17 @@ int snapshot_hash_live(struct snapshots *c, struct flowy *f, const char *pipelin
  * (0: it goes away), so the next run of its pipeline shares that one, or
  * copies afresh. c may be NULL. */
 void snapshot_moved(struct snapshots *c, int64_t from, int64_t to);
+/* The definition parsed from the last snapshot of pipeline, when that is
+ * run's snapshot and it was parsed with overrides key (their JSON text,
+ * "" for none), held for the caller (step_free it); NULL when there is
+ * none, or when one of its file: inputs is gone (parse again, for the
+ * error). snapshot_def_keep remembers p (held anew) as that definition.
+ * A snapshot's files never change, so neither does what they parse to:
+ * a re-check reads no definition file. */
+struct pipeline_def *snapshot_def_get(struct snapshots *c, const char *pipeline,
+                                      int64_t run, const char *key);
+void snapshot_def_keep(struct snapshots *c, const char *pipeline, int64_t run,
+                       const char *key, struct pipeline_def *p);
 
 void snapshot_release(struct snapshot *s);
 void snapshot_codes_free(struct codefile *c, size_t n);

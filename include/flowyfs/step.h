@@ -112,6 +112,7 @@ struct pipeline_def {
 	size_t *order;       /* topological order (indexes into steps), valid
 	                        only when n_errors == 0 */
 	char **errors; size_t n_errors;
+	int holders;         /* holders besides the first (step_hold) */
 };
 
 /* Is name a valid pipeline/step/artifact name: [A-Za-z0-9_][A-Za-z0-9_.-]*,
@@ -122,6 +123,10 @@ int step_name_valid(const char *name);
  * pipeline is invalid (then (*out)->n_errors > 0). Returns 0, or -errno
  * when dir cannot be read. Caller frees with step_free(). */
 int step_load(struct pipeline_def **out, const char *name, const char *dir);
+/* A loaded pipeline is read-only and may be shared between threads:
+ * step_hold adds a holder, step_free drops one and frees the pipeline
+ * with the last. */
+void step_hold(struct pipeline_def *p);
 void step_free(struct pipeline_def *p);
 
 /* Checks only the caller can make, reported at the place they concern. */

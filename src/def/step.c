@@ -262,11 +262,16 @@ out:
 	return ret;
 }
 
+void step_hold(struct pipeline_def *p)
+{
+	__atomic_add_fetch(&p->holders, 1, __ATOMIC_RELAXED);
+}
+
 void step_free(struct pipeline_def *p)
 {
 	size_t i, j;
 
-	if (!p)
+	if (!p || __atomic_fetch_sub(&p->holders, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	for (i = 0; i < p->n_errors; i++)
 		free(p->errors[i]);

@@ -166,9 +166,11 @@ int cachekey_lookup(db *d, cas *c, const struct step_def *def, const char *key,
 		return 0; /* run for its effect, every time */
 	db_lock(d);
 	sqlite3_stmt *st = db_prepare(d,
-		"SELECT io.name, io.hash, c.run_id FROM cache c JOIN step_io io ON "
-		"io.run_id=c.run_id AND io.step=c.step AND io.dir='out' WHERE c.key=?", "t",
-		key);
+		/* A cache row names the run that ran the step: one with rows of
+		 * its own. */
+		"SELECT io.name, io.hash, c.run_id FROM cache c JOIN step_io_recorded io "
+		"ON io.run_id=c.run_id AND io.step=c.step AND io.dir='out' WHERE c.key=?",
+		"t", key);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		if (from_run)
 			*from_run = sqlite3_column_int64(st, 2);

@@ -14,22 +14,20 @@
 #include "flowyfs/registry.h"
 #include "flowyfs/util.h"
 
+struct txn_arg { struct run *r; int (*fn)(struct run *, void *); void *arg; };
+
+static int txn_call(db *d, void *arg)
+{
+	struct txn_arg *t = arg;
+	return t->fn(t->r, t->arg);
+}
+
 /* Run fn in a transaction of its own, or in the open batch. */
 static int in_txn(struct run *r, int (*fn)(struct run *, void *), void *arg)
 {
 	if (r->batch)
 		return fn(r, arg);
-	db *d = r->f->db;
-	db_lock(d);
-	int rc = db_begin(d);
-	if (!rc)
-		rc = fn(r, arg);
-	if (rc)
-		db_rollback(d);
-	else
-		rc = db_commit(d);
-	db_unlock(d);
-	return rc;
+	return db_transaction(r->f->db, txn_call, &(struct txn_arg){r, fn, arg});
 }
 
 struct capture_arg { const char *git; };
@@ -43,17 +41,20 @@ static int do_capture(struct run *r, void *arg)
 		cmds[i] = r->p->steps[i].run;
 	char *env = envinfo_render(cmds, r->p->n_steps);
 	free(cmds);
-	char *dot = dag_render_dot(r->p);
+	/* A re-check's graph is that of the run it repeats (the same definition). */
+	char *dot = r->same_as ? NULL : dag_render_dot(r->p);
 	char *params = cJSON_PrintUnformatted(r->p->params);
 	if (!params)
 		util_oom();
 	int rc = db_exec(d, "UPDATE runs SET commit_id=nullif(?, ''), git=?, env=?, "
-	                 "dag=?, snapshot_run=?, params=? WHERE id=?", "ttttiti",
-	                 r->snap.commit, a->git ? a->git : "", env, dot, r->snap.run,
-	                 params, r->id);
-	for (size_t k = 0; !rc && k < r->p->n_steps; k++)
-		rc = db_exec(d, "INSERT OR REPLACE INTO steps(run_id, name, status, seq) "
-		             "VALUES(?, ?, 'pending', ?)", "iti", r->id,
+	                 "dag=coalesce(?, (SELECT dag FROM runs WHERE id=?)), snapshot_run=?, "
+	                 "params=?, same_as=nullif(?, 0) WHERE id=?", "ttttiitii",
+	                 r->snap.commit, a->git ? a->git : "", env, dot, r->same_as,
+	                 r->snap.run, params, r->same_as, r->id);
+	/* A run the same as an earlier one derives its steps' rows from it. */
+	for (size_t k = 0; !rc && !r->same_as && k < r->p->n_steps; k++)
+		rc = db_exec(d, "INSERT OR REPLACE INTO steps_recorded(run_id, name, status, "
+		             "seq) VALUES(?, ?, 'pending', ?)", "iti", r->id,
 		             r->p->steps[r->p->order[k]].name, (int64_t)k);
 	free(params);
 	free(dot);
@@ -92,10 +93,10 @@ int record_step_running(struct run *r, size_t i)
 		               "started=excluded.started, reason=excluded.reason, "
 		               "attempts=excluded.attempts", "ittdti", r->id, s->def->name,
 		               s->item, s->started, s->reason, (int64_t)s->attempts);
-	return db_exec(r->f->db, "UPDATE steps SET status='running', started=?, reason=?, "
-	               "pid=?, attempts=? WHERE run_id=? AND name=?", "dtiiit", s->started,
-	               s->reason, (int64_t)s->proc.pid, (int64_t)s->attempts, r->id,
-	               s->def->name);
+	return db_exec(r->f->db, "UPDATE steps_recorded SET status='running', started=?, "
+	               "reason=?, pid=?, attempts=? WHERE run_id=? AND name=?", "dtiiit",
+	               s->started, s->reason, (int64_t)s->proc.pid, (int64_t)s->attempts,
+	               r->id, s->def->name);
 }
 
 /* Make hex known as an artifact (listed in artifacts/sha256, lineage/). */
@@ -115,8 +116,8 @@ static int record_inputs(struct run *r, size_t i)
 	struct srun *s = &r->s[i];
 	int rc = 0;
 	for (size_t k = 0; !rc && k < s->def->n_inputs && s->in_hex[k]; k++) {
-		rc = db_exec(r->f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, "
-		             "name, hash, ref) VALUES(?, ?, 'in', ?, ?, ?)", "itttt", r->id,
+		rc = db_exec(r->f->db, "INSERT OR REPLACE INTO step_io_recorded(run_id, step, "
+		             "dir, name, hash, ref) VALUES(?, ?, 'in', ?, ?, ?)", "itttt", r->id,
 		             s->def->name, s->def->inputs[k].as, s->in_hex[k],
 		             s->def->inputs[k].ref);
 		if (!rc && !s->cached) /* a cache hit saw these inputs before */
@@ -166,20 +167,20 @@ static int do_step_end(struct run *r, void *arg)
 	if (!params)
 		util_oom();
 	if (!rc)
-		rc = db_exec(f->db, "UPDATE steps SET status=?, exit_code=?, attempts=?, "
-		             "started=nullif(?, 0), finished=nullif(?, 0), cached=?, reason=?, "
-		             "cache_key=?, key_parts=?, error=?, params=?, paused=? "
+		rc = db_exec(f->db, "UPDATE steps_recorded SET status=?, exit_code=?, "
+		             "attempts=?, started=nullif(?, 0), finished=nullif(?, 0), cached=?, "
+		             "reason=?, cache_key=?, key_parts=?, error=?, params=?, paused=? "
 		             "WHERE run_id=? AND name=?", "tiidditttttdit", a->status,
 		             (int64_t)s->exit_code, (int64_t)s->attempts, s->started,
 		             s->finished, (int64_t)s->cached, s->reason, s->key, s->key_parts,
 		             s->error, params, s->paused, r->id, s->def->name);
 	free(params);
 	if (!rc && !s->attempts && !s->cached)
-		rc = db_exec(f->db, "UPDATE steps SET exit_code=NULL WHERE run_id=? AND name=?",
-		             "it", r->id, s->def->name);
+		rc = db_exec(f->db, "UPDATE steps_recorded SET exit_code=NULL WHERE run_id=? "
+		             "AND name=?", "it", r->id, s->def->name);
 	for (size_t o = 0; !rc && ok && o < s->def->n_outputs; o++) {
-		rc = db_exec(f->db, "INSERT OR REPLACE INTO step_io(run_id, step, dir, name, "
-		             "hash) VALUES(?, ?, 'out', ?, ?)", "ittt", r->id, s->def->name,
+		rc = db_exec(f->db, "INSERT OR REPLACE INTO step_io_recorded(run_id, step, dir, "
+		             "name, hash) VALUES(?, ?, 'out', ?, ?)", "ittt", r->id, s->def->name,
 		             s->def->outputs[o], s->out_hex[o]);
 		if (!rc && !s->cached)
 			rc = record_artifact(f, s->out_hex[o]);
@@ -195,8 +196,8 @@ static int do_step_end(struct run *r, void *arg)
 	}
 	/* A cached step carries the metrics of the run that made its outputs. */
 	if (!rc && s->cached && s->from_run && s->from_run != r->id)
-		rc = db_exec(f->db, "INSERT INTO metrics(run_id, step, name, idx, value, time) "
-		             "SELECT ?, step, name, idx, value, time FROM metrics WHERE "
+		rc = db_exec(f->db, "INSERT INTO metrics(run_id, step, name, idx, value, "
+		             "time) SELECT ?, step, name, idx, value, time FROM metrics WHERE "
 		             "run_id=? AND step=?", "iit", r->id, s->from_run, s->def->name);
 	if (!rc && ok && !s->cached && s->key)
 		rc = db_exec(f->db, "INSERT OR REPLACE INTO cache(key, run_id, step) "

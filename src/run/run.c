@@ -33,6 +33,7 @@
 #include "flowyfs/foreach.h"
 #include "flowyfs/stepio.h"
 #include "flowyfs/log.h"
+#include "flowyfs/recheck.h"
 #include "flowyfs/record.h"
 #include "flowyfs/run.h"
 #include "flowyfs/util.h"
@@ -245,7 +246,15 @@ struct run *run_capture(struct flowy *f, int64_t id, const struct run_request *r
 	struct step_checks checks = {
 		.overrides = retry_params ? retry_params : req->overrides,
 	};
-	rc = step_load_checked(&r->p, r->pipeline, r->snap.dir, &checks);
+	char *def_key = req->overrides ? cJSON_PrintUnformatted(req->overrides) : xstrdup("");
+	if (!def_key)
+		util_oom();
+	if (!req->retry_of)
+		r->p = snapshot_def_get(f->snapshots, r->pipeline, r->snap.run, def_key);
+	rc = r->p ? 0 : step_load_checked(&r->p, r->pipeline, r->snap.dir, &checks);
+	if (rc >= 0 && !r->p->n_errors && !req->retry_of)
+		snapshot_def_keep(f->snapshots, r->pipeline, r->snap.run, def_key, r->p);
+	free(def_key);
 	if (rc < 0 || r->p->n_errors) {
 		msg = rc < 0 ? xasprintf("cannot read pipeline: %s", strerror(-rc))
 		             : xasprintf("pipeline is invalid: %s", r->p->errors[0]);
@@ -289,6 +298,7 @@ struct run *run_capture(struct flowy *f, int64_t id, const struct run_request *r
 		mark_reused(r, req->retry_of);
 	if ((rc = workdir_state(r, &git, &msg)) < 0 || (rc = run_owner(r, &msg)) < 0)
 		goto fail;
+	r->same_as = recheck_candidate(r, req, git);
 	if ((rc = record_capture(r, git)) < 0) {
 		msg = xasprintf("cannot record the run: %s", strerror(-rc));
 		goto fail;
@@ -875,6 +885,13 @@ static void consider(struct run *r, size_t i, int *slots)
 
 void run_advance(struct run *r, int *slots)
 {
+	if (r->same_as && !r->started && !r->paused) {
+		int rc = recheck_settle(r);
+		if (rc < 0)
+			record_failed(r, rc, "its steps");
+		if (rc > 0)
+			return;
+	}
 	for (size_t k = 0; k < r->p->n_steps; k++) {
 		size_t i = r->p->order[k];
 		if (r->s[i].state == S_PENDING)
@@ -998,6 +1015,9 @@ void run_set_paused(struct run *r, int paused)
 
 void run_stop(struct run *r, const char *end, const char *why)
 {
+	int rc = recheck_abandon(r);
+	if (rc < 0)
+		record_failed(r, rc, "its steps");
 	r->end = end;
 	__atomic_store_n(&r->abort_io, 1, __ATOMIC_RELAXED);
 	if (r->paused)

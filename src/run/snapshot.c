@@ -32,6 +32,8 @@ struct last {
 	char commit[41];
 	struct codefile *code;
 	size_t ncode;
+	struct pipeline_def *def;      /* parsed from run's snapshot with the */
+	char *def_key;                 /* overrides def_key, held; or NULL */
 	struct last *next;
 };
 
@@ -72,6 +74,8 @@ void snapshot_cache_free(struct snapshots *c)
 		return;
 	for (struct last *l = c->head, *next; l; l = next) {
 		next = l->next;
+		step_free(l->def);
+		free(l->def_key);
 		snapshot_codes_free(l->code, l->ncode);
 		free(l->pipeline);
 		free(l);
@@ -278,6 +282,10 @@ int snapshot_take(struct snapshots *c, struct flowy *f, const char *pipeline,
 	}
 	l->gen = gen;
 	l->run = run;
+	step_free(l->def); /* parsed from the snapshot this one replaces */
+	l->def = NULL;
+	free(l->def_key);
+	l->def_key = NULL;
 	memcpy(l->commit, out->commit, sizeof l->commit);
 	snapshot_codes_free(l->code, l->ncode);
 	l->code = codes_dup(out->code, out->ncode);
@@ -405,4 +413,43 @@ size_t snapshot_step_code(const struct codefile *code, size_t n, const size_t *d
 	if (!*out)
 		*out = xcalloc(1, sizeof **out);
 	return k;
+}
+
+struct pipeline_def *snapshot_def_get(struct snapshots *c, const char *pipeline,
+                                      int64_t run, const char *key)
+{
+	struct pipeline_def *p = NULL;
+	pthread_mutex_lock(&c->lock);
+	struct last *l = find_last(c, pipeline);
+	if (l && l->def && l->run == run && !strcmp(l->def_key, key)) {
+		p = l->def;
+		step_hold(p);
+	}
+	pthread_mutex_unlock(&c->lock);
+	/* Parsing checks that file: inputs exist: so must a parse reused. */
+	for (size_t i = 0; p && i < p->n_steps; i++)
+		for (size_t k = 0; k < p->steps[i].n_inputs; k++) {
+			struct stat st;
+			const struct step_input *in = &p->steps[i].inputs[k];
+			if (in->kind == STEP_IN_FILE && stat(in->path, &st) < 0) {
+				step_free(p);
+				return NULL;
+			}
+		}
+	return p;
+}
+
+void snapshot_def_keep(struct snapshots *c, const char *pipeline, int64_t run,
+                       const char *key, struct pipeline_def *p)
+{
+	pthread_mutex_lock(&c->lock);
+	struct last *l = find_last(c, pipeline);
+	if (l && l->run == run) {
+		step_hold(p);
+		step_free(l->def);
+		free(l->def_key);
+		l->def = p;
+		l->def_key = xstrdup(key);
+	}
+	pthread_mutex_unlock(&c->lock);
 }

@@ -27,80 +27,90 @@ static char *store_error(int rc, char *why)
 	return msg;
 }
 
-/* Resolve every input of step i to a content hash. */
-int stepio_inputs(struct run *r, size_t i, char **err)
+int stepio_input(struct run *r, size_t i, size_t k, char *hex, char **err)
 {
 	struct flowy *f = r->f;
 	struct srun *s = &r->s[i];
+	const struct step_input *in = &s->def->inputs[k];
+	hex[0] = '\0';
+	switch (in->kind) {
+	case STEP_IN_LOCAL: {
+		const struct srun *p = &r->s[in->producer];
+		for (size_t o = 0; o < p->def->n_outputs; o++)
+			if (!strcmp(p->def->outputs[o], in->artifact))
+				memcpy(hex, p->out_hex[o], CAS_HEX_LEN + 1);
+		break;
+	}
+	case STEP_IN_PIPELINE: {
+		db_lock(f->db);
+		char *h = db_text(f->db, "SELECT hash FROM latest WHERE pipeline=? AND "
+		                  "name=?", "tt", in->pipeline, in->artifact);
+		db_unlock(f->db);
+		if (!h) {
+			*err = xasprintf("input %s: pipeline %s has no artifact %s yet",
+			                 in->ref, in->pipeline, in->artifact);
+			return -ENOENT;
+		}
+		snprintf(hex, CAS_HEX_LEN + 1, "%s", h);
+		free(h);
+		break;
+	}
+	case STEP_IN_FILE: {
+		if (hostfs_inside_mount(in->path, f->mnt, f->mnt_dev)) {
+			*err = xasprintf("input %s: a file: input may not point into "
+			                 "the mount (use other/name or sha256:)", in->ref);
+			return -EINVAL;
+		}
+		enum cas_kind kind;
+		char *why = NULL;
+		/* Read as the steps' user: a file: input publishes nothing that
+		 * user could not read itself. */
+		struct cas_put_opts opts = {
+			.as_user = r->uid != geteuid(), .uid = r->uid, .gid = r->gid,
+			.stop = &r->abort_io,
+		};
+		int rc = cas_put_path(f->cas, hex, &kind, in->path, "/", &opts, &why);
+		if (rc < 0) {
+			*err = rc == -ENOSPC ? store_error(rc, why) :
+			       xasprintf("input %s: %s", in->ref, why ? why : strerror(-rc));
+			if (rc != -ENOSPC)
+				free(why);
+			return rc;
+		}
+		break;
+	}
+	case STEP_IN_REGISTRY: {
+		int64_t v = 0;
+		int rc = registry_alias_get(f->db, in->model, in->alias, &v, hex);
+		if (rc < 0) {
+			*err = xasprintf("input %s: %s", in->ref, rc == -ENOENT ?
+			                 "no such model or alias" : strerror(-rc));
+			return rc;
+		}
+		break;
+	}
+	case STEP_IN_PINNED: {
+		struct cas_stat st;
+		if (cas_stat(f->cas, in->hex, &st) < 0) {
+			*err = xasprintf("input %s: no such artifact", in->ref);
+			return -ENOENT;
+		}
+		snprintf(hex, CAS_HEX_LEN + 1, "%s", in->hex);
+		break;
+	}
+	}
+	return 0;
+}
+
+/* Resolve every input of step i to a content hash. */
+int stepio_inputs(struct run *r, size_t i, char **err)
+{
+	struct srun *s = &r->s[i];
 	for (size_t k = 0; k < s->def->n_inputs; k++) {
-		const struct step_input *in = &s->def->inputs[k];
-		char hex[CAS_HEX_LEN + 1] = "";
-		switch (in->kind) {
-		case STEP_IN_LOCAL: {
-			const struct srun *p = &r->s[in->producer];
-			for (size_t o = 0; o < p->def->n_outputs; o++)
-				if (!strcmp(p->def->outputs[o], in->artifact))
-					memcpy(hex, p->out_hex[o], sizeof hex);
-			break;
-		}
-		case STEP_IN_PIPELINE: {
-			db_lock(f->db);
-			char *h = db_text(f->db, "SELECT hash FROM latest WHERE pipeline=? AND "
-			                  "name=?", "tt", in->pipeline, in->artifact);
-			db_unlock(f->db);
-			if (!h) {
-				*err = xasprintf("input %s: pipeline %s has no artifact %s yet",
-				                 in->ref, in->pipeline, in->artifact);
-				return -ENOENT;
-			}
-			snprintf(hex, sizeof hex, "%s", h);
-			free(h);
-			break;
-		}
-		case STEP_IN_FILE: {
-			if (hostfs_inside_mount(in->path, f->mnt, f->mnt_dev)) {
-				*err = xasprintf("input %s: a file: input may not point into "
-				                 "the mount (use other/name or sha256:)", in->ref);
-				return -EINVAL;
-			}
-			enum cas_kind kind;
-			char *why = NULL;
-			/* Read as the steps' user: a file: input publishes nothing that
-			 * user could not read itself. */
-			struct cas_put_opts opts = {
-				.as_user = r->uid != geteuid(), .uid = r->uid, .gid = r->gid,
-				.stop = &r->abort_io,
-			};
-			int rc = cas_put_path(f->cas, hex, &kind, in->path, "/", &opts, &why);
-			if (rc < 0) {
-				*err = rc == -ENOSPC ? store_error(rc, why) :
-				       xasprintf("input %s: %s", in->ref, why ? why : strerror(-rc));
-				if (rc != -ENOSPC)
-					free(why);
-				return rc;
-			}
-			break;
-		}
-		case STEP_IN_REGISTRY: {
-			int64_t v = 0;
-			int rc = registry_alias_get(f->db, in->model, in->alias, &v, hex);
-			if (rc < 0) {
-				*err = xasprintf("input %s: %s", in->ref, rc == -ENOENT ?
-				                 "no such model or alias" : strerror(-rc));
-				return rc;
-			}
-			break;
-		}
-		case STEP_IN_PINNED: {
-			struct cas_stat st;
-			if (cas_stat(f->cas, in->hex, &st) < 0) {
-				*err = xasprintf("input %s: no such artifact", in->ref);
-				return -ENOENT;
-			}
-			snprintf(hex, sizeof hex, "%s", in->hex);
-			break;
-		}
-		}
+		char hex[CAS_HEX_LEN + 1];
+		int rc = stepio_input(r, i, k, hex, err);
+		if (rc < 0)
+			return rc;
 		s->in_hex[k] = xstrdup(hex);
 	}
 	return 0;

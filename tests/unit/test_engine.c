@@ -16,6 +16,7 @@
 #include "check.h"
 #include "flowyfs/cachekey.h"
 #include "flowyfs/catalog.h"
+#include "flowyfs/db.h"
 #include "flowyfs/events.h"
 #include "flowyfs/executor.h"
 #include "flowyfs/run.h"
@@ -411,6 +412,175 @@ TEST(retry_reuses_what_succeeded)
 	store_close();
 }
 
+/* ---- re-checks: a run in which nothing changed (recheck.c) -------------- */
+
+static int64_t count_rows(const char *table, int64_t id)
+{
+	char *sql = xasprintf("SELECT count(*) FROM %s WHERE run_id=?", table);
+	int64_t n = db_int(F.db, -1, sql, "i", id);
+	free(sql);
+	return n;
+}
+
+/* The rows of run id in table (the steps' view) as one text. */
+static const char *rows_of(const char *sql, int64_t id)
+{
+	struct strbuf sb = {0};
+	db_lock(F.db);
+	sqlite3_stmt *st = db_prepare(F.db, sql, "i", id);
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		for (int c = 0; c < sqlite3_column_count(st); c++) {
+			const unsigned char *t = sqlite3_column_text(st, c);
+			strbuf_printf(&sb, "%s%s", c ? "|" : "", t ? (const char *)t : "-");
+		}
+		strbuf_puts(&sb, "\n");
+	}
+	db_finish(F.db, st);
+	db_unlock(F.db);
+	return kept(strbuf_detach(&sb, NULL));
+}
+
+#define STEP_ROWS "SELECT name, status, cached, reason, exit_code, attempts, " \
+	"cache_key, key_parts, params, seq FROM steps WHERE run_id=? ORDER BY name"
+#define IO_ROWS "SELECT step, dir, name, hash, ref FROM step_io WHERE run_id=? " \
+	"ORDER BY step, dir, name"
+#define METRIC_ROWS "SELECT step, name, idx, value FROM metrics WHERE run_id=? " \
+	"ORDER BY step, name, idx"
+
+/* a reads a file: input and a param, b reads a. (Metrics need the
+ * mount's executor: recheck.bats.) */
+static char *recheck_pipeline(const char *name)
+{
+	char *dir = xasprintf("%s/%s-input", root, name), *file = xasprintf("%s/f", dir);
+	if (util_mkdir_p(dir, 0755) < 0)
+		abort();
+	free(dir);
+	char *a = xasprintf("{\"run\": \"readlink in/f > out/a && echo $FLOWY_PARAM_v >> out/a\", "
+	                    "\"inputs\": [\"file:%s\"], \"params\": [\"v\"], "
+	                    "\"outputs\": [\"a\"]}", file);
+	if (util_put_file(file, "one\n", 4) < 0)
+		abort();
+	put(name, "pipeline.json", "{\"params\": {\"v\": 1}}");
+	put(name, "a.json", a);
+	put(name, "b.json", "{\"run\": \"readlink in/a > out/b\", \"inputs\": [\"a\"], "
+	    "\"outputs\": [\"b\"]}");
+	free(a);
+	return file;
+}
+
+/* A store of its own with recheck_pipeline p run once; that run's id
+ * (*file: the file: input, the caller frees it). */
+static int64_t recheck_first(const char *store, char **file)
+{
+	store_open(store);
+	*file = recheck_pipeline("p");
+	return drive("p", NULL, 2, NULL);
+}
+
+TEST(recheck_unchanged_is_one_row_reading_as_the_full_path)
+{
+	char *file;
+	int64_t id1 = recheck_first("rc", &file);
+	CHECK_STR(run_col(id1, "error"), "(null)");
+	/* A full-path run in which every step is cached: a snapshot of its
+	 * own (as after a restart), so it is no re-check. */
+	snapshot_cache_free(F.snapshots);
+	F.snapshots = snapshot_cache_new();
+	int64_t id2 = drive("p", NULL, 2, NULL);
+	CHECK_STR(run_col(id2, "same_as"), "(null)");
+	CHECK_INT(count_rows("steps_recorded", id2), 2);
+	CHECK_STR(step_col(id2, "a", "status"), "cached");
+	int64_t id3 = drive("p", NULL, 2, NULL);
+	CHECK_STR(run_col(id3, "status"), "succeeded");
+	CHECK_INT(strtoll(run_col(id3, "same_as"), NULL, 10), id2);
+	CHECK_INT(count_rows("steps_recorded", id3), 0);
+	CHECK_INT(count_rows("step_io_recorded", id3), 0);
+	/* Read as the full-path run reads. */
+	CHECK_STR(rows_of(STEP_ROWS, id3), rows_of(STEP_ROWS, id2));
+	CHECK_STR(rows_of(IO_ROWS, id3), rows_of(IO_ROWS, id2));
+	CHECK_STR(rows_of(METRIC_ROWS, id3), rows_of(METRIC_ROWS, id2));
+	CHECK_CONTAINS(rows_of(STEP_ROWS, id3), "a|cached|1|cached|0|0|");
+	CHECK_STR(step_col(id3, "b", "started"), run_col(id3, "started"));
+	/* A re-check of a re-check names the run with the rows. */
+	int64_t id4 = drive("p", NULL, 2, NULL);
+	CHECK_INT(strtoll(run_col(id4, "same_as"), NULL, 10), id2);
+	free(file);
+	store_close();
+}
+
+TEST(recheck_takes_the_full_path_when_anything_changed)
+{
+	char *file;
+	int64_t id1 = recheck_first("rcf", &file);
+	CHECK_STR(run_col(id1, "status"), "succeeded");
+	/* A param override: another params text, no candidate. */
+	cJSON *ov = cJSON_Parse("{\"v\": 2}");
+	struct run_request req = {.overrides = ov};
+	int64_t id2 = drive("p", &req, 2, NULL);
+	CHECK_STR(run_col(id2, "same_as"), "(null)");
+	CHECK_STR(step_col(id2, "a", "reason"), "param v changed");
+	cJSON_Delete(ov);
+	/* The latest outputs are run 2's now: a run with run 1's params
+	 * would publish run 1's again, so it is no re-check of run 1. */
+	int64_t id3 = drive("p", NULL, 2, NULL);
+	CHECK_STR(run_col(id3, "same_as"), "(null)");
+	CHECK_STR(step_col(id3, "a", "status"), "cached");
+	CHECK_INT(count_rows("steps_recorded", id3), 2);
+	/* A file: input changed: the candidate fails its check at start. */
+	CHECK_INT(util_put_file(file, "two\n", 4), 0);
+	int64_t id4 = drive("p", NULL, 2, NULL);
+	CHECK_STR(run_col(id4, "same_as"), "(null)");
+	CHECK_STR(step_col(id4, "a", "status"), "succeeded");
+	CHECK_STR(step_col(id4, "a", "reason"), "input f changed");
+	CHECK_STR(step_col(id4, "b", "reason"), "input a changed");
+	/* rerun STEP forces: never a re-check. */
+	req = (struct run_request){.force_step = "b"};
+	int64_t id5 = drive("p", &req, 2, NULL);
+	CHECK_STR(run_col(id5, "same_as"), "(null)");
+	CHECK_STR(step_col(id5, "b", "reason"), "forced");
+	/* An output gone from the store: the full path reruns its step. */
+	int64_t id6 = drive("p", NULL, 2, NULL);
+	CHECK_INT(strtoll(run_col(id6, "same_as"), NULL, 10), id5);
+	char *hex = db_text(F.db, "SELECT hash FROM step_io WHERE run_id=? AND step='b' "
+	                    "AND dir='out'", "i", id6);
+	char *obj = xasprintf("%s/objects/%.2s/%s", F.store, hex, hex + 2);
+	CHECK_INT(unlink(obj), 0);
+	int64_t id7 = drive("p", NULL, 2, NULL);
+	CHECK_STR(run_col(id7, "same_as"), "(null)");
+	CHECK_STR(step_col(id7, "a", "status"), "cached");
+	CHECK_STR(step_col(id7, "b", "status"), "succeeded");
+	free(obj);
+	free(hex);
+	free(file);
+	store_close();
+}
+
+TEST(recheck_rows_move_to_a_heir_when_their_run_goes)
+{
+	char *file;
+	int64_t id1 = recheck_first("rch", &file);
+	CHECK_STR(run_col(id1, "status"), "succeeded");
+	int64_t id2 = drive("p", NULL, 2, NULL);
+	int64_t id3 = drive("p", NULL, 2, NULL);
+	CHECK_INT(strtoll(run_col(id3, "same_as"), NULL, 10), id1);
+	const char *steps3 = rows_of(STEP_ROWS, id3);
+	CHECK_CONTAINS(steps3, "b|cached|1|cached|");
+	const char *io3 = rows_of(IO_ROWS, id3);
+	db_lock(F.db);
+	CHECK_INT(db_run_release(F.db, id1), 0);
+	CHECK_INT(db_exec(F.db, "DELETE FROM steps WHERE run_id=?", "i", id1), 0);
+	CHECK_INT(db_exec(F.db, "DELETE FROM step_io WHERE run_id=?", "i", id1), 0);
+	db_unlock(F.db);
+	CHECK_INT(count_rows("steps_recorded", id1), 0);
+	CHECK_STR(run_col(id2, "same_as"), "(null)");
+	CHECK_INT(count_rows("steps_recorded", id2), 2);
+	CHECK_INT(strtoll(run_col(id3, "same_as"), NULL, 10), id2);
+	CHECK_STR(rows_of(STEP_ROWS, id3), steps3);
+	CHECK_STR(rows_of(IO_ROWS, id3), io3);
+	free(file);
+	store_close();
+}
+
 /* ---- the queue and its control --------------------------------------------- */
 
 static char *wait_status(int64_t id)
@@ -479,6 +649,9 @@ int main(void)
 	RUN(failure_skips_downstream_and_names_the_step);
 	RUN(slots_bound_what_runs_at_once);
 	RUN(retry_reuses_what_succeeded);
+	RUN(recheck_unchanged_is_one_row_reading_as_the_full_path);
+	RUN(recheck_takes_the_full_path_when_anything_changed);
+	RUN(recheck_rows_move_to_a_heir_when_their_run_goes);
 	RUN(queue_and_control);
 	util_rm_rf(root);
 	return CHECK_DONE();
