@@ -30,6 +30,7 @@
 #include "flowyfs/exec.h"
 #include "flowyfs/flowy.h"
 #include "flowyfs/metrics.h"
+#include "flowyfs/scratchpool.h"
 #include "flowyfs/snapshot.h"
 #include "flowyfs/step.h"
 #include "flowyfs/steplog.h"
@@ -86,6 +87,7 @@ struct run {
 	char *pipeline;
 	char *rundir, *scratch;
 	char *shared_scratch;     /* its steps' scratch under --shared-dir, or NULL */
+	struct scratchpool pool;  /* finished steps' scratch, emptied, for reuse */
 	struct snapshot snap;     /* the files the run sees, and their hashes */
 	struct pipeline_def *p;
 	size_t **deps, *ndeps;

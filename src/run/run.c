@@ -227,6 +227,7 @@ struct run *run_capture(struct flowy *f, int64_t id, const struct run_request *r
 	r->pipeline = xstrdup(req->pipeline);
 	r->rundir = xasprintf("%s/%lld", f->runs_dir, (long long)id);
 	r->scratch = xasprintf("%s/%lld", f->scratch_dir, (long long)id);
+	scratchpool_init(&r->pool, r->scratch);
 	if (req->retry_of) {
 		rc = retry_source(r, req->retry_of, &retry_params, &msg, refused, stop);
 		if (rc < 0)
@@ -337,6 +338,7 @@ void run_free(struct run *r)
 	free(r->workdir_code);
 	free(r->groups);
 	step_free(r->p);
+	scratchpool_free(&r->pool);
 	free(r->scratch);
 	free(r->shared_scratch);
 	free(r->rundir);
@@ -589,6 +591,8 @@ static void step_exited(struct run *r, size_t i)
 	if (rc == -ENOSPC || (rc && strstr(s->error, "no space left")))
 		workspace_remove(s->scratch); /* room to record the failure */
 	if (!rc) {
+		if (!s->exec->remote) /* its outputs are in the store now */
+			workspace_recycle(r, i);
 		step_finish(r, i, S_DONE, "succeeded");
 		return;
 	}
@@ -1058,7 +1062,13 @@ void run_end(struct run *r)
 		else
 			workspace_remove(r->s[i].scratch);
 	}
-	if (!kept) {
+	if (kept) { /* the failed steps' stay; the pool goes */
+		for (size_t k = 0; k < 2 && r->db_error != -ENOSPC; k++) {
+			char *d = xasprintf("%s/%s", r->scratch, k ? ".trash" : ".pool");
+			workspace_remove(d);
+			free(d);
+		}
+	} else {
 		workspace_remove(r->scratch);
 		if (r->shared_scratch)
 			workspace_remove(r->shared_scratch);
