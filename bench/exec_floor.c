@@ -5,13 +5,16 @@
  *   isolated: by exec_start (exec.c), the daemon's own start: a mount
  *             namespace of its own, the store and the scratch root covered
  *             and the step's dir bound back;
- * each waited for before the next. Prints the milliseconds per process
+ * each waited for before the next; or (fsync) N small files written as
+ * the store publishes an object: an O_TMPFILE, written, fsync'd and
+ * linked under its name. Prints the milliseconds per process or file
  * (bench/run.sh shows them beside the chain, as what no scheduler can go
  * below on this machine).
  *
- *   exec_floor spawn|isolated DIR N
+ *   exec_floor spawn|isolated|fsync DIR N
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -33,12 +36,49 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* N objects of a few bytes into dir, each fsync'd before it is linked. */
+static int publish_files(const char *dir, long n)
+{
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		perror(dir);
+		return 1;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		perror(dir);
+		return 1;
+	}
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		char buf[32], name[32], proc[64];
+		int len = snprintf(buf, sizeof buf, "s%04ld\n", i);
+		int fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444);
+		if (fd < 0 || write(fd, buf, (size_t)len) != len || fsync(fd) < 0) {
+			perror("publish");
+			return 1;
+		}
+		snprintf(name, sizeof name, "o%ld", i);
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) < 0) {
+			perror("linkat");
+			return 1;
+		}
+		close(fd);
+	}
+	close(dfd);
+	printf("%.3f\n", (now() - t0) / (double)n * 1000);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 4 || (strcmp(argv[1], "spawn") && strcmp(argv[1], "isolated"))) {
-		fprintf(stderr, "usage: exec_floor spawn|isolated DIR N\n");
+	if (argc != 4 || (strcmp(argv[1], "spawn") && strcmp(argv[1], "isolated") &&
+	                  strcmp(argv[1], "fsync"))) {
+		fprintf(stderr, "usage: exec_floor spawn|isolated|fsync DIR N\n");
 		return 2;
 	}
+	if (!strcmp(argv[1], "fsync"))
+		return publish_files(argv[2], strtol(argv[3], NULL, 10));
 	int isolated = !strcmp(argv[1], "isolated");
 	const char *dir = argv[2];
 	long n = strtol(argv[3], NULL, 10);
