@@ -162,7 +162,7 @@ void run_set_paused(struct run *r, int paused);
  * "interrupted", why goes into the steps' errors. */
 void run_stop(struct run *r, const char *end, const char *why);
 /* Nothing pending or running: the run can be ended. */
-int run_settled(const struct run *r);
+int run_settled(struct run *r);
 /* Record the run's end (status, error), remove its scratch. */
 void run_end(struct run *r);
 void run_free(struct run *r);

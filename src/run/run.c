@@ -1000,13 +1000,13 @@ void run_advance(struct run *r, int *slots)
 			consider_task(r, t, slots);
 }
 
-int run_settled(const struct run *r)
+int run_settled(struct run *r)
 {
-	struct run *w = (struct run *)r; /* the cursor only moves past settled units */
-	while (w->settled0 < r->nunits && r->s[w->settled0].state != S_PENDING &&
-	       r->s[w->settled0].state != S_RUNNING)
-		w->settled0++;
-	return w->settled0 == r->nunits;
+	/* A settled unit stays settled: the cursor only moves forward. */
+	while (r->settled0 < r->nunits && r->s[r->settled0].state != S_PENDING &&
+	       r->s[r->settled0].state != S_RUNNING)
+		r->settled0++;
+	return r->settled0 == r->nunits;
 }
 
 /* ---- polling ----------------------------------------------------------- */
