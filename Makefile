@@ -147,7 +147,7 @@ test: unit unit-asan fuzz bats bats-asan $(if $(wildcard $(PJDFSTEST_SRC)/pjdfst
 
 # Each script prints its own table and appends its rows to BENCH_ROWS;
 # bench/summary.sh prints them all as one table with ok/MISS.
-bench: all build/bench/store_tool
+bench: all build/bench/store_tool build/bench/exec_floor
 	@mkdir -p build/bench && : > build/bench/rows.tsv
 	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/run.sh
 	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/engine.sh
@@ -157,6 +157,11 @@ bench: all build/bench/store_tool
 
 # The store's hash, put and a random-read probe as commands (bench/run.sh).
 build/bench/store_tool: bench/store_tool.c $(filter-out build/src/main.o,$(OBJS))
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
+
+# The floor of a step's start: posix_spawn vs the daemon's isolated start.
+build/bench/exec_floor: bench/exec_floor.c build/src/exec.o build/src/util.o
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(BASEFLAGS) -o $@ $^ $(LDLIBS)
 

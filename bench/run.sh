@@ -11,7 +11,9 @@
 #      fsync, publish) vs `cp` then `sha256sum`, both on the 1 GiB file,
 #      as whole processes (build/bench/store_tool).
 #   2. a 1,000-step chain pipeline vs an equivalent Makefile: cold run
-#      (vs `make -j1`) and re-check with nothing changed (vs `make -q`).
+#      (vs `make -j1`) and re-check with nothing changed (vs `make -q`);
+#      beside them the floor of one step's start (build/bench/exec_floor:
+#      posix_spawn of sh, as make does, and the daemon's isolated start).
 #   3. views with 10,000 real runs in the store (a one-step pipeline that
 #      reports metrics, forced to rerun): ls of runs/ and lineage/sha256/,
 #      cat of runs/latest/run.json, metrics/<p>/runs.tsv and the ancestors
@@ -40,6 +42,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FLOWYFS_BIN:-$here/build/flowyfs}
 tool=${STORE_TOOL:-$here/build/bench/store_tool}
+floor_tool=${EXEC_FLOOR:-$here/build/bench/exec_floor}
 parts=" ${BENCH_PARTS:-artifacts chain views} "
 part() { [[ $parts == *" $1 "* ]]; }
 rand_n=${BENCH_RAND:-2000}
@@ -330,8 +333,24 @@ for _ in $(seq 1 "$reps"); do
 	make_q=$(min "$make_q" "$(sub "$t1" "$t0")")
 done
 
+# The floor: the same number of `sh -c 'echo > out/o'` one after the
+# other, started as make does (posix_spawn) and as the daemon does (a
+# mount namespace of its own, store and scratch covered: exec.c).
+floor_spawn="" floor_iso="" floor_fsync=""
+if [ -x "$floor_tool" ]; then
+	for _ in $(seq 1 "$reps"); do
+		rm -rf "$dir/floor"
+		floor_spawn=$(min "$floor_spawn" "$("$floor_tool" spawn "$dir/floor" "$chain_n")")
+		rm -rf "$dir/floor"
+		floor_iso=$(min "$floor_iso" "$("$floor_tool" isolated "$dir/floor" "$chain_n")")
+		rm -rf "$dir/floor"
+		floor_fsync=$(min "$floor_fsync" "$("$floor_tool" fsync "$dir/floor" "$chain_n")")
+	done
+	rm -rf "$dir/floor"
+fi
+
 sync
-read -r chain_cold st chain_id chain_t0 < <(publish chain 900)
+read -r chain_cold st chain_id chain_t0 < <(publish chain 10800)
 check_run "$st" "$chain_id" "chain cold" chain
 chain_run=$(cat "$mnt/runs/$chain_id/duration")
 chain_wait=$(sub "$(iso_epoch "$(cat "$mnt/runs/$chain_id/started")")" "$chain_t0")
@@ -465,6 +484,9 @@ if part chain; then
 	echo "  re-check: $(s3 "$chain_q_wait")s from .ctl to run started, ${chain_q_run}s run duration (best)."
 	echo "  per step: flowyfs $(awk -v s="$chain_cold" -v n="$chain_n" 'BEGIN { printf "%.2f", s / n * 1000 }') ms," \
 		"make $(awk -v s="$make_cold" -v n="$chain_n" 'BEGIN { printf "%.2f", s / n * 1000 }') ms"
+	[ -z "$floor_iso" ] || echo "  floor per process (build/bench/exec_floor): posix_spawn of sh" \
+		"${floor_spawn} ms (what make pays), the daemon's isolated start ${floor_iso} ms;" \
+		"an fsync'd object of a few bytes ${floor_fsync} ms."
 fi
 
 if part views; then

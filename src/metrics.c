@@ -2,20 +2,40 @@
  * metrics.c - tailing a step's metrics file into SQLite. The file (held
  * open by the daemon) is read from the last offset on every scheduler tick, so values show up in
  * runs/<id>/steps/<s>/metrics/ while the step still runs; one transaction
- * per tick keeps a chatty step from costing a commit per line.
+ * per tick keeps a chatty step from costing a commit per line. What has
+ * been read is given back (a hole punched up to the last whole MiB), so a
+ * memory-backed file holds only what is still to be read.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <cJSON.h>
 
+#include "flowyfs/log.h"
 #include "flowyfs/metrics.h"
 #include "flowyfs/step.h"
 
 #define METRICS_LINE_MAX (1024 * 1024)
+#define METRICS_PUNCH ((off_t)1 << 20)
+
+/* Free the bytes before t->off, in whole MiB, once a MiB more was read. */
+static void give_back(struct metrics_tail *t)
+{
+	off_t upto = t->off & ~(METRICS_PUNCH - 1);
+	if (upto <= t->punched)
+		return;
+	if (fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, upto) < 0) {
+		log_debug("metrics of %s: cannot free what was read: %s", t->step,
+		          strerror(errno));
+		t->punched = INT64_MAX; /* not supported here: never again */
+		return;
+	}
+	t->punched = upto;
+}
 
 void metrics_tail_init(struct metrics_tail *t, int fd, int64_t run_id,
                        const char *step)
@@ -142,6 +162,7 @@ int metrics_tail_poll(struct metrics_tail *t, db *d, int final)
 		strbuf_add(&t->partial, buf, (size_t)got);
 		t->off += got;
 	}
+	give_back(t);
 	if (!t->partial.len)
 		return 0;
 	int rows = 0;

@@ -3,7 +3,11 @@
  * the bytes into the log file without copying them through the daemon,
  * and into /dev/null once the cap is reached. The log file is written at
  * explicit offsets (splice refuses O_APPEND files), by this module only.
+ * It is made when the first byte or note arrives: most steps of a long
+ * chain print nothing, and a file never made costs no inode.
  */
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -23,18 +27,15 @@
 void steplog_init(struct steplog *l)
 {
 	l->fd = l->rd = l->wr = -1;
+	l->path = NULL;
 	l->off = 0;
 	l->cap = STEPLOG_CAP;
 	l->capped = 0;
 }
 
-int steplog_open(struct steplog *l, const char *path, uint64_t cap)
+/* Take fd (open on the log file) as the log, appending after what it holds. */
+static int adopt(struct steplog *l, int fd)
 {
-	if (l->fd >= 0)
-		return 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -errno;
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int rc = -errno;
@@ -43,9 +44,57 @@ int steplog_open(struct steplog *l, const char *path, uint64_t cap)
 	}
 	l->fd = fd;
 	l->off = (uint64_t)st.st_size;
-	l->cap = cap;
-	l->capped = l->off >= cap;
+	l->capped = l->off >= l->cap;
 	return 0;
+}
+
+int steplog_open(struct steplog *l, const char *path, uint64_t cap)
+{
+	if (l->fd >= 0 || l->path)
+		return 0;
+	l->cap = cap;
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0)
+		return adopt(l, fd); /* an earlier attempt's, or a task's */
+	if (errno != ENOENT)
+		return -errno;
+	l->path = xstrdup(path);
+	l->off = 0;
+	l->capped = 0;
+	return 0;
+}
+
+/* Make the file, on the first byte or note: 0 or -errno. */
+static int materialize(struct steplog *l)
+{
+	if (l->fd >= 0)
+		return 0;
+	if (!l->path)
+		return -EBADF;
+	int fd = open(l->path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	int rc = adopt(l, fd);
+	if (!rc) {
+		free(l->path);
+		l->path = NULL;
+	}
+	return rc;
+}
+
+/* Before the file exists: 1 when every writer is gone and the pipe is
+ * empty, 0 when it is empty for now, 2 when bytes wait (make the file). */
+static int pipe_state(int rd)
+{
+	int avail = 0;
+	if (ioctl(rd, FIONREAD, &avail) == 0 && avail > 0)
+		return 2;
+	struct pollfd pf = {.fd = rd, .events = POLLIN};
+	if (poll(&pf, 1, 0) <= 0)
+		return 0;
+	if (ioctl(rd, FIONREAD, &avail) == 0 && avail > 0)
+		return 2;
+	return (pf.revents & POLLHUP) ? 1 : 0;
 }
 
 int steplog_pipe(struct steplog *l)
@@ -100,6 +149,17 @@ int steplog_pump(struct steplog *l)
 {
 	if (l->rd < 0)
 		return 1;
+	if (l->fd < 0) {
+		int ps = pipe_state(l->rd);
+		if (ps < 2)
+			return ps;
+		int rc = materialize(l);
+		if (rc < 0) {
+			log_error("step log: %s", strerror(-rc));
+			l->capped = 1;
+			return drop(l);
+		}
+	}
 	while (!l->capped) {
 		uint64_t room = l->cap - l->off;
 		loff_t off = (loff_t)l->off;
@@ -130,10 +190,15 @@ int steplog_pump(struct steplog *l)
 
 void steplog_note(struct steplog *l, const char *fmt, ...)
 {
-	if (l->fd < 0)
+	if (l->fd < 0 && !l->path)
 		return;
 	if (!l->capped && l->off < l->cap)
 		steplog_pump(l);
+	int mrc = materialize(l);
+	if (mrc < 0) {
+		log_error("step log note: %s", strerror(-mrc));
+		return;
+	}
 	if (l->off >= l->cap)
 		l->capped = 1;
 	struct strbuf sb = {0};
@@ -165,4 +230,6 @@ void steplog_close(struct steplog *l)
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = l->rd = -1;
+	free(l->path);
+	l->path = NULL;
 }

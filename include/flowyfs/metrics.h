@@ -17,6 +17,7 @@
 struct metrics_tail {
 	int fd;                  /* the file, -1 when none */
 	off_t off;
+	off_t punched;           /* bytes before it freed (give_back) */
 	struct strbuf partial;   /* an unfinished last line */
 	int64_t run_id;
 	char *step;

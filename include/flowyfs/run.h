@@ -31,6 +31,7 @@
 #include "flowyfs/exec.h"
 #include "flowyfs/flowy.h"
 #include "flowyfs/metrics.h"
+#include "flowyfs/scratchpool.h"
 #include "flowyfs/snapshot.h"
 #include "flowyfs/step.h"
 #include "flowyfs/steplog.h"
@@ -72,6 +73,7 @@ struct srun {                 /* one step within a run, or one foreach task */
 	double started, finished, term_sent, retry_at;
 	double paused_at, paused; /* when it was stopped; seconds stopped */
 	struct steplog log;
+	int in_cand, in_live;     /* listed in r->cand / r->live */
 	char *scratch;
 	dev_t out_dev;            /* the out/ directory flowyfs made */
 	ino_t out_ino;
@@ -87,11 +89,23 @@ struct run {
 	char *pipeline;
 	char *rundir, *scratch;
 	char *shared_scratch;     /* its steps' scratch under --shared-dir, or NULL */
+	struct scratchpool pool;  /* finished steps' scratch, emptied, for reuse */
 	struct snapshot snap;     /* the files the run sees, and their hashes */
 	struct pipeline_def *p;
 	size_t **deps, *ndeps;
 	struct srun *s;           /* the steps (s[0..n_steps)), then tasks */
 	size_t nunits;            /* entries of s */
+	/* What a pass looks at, so it costs what can change, not the run's
+	 * size: cand holds the positions in p->order of pending steps that a
+	 * pass should consider (every dependency settled, or one failed),
+	 * sorted; live the units whose process runs; settled0 the first unit
+	 * that may not be settled (a settled unit stays settled). */
+	size_t *pos;              /* per step: its position in p->order */
+	size_t *left;             /* per step: dependencies not settled */
+	size_t **rdeps, *nrdeps;  /* per step: the steps that depend on it */
+	size_t *cand, ncand;
+	size_t *live, nlive, live_cap;
+	size_t settled0;
 	char *workdir_code;       /* workdir commit (+dirty hash), or NULL */
 	int batch;                /* a transaction is open (db lock held) */
 	size_t running;           /* processes running */
@@ -152,7 +166,7 @@ void run_set_paused(struct run *r, int paused);
  * "interrupted", why goes into the steps' errors. */
 void run_stop(struct run *r, const char *end, const char *why);
 /* Nothing pending or running: the run can be ended. */
-int run_settled(const struct run *r);
+int run_settled(struct run *r);
 /* Record the run's end (status, error), remove its scratch. */
 void run_end(struct run *r);
 void run_free(struct run *r);

@@ -13,7 +13,8 @@
 #define STEPLOG_CAP ((uint64_t)64 << 20)
 
 struct steplog {
-	int fd;          /* the log file, -1 when not open */
+	int fd;          /* the log file, -1 when not open (or not made yet) */
+	char *path;      /* where it goes, until the first byte makes it */
 	int rd, wr;      /* the pipe of the current attempt, -1 when none */
 	uint64_t off;    /* where the next byte goes */
 	uint64_t cap;
@@ -22,7 +23,9 @@ struct steplog {
 
 /* Make l empty (nothing open); steplog_close() of it is a no-op. */
 void steplog_init(struct steplog *l);
-/* Open (creating) the log file at path, appending to what it holds. */
+/* The log file at path: opened now when it exists (appending to what it
+ * holds), else made by the first byte pumped or the first note, so a
+ * step that prints nothing leaves no file (readers show it empty). */
 int steplog_open(struct steplog *l, const char *path, uint64_t cap);
 /* A new pipe for the next attempt: l->wr is for the step (the caller
  * closes it with steplog_close_writer once the step holds it), l->rd for

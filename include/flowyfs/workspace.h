@@ -9,8 +9,13 @@
 #include "flowyfs/run.h"
 
 /* Lay out step i's scratch afresh (a retry starts clean) under the run's
- * scratch, in/ linking through the mount. 0 or -errno. */
+ * scratch, in/ linking through the mount, in a directory from the run's
+ * pool when it has one. 0 or -errno. */
 int workspace_prepare(struct run *r, size_t i);
+/* Step i succeeded and its outputs are stored: give its scratch to the
+ * run's pool, emptied, for a later step (a failure to only logs: the
+ * directory then stays, and goes with the run's scratch). */
+void workspace_recycle(struct run *r, size_t i);
 /* The same below base, in/<name> linking to <objects>/<hex> when objects
  * is given (inputs materialized there by the caller). */
 int workspace_prepare_at(struct run *r, size_t i, const char *base, const char *objects);

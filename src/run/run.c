@@ -215,6 +215,99 @@ static const struct executor *pick_executor(const struct run *r, const struct st
 	return name && !strcmp(name, "slurm") ? &exec_slurm : &exec_local;
 }
 
+/* ---- what a pass looks at ---------------------------------------------- */
+
+/* List step i (pending) for the next passes, in order position. */
+static void cand_add(struct run *r, size_t i)
+{
+	if (r->s[i].in_cand)
+		return;
+	r->s[i].in_cand = 1;
+	size_t k = r->pos[i], lo = 0, hi = r->ncand;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r->cand[mid] < k)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	r->cand = xrealloc(r->cand, (r->ncand + 1) * sizeof *r->cand);
+	memmove(r->cand + lo + 1, r->cand + lo, (r->ncand - lo) * sizeof *r->cand);
+	r->cand[lo] = k;
+	r->ncand++;
+}
+
+/* Unit i's process started: poll it. */
+static void live_add(struct run *r, size_t i)
+{
+	if (r->s[i].in_live)
+		return;
+	r->s[i].in_live = 1;
+	if (r->nlive == r->live_cap) {
+		r->live_cap = r->live_cap ? 2 * r->live_cap : 8;
+		r->live = xrealloc(r->live, r->live_cap * sizeof *r->live);
+	}
+	r->live[r->nlive++] = i;
+}
+
+/* Drop the units whose process no longer runs from r->live. */
+static void live_compact(struct run *r)
+{
+	size_t j = 0;
+	for (size_t k = 0; k < r->nlive; k++) {
+		struct srun *s = &r->s[r->live[k]];
+		if (s->state == S_RUNNING && !s->expanded)
+			r->live[j++] = r->live[k];
+		else
+			s->in_live = 0;
+	}
+	r->nlive = j;
+}
+
+/* Positions, dependents and dependency counts of the steps; the steps
+ * without dependencies are the first candidates. */
+static void index_steps(struct run *r)
+{
+	size_t n = r->p->n_steps;
+	r->pos = xcalloc(n + 1, sizeof *r->pos);
+	r->left = xcalloc(n + 1, sizeof *r->left);
+	r->nrdeps = xcalloc(n + 1, sizeof *r->nrdeps);
+	r->rdeps = xcalloc(n + 1, sizeof *r->rdeps);
+	for (size_t k = 0; k < n; k++)
+		r->pos[r->p->order[k]] = k;
+	for (size_t i = 0; i < n; i++) {
+		r->left[i] = r->ndeps[i];
+		for (size_t d = 0; d < r->ndeps[i]; d++)
+			r->nrdeps[r->deps[i][d]]++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r->rdeps[i] = xcalloc(r->nrdeps[i] + 1, sizeof **r->rdeps);
+		r->nrdeps[i] = 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t d = 0; d < r->ndeps[i]; d++) {
+			size_t u = r->deps[i][d];
+			r->rdeps[u][r->nrdeps[u]++] = i;
+		}
+	for (size_t k = 0; k < n; k++)
+		if (!r->left[r->p->order[k]])
+			cand_add(r, r->p->order[k]);
+}
+
+/* Step i settled: its dependents may go next (at once when it failed or
+ * was skipped, so the skip reaches them in this pass). */
+static void settled(struct run *r, size_t i)
+{
+	if (i >= r->p->n_steps || !r->rdeps)
+		return;
+	int bad = r->s[i].state != S_DONE;
+	for (size_t k = 0; k < r->nrdeps[i]; k++) {
+		size_t j = r->rdeps[i][k];
+		if ((--r->left[j] == 0 || bad) && r->s[j].state == S_PENDING)
+			cand_add(r, j);
+	}
+}
+
 struct run *run_capture(struct flowy *f, int64_t id, const struct run_request *req,
                         const int *stop, char **why, int *refused)
 {
@@ -228,6 +321,7 @@ struct run *run_capture(struct flowy *f, int64_t id, const struct run_request *r
 	r->pipeline = xstrdup(req->pipeline);
 	r->rundir = xasprintf("%s/%lld", f->runs_dir, (long long)id);
 	r->scratch = xasprintf("%s/%lld", f->scratch_dir, (long long)id);
+	scratchpool_init(&r->pool, r->scratch);
 	if (req->retry_of) {
 		rc = retry_source(r, req->retry_of, &retry_params, &msg, refused, stop);
 		if (rc < 0)
@@ -294,6 +388,7 @@ struct run *run_capture(struct flowy *f, int64_t id, const struct run_request *r
 		s->out_hex = xcalloc(s->def->n_outputs + 1, sizeof *s->out_hex);
 	}
 	free(mark);
+	index_steps(r);
 	if (req->retry_of)
 		mark_reused(r, req->retry_of);
 	if ((rc = workdir_state(r, &git, &msg)) < 0 || (rc = run_owner(r, &msg)) < 0)
@@ -341,12 +436,21 @@ void run_free(struct run *r)
 		steplog_close(&s->log);
 	}
 	free(r->s);
+	for (size_t i = 0; r->rdeps && i < r->p->n_steps; i++)
+		free(r->rdeps[i]);
+	free(r->rdeps);
+	free(r->nrdeps);
+	free(r->left);
+	free(r->pos);
+	free(r->cand);
+	free(r->live);
 	if (r->deps)
 		dag_deps_free(r->deps, r->ndeps, r->p->n_steps);
 	snapshot_release(&r->snap);
 	free(r->workdir_code);
 	free(r->groups);
 	step_free(r->p);
+	scratchpool_free(&r->pool);
 	free(r->scratch);
 	free(r->shared_scratch);
 	free(r->rundir);
@@ -415,6 +519,7 @@ static void step_finish(struct run *r, size_t i, enum step_state st, const char 
 		mark_started(r);
 	s->state = st;
 	s->finished = util_now();
+	settled(r, i);
 	if (s->error)
 		steplog_note(&s->log, "%s", s->error);
 	int rc = record_step_end(r, i, status, changed);
@@ -499,6 +604,7 @@ static int start_process(struct run *r, size_t i, int prepare)
 	if (!s->started)
 		s->started = util_now();
 	s->state = S_RUNNING;
+	live_add(r, i);
 	s->term_sent = 0;
 	r->running++;
 	r->remote += s->exec->remote;
@@ -599,6 +705,8 @@ static void step_exited(struct run *r, size_t i)
 	if (rc == -ENOSPC || (rc && strstr(s->error, "no space left")))
 		workspace_remove(s->scratch); /* room to record the failure */
 	if (!rc) {
+		if (!s->exec->remote) /* its outputs are in the store now */
+			workspace_recycle(r, i);
 		step_finish(r, i, S_DONE, "succeeded");
 		return;
 	}
@@ -615,6 +723,8 @@ static void step_exited(struct run *r, size_t i)
 		s->error = NULL;
 		s->retry_at = util_now() + wait;
 		s->in_when = s->def->when != NULL;
+		if (s->parent < 0)
+			cand_add(r, i);
 		return; /* pending again, with its key: run_advance restarts it */
 	}
 	step_finish(r, i, S_FAILED, "failed");
@@ -892,41 +1002,62 @@ void run_advance(struct run *r, int *slots)
 		if (rc > 0)
 			return;
 	}
-	for (size_t k = 0; k < r->p->n_steps; k++) {
-		size_t i = r->p->order[k];
+	/* cand may grow while it is walked (a skip reaches the dependents),
+	 * always after the position being looked at. */
+	for (size_t c = 0; c < r->ncand; c++) {
+		size_t i = r->p->order[r->cand[c]];
 		if (r->s[i].state == S_PENDING)
 			consider(r, i, slots);
 	}
 	batch_end(r);
+	size_t j = 0;
+	for (size_t c = 0; c < r->ncand; c++) {
+		struct srun *s = &r->s[r->p->order[r->cand[c]]];
+		if (s->state == S_PENDING)
+			r->cand[j++] = r->cand[c];
+		else
+			s->in_cand = 0;
+	}
+	r->ncand = j;
 	/* Tasks in the order they were laid out: the oldest step's first. */
 	for (size_t t = r->p->n_steps; t < r->nunits; t++)
 		if (r->s[t].state == S_PENDING)
 			consider_task(r, t, slots);
 }
 
-int run_settled(const struct run *r)
+int run_settled(struct run *r)
 {
-	for (size_t i = 0; i < r->nunits; i++)
-		if (r->s[i].state == S_PENDING || r->s[i].state == S_RUNNING)
-			return 0;
-	return 1;
+	/* A settled unit stays settled: the cursor only moves forward. */
+	while (r->settled0 < r->nunits && r->s[r->settled0].state != S_PENDING &&
+	       r->s[r->settled0].state != S_RUNNING)
+		r->settled0++;
+	return r->settled0 == r->nunits;
 }
 
 /* ---- polling ----------------------------------------------------------- */
+
+/* A pending unit waiting for its retry: lower *next to when it is due. */
+static void retry_due(const struct run *r, const struct srun *s, double now, double *next)
+{
+	if (s->state == S_PENDING && s->retry_at > now && !r->paused) {
+		double due = s->retry_at - now;
+		if (*next < 0 || due < *next)
+			*next = due;
+	}
+}
 
 size_t run_pollfds(struct run *r, struct pollfd *pfd, struct run_pollref *ref,
                    double now, double *next)
 {
 	size_t np = 0;
-	for (size_t i = 0; i < r->nunits; i++) {
+	for (size_t c = 0; c < r->ncand; c++)
+		retry_due(r, &r->s[r->p->order[r->cand[c]]], now, next);
+	for (size_t t = r->p->n_steps; t < r->nunits; t++)
+		retry_due(r, &r->s[t], now, next);
+	live_compact(r);
+	for (size_t k = 0; k < r->nlive; k++) {
+		size_t i = r->live[k];
 		struct srun *s = &r->s[i];
-		if (s->state == S_PENDING && s->retry_at > now && !r->paused) {
-			double due = s->retry_at - now;
-			if (*next < 0 || due < *next)
-				*next = due;
-		}
-		if (s->state != S_RUNNING || s->expanded)
-			continue;
 		ref[np] = (struct run_pollref){r, i, RUN_FD_EXIT};
 		pfd[np].fd = s->exec->fd(r, i);
 		pfd[np++].events = POLLIN;
@@ -970,7 +1101,8 @@ void run_ready(const struct run_pollref *ref, short revents)
 
 void run_tick(struct run *r)
 {
-	for (size_t i = 0; i < r->nunits; i++) {
+	for (size_t k = 0; k < r->nlive; k++) {
+		size_t i = r->live[k];
 		struct srun *s = &r->s[i];
 		if (s->state == S_RUNNING && !s->expanded &&
 		    metrics_tail_poll(&s->metrics, r->f->db, 0) < 0)
@@ -1086,7 +1218,13 @@ void run_end(struct run *r)
 		else
 			workspace_remove(r->s[i].scratch);
 	}
-	if (!kept) {
+	if (kept) { /* the failed steps' stay; the pool goes */
+		for (size_t k = 0; k < 2 && r->db_error != -ENOSPC; k++) {
+			char *d = xasprintf("%s/%s", r->scratch, k ? ".trash" : ".pool");
+			workspace_remove(d);
+			free(d);
+		}
+	} else {
 		workspace_remove(r->scratch);
 		if (r->shared_scratch)
 			workspace_remove(r->shared_scratch);

@@ -2,15 +2,16 @@
  * workspace.c - a step's scratch, files and environment (workspace.h).
  *
  * Scratch lives outside the store (--scratch), one directory per run and
- * step. The metrics and params files live in the store, opened by the
- * daemon and handed to the step as fds 3 and 4, so a step can neither
- * swap them for links nor reach the store through them.
+ * step. The metrics file (a memfd) and the params file (in the store) are
+ * opened by the daemon and handed to the step as fds 3 and 4, so a step
+ * can neither swap them for links nor reach the store through them.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 
 #include "flowyfs/events.h"
 #include "flowyfs/log.h"
+#include "flowyfs/scratchpool.h"
 #include "flowyfs/util.h"
 #include "flowyfs/workspace.h"
 
@@ -125,9 +127,6 @@ static int mkdir_owned(struct run *r, int dfd, const char *name)
 }
 
 
-/* The step's metrics file, runs/<id>/<step>.metrics in the store: made by
- * the daemon and handed to the step as fd 3 ($FLOWY_METRICS=/dev/fd/3);
- * the daemon tails its own descriptor of it. Retries append to it. */
 /* Every metric value is an event (alerts check it as it arrives). */
 static void metric_value(void *arg, const char *step, const char *name, double v)
 {
@@ -137,14 +136,17 @@ static void metric_value(void *arg, const char *step, const char *name, double v
 	                                  .value = v});
 }
 
+/* The step's metrics file: an anonymous memory file (memfd) made by the
+ * daemon and handed to the step as fd 3 ($FLOWY_METRICS=/dev/fd/3); the
+ * daemon tails its own descriptor of it and frees what it has read. It
+ * has no name anywhere, so the step can neither swap it for a link nor
+ * reach anything through it, and it costs the disk no inode. Retries
+ * append to it. */
 static int open_metrics(struct run *r, struct srun *s)
 {
 	if (s->metrics.step)
 		return 0;
-	char *path = unit_path(s, r->rundir, ".metrics", 0755);
-	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-	              0644);
-	free(path);
+	int fd = memfd_create("flowy-metrics", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	/* The step reopens it through /dev/fd/3, which checks its owner. */
@@ -178,22 +180,19 @@ static int open_params(struct run *r, struct srun *s)
 	return fd;
 }
 
-/* Lay out step i's scratch below base: code files, in/ (links to the
- * inputs through the mount, or into objects) and an empty out/
- * (remembered, so a replaced one is noticed). */
-int workspace_prepare_at(struct run *r, size_t i, const char *base, const char *objects)
+/* Step i's scratch directory at s->scratch with an empty in/ and out/:
+ * a pooled one (pool given: the run's local scratch) or new ones. */
+static int make_scratch(struct run *r, struct srun *s, const char *base,
+                        struct scratchpool *pool)
 {
-	struct srun *s = &r->s[i];
-	int rc, dfd = -1;
-	if (s->scratch)
-		workspace_remove(s->scratch);
-	else
-		s->scratch = unit_path(s, base, "", 0711);
-	rc = util_mkdir_p(base, 0711);
+	int rc = util_mkdir_p(base, 0711);
+	if (!rc && pool && (rc = scratchpool_take(pool, s->scratch, 0700)) != 0)
+		return rc < 0 ? rc : 0;
 	if (!rc && mkdir(s->scratch, 0700) < 0)
 		rc = -errno;
 	if (!rc && r->uid != geteuid() && chown(s->scratch, r->uid, r->gid) < 0)
 		rc = -errno;
+	int dfd = -1;
 	if (!rc && (dfd = open(s->scratch, O_PATH | O_DIRECTORY | O_NOFOLLOW |
 	                       O_CLOEXEC)) < 0)
 		rc = -errno;
@@ -201,6 +200,29 @@ int workspace_prepare_at(struct run *r, size_t i, const char *base, const char *
 		rc = -errno;
 	if (!rc)
 		rc = mkdir_owned(r, dfd, "out");
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
+/* Lay out step i's scratch below base: code files, in/ (links to the
+ * inputs through the mount, or into objects) and an empty out/
+ * (remembered, so a replaced one is noticed). */
+static int prepare(struct run *r, size_t i, const char *base, const char *objects,
+                   struct scratchpool *pool)
+{
+	struct srun *s = &r->s[i];
+	int rc, dfd = -1;
+	if (s->scratch) {
+		workspace_remove(s->scratch); /* a retry starts clean */
+		pool = NULL;
+	} else {
+		s->scratch = unit_path(s, base, "", 0711);
+	}
+	rc = make_scratch(r, s, base, pool);
+	if (!rc && (dfd = open(s->scratch, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	                       O_CLOEXEC)) < 0)
+		rc = -errno;
 	struct stat st;
 	if (!rc && fstatat(dfd, "out", &st, AT_SYMLINK_NOFOLLOW) < 0)
 		rc = -errno;
@@ -254,9 +276,30 @@ int workspace_prepare_at(struct run *r, size_t i, const char *base, const char *
 	return rc;
 }
 
+int workspace_prepare_at(struct run *r, size_t i, const char *base, const char *objects)
+{
+	return prepare(r, i, base, objects, NULL);
+}
+
 int workspace_prepare(struct run *r, size_t i)
 {
-	return workspace_prepare_at(r, i, r->scratch, NULL);
+	return prepare(r, i, r->scratch, NULL, &r->pool);
+}
+
+void workspace_recycle(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	if (!s->scratch)
+		return;
+	int rc = scratchpool_give(&r->pool, s->scratch, 0755);
+	if (rc < 0) {
+		/* It stays where it is, and goes with the run's scratch. */
+		log_debug("run %lld step %s: scratch not reused: %s", (long long)r->id,
+		          s->def->name, strerror(-rc));
+		return;
+	}
+	free(s->scratch);
+	s->scratch = NULL;
 }
 
 int workspace_open_files(struct run *r, size_t i, int *params_fd)

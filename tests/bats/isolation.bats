@@ -246,3 +246,26 @@ cancel_run() {
 		expect_contains "$output" "may not point into the mount" "$p/.status"
 	done
 }
+
+@test "a step's scratch holds nothing of the steps before it, and a link left for in/ is never followed" {
+	mkdir -p "$T/host"
+	echo keep >"$T/host/keep"
+	mkdir -p "$mnt/pipelines/.ch"
+	# a leaves files in its cwd and in out/, b replaces in/ by a link to a
+	# host directory, c and d list what they were given.
+	printf '%s\n' '{"run": "echo junk > left; mkdir -p d/e; echo x > out/extra; echo a > out/a", "outputs": ["a"]}' >"$mnt/pipelines/.ch/a.json"
+	printf '%s\n' "{\"run\": \"rm -rf in; ln -s $T/host in; echo b > out/b\", \"inputs\": [\"a\"], \"outputs\": [\"b\"]}" >"$mnt/pipelines/.ch/b.json"
+	printf '%s\n' '{"run": "l=$(ls -A . in out | tr \"\\n\" \" \"); echo \"$l\" > out/c", "inputs": ["b"], "outputs": ["c"]}' >"$mnt/pipelines/.ch/c.json"
+	printf '%s\n' '{"run": "l=$(ls -A . in out | tr \"\\n\" \" \"); echo \"$l\" > out/d", "inputs": ["c"], "outputs": ["d"]}' >"$mnt/pipelines/.ch/d.json"
+	mv "$mnt/pipelines/.ch" "$mnt/pipelines/ch"
+	local id
+	id=$(wait_new_run ch)
+	expect_eq "$(cat "$mnt/runs/$id/status")" succeeded "the run"
+	expect_eq "$(cat "$mnt/artifacts/ch/c")" ".: in out  in: b  out: " "what c was given"
+	expect_eq "$(cat "$mnt/artifacts/ch/d")" ".: in out  in: c  out: " "what d was given"
+	expect_eq "$(cat "$T/host/keep")" keep "the host directory b linked"
+	expect_eq "$(ls -A "$T/host")" keep "nothing moved into it"
+	# A quiet step has an empty log (no file behind it).
+	expect_eq "$(cat "$mnt/runs/$id/steps/d/log")" "" "d's log"
+	[ ! -e "$store/runs/$id/d.log" ]
+}

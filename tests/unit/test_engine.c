@@ -362,6 +362,51 @@ TEST(failure_skips_downstream_and_names_the_step)
 	store_close();
 }
 
+/* Every step of a long chain starts in an empty scratch (a pooled one from
+ * the second on); a failure skips the rest of the chain in one run, and
+ * only the failed step's scratch is kept at the end. */
+TEST(chain_steps_start_clean_and_a_failure_keeps_only_its_scratch)
+{
+	store_open("chain");
+	const char *check = "[ -z \\\"$(ls -A out)\\\" ] && [ $(ls -A in | wc -l) -le 1 ] && "
+	                    "[ \\\"$(ls -A | tr '\\\\n' ' ')\\\" = 'in out ' ] && "
+	                    "echo junk > left && echo x > out/extra";
+	char def[512];
+	for (int k = 1; k <= 40; k++) {
+		char name[32];
+		snprintf(name, sizeof name, "s%02d.json", k);
+		if (k == 1)
+			snprintf(def, sizeof def, "{\"run\": \"%s && echo 1 > out/o01\", "
+			         "\"outputs\": [\"o01\"]}", check);
+		else
+			snprintf(def, sizeof def, "{\"run\": \"%s && echo %d > out/o%02d\", "
+			         "\"inputs\": [\"o%02d\"], \"outputs\": [\"o%02d\"]}", check,
+			         k, k, k - 1, k);
+		put("c", name, def);
+	}
+	int64_t id = drive("c", NULL, 1, NULL);
+	CHECK_STR(run_col(id, "status"), "succeeded");
+	CHECK_STR(step_col(id, "s40", "status"), "succeeded");
+	/* Now s20 fails: s21..s40 are skipped, its scratch alone stays. */
+	put("c", "s20.json", "{\"run\": \"echo half > notes; exit 4\", "
+	    "\"inputs\": [\"o19\"], \"outputs\": [\"o20\"]}");
+	id = drive("c", NULL, 1, NULL);
+	CHECK_STR(run_col(id, "status"), "failed");
+	CHECK_STR(step_col(id, "s21", "reason"), "upstream step s20 failed");
+	CHECK_STR(step_col(id, "s40", "status"), "skipped");
+	CHECK_STR(step_col(id, "s40", "reason"), "upstream step s39 was skipped");
+	char *scr = xasprintf("%s/%lld", F.scratch_dir, (long long)id);
+	char *notes = xasprintf("%s/s20/notes", scr), *pool = xasprintf("%s/.pool", scr);
+	char *trash = xasprintf("%s/.trash", scr), *other = xasprintf("%s/s19", scr);
+	struct stat st;
+	CHECK_INT(stat(notes, &st), 0);
+	CHECK_INT(stat(pool, &st) < 0 && errno == ENOENT, 1);
+	CHECK_INT(stat(trash, &st) < 0 && errno == ENOENT, 1);
+	CHECK_INT(stat(other, &st) < 0 && errno == ENOENT, 1);
+	free(scr); free(notes); free(pool); free(trash); free(other);
+	store_close();
+}
+
 TEST(slots_bound_what_runs_at_once)
 {
 	store_open("slots");
@@ -647,6 +692,7 @@ int main(void)
 	RUN(step_code_by_prefix);
 	RUN(run_then_cache_then_override);
 	RUN(failure_skips_downstream_and_names_the_step);
+	RUN(chain_steps_start_clean_and_a_failure_keeps_only_its_scratch);
 	RUN(slots_bound_what_runs_at_once);
 	RUN(retry_reuses_what_succeeded);
 	RUN(recheck_unchanged_is_one_row_reading_as_the_full_path);
