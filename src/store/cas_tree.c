@@ -62,22 +62,23 @@ out:
 	return rc;
 }
 
-/* Parse "<type> <mode> <hex> <size>\t<name>" (line is NUL-terminated in
- * place of its newline). */
-static int parse_entry(char *line, struct cas_entry *e)
+int cas_tree_parse(const char *line, size_t len, struct cas_entry *e,
+                   size_t *name_off)
 {
-	char *p = line;
+	const char *p = line, *end = line + len, *name;
+	size_t nlen;
 	uint64_t v;
 
-	if ((p[0] != 'f' && p[0] != 'd' && p[0] != 'l') || p[1] != ' ')
+	if (len < 2 + 2 + CAS_HEX_LEN + 4 || (p[0] != 'f' && p[0] != 'd' && p[0] != 'l') ||
+	    p[1] != ' ')
 		return -EIO;
 	e->type = p[0];
 	p += 2;
 	v = 0;
 	for (int k = 0; ; k++, p++) {
-		if (*p == ' ' && k > 0)
+		if (p < end && *p == ' ' && k > 0)
 			break;
-		if (*p < '0' || *p > '7' || k >= 6)
+		if (p >= end || *p < '0' || *p > '7' || k >= 6)
 			return -EIO;
 		v = v * 8 + (uint64_t)(*p - '0');
 	}
@@ -85,7 +86,7 @@ static int parse_entry(char *line, struct cas_entry *e)
 		return -EIO;
 	e->mode = (unsigned)v;
 	p++;
-	if (strnlen(p, CAS_HEX_LEN + 1) < CAS_HEX_LEN + 1)
+	if ((size_t)(end - p) < CAS_HEX_LEN + 1)
 		return -EIO;
 	memcpy(e->hex, p, CAS_HEX_LEN);
 	e->hex[CAS_HEX_LEN] = '\0';
@@ -94,18 +95,22 @@ static int parse_entry(char *line, struct cas_entry *e)
 	p += CAS_HEX_LEN + 1;
 	v = 0;
 	for (int k = 0; ; k++, p++) {
-		if (*p == '\t' && k > 0)
+		if (p < end && *p == '\t' && k > 0)
 			break;
-		if (*p < '0' || *p > '9' || k >= 20 ||
+		if (p >= end || *p < '0' || *p > '9' || k >= 20 ||
 		    v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
 			return -EIO;
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
 	e->size = v;
-	e->name = p + 1;
-	if (!*e->name || strchr(e->name, '/') || strchr(e->name, '\t') ||
-	    !strcmp(e->name, ".") || !strcmp(e->name, ".."))
+	name = p + 1;
+	nlen = (size_t)(end - name);
+	if (!nlen || memchr(name, '/', nlen) || memchr(name, '\t', nlen) ||
+	    memchr(name, '\n', nlen) || memchr(name, '\0', nlen) ||
+	    (nlen == 1 && name[0] == '.') || (nlen == 2 && name[0] == '.' && name[1] == '.'))
 		return -EIO;
+	e->name = NULL;
+	*name_off = (size_t)(name - line);
 	return 0;
 }
 
@@ -143,10 +148,12 @@ int cas_tree_read(cas *c, const char *hex, struct cas_tree **out)
 	for (p = t->text; p < end; t->pub.n++) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		struct cas_entry *e = &t->pub.entries[t->pub.n];
+		size_t name_off;
 		*nl = '\0';
-		rc = parse_entry(p, e);
+		rc = cas_tree_parse(p, (size_t)(nl - p), e, &name_off);
 		if (rc < 0)
 			goto fail;
+		e->name = p + name_off;
 		if (t->pub.n && strcmp(e[-1].name, e->name) >= 0) {
 			rc = -EIO;  /* unsorted or duplicate */
 			goto fail;
