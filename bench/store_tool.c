@@ -8,6 +8,15 @@
  *                                  offsets of FILE opened O_DIRECT (through a
  *                                  FUSE mount each read reaches the daemon);
  *                                  prints the mean and the 99th percentile in ms
+ *   store_tool tree STORE N        store a tree of N empty files named
+ *                                  f0000001... into STORE (cas_tree_put);
+ *                                  prints its hash
+ *   store_tool files DIR N         create the same N empty files in DIR (the
+ *                                  local baseline of tree)
+ *   store_tool stat PATH...        stat each PATH in turn (through a FUSE
+ *                                  mount, each a new lookup); prints the
+ *                                  first one's time and the mean of the
+ *                                  others, in ms
  * Prints the hash for hash and put, so the bench checks they agree.
  */
 #include <errno.h>
@@ -74,6 +83,78 @@ out:
 	return rc;
 }
 
+static int put_tree(cas *c, char hex[CAS_HEX_LEN + 1], long n)
+{
+	char empty[CAS_HEX_LEN + 1];
+	struct cas_entry *e;
+	char *names;
+	int rc;
+
+	if (n < 1 || n > 9999999)
+		return -EINVAL;
+	rc = cas_put_buf(c, empty, "", 0);
+	if (rc < 0)
+		return rc;
+	e = calloc((size_t)n, sizeof *e);
+	names = malloc((size_t)n * 9);
+	if (!e || !names) {
+		free(e);
+		free(names);
+		return -ENOMEM;
+	}
+	for (long i = 0; i < n; i++) {
+		e[i].type = 'f';
+		e[i].mode = 0644;
+		memcpy(e[i].hex, empty, sizeof e[i].hex);
+		e[i].name = names + i * 9;
+		snprintf(e[i].name, 9, "f%07ld", i + 1);
+	}
+	rc = cas_tree_put(c, hex, e, (size_t)n);
+	free(names);
+	free(e);
+	return rc;
+}
+
+static int make_files(const char *dir, long n)
+{
+	char name[16];
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		return -errno;
+	for (long i = 1; i <= n; i++) {
+		snprintf(name, sizeof name, "f%07ld", i);
+		int fd = openat(dfd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd < 0 || close(fd) < 0) {
+			int rc = -errno;
+			close(dfd);
+			return rc;
+		}
+	}
+	return close(dfd) < 0 ? -errno : 0;
+}
+
+static int stat_paths(int n, char **paths)
+{
+	double first = 0, rest = 0;
+	struct stat st;
+
+	for (int i = 0; i < n; i++) {
+		double t0 = now();
+		if (stat(paths[i], &st) < 0) {
+			fprintf(stderr, "store_tool: %s: %s\n", paths[i], strerror(errno));
+			return 1;
+		}
+		double t = now() - t0;
+		if (i == 0)
+			first = t;
+		else
+			rest += t;
+	}
+	printf("%.4f %.4f\n", first * 1000, n > 1 ? rest / (n - 1) * 1000 : 0.0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char hex[CAS_HEX_LEN + 1];
@@ -87,11 +168,25 @@ int main(int argc, char **argv)
 		if (rc == 0)
 			rc = cas_put_file(c, hex, argv[3]);
 		cas_close(c);
+	} else if (argc == 4 && !strcmp(argv[1], "tree")) {
+		rc = cas_open(&c, argv[2]);
+		if (rc == 0)
+			rc = put_tree(c, hex, atol(argv[3]));
+		cas_close(c);
+	} else if (argc == 4 && !strcmp(argv[1], "files")) {
+		rc = make_files(argv[2], atol(argv[3]));
+		if (rc < 0) {
+			fprintf(stderr, "store_tool: %s: %s\n", argv[2], strerror(-rc));
+			return 1;
+		}
+		return 0;
+	} else if (argc >= 3 && !strcmp(argv[1], "stat")) {
+		return stat_paths(argc - 2, argv + 2);
 	} else if ((argc == 4 || argc == 5) && !strcmp(argv[1], "randread")) {
 		return randread(argv[2], atol(argv[3]), argc == 5 ? (unsigned)atoi(argv[4]) : 1);
 	} else {
 		fprintf(stderr, "usage: store_tool hash FILE | put STORE FILE | "
-		        "randread FILE N [SEED]\n");
+		        "randread FILE N [SEED] | tree STORE N | files DIR N | stat PATH...\n");
 		return 2;
 	}
 	if (rc < 0) {

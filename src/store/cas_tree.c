@@ -88,9 +88,14 @@ int cas_tree_parse(const char *line, size_t len, struct cas_entry *e,
 	p++;
 	if ((size_t)(end - p) < CAS_HEX_LEN + 1)
 		return -EIO;
-	memcpy(e->hex, p, CAS_HEX_LEN);
+	unsigned bad = 0;
+	for (int k = 0; k < CAS_HEX_LEN; k++) {  /* no branch a digit: hot in big trees */
+		unsigned char ch = (unsigned char)p[k];
+		bad |= !((ch >= '0' && ch <= '9') | (ch >= 'a' && ch <= 'f'));
+		e->hex[k] = (char)ch;
+	}
 	e->hex[CAS_HEX_LEN] = '\0';
-	if (!cas_hex_valid(e->hex) || p[CAS_HEX_LEN] != ' ')
+	if (bad || p[CAS_HEX_LEN] != ' ')
 		return -EIO;
 	p += CAS_HEX_LEN + 1;
 	v = 0;
@@ -105,10 +110,12 @@ int cas_tree_parse(const char *line, size_t len, struct cas_entry *e,
 	e->size = v;
 	name = p + 1;
 	nlen = (size_t)(end - name);
-	if (!nlen || memchr(name, '/', nlen) || memchr(name, '\t', nlen) ||
-	    memchr(name, '\n', nlen) || memchr(name, '\0', nlen) ||
-	    (nlen == 1 && name[0] == '.') || (nlen == 2 && name[0] == '.' && name[1] == '.'))
+	if (!nlen || (nlen == 1 && name[0] == '.') ||
+	    (nlen == 2 && name[0] == '.' && name[1] == '.'))
 		return -EIO;
+	for (size_t k = 0; k < nlen; k++)  /* names are short: one pass */
+		if (name[k] == '/' || name[k] == '\t' || name[k] == '\n' || !name[k])
+			return -EIO;
 	e->name = NULL;
 	*name_off = (size_t)(name - line);
 	return 0;

@@ -96,20 +96,28 @@ static int tidx_load(cas *c, const char *hex, struct tidx **out)
 		rc = -EIO;
 		goto out;
 	}
-	for (const char *p = x->text; x->len && (p = memchr(p, '\n', x->len - (size_t)(p - x->text))); p++)
-		x->n++;
-	x->off = malloc((x->n + 1) * sizeof *x->off);
+	size_t cap = x->len / 64 + 16;  /* a guess, grown as needed */
+	x->off = malloc(cap * sizeof *x->off);
 	if (!x->off) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	const char *p = x->text, *prev = NULL;
+	const char *p = x->text, *end = x->text + x->len, *prev = NULL;
 	size_t prev_len = 0;
-	for (size_t i = 0; i < x->n; i++) {
-		const char *nl = memchr(p, '\n', x->len - (size_t)(p - x->text));
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		struct cas_entry e;
 		size_t name_off;
-		x->off[i] = (uint64_t)(p - x->text);
+		if (x->n + 2 > cap) {
+			uint64_t *o = realloc(x->off, cap * 2 * sizeof *o);
+			if (!o) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			x->off = o;
+			cap *= 2;
+		}
+		x->off[x->n++] = (uint64_t)(p - x->text);
 		rc = cas_tree_parse(p, (size_t)(nl - p), &e, &name_off);
 		if (rc < 0)
 			goto out;
