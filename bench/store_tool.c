@@ -91,7 +91,7 @@ static int put_tree(cas *c, char hex[CAS_HEX_LEN + 1], long n)
 	int rc;
 
 	if (n < 1 || n > 9999999)
-		return -EINVAL;
+		return -EINVAL;  /* names stay 8 bytes */
 	rc = cas_put_buf(c, empty, "", 0);
 	if (rc < 0)
 		return rc;
@@ -117,7 +117,7 @@ static int put_tree(cas *c, char hex[CAS_HEX_LEN + 1], long n)
 
 static int make_files(const char *dir, long n)
 {
-	char name[16];
+	char name[32];
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (dfd < 0)
