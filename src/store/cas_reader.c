@@ -7,8 +7,9 @@
  * into a slot when it continues the reads before it or reads to the
  * frame's end. Other (random) reads go to the store's shared cache of
  * decoded frames (cas_frame_cache, shared by every open of the object):
- * a miss decodes the whole frame and keeps it there, so the next random
- * reads of that frame, from any open, copy. Once reads keep going
+ * a miss decodes the frame (a big one whole, of a small one what the read
+ * needs) and keeps it there, so the next random reads of that frame, from
+ * any open, copy. Once reads keep going
  * forward, the next
  * RD_AHEAD_BYTES of frames are queued for up to RD_HELPERS helper threads
  * (never more than the CPUs), so frames decode in parallel ahead of the
@@ -57,6 +58,15 @@ struct dec {
 	ZSTD_DCtx *d;
 	unsigned char *cbuf;    /* one compressed frame (max_c) */
 };
+
+/* A frame in the store's shared cache: its first valid content bytes. */
+struct sframe {
+	size_t valid;
+	unsigned char data[];
+};
+
+#define SHARED_WHOLE (CAS_FRAME / 2) /* frames this big are cached whole */
+#define SHARED_ROUND (16u << 10)     /* a prefix decode goes on to this boundary */
 
 struct cas_reader {
 	int fd;
@@ -253,28 +263,36 @@ static void *helper_main(void *arg)
 /* A read of n bytes at offset in of frame i that no slot of this reader
  * holds and that does not go on from the reads before (a random read):
  * served from the store's shared cache of decoded frames, shared by every
- * reader of the object. A miss decodes the frame whole and caches it: a
- * prefix alone would cost half as much once, but random reads come back
- * to a frame (a 256 MiB object has 128 frames of 2 MiB), and then a
- * prefix would have to be decoded again whole. */
+ * reader of the object. A miss decodes and caches a big frame whole: a
+ * prefix would cost half as much once, but random reads come back to a
+ * frame (a 256 MiB object has 128 frames of 2 MiB) and it would then be
+ * decoded again whole. Of a small frame (many of them, each read seldom
+ * twice) it caches the prefix the read needs; a read past a cached prefix
+ * decodes the frame whole in its place. */
 static int frame_shared(cas_reader *r, uint32_t i, unsigned char *dst,
                         size_t in, size_t n)
 {
-	size_t dl = (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]);
+	size_t dl = (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]), upto;
 	char key[CAS_HEX_LEN + 16];
 	struct lru_ref *ref;
-	unsigned char *f;
+	struct sframe *f;
 	struct dec *d;
-	int rc;
+	int rc, had;
 
 	snprintf(key, sizeof key, "%s/%u", r->hex, i);
 	f = lru_get(r->shared, key, &ref);
-	if (f) {
-		memcpy(dst, f + in, n);
+	if (f && f->valid >= in + n) {
+		memcpy(dst, f->data + in, n);
 		lru_release(r->shared, ref);
 		return 0;
 	}
-	f = malloc(dl ? dl : 1);
+	had = f != NULL;
+	lru_release(r->shared, ref);
+	upto = had || dl >= SHARED_WHOLE ? dl :
+	       (in + n + SHARED_ROUND - 1) / SHARED_ROUND * SHARED_ROUND;
+	if (upto > dl)
+		upto = dl;
+	f = malloc(sizeof *f + upto);
 	d = dec_get(r);
 	if (!f || !d) {
 		free(f);
@@ -282,14 +300,17 @@ static int frame_shared(cas_reader *r, uint32_t i, unsigned char *dst,
 			dec_put(r, d);
 		return -ENOMEM;
 	}
-	rc = zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, f, dl);
+	rc = zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, f->data, upto);
 	dec_put(r, d);
 	if (rc < 0) {
 		free(f);
 		return rc;
 	}
-	memcpy(dst, f + in, n);
-	if (lru_put(r->shared, key, f, dl, &ref))
+	f->valid = upto;
+	memcpy(dst, f->data + in, n);
+	if (had)
+		lru_remove(r->shared, key);  /* the shorter prefix makes way */
+	if (lru_put(r->shared, key, f, sizeof *f + upto, &ref))
 		lru_release(r->shared, ref);
 	return 0;
 }
