@@ -180,16 +180,7 @@ obj() { # the object file of a hash: objects/ab/<rest>[.zst|.tree]
 
 # --- mount --------------------------------------------------------------
 
-mount_daemon() {
-	"$bin" --store "$store" -j 1 -f "$mnt" >> "$dir/flowyfs.log" 2>&1 &
-	pid=$!
-	for _ in $(seq 1 200); do
-		grep -q " $mnt fuse" /proc/mounts && break
-		kill -0 "$pid" 2>/dev/null || { cat "$dir/flowyfs.log" >&2; pid=""; die "daemon exited"; }
-		nap 0.02
-	done
-	grep -q " $mnt fuse" /proc/mounts || die "mount did not appear"
-}
+mount_daemon() { bench_mount "$dir/flowyfs.log" "$bin" --store "$store" -j 1 -f "$mnt"; }
 mount_daemon
 
 echo "flowyfs bench: $(uname -r), $(nproc) CPUs, dir $dir"

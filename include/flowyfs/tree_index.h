@@ -22,8 +22,9 @@ typedef struct tree_index tree_index;
  * until then. */
 int tree_index_open(struct cas *c, const char *hex, tree_index **out);
 void tree_index_close(tree_index *t);
-/* Number of entries. */
+/* Number of entries, and the size of the tree object's text. */
 size_t tree_index_count(const tree_index *t);
+size_t tree_index_bytes(const tree_index *t);
 /* The entry called name (len bytes, no NUL needed) into *e, its name
  * NULL: 0 or -ENOENT. O(log n). */
 int tree_index_find(const tree_index *t, const char *name, size_t len,

@@ -185,6 +185,11 @@ size_t tree_index_count(const tree_index *t)
 	return t->ix->n;
 }
 
+size_t tree_index_bytes(const tree_index *t)
+{
+	return t->ix->len;
+}
+
 /* Parse line i (checked when loaded, so this cannot fail). */
 static void line_entry(const struct tidx *x, size_t i, struct cas_entry *e)
 {

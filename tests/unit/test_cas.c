@@ -737,6 +737,8 @@ TEST(test_tree_malformed)
 	CHECK(f != NULL);
 	fputs("f 0644 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0\tb\n", f);
 	fclose(f);
+	cas_close(c);  /* a new handle: its tree cache has not checked it yet */
+	CHECK_INT(cas_open(&c, store), 0);
 	CHECK_INT(cas_tree_read(c, hex, &t), -EIO);
 	cas_close(c);
 }
