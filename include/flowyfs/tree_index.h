@@ -1,8 +1,8 @@
 /*
  * tree_index.h - fast lookups and listings in tree objects of any size.
- * A tree object (format in cas_tree.h) is mapped, checked once against
- * its name and line by line (sort order included), and indexed by the
- * offsets of its lines; the index is kept in the store's bounded cache of
+ * A tree object (format in cas_tree.h) is mapped (read, below 1 MiB),
+ * checked once against its name and line by line (sort order included),
+ * and indexed by the offsets of its lines; the index is kept in the store's bounded cache of
  * trees (lru.h), shared by every lookup and listing, so a lookup after the
  * first is a binary search over the mapping and a listing reads entries
  * one at a time, without copying the tree. Included by cas.h.

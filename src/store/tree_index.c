@@ -1,7 +1,7 @@
 /*
  * tree_index.c - tree objects mapped and indexed once, for lookups in
  * O(log n) and listings without copies (see tree_index.h). Loading maps
- * the object read-only, checks its hash against its name and parses every
+ * the object read-only (reads it, when small), checks its hash against its name and parses every
  * line (cas_tree_parse) checking that names strictly increase, recording
  * where each line starts; what the cache keeps is the mapping and that
  * offset array, counted as their bytes. A lookup or a listing entry
@@ -19,10 +19,17 @@
 #include "flowyfs/cas.h"
 #include "flowyfs/lru.h"
 
+/* Trees this big are mapped; smaller ones are read into memory, so that
+ * a store of many small trees never runs into the kernel's limit on
+ * mappings (vm.max_map_count, 65530 by default): the cache holds at most
+ * CAS_TREE_CACHE / TREE_MAP_MIN mappings. */
+#define TREE_MAP_MIN ((size_t)1 << 20)
+
 /* What the cache holds for one tree. */
 struct tidx {
-	const char *text;       /* the mapping (NULL for an empty tree) */
+	const char *text;       /* the text (NULL for an empty tree) */
 	size_t len;
+	int mapped;             /* text is a mapping, else malloc'd */
 	size_t n;
 	uint64_t *off;          /* n + 1 line starts; off[n] == len */
 };
@@ -39,8 +46,11 @@ void tree_index_drop(void *val)
 
 	if (!x)
 		return;
-	if (x->text)
-		munmap((void *)x->text, x->len);
+	if (x->mapped) {
+		if (munmap((void *)x->text, x->len) < 0)
+			abort();  /* our own mapping: only a bug makes this fail */
+	} else
+		free((void *)x->text);
 	free(x->off);
 	free(x);
 }
@@ -83,13 +93,22 @@ static int tidx_load(cas *c, const char *hex, struct tidx **out)
 		goto out;
 	}
 	x->len = (size_t)st.st_size;
-	if (x->len) {
+	if (x->len >= TREE_MAP_MIN) {
 		void *m = mmap(NULL, x->len, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (m == MAP_FAILED) {
 			rc = -errno;
 			goto out;
 		}
 		x->text = m;
+		x->mapped = 1;
+	} else if (x->len) {
+		char *b = malloc(x->len);
+		ssize_t got = b ? cas_pread_full(fd, b, x->len, 0) : -ENOMEM;
+		x->text = b;
+		if (got != (ssize_t)x->len) {
+			rc = got < 0 ? (int)got : -EIO;
+			goto out;
+		}
 	}
 	cas_hash_buf(check, x->text ? x->text : "", x->len);
 	if (strcmp(check, hex) != 0 || (x->len && x->text[x->len - 1] != '\n')) {
