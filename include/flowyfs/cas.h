@@ -39,8 +39,9 @@
 /* The store's shared caches (lru.h), per cas handle: decoded frames of
  * .zst objects, which serve random reads from every open of an object,
  * and mapped, indexed tree objects. Bytes each may hold (what is in use
- * at the moment may add to it). */
-#define CAS_FRAME_CACHE ((size_t)256 << 20)
+ * at the moment may add to it); the frame cache holds every frame of a
+ * 256 MiB object with room to spare. */
+#define CAS_FRAME_CACHE ((size_t)384 << 20)
 #define CAS_TREE_CACHE ((size_t)512 << 20)
 /* "ab/<62 hex>.tree" and a NUL. */
 #define CAS_NAME_LEN 80
