@@ -92,6 +92,14 @@ static void list_push(struct lru *l, struct lru_ref *e)
 		l->tail = e;
 }
 
+/* A reference to e, now the most recently used. */
+static void ent_hold(struct lru *l, struct lru_ref *e)
+{
+	e->refs++;
+	list_unlink(l, e);
+	list_push(l, e);
+}
+
 static struct lru_ref *tab_find(struct lru *l, const char *key, uint64_t h)
 {
 	for (struct lru_ref *e = l->tab[h & (l->nb - 1)]; e; e = e->hnext)
@@ -170,9 +178,7 @@ void *lru_get(struct lru *l, const char *key, struct lru_ref **ref)
 	pthread_mutex_lock(&l->mu);
 	e = tab_find(l, key, h);
 	if (e) {
-		e->refs++;
-		list_unlink(l, e);
-		list_push(l, e);
+		ent_hold(l, e);
 		l->hits++;
 	} else {
 		l->misses++;
@@ -204,9 +210,7 @@ void *lru_put(struct lru *l, const char *key, void *val, size_t bytes,
 	pthread_mutex_lock(&l->mu);
 	old = tab_find(l, key, h);
 	if (old) {
-		old->refs++;
-		list_unlink(l, old);
-		list_push(l, old);
+		ent_hold(l, old);
 		pthread_mutex_unlock(&l->mu);
 		ent_free(l, e);
 		*ref = old;
