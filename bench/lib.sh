@@ -7,6 +7,10 @@
 #   min A B        the smaller (A may be empty: B)
 #   nap S          sleep S seconds without forking: a read with a timeout
 #                  on a pipe nobody writes
+#   bench_mount LOG CMD...  start the daemon command CMD (in the
+#                  foreground mode, -f, its mountpoint in $mnt) with its
+#                  output appended to LOG, set pid, and wait for the mount
+#                  (die when the daemon exits or no mount shows in 4 s)
 
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" -v p="${3:-6}" 'BEGIN { printf "%.*f", p, a - b }'; }
@@ -17,6 +21,18 @@ div() {
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 exec {sleep_fd}<> <(:)
 nap() { read -r -t "$1" -u "$sleep_fd" _ || true; }
+bench_mount() {
+	local log=$1
+	shift
+	"$@" >> "$log" 2>&1 &
+	pid=$!
+	for _ in $(seq 1 200); do
+		grep -q " $mnt fuse" /proc/mounts && return 0
+		kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; pid=""; die "daemon exited"; }
+		nap 0.02
+	done
+	die "mount did not appear"
+}
 
 # The result table every bench script prints, and `make bench` gathers
 # (bench/summary.sh) when BENCH_ROWS names a file to append the rows to.

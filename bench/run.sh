@@ -14,6 +14,11 @@
 #      (vs `make -j1`) and re-check with nothing changed (vs `make -q`);
 #      beside them the floor of one step's start (build/bench/exec_floor:
 #      posix_spawn of sh, as make does, and the daemon's isolated start).
+#   4. (part tree) a directory artifact of 1,000,000 empty files (a tree
+#      object stored by build/bench/store_tool): stat of one entry in a
+#      fresh daemon (the tree's index is loaded then) and of 200 more (each
+#      a new lookup), `ls | wc -l` of it vs a local directory of the same
+#      files, and the daemon's RSS after.
 #   3. views with 10,000 real runs in the store (a one-step pipeline that
 #      reports metrics, forced to rerun): ls of runs/ and lineage/sha256/,
 #      cat of runs/latest/run.json, metrics/<p>/runs.tsv and the ancestors
@@ -23,7 +28,8 @@
 #   BENCH_BIG_MB    size of the incompressible artifact, MiB   (1024)
 #   BENCH_TEXT_MB   size of the compressible artifacts, MiB    (256)
 #   BENCH_RAND      random 4 KiB reads to time                  (2000)
-#   BENCH_PARTS     which parts to run: artifacts chain views   (all three)
+#   BENCH_PARTS     which parts to run: artifacts chain views tree (all)
+#   BENCH_TREE_N    entries of the tree part's directory        (1000000)
 #   BENCH_CHAIN     steps in the chain                          (1000)
 #   BENCH_RUNS      runs in the store for the view timings      (10000)
 #   BENCH_REPS      repetitions per timing; the best is kept    (3)
@@ -43,7 +49,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FLOWYFS_BIN:-$here/build/flowyfs}
 tool=${STORE_TOOL:-$here/build/bench/store_tool}
 floor_tool=${EXEC_FLOOR:-$here/build/bench/exec_floor}
-parts=" ${BENCH_PARTS:-artifacts chain views} "
+parts=" ${BENCH_PARTS:-artifacts chain views tree} "
 part() { [[ $parts == *" $1 "* ]]; }
 rand_n=${BENCH_RAND:-2000}
 big_mb=${BENCH_BIG_MB:-1024}
@@ -170,16 +176,16 @@ gbps() { # gbps BYTES SECONDS
 	awk -v b="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.3f", b / s / 1e9 }'
 }
 
+obj() { # the object file of a hash: objects/ab/<rest>[.zst|.tree]
+	local f
+	for f in "$store/objects/${1:0:2}/${1:2}"*; do [ -f "$f" ] && echo "$f" && return; done
+	echo /dev/null
+}
+
 # --- mount --------------------------------------------------------------
 
-"$bin" --store "$store" -j 1 -f "$mnt" > "$dir/flowyfs.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 200); do
-	grep -q " $mnt fuse" /proc/mounts && break
-	kill -0 "$pid" 2>/dev/null || { cat "$dir/flowyfs.log" >&2; pid=""; die "daemon exited"; }
-	nap 0.02
-done
-grep -q " $mnt fuse" /proc/mounts || die "mount did not appear"
+mount_daemon() { bench_mount "$dir/flowyfs.log" "$bin" --store "$store" -j 1 -f "$mnt"; }
+mount_daemon
 
 echo "flowyfs bench: $(uname -r), $(nproc) CPUs, dir $dir"
 echo "  big ${big_mb} MiB, text ${text_mb} MiB, chain ${chain_n} steps, best of ${reps}"
@@ -225,11 +231,6 @@ fbig=$mnt/artifacts/big/big ftext=$mnt/artifacts/big/text fcsv=$mnt/artifacts/bi
 [ "$(stat -L -c %s "$fcsv")" = "$csv_bytes" ] || die "artifact csv has the wrong size"
 hex_big=$(basename "$(readlink "$fbig")") hex_text=$(basename "$(readlink "$ftext")")
 hex_csv=$(basename "$(readlink "$fcsv")")
-obj() { # the object file of a hash: objects/ab/<rest>[.zst|.tree]
-	local f
-	for f in "$store/objects/${1:0:2}/${1:2}"*; do [ -f "$f" ] && echo "$f" && return; done
-	echo /dev/null
-}
 obj_big=$(obj "$hex_big") obj_text=$(obj "$hex_text") obj_csv=$(obj "$hex_csv")
 stored_text=$(stat -c %s "$obj_text") stored_csv=$(stat -c %s "$obj_csv")
 zst_text=$(stat -c %s "$text.zst") zst_csv=$(stat -c %s "$csv.zst")
@@ -270,8 +271,13 @@ echo "== random 4 KiB reads of the text and csv artifacts (O_DIRECT, ${rand_n} r
 # The objects themselves are in the page cache (just read); each read
 # reaches the daemon, which decodes (part of) a frame for it.
 read -r rand_mean rand_p99 < <("$tool" randread "$ftext" "$rand_n" 1)
+# Again at other offsets: the frames the first pass decoded are in the
+# daemon's shared frame cache now, so this is what a read costs without
+# a decode (the first pass also paid one decode per frame it touched).
+read -r rand_again _ < <("$tool" randread "$ftext" "$rand_n" 2)
 read -r rand_csv rand_csv99 < <("$tool" randread "$fcsv" "$rand_n" 1)
 echo "   text: mean ${rand_mean} ms, p99 ${rand_p99} ms; csv: mean ${rand_csv} ms, p99 ${rand_csv99} ms"
+echo "   text again, other offsets: mean ${rand_again} ms"
 
 echo "== hash and ingest of ${big_mb} MiB (warm page cache)"
 hash_flowy="" hash_ssl="" ingest_flowy="" ingest_base=""
@@ -377,6 +383,49 @@ done
 
 fi
 
+if part tree; then
+# --- 4. a huge directory artifact ------------------------------------------------
+
+tree_n=${BENCH_TREE_N:-1000000}
+echo "== tree: a directory artifact of ${tree_n} files"
+# The tree is stored straight into the store (a step making a million
+# files in its scratch takes minutes on ext4 here); the mount serves any
+# object by hash. The local baseline is the same files on tmpfs when
+# /dev/shm is there (creating them on ext4 costs ~150 us each), else in
+# the bench dir. ls runs with LC_ALL=C on both (no locale collation).
+t0=$(now)
+hex_tree=$("$tool" tree "$store/objects" "$tree_n")
+echo "   stored in $(sub "$(now)" "$t0" 2)s: $(stat -c %s "$(obj "$hex_tree")") B"
+tree_local=$(mktemp -d /dev/shm/flowybench-tree.XXXXXX 2>/dev/null) || tree_local=$data/tree
+mkdir -p "$tree_local"
+t0=$(now)
+"$tool" files "$tree_local" "$tree_n"
+echo "   local copy in $tree_local: $(sub "$(now)" "$t0" 1)s to create"
+# A fresh daemon: its tree cache is empty, so the first lookup loads.
+fusermount3 -u "$mnt"
+wait "$pid" 2>/dev/null || true
+pid=""
+mount_daemon
+tdir=$mnt/artifacts/sha256/$hex_tree
+names=()
+for i in $(awk -v n="$tree_n" 'BEGIN { srand(3); for (k = 0; k < 201; k++) print 1 + int(rand() * n) }'); do
+	names+=("$tdir/$(printf 'f%07d' "$i")")
+done
+read -r tree_first tree_later < <("$tool" stat "${names[@]}")
+[ ! -e "$tdir/missing" ] || die "tree: a missing name exists"
+tree_ls="" tree_ls_local=""
+for _ in $(seq 1 "$reps"); do
+	t0=$(now); c=$(LC_ALL=C ls "$tdir" | wc -l); t1=$(now)
+	[ "$c" = "$tree_n" ] || die "tree: ls counted $c entries, expected $tree_n"
+	tree_ls=$(min "$tree_ls" "$(sub "$t1" "$t0")")
+	t0=$(now); c=$(LC_ALL=C ls "$tree_local" | wc -l); t1=$(now)
+	tree_ls_local=$(min "$tree_ls_local" "$(sub "$t1" "$t0")")
+done
+tree_rss=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
+rm -rf "$tree_local"
+
+fi
+
 if part views; then
 # --- 3. views with many runs ---------------------------------------------------
 
@@ -455,6 +504,13 @@ if part chain; then
 	row "chain ${chain_n} re-check (vs make -q)" \
 		"$(s3 "$chain_q")" "$(s3 "$make_q")" s le 1.0
 fi
+if part tree; then
+	arow "stat in a ${tree_n}-entry tree, first (loads its index)" "$tree_first" ms le 1000
+	arow "stat in a ${tree_n}-entry tree, later (mean of 200)" "$tree_later" ms le 1
+	row "ls | wc -l of a ${tree_n}-entry tree (vs local dir)" \
+		"$(s3 "$tree_ls")" "$(s3 "$tree_ls_local")" s le 1.5
+	arow "daemon RSS after ls of the ${tree_n}-entry tree" "$tree_rss" MiB le 512
+fi
 if part views; then
 	nruns=$(ls "$mnt/runs" | grep -c '^[0-9]')
 	arow "ls runs/ (${nruns} runs)" "$v_ls_runs" ms le 10
@@ -473,7 +529,8 @@ if part artifacts; then
 	echo "notes: reads are the best of ${reps} (dd bs=1M); hash and ingest the best of"
 	echo "  ${reps} whole processes (build/bench/store_tool), ingest into a new store each"
 	echo "  time (its fsync included; cp's copy is not synced); random reads: p99 ${rand_p99} ms"
-	echo "  (text), ${rand_csv99} ms (csv)."
+	echo "  (text), ${rand_csv99} ms (csv); text again at other offsets (its frames cached):"
+	echo "  mean ${rand_again} ms."
 	echo "  read sizes: big ${big_bytes} B, text ${text_bytes} B, csv ${csv_bytes} B; GB = 1e9 B."
 fi
 if part chain; then

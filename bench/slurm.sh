@@ -85,14 +85,8 @@ wait
 plain=$(sub "$(now)" "$t0" 2)
 [ "$(ls "$dir/plain" | wc -l)" -eq "$n" ] || die "plain sbatch: not every job wrote"
 
-PATH=$dir/bin:$PATH FLOWYFS_SLURM_POLL=1:4 "$bin" --store "$store" --executor slurm \
-	--shared-dir "$shared" -f "$mnt" >"$dir/flowyfs.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 200); do
-	grep -q " $mnt fuse" /proc/mounts && break
-	kill -0 "$pid" 2>/dev/null || { cat "$dir/flowyfs.log" >&2; pid=""; die "daemon exited"; }
-	sleep 0.05
-done
+PATH=$dir/bin:$PATH FLOWYFS_SLURM_POLL=1:4 bench_mount "$dir/flowyfs.log" \
+	"$bin" --store "$store" --executor slurm --shared-dir "$shared" -f "$mnt"
 
 # 1b. the same jobs as n independent steps.
 src=$dir/src/many

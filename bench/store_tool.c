@@ -19,6 +19,22 @@
  *                                  own in place of RUN's outputs, written
  *                                  in the store's layout (objects/ab/<rest>,
  *                                  raw) without fsync, with artifact rows
+ *   store_tool tree STORE N        store a tree of N empty files named
+ *                                  f0000001... into STORE (cas_tree_put);
+ *                                  prints its hash
+ *   store_tool files DIR N         create the same N empty files in DIR (the
+ *                                  local baseline of tree)
+ *   store_tool frames FILE KIB LEVEL [N]
+ *                                  the frame-size/level trade: FILE cut into
+ *                                  independent zstd frames of KIB KiB at LEVEL
+ *                                  (as the store's seekable objects are); prints
+ *                                  the bytes they take, the seconds to compress,
+ *                                  and the mean ms of N (300) random 4 KiB reads
+ *                                  decoding a frame's prefix, and whole frames
+ *   store_tool stat PATH...        stat each PATH in turn (through a FUSE
+ *                                  mount, each a new lookup); prints the
+ *                                  first one's time and the mean of the
+ *                                  others, in ms
  * Prints the hash for hash and put, so the bench checks they agree.
  */
 #include <dirent.h>
@@ -31,6 +47,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <zstd.h>
 
 #include "flowyfs/cas.h"
 #include "flowyfs/db.h"
@@ -223,6 +241,147 @@ static int gcfill(const char *store, int64_t run, long n, long files)
 		return 1;
 	}
 	printf("%lld %lld\n", (long long)next, (long long)(next + n - 1));
+static int put_tree(cas *c, char hex[CAS_HEX_LEN + 1], long n)
+{
+	char empty[CAS_HEX_LEN + 1];
+	struct cas_entry *e;
+	char *names;
+	int rc;
+
+	if (n < 1 || n > 9999999)
+		return -EINVAL;  /* names stay 8 bytes */
+	rc = cas_put_buf(c, empty, "", 0);
+	if (rc < 0)
+		return rc;
+	e = calloc((size_t)n, sizeof *e);
+	names = malloc((size_t)n * 9);
+	if (!e || !names) {
+		free(e);
+		free(names);
+		return -ENOMEM;
+	}
+	for (long i = 0; i < n; i++) {
+		e[i].type = 'f';
+		e[i].mode = 0644;
+		memcpy(e[i].hex, empty, sizeof e[i].hex);
+		e[i].name = names + i * 9;
+		snprintf(e[i].name, 9, "f%07ld", i + 1);
+	}
+	rc = cas_tree_put(c, hex, e, (size_t)n);
+	free(names);
+	free(e);
+	return rc;
+}
+
+static int make_files(const char *dir, long n)
+{
+	char name[32];
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		return -errno;
+	for (long i = 1; i <= n; i++) {
+		snprintf(name, sizeof name, "f%07ld", i);
+		int fd = openat(dfd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd < 0 || close(fd) < 0) {
+			int rc = -errno;
+			close(dfd);
+			return rc;
+		}
+	}
+	return close(dfd) < 0 ? -errno : 0;
+}
+
+static int frames(const char *path, size_t fr, int level, long n)
+{
+	unsigned char *b = NULL, **z = NULL, *o = NULL;
+	size_t len, nf, *zl = NULL, total = 0;
+	ZSTD_CCtx *cz = ZSTD_createCCtx();
+	ZSTD_DCtx *dz = ZSTD_createDCtx();
+	double t0, csecs, pre = 0, whole = 0;
+	struct stat st;
+	int fd = open(path, O_RDONLY), rc = 1;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 4096 || !fr || n < 1 || !cz || !dz) {
+		fprintf(stderr, "store_tool: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	len = (size_t)st.st_size;
+	nf = (len + fr - 1) / fr;
+	b = malloc(len);
+	o = malloc(fr);
+	z = calloc(nf, sizeof *z);
+	zl = calloc(nf, sizeof *zl);
+	if (!b || !o || !z || !zl || cas_pread_full(fd, b, len, 0) != (ssize_t)len ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(cz, ZSTD_c_compressionLevel, level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(cz, ZSTD_c_checksumFlag, 1)))
+		goto out;
+	t0 = now();
+	for (size_t i = 0; i < nf; i++) {
+		size_t k = len - i * fr < fr ? len - i * fr : fr;
+		if (!(z[i] = malloc(ZSTD_compressBound(k))))
+			goto out;
+		zl[i] = ZSTD_compress2(cz, z[i], ZSTD_compressBound(k), b + i * fr, k);
+		if (ZSTD_isError(zl[i]))
+			goto out;
+		total += zl[i];
+	}
+	csecs = now() - t0;
+	srand(1);
+	for (long k = 0; k < n; k++) {
+		size_t off = ((size_t)rand() << 31 ^ (size_t)rand()) % (len / 4096) * 4096;
+		size_t i = off / fr, want = off - i * fr + 4096, dl = len - i * fr < fr ? len - i * fr : fr;
+		ZSTD_inBuffer in = { z[i], zl[i], 0 };
+		ZSTD_outBuffer out = { o, want, 0 };
+		t0 = now();
+		if (ZSTD_isError(ZSTD_DCtx_reset(dz, ZSTD_reset_session_only)))
+			goto out;
+		while (out.pos < want)
+			if (ZSTD_isError(ZSTD_decompressStream(dz, &out, &in)))
+				goto out;
+		pre += now() - t0;
+		t0 = now();
+		if (ZSTD_decompressDCtx(dz, o, dl, z[i], zl[i]) != dl)
+			goto out;
+		whole += now() - t0;
+	}
+	printf("frame %zu KiB level %d: %zu B, compress %.2f s, prefix %.3f ms, whole %.3f ms\n",
+	       fr >> 10, level, total, csecs, pre / (double)n * 1000, whole / (double)n * 1000);
+	rc = 0;
+out:
+	for (size_t i = 0; z && i < nf; i++)
+		free(z[i]);
+	free(z);
+	free(zl);
+	free(o);
+	free(b);
+	ZSTD_freeDCtx(dz);
+	ZSTD_freeCCtx(cz);
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		fprintf(stderr, "store_tool: frames: failed\n");
+	return rc;
+}
+
+static int stat_paths(int n, char **paths)
+{
+	double first = 0, rest = 0;
+	struct stat st;
+
+	for (int i = 0; i < n; i++) {
+		double t0 = now();
+		if (stat(paths[i], &st) < 0) {
+			fprintf(stderr, "store_tool: %s: %s\n", paths[i], strerror(errno));
+			return 1;
+		}
+		double t = now() - t0;
+		if (i == 0)
+			first = t;
+		else
+			rest += t;
+	}
+	printf("%.4f %.4f\n", first * 1000, n > 1 ? rest / (n - 1) * 1000 : 0.0);
 	return 0;
 }
 
@@ -241,11 +400,29 @@ int main(int argc, char **argv)
 		cas_close(c);
 	} else if (argc == 6 && !strcmp(argv[1], "gcfill")) {
 		return gcfill(argv[2], atoll(argv[3]), atol(argv[4]), atol(argv[5]));
+	} else if (argc == 4 && !strcmp(argv[1], "tree")) {
+		rc = cas_open(&c, argv[2]);
+		if (rc == 0)
+			rc = put_tree(c, hex, atol(argv[3]));
+		cas_close(c);
+	} else if (argc == 4 && !strcmp(argv[1], "files")) {
+		rc = make_files(argv[2], atol(argv[3]));
+		if (rc < 0) {
+			fprintf(stderr, "store_tool: %s: %s\n", argv[2], strerror(-rc));
+			return 1;
+		}
+		return 0;
+	} else if ((argc == 5 || argc == 6) && !strcmp(argv[1], "frames")) {
+		return frames(argv[2], (size_t)atol(argv[3]) << 10, atoi(argv[4]),
+		              argc == 6 ? atol(argv[5]) : 300);
+	} else if (argc >= 3 && !strcmp(argv[1], "stat")) {
+		return stat_paths(argc - 2, argv + 2);
 	} else if ((argc == 4 || argc == 5) && !strcmp(argv[1], "randread")) {
 		return randread(argv[2], atol(argv[3]), argc == 5 ? (unsigned)atoi(argv[4]) : 1);
 	} else {
 		fprintf(stderr, "usage: store_tool hash FILE | put STORE FILE | "
-		        "randread FILE N [SEED] | gcfill STORE RUN N FILES\n");
+		        "randread FILE N [SEED] | gcfill STORE RUN N FILES |\n"
+		        "       tree STORE N | files DIR N | frames FILE KIB LEVEL [N] | stat PATH...\n");
 		return 2;
 	}
 	if (rc < 0) {

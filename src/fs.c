@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -203,16 +204,30 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct dirlist *l = h->dir;
 	char *buf = xmalloc(size);
 	size_t used = 0;
-	for (size_t i = (size_t)off; i < l->n; i++) {
-		struct stat st = {.st_ino = l->e[i].ino ? l->e[i].ino : name_ino(l->e[i].name),
-		                  .st_mode = l->e[i].mode};
+	char name[NAME_MAX + 1];
+	int rc = 0;
+	for (size_t i = (size_t)off; i < l->n + l->more_n; i++) {
+		const char *nm = i < l->n ? l->e[i].name : name;
+		struct stat st = {0};
+		if (i < l->n) {
+			st.st_ino = l->e[i].ino ? l->e[i].ino : name_ino(nm);
+			st.st_mode = l->e[i].mode;
+		} else {
+			rc = l->more(l->more_arg, i - l->n, name, sizeof name, &st.st_mode);
+			if (rc < 0)
+				break;
+			st.st_ino = name_ino(nm);
+		}
 		size_t need = fuse_add_direntry(req, buf + used, size - used,
-		                                 l->e[i].name, &st, (off_t)i + 1);
+		                                 nm, &st, (off_t)i + 1);
 		if (need > size - used)
 			break;
 		used += need;
 	}
-	fuse_reply_buf(req, buf, used);
+	if (rc < 0 && !used)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, buf, used);
 	free(buf);
 	handle_put(h);
 }

@@ -96,6 +96,12 @@ void dirlist_free(struct dirlist *l)
 	free(l->e);
 	l->e = NULL;
 	l->n = l->cap = 0;
+	if (l->more_free)
+		l->more_free(l->more_arg);
+	l->more = NULL;
+	l->more_free = NULL;
+	l->more_arg = NULL;
+	l->more_n = 0;
 }
 
 void view_text_attr(struct view_attr *a, const char *text, double mtime)

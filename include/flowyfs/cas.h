@@ -37,6 +37,13 @@
  * content gets frames of CAS_FRAME_SMALL (random reads decode less). */
 #define CAS_FRAME (2 * 1024 * 1024)
 #define CAS_FRAME_SMALL (128 * 1024)
+/* The store's shared caches (lru.h), per cas handle: decoded frames of
+ * .zst objects, which serve random reads from every open of an object,
+ * and mapped, indexed tree objects. Bytes each may hold (what is in use
+ * at the moment may add to it); the frame cache holds every frame of a
+ * 256 MiB object with room to spare. */
+#define CAS_FRAME_CACHE ((size_t)384 << 20)
+#define CAS_TREE_CACHE ((size_t)512 << 20)
 /* "ab/<62 hex>.tree" and a NUL. */
 #define CAS_NAME_LEN 80
 
@@ -55,6 +62,11 @@ struct cas_stat {
  * cas_close(NULL) is a no-op. */
 int cas_open(cas **out, const char *dir);
 void cas_close(cas *c);
+/* The caches of the store's parts (cas_reader.c, tree_index.c); they live
+ * until cas_close, so every reader and tree index must be closed first. */
+struct lru;
+struct lru *cas_frame_cache(cas *c);
+struct lru *cas_tree_cache(cas *c);
 
 /* Is hex a well-formed object name (64 lowercase hex digits)? */
 int cas_hex_valid(const char *hex);
@@ -113,6 +125,7 @@ ssize_t cas_pread_full(int fd, void *buf, size_t len, uint64_t off);
 #include "flowyfs/cas_put.h"
 #include "flowyfs/cas_tree.h"
 #include "flowyfs/cas_reader.h"
+#include "flowyfs/tree_index.h"
 #include "flowyfs/cas_export.h"
 #include "flowyfs/cas_gc.h"
 

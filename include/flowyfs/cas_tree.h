@@ -38,6 +38,12 @@ int cas_tree_read(struct cas *c, const char *hex, struct cas_tree **out);
 const struct cas_entry *cas_tree_find(const struct cas_tree *t, const char *name);
 void cas_tree_free(struct cas_tree *t);
 
+/* Parse and check one entry line of len bytes (without its newline):
+ * fills e but its name (NULL), and *name_off, where the name starts in
+ * line (it runs to the end). 0, or -EIO for a malformed line. */
+int cas_tree_parse(const char *line, size_t len, struct cas_entry *e,
+                   size_t *name_off);
+
 /* Append one entry line to the text of a tree being built (entries must
  * come in name order; the caller checked name has no '/', '\n', '\t'). */
 void cas_tree_add(struct strbuf *text, char type, unsigned mode, const char *hex,

@@ -48,6 +48,14 @@ struct dirlist {
 		uint64_t ino; /* a backing entry's d_ino, or 0 (generated) */
 	} *e;
 	size_t n, cap;
+	/* Optional: more_n entries after e[], made one at a time as readdir
+	 * reaches them (a listing too big to copy whole, such as a huge tree
+	 * object): more(arg, i, name, cap, mode) writes entry i's name (cap
+	 * bytes) and mode, 0 or -errno; more_free(arg) runs at dirlist_free. */
+	size_t more_n;
+	int (*more)(void *arg, size_t i, char *name, size_t cap, mode_t *mode);
+	void (*more_free)(void *arg);
+	void *more_arg;
 };
 
 void dirlist_add(struct dirlist *l, const char *name, mode_t mode);

@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "flowyfs/cas.h"
+#include "flowyfs/lru.h"
 #include "flowyfs/ingest.h"
 #include "flowyfs/util.h"
 #include "flowyfs/zseek.h"
@@ -36,6 +37,8 @@ struct cas {
 	char *dir;
 	int dfd;      /* the store directory */
 	int tmpfd;    /* <dir>/tmp */
+	struct lru *frames;  /* decoded frames of .zst objects (cas_reader.c) */
+	struct lru *trees;   /* indexed tree objects (tree_index.c) */
 };
 
 /* ---- names and small I/O helpers -------------------------------------- */
@@ -119,7 +122,9 @@ int cas_open(cas **out, const char *dir)
 		return -ENOMEM;
 	c->dfd = c->tmpfd = -1;
 	c->dir = strdup(dir);
-	if (!c->dir) {
+	c->frames = lru_new(CAS_FRAME_CACHE, free);
+	c->trees = lru_new(CAS_TREE_CACHE, tree_index_drop);
+	if (!c->dir || !c->frames || !c->trees) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -155,8 +160,20 @@ void cas_close(cas *c)
 		close(c->tmpfd);
 	if (c->dfd >= 0)
 		close(c->dfd);
+	lru_free(c->trees);
+	lru_free(c->frames);
 	free(c->dir);
 	free(c);
+}
+
+struct lru *cas_frame_cache(cas *c)
+{
+	return c->frames;
+}
+
+struct lru *cas_tree_cache(cas *c)
+{
+	return c->trees;
 }
 
 /* ---- hashing --------------------------------------------------------- */

@@ -2,11 +2,15 @@
  * cas_reader.c - reading blobs. A raw object is its content: the reader
  * hands out the fd (FUSE splices from it; hints of our own to read ahead
  * measured slower than the kernel's read-ahead alone). A .zst object is
- * read through a small cache of decoded frames (up to RD_BYTES): a read
- * that needs a frame no slot holds decodes it whole into a slot when it
- * continues the reads before it or reads to the frame's end, and only
- * the prefix it needs into a private buffer otherwise (a random 4 KiB
- * read evicts nothing). Once reads keep going forward, the next
+ * read through a small cache of decoded frames of its own (up to
+ * RD_BYTES): a read that needs a frame no slot holds decodes it whole
+ * into a slot when it continues the reads before it or reads to the
+ * frame's end. Other (random) reads go to the store's shared cache of
+ * decoded frames (cas_frame_cache, shared by every open of the object):
+ * a miss decodes the frame (a big one whole, of a small one what the read
+ * needs) and keeps it there, so the next random reads of that frame, from
+ * any open, copy. Once reads keep going
+ * forward, the next
  * RD_AHEAD_BYTES of frames are queued for up to RD_HELPERS helper threads
  * (never more than the CPUs), so frames decode in parallel ahead of the
  * reader; a reader needing a frame still queued decodes it itself. One
@@ -19,6 +23,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +32,7 @@
 #include <zstd.h>
 
 #include "flowyfs/cas.h"
+#include "flowyfs/lru.h"
 #include "flowyfs/zseek.h"
 
 #define RD_SLOTS 64              /* decoded frames a reader keeps, at most */
@@ -51,11 +57,21 @@ struct dec {
 	struct dec *next;       /* in the reader's idle list */
 	ZSTD_DCtx *d;
 	unsigned char *cbuf;    /* one compressed frame (max_c) */
-	unsigned char *tmp;     /* a prefix decode (max_d), made when needed */
 };
+
+/* A frame in the store's shared cache: its first valid content bytes. */
+struct sframe {
+	size_t valid;
+	unsigned char data[];
+};
+
+#define SHARED_WHOLE (CAS_FRAME / 2) /* frames this big are cached whole */
+#define SHARED_ROUND (16u << 10)     /* a prefix decode goes on to this boundary */
 
 struct cas_reader {
 	int fd;
+	char hex[CAS_HEX_LEN + 1];
+	struct lru *shared;     /* the store's decoded frames */
 	int compressed;
 	uint64_t size;
 	struct zseek sk;
@@ -77,7 +93,6 @@ static void dec_free(struct dec *d)
 {
 	if (!d)
 		return;
-	free(d->tmp);
 	free(d->cbuf);
 	ZSTD_freeDCtx(d->d);
 	free(d);
@@ -245,27 +260,59 @@ static void *helper_main(void *arg)
 
 /* ---- reading a frame ----------------------------------------------------- */
 
-/* Decode the first in + n bytes of frame i with a decoder of our own and
- * copy n bytes from in to dst: nothing is cached. */
-static int frame_prefix(cas_reader *r, uint32_t i, unsigned char *dst,
+/* A read of n bytes at offset in of frame i that no slot of this reader
+ * holds and that does not go on from the reads before (a random read):
+ * served from the store's shared cache of decoded frames, shared by every
+ * reader of the object. A miss decodes and caches a big frame whole: a
+ * prefix would cost half as much once, but random reads come back to a
+ * frame (a 256 MiB object has 128 frames of 2 MiB) and it would then be
+ * decoded again whole. Of a small frame (many of them, each read seldom
+ * twice) it caches the prefix the read needs; a read past a cached prefix
+ * decodes the frame whole in its place. */
+static int frame_shared(cas_reader *r, uint32_t i, unsigned char *dst,
                         size_t in, size_t n)
 {
-	struct dec *d = dec_get(r);
-	int rc;
+	size_t dl = (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]), upto;
+	char key[CAS_HEX_LEN + 16];
+	struct lru_ref *ref;
+	struct sframe *f;
+	struct dec *d;
+	int rc, had;
 
-	if (!d)
-		return -ENOMEM;
-	if (in == 0) {
-		rc = zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, dst, n);
-	} else if (!d->tmp && !(d->tmp = malloc(r->sk.max_d))) {
-		rc = -ENOMEM;
-	} else {
-		rc = zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, d->tmp, in + n);
-		if (rc == 0)
-			memcpy(dst, d->tmp + in, n);
+	snprintf(key, sizeof key, "%s/%u", r->hex, i);
+	f = lru_get(r->shared, key, &ref);
+	if (f && f->valid >= in + n) {
+		memcpy(dst, f->data + in, n);
+		lru_release(r->shared, ref);
+		return 0;
 	}
+	had = f != NULL;
+	lru_release(r->shared, ref);
+	upto = had || dl >= SHARED_WHOLE ? dl :
+	       (in + n + SHARED_ROUND - 1) / SHARED_ROUND * SHARED_ROUND;
+	if (upto > dl)
+		upto = dl;
+	f = malloc(sizeof *f + upto);
+	d = dec_get(r);
+	if (!f || !d) {
+		free(f);
+		if (d)
+			dec_put(r, d);
+		return -ENOMEM;
+	}
+	rc = zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, f->data, upto);
 	dec_put(r, d);
-	return rc;
+	if (rc < 0) {
+		free(f);
+		return rc;
+	}
+	f->valid = upto;
+	memcpy(dst, f->data + in, n);
+	if (had)
+		lru_remove(r->shared, key);  /* the shorter prefix makes way */
+	if (lru_put(r->shared, key, f, sizeof *f + upto, &ref))
+		lru_release(r->shared, ref);
+	return 0;
 }
 
 /* Copy n bytes at offset in of frame i to dst; near: the read continues
@@ -313,7 +360,7 @@ again:
 		s = slot_take(r, i);
 	if (!s) {
 		pthread_mutex_unlock(&r->mu);
-		return frame_prefix(r, i, dst, in, n);
+		return frame_shared(r, i, dst, in, n);
 	}
 	s->frame = i;
 	s->state = SLOT_BUSY;
@@ -370,6 +417,8 @@ int cas_reader_open(cas *c, const char *hex, cas_reader **out)
 		free(r);
 		return -ENOMEM;
 	}
+	memcpy(r->hex, hex, sizeof r->hex);
+	r->shared = cas_frame_cache(c);
 	r->fd = cas_obj_open(c, hex, "");
 	if (r->fd == -ENOENT) {
 		r->fd = cas_obj_open(c, hex, ".zst");

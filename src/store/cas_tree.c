@@ -1,9 +1,10 @@
 /*
  * cas_tree.c - tree objects: a directory listed as sorted text lines that
- * name each entry's object (format in cas_tree.h). Reading checks the
- * text against its name and every line and the sort order, so a damaged
- * or planted tree is refused (-EIO) rather than half-served; the entries
- * handed out point into the text, one allocation for names.
+ * name each entry's object (format in cas_tree.h): the line parser, the
+ * writer, and cas_tree_read, which hands out every entry at once (copied
+ * from the tree index, which checked the text against its name and every
+ * line and the sort order, so a damaged or planted tree is refused -EIO
+ * rather than half-served; one allocation for names).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,67 +18,29 @@
 #include "flowyfs/ingest.h"
 #include "flowyfs/util.h"
 
-/* What cas_tree_read hands out: the entries' names point into text. */
+/* What cas_tree_read hands out: the entries' names point into names. */
 struct tree_impl {
 	struct cas_tree pub;
-	char *text;
+	char *names;
 };
 
-static int read_object(cas *c, const char *hex, const char *suffix,
-                       char **text, size_t *len)
+int cas_tree_parse(const char *line, size_t len, struct cas_entry *e,
+                   size_t *name_off)
 {
-	struct stat st;
-	char *buf = NULL;
-	ssize_t n;
-	int fd, rc = 0;
-
-	fd = cas_obj_open(c, hex, suffix);
-	if (fd < 0)
-		return fd;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if ((uint64_t)st.st_size >= SIZE_MAX / 2) {
-		rc = -EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	n = cas_pread_full(fd, buf, (size_t)st.st_size, 0);
-	if (n != st.st_size) {
-		rc = n < 0 ? (int)n : -EIO;
-		goto out;
-	}
-	buf[n] = '\0';
-	*text = buf;
-	*len = (size_t)n;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return rc;
-}
-
-/* Parse "<type> <mode> <hex> <size>\t<name>" (line is NUL-terminated in
- * place of its newline). */
-static int parse_entry(char *line, struct cas_entry *e)
-{
-	char *p = line;
+	const char *p = line, *end = line + len, *name;
+	size_t nlen;
 	uint64_t v;
 
-	if ((p[0] != 'f' && p[0] != 'd' && p[0] != 'l') || p[1] != ' ')
+	if (len < 2 + 2 + CAS_HEX_LEN + 4 || (p[0] != 'f' && p[0] != 'd' && p[0] != 'l') ||
+	    p[1] != ' ')
 		return -EIO;
 	e->type = p[0];
 	p += 2;
 	v = 0;
 	for (int k = 0; ; k++, p++) {
-		if (*p == ' ' && k > 0)
+		if (p < end && *p == ' ' && k > 0)
 			break;
-		if (*p < '0' || *p > '7' || k >= 6)
+		if (p >= end || *p < '0' || *p > '7' || k >= 6)
 			return -EIO;
 		v = v * 8 + (uint64_t)(*p - '0');
 	}
@@ -85,78 +48,76 @@ static int parse_entry(char *line, struct cas_entry *e)
 		return -EIO;
 	e->mode = (unsigned)v;
 	p++;
-	if (strnlen(p, CAS_HEX_LEN + 1) < CAS_HEX_LEN + 1)
+	if ((size_t)(end - p) < CAS_HEX_LEN + 1)
 		return -EIO;
-	memcpy(e->hex, p, CAS_HEX_LEN);
+	unsigned bad = 0;
+	for (int k = 0; k < CAS_HEX_LEN; k++) {  /* no branch a digit: hot in big trees */
+		unsigned char ch = (unsigned char)p[k];
+		bad |= !((ch >= '0' && ch <= '9') | (ch >= 'a' && ch <= 'f'));
+		e->hex[k] = (char)ch;
+	}
 	e->hex[CAS_HEX_LEN] = '\0';
-	if (!cas_hex_valid(e->hex) || p[CAS_HEX_LEN] != ' ')
+	if (bad || p[CAS_HEX_LEN] != ' ')
 		return -EIO;
 	p += CAS_HEX_LEN + 1;
 	v = 0;
 	for (int k = 0; ; k++, p++) {
-		if (*p == '\t' && k > 0)
+		if (p < end && *p == '\t' && k > 0)
 			break;
-		if (*p < '0' || *p > '9' || k >= 20 ||
+		if (p >= end || *p < '0' || *p > '9' || k >= 20 ||
 		    v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
 			return -EIO;
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
 	e->size = v;
-	e->name = p + 1;
-	if (!*e->name || strchr(e->name, '/') || strchr(e->name, '\t') ||
-	    !strcmp(e->name, ".") || !strcmp(e->name, ".."))
+	name = p + 1;
+	nlen = (size_t)(end - name);
+	if (!nlen || (nlen == 1 && name[0] == '.') ||
+	    (nlen == 2 && name[0] == '.' && name[1] == '.'))
 		return -EIO;
+	for (size_t k = 0; k < nlen; k++)  /* names are short: one pass */
+		if (name[k] == '/' || name[k] == '\t' || name[k] == '\n' || !name[k])
+			return -EIO;
+	e->name = NULL;
+	*name_off = (size_t)(name - line);
 	return 0;
 }
 
 int cas_tree_read(cas *c, const char *hex, struct cas_tree **out)
 {
 	struct tree_impl *t = NULL;
-	char check[CAS_HEX_LEN + 1];
-	size_t len = 0, n = 0;
-	char *p, *end;
+	tree_index *ix = NULL;
+	size_t n, room, used = 0;
 	int rc;
 
 	*out = NULL;
-	if (!cas_hex_valid(hex))
-		return -EINVAL;
-	t = calloc(1, sizeof *t);
-	if (!t)
-		return -ENOMEM;
-	rc = read_object(c, hex, ".tree", &t->text, &len);
+	rc = tree_index_open(c, hex, &ix);  /* checks it, or finds it checked */
 	if (rc < 0)
-		goto fail;
-	cas_hash_buf(check, t->text, len);
-	if (strcmp(check, hex) != 0 || memchr(t->text, '\0', len) ||
-	    (len && t->text[len - 1] != '\n')) {
-		rc = -EIO;
-		goto fail;
+		return rc;
+	n = tree_index_count(ix);
+	room = tree_index_bytes(ix) + 1;  /* every name is shorter than its line */
+	t = calloc(1, sizeof *t);
+	if (t) {
+		t->pub.entries = calloc(n ? n : 1, sizeof *t->pub.entries);
+		t->names = malloc(room);
 	}
-	for (p = t->text; (p = memchr(p, '\n', len - (size_t)(p - t->text))); p++)
-		n++;
-	t->pub.entries = calloc(n ? n : 1, sizeof *t->pub.entries);
-	if (!t->pub.entries) {
+	if (!t || !t->pub.entries || !t->names) {
 		rc = -ENOMEM;
-		goto fail;
+		goto out;
 	}
-	end = t->text + len;
-	for (p = t->text; p < end; t->pub.n++) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		struct cas_entry *e = &t->pub.entries[t->pub.n];
-		*nl = '\0';
-		rc = parse_entry(p, e);
+	for (size_t i = 0; i < n; i++) {
+		struct cas_entry *e = &t->pub.entries[i];
+		rc = tree_index_entry(ix, i, e, t->names + used, room - used);
 		if (rc < 0)
-			goto fail;
-		if (t->pub.n && strcmp(e[-1].name, e->name) >= 0) {
-			rc = -EIO;  /* unsorted or duplicate */
-			goto fail;
-		}
-		p = nl + 1;
+			goto out;
+		used += strlen(e->name) + 1;
 	}
+	t->pub.n = n;
 	*out = &t->pub;
-	return 0;
-fail:
-	cas_tree_free(&t->pub);
+	t = NULL;
+out:
+	tree_index_close(ix);
+	cas_tree_free(t ? &t->pub : NULL);
 	return rc;
 }
 
@@ -180,7 +141,7 @@ void cas_tree_free(struct cas_tree *t)
 	if (!t)
 		return;
 	free(ti->pub.entries);
-	free(ti->text);
+	free(ti->names);
 	free(ti);
 }
 

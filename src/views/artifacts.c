@@ -6,7 +6,10 @@
  *   artifacts/<p>/<name>               symlink -> ../sha256/<hex>, latest
  *
  * Objects never change, so they are immutable to the kernel (long
- * timeouts, keep_cache); the <p>/<name> links move and are not.
+ * timeouts, keep_cache); the <p>/<name> links move and are not. Paths
+ * inside a tree are walked through the store's tree index (a binary
+ * search per component) and a tree's listing streams from it, so a
+ * directory of a million entries costs no copy of its names.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,23 +53,19 @@ int artifacts_resolve(struct flowy *f, const char *rel, struct obj *out)
 			break;
 		if (out->type != 'd')
 			return -ENOTDIR;
-		struct cas_tree *t = NULL;
-		rc = cas_tree_read(f->cas, out->hex, &t);
+		tree_index *t = NULL;
+		struct cas_entry e;
+		rc = tree_index_open(f->cas, out->hex, &t);
+		if (rc == 0)
+			rc = tree_index_find(t, p, len, &e);
+		tree_index_close(t);
 		if (rc < 0)
 			return rc;
-		char *name = xstrndup(p, len);
-		const struct cas_entry *e = cas_tree_find(t, name);
-		free(name);
-		if (!e) {
-			cas_tree_free(t);
-			return -ENOENT;
-		}
-		memcpy(out->hex, e->hex, sizeof out->hex);
-		out->type = e->type;
-		out->size = e->type == 'd' ? 0 : e->size;
-		out->mode = e->type == 'd' ? 0555 : e->type == 'l' ? 0777 :
-		            (e->mode & 0111) ? 0555 : 0444;
-		cas_tree_free(t);
+		memcpy(out->hex, e.hex, sizeof out->hex);
+		out->type = e.type;
+		out->size = e.type == 'd' ? 0 : e.size;
+		out->mode = e.type == 'd' ? 0555 : e.type == 'l' ? 0777 :
+		            (e.mode & 0111) ? 0555 : 0444;
 		p += len;
 	}
 	return 0;
@@ -123,6 +122,22 @@ static int art_getattr(struct flowy *f, const char *path, struct view_attr *a)
 	return -ENOENT;
 }
 
+/* A tree's entries, streamed to readdir from its index (held open for
+ * the directory handle's life). */
+static int tree_more(void *arg, size_t i, char *name, size_t cap, mode_t *mode)
+{
+	struct cas_entry e;
+	int rc = tree_index_entry(arg, i, &e, name, cap);
+	if (rc == 0)
+		*mode = e.type == 'd' ? S_IFDIR : e.type == 'l' ? S_IFLNK : S_IFREG;
+	return rc;
+}
+
+static void tree_more_free(void *arg)
+{
+	tree_index_close(arg);
+}
+
 static int art_readdir(struct flowy *f, const char *path, struct dirlist *l)
 {
 	char buf[4096], *part[3];
@@ -155,13 +170,15 @@ static int art_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		return rc;
 	if (o.type != 'd')
 		return -ENOTDIR;
-	struct cas_tree *t = NULL;
-	rc = cas_tree_read(f->cas, o.hex, &t);
-	for (size_t i = 0; !rc && i < t->n; i++)
-		dirlist_add(l, t->entries[i].name, t->entries[i].type == 'd' ? S_IFDIR :
-		            t->entries[i].type == 'l' ? S_IFLNK : S_IFREG);
-	cas_tree_free(t);
-	return rc;
+	tree_index *t = NULL;
+	rc = tree_index_open(f->cas, o.hex, &t);
+	if (rc < 0)
+		return rc;
+	l->more_n = tree_index_count(t);
+	l->more = tree_more;
+	l->more_free = tree_more_free;
+	l->more_arg = t;
+	return 0;
 }
 
 static int art_open(struct flowy *f, const char *path, int flags, struct fh *h)

@@ -721,6 +721,9 @@ TEST(test_tree_malformed)
 		CHECK_INT(plant_tree(bad[i], hex), 0);
 		CHECK_INT(cas_tree_read(c, hex, &t), -EIO);
 		CHECK(t == NULL);
+		tree_index *ti = NULL;  /* the index refuses it too */
+		CHECK_INT(tree_index_open(c, hex, &ti), -EIO);
+		CHECK(ti == NULL);
 	}
 	/* a well-formed one parses */
 	CHECK_INT(plant_tree("f 0644 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0\ta\n", hex), 0);
@@ -734,6 +737,8 @@ TEST(test_tree_malformed)
 	CHECK(f != NULL);
 	fputs("f 0644 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 0\tb\n", f);
 	fclose(f);
+	cas_close(c);  /* a new handle: its tree cache has not checked it yet */
+	CHECK_INT(cas_open(&c, store), 0);
 	CHECK_INT(cas_tree_read(c, hex, &t), -EIO);
 	cas_close(c);
 }

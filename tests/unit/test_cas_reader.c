@@ -6,7 +6,8 @@
  * failing only the reads that touch it (without hanging read-ahead),
  * objects in the layout older stores wrote (zstd level 3, other frame
  * sizes) reading the same, frame sizes following the content's ratio,
- * and raw readers.
+ * raw readers, and random reads shared by readers through the store's
+ * cache of decoded frames.
  * Everything happens under a mkdtemp directory in /tmp.
  */
 #include <dirent.h>
@@ -23,6 +24,7 @@
 #include "check.h"
 #include "store_check.h"
 #include "flowyfs/cas.h"
+#include "flowyfs/lru.h"
 #include "flowyfs/zseek.h"
 
 #define FUSE_READ (960 * 1024)  /* what FUSE asks for at most */
@@ -410,6 +412,50 @@ TEST(test_raw_reader)
 	free(data);
 }
 
+/* Random reads go through the store's shared cache of decoded frames:
+ * a second reader of the object, or a later random read of the first,
+ * copies what an earlier one decoded. */
+TEST(test_shared_frames)
+{
+	size_t len = 12 * CAS_FRAME;
+	unsigned char *data = malloc(len);
+	uint64_t x1 = 9 * CAS_FRAME + 100, x2 = 100, x4 = x1 + 100 * 1024;
+	char hex[CAS_HEX_LEN + 1];
+	struct lru_stats a, b;
+	cas_reader *r1 = NULL, *r2 = NULL, *r3 = NULL;
+	cas *c = NULL;
+
+	fill_text(data, len);
+	CHECK_INT(cas_open(&c, store), 0);
+	CHECK_INT(cas_put_buf(c, hex, data, len), 0);
+	struct lru *shared = cas_frame_cache(c);
+	CHECK_INT(cas_reader_open(c, hex, &r1), 0);
+	lru_stats(shared, &a);
+	CHECK(read_matches(r1, data, x1, 4096));  /* miss: decoded, kept */
+	CHECK(read_matches(r1, data, x2, 4096));  /* far away: another miss */
+	CHECK(read_matches(r1, data, x1 + 8, 4096));  /* far from x2: a hit */
+	lru_stats(shared, &b);
+	CHECK_INT(b.misses - a.misses, 2);
+	CHECK_INT(b.hits - a.hits, 1);
+	CHECK_INT(b.count - a.count, 2);
+	CHECK_INT(cas_reader_open(c, hex, &r2), 0);
+	CHECK(read_matches(r2, data, x1, 4096));  /* another open: a hit */
+	lru_stats(shared, &a);
+	CHECK_INT(a.hits - b.hits, 1);
+	CHECK_INT(a.misses, b.misses);
+	CHECK_INT(cas_reader_open(c, hex, &r3), 0);
+	CHECK(read_matches(r3, data, x4, 4096));  /* elsewhere in x1's frame */
+	CHECK(read_matches(r2, data, x2 + 4096, 4096));
+	lru_stats(shared, &b);
+	CHECK_INT(b.count, a.count);  /* both were hits */
+	CHECK_INT(b.hits - a.hits, 2);
+	cas_reader_close(r3);
+	cas_reader_close(r2);
+	cas_reader_close(r1);
+	cas_close(c);
+	free(data);
+}
+
 int main(void)
 {
 	if (scratch_make(base, sizeof base, store, sizeof store, "reader") < 0)
@@ -421,6 +467,7 @@ int main(void)
 	RUN(test_old_objects_read);
 	RUN(test_frame_sizes_follow_ratio);
 	RUN(test_raw_reader);
+	RUN(test_shared_frames);
 	scratch_remove(base);
 	return CHECK_DONE();
 }
