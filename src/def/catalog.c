@@ -43,6 +43,8 @@ struct entry {
 struct catalog {
 	pthread_mutex_t lock;
 	struct entry *head;
+	catalog_valid_fn on_valid; /* and its argument */
+	void *on_valid_arg;
 };
 
 /* A validated definition lent to readers (.plan) while the catalog may
@@ -315,6 +317,20 @@ static void validate(struct flowy *f, const char *pipeline)
 	e->nreads = nreads;
 	e->autorun = autorun;
 	e->def = def;
+	catalog_valid_fn fn = r->on_valid;
+	void *arg = r->on_valid_arg;
+	char *tell = fn && e->valid ? xstrdup(dot) : NULL;
+	pthread_mutex_unlock(&r->lock);
+	if (tell)
+		fn(arg, pipeline, tell);
+	free(tell);
+}
+
+void catalog_on_valid(struct catalog *r, catalog_valid_fn fn, void *arg)
+{
+	pthread_mutex_lock(&r->lock);
+	r->on_valid = fn;
+	r->on_valid_arg = arg;
 	pthread_mutex_unlock(&r->lock);
 }
 
