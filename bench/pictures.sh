@@ -117,10 +117,20 @@ stage() {
 		}
 	}'
 }
-# extra NAME K: a step more, reading the last output: a new graph.
+# extra NAME K N: a step more in the N-step NAME, reading its last output:
+# a new graph.
 extra() {
 	printf '{"run": "cat in/o%04d > out/x%d", "inputs": ["o%04d"], "outputs": ["x%d"]}\n' \
-		$((steps_n - 1)) "$2" $((steps_n - 1)) "$2" > "$P/$1/x$2.json"
+		$(($3 - 1)) "$2" $(($3 - 1)) "$2" > "$P/$1/x$2.json"
+}
+# check_svg NAME NODES: pipelines/NAME/.dag.svg is XML with NODES nodes.
+check_svg() {
+	local n
+	cat "$P/$1/.dag.svg" > "$dir/$1.svg"
+	python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$dir/$1.svg" ||
+		die "$1/.dag.svg is not XML"
+	n=$(nodes "$dir/$1.svg")
+	[ "$n" = "$2" ] || die "$1/.dag.svg has $n nodes, expected $2"
 }
 nodes() { grep -c '<g id="node[0-9]*" class="node">' "$1" || true; }
 
@@ -133,27 +143,24 @@ mv "$P/.small" "$P/small"
 # At once after a change: validation and layout in the read itself.
 first=""
 for k in $(seq 1 "$reps"); do
-	extra big "$k"
+	extra big "$k" "$steps_n"
 	first=$(min "$first" "$(once cat "$P/big/.dag.svg")")
 done
-cat "$P/big/.dag.svg" > "$dir/big.svg"
-python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$dir/big.svg" ||
-	die "big .dag.svg is not XML"
-n=$(nodes "$dir/big.svg")
-[ "$n" = $((2 * (steps_n + reps))) ] || die "big .dag.svg has $n nodes, expected $((2 * (steps_n + reps)))"
+check_svg big $((2 * (steps_n + reps)))
 later=$(best cat "$P/big/.dag.svg")
 # After the change window: the background render has laid it out.
 settled=""
 for k in $(seq $((reps + 1)) $((2 * reps))); do
-	extra big "$k"
+	extra big "$k" "$steps_n"
 	nap "$settle"
 	settled=$(min "$settled" "$(once cat "$P/big/.dag.svg")")
 done
 small=""
 for k in $(seq 1 "$reps"); do
-	extra small "$k"
+	extra small "$k" 100
 	small=$(min "$small" "$(once cat "$P/small/.dag.svg")")
 done
+check_svg small $((2 * (100 + reps)))
 size=$(stat -c %s "$dir/big.svg")
 fi
 
