@@ -11,6 +11,9 @@
 #                  wait (up to 4 s) for the daemon PID to mount MNT; false,
 #                  with its LOG on stderr, when it exits or the mount does
 #                  not appear
+#   bench_stop MNT PID
+#                  unmount MNT and wait for the daemon PID to exit (PID
+#                  empty: nothing to stop)
 
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" -v p="${3:-6}" 'BEGIN { printf "%.*f", p, a - b }'; }
@@ -29,6 +32,11 @@ bench_mounted() {
 		nap 0.02
 	done
 	grep -q " $1 fuse" /proc/mounts
+}
+bench_stop() {
+	[ -n "$2" ] || return 0
+	fusermount3 -u "$1" 2>/dev/null || true
+	wait "$2" 2>/dev/null || true
 }
 
 # The result table every bench script prints, and `make bench` gathers

@@ -27,12 +27,16 @@ int dagsvg_render(const char *dot, char **out);
  * dagsvg_render. */
 int dagsvg_keep(const char *key, const char *dot);
 
+/* 1 when a render of dot is in the cache (a read would copy it), else 0. */
+int dagsvg_cached(const char *dot);
+
 /* Append s to sb as the inside of a dot double-quoted string (" and \
  * escaped, control characters dropped). */
 struct strbuf;
 void dagsvg_quote(struct strbuf *sb, const char *s);
 
-/* Free the Graphviz context and the cache (at exit; optional). */
+/* Free the Graphviz context and the cache (at exit; optional). No render
+ * may follow: Graphviz's text layout keeps state that outlives a context. */
 void dagsvg_shutdown(void);
 
 #endif

@@ -230,6 +230,18 @@ int dagsvg_keep(const char *key, const char *dot)
 	return rc;
 }
 
+int dagsvg_cached(const char *dot)
+{
+	pthread_mutex_lock(&gv_lock);
+	int found = 0;
+	for (size_t i = 0; i < KEEP_SLOTS + CACHE_SLOTS && !found; i++) {
+		const struct slot *s = i < KEEP_SLOTS ? &kept[i] : &cache[i - KEEP_SLOTS];
+		found = s->dot && !strcmp(s->dot, dot);
+	}
+	pthread_mutex_unlock(&gv_lock);
+	return found;
+}
+
 void dagsvg_shutdown(void)
 {
 	pthread_mutex_lock(&gv_lock);
