@@ -14,8 +14,9 @@
 #      one-step pipeline reporting BENCH_POINTS points of loss a run,
 #      forced to rerun, as bench/run.sh's views part does).
 #   3. dashboard pages with those runs, through --http with curl: the
-#      pipelines page (/), a run page (/run/<id>), the comparison page
-#      (/compare/<p>), best of BENCH_REPS after one warm-up request.
+#      pipelines page (/), a run page (/run/<id>), the metrics page
+#      (/metrics/<p>) and the comparison page (/compare/<p>), best of
+#      BENCH_REPS after one warm-up request (curl's time_total).
 #
 # Goal: < 100 ms each. Environment:
 #   BENCH_PARTS   which parts: dag runs (runs: 2 and 3)   (both)
@@ -51,19 +52,15 @@ dir=$(mktemp -d /tmp/flowypics.XXXXXX)
 store=$dir/store mnt=$dir/mnt
 mkdir -p "$store" "$mnt"
 pid=""
+. "$here/bench/lib.sh" # now, sub, min, nap, bench_mounted, bench_stop, arow, table
 cleanup() {
 	local rc=$?
-	if [ -n "$pid" ]; then
-		fusermount3 -u "$mnt" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
+	bench_stop "$mnt" "$pid"
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $dir" >&2; else rm -rf "$dir"; fi
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-. "$here/bench/lib.sh" # now, sub, min, nap, arow, table
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url=http://127.0.0.1:$port
@@ -227,6 +224,8 @@ page() {
 d_home=$(page /)
 grep -q "data-run=\"$last_id\"" "$dir/page.html" || die "/ does not list run $last_id"
 d_run=$(page "/run/$last_id")
+d_metrics=$(page /metrics/track)
+grep -q '<g class="series"' "$dir/page.html" || die "/metrics/track shows no curve"
 d_compare=$(page /compare/track)
 compare_rows=$(grep -c '^<tr><td' "$dir/page.html" || true)
 if ((nruns > 500)); then
@@ -245,6 +244,7 @@ if part runs; then
 	arow "metrics/<p>/loss.svg (${nruns} runs, ${curves} curves)" "$plot" ms le 100
 	arow "dashboard / (${nruns} runs)" "$d_home" ms le 100
 	arow "dashboard /run/<id> (${nruns} runs)" "$d_run" ms le 100
+	arow "dashboard /metrics/<p> (${nruns} runs)" "$d_metrics" ms le 100
 	arow "dashboard /compare/<p> (${compare_rows} rows shown)" "$d_compare" ms le 100
 fi
 echo

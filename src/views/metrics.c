@@ -31,7 +31,8 @@
 static int pipeline_has_runs(struct flowy *f, const char *p)
 {
 	db_lock(f->db);
-	int64_t c = db_int(f->db, 0, "SELECT count(*) FROM runs WHERE pipeline=?", "t", p);
+	int64_t c = db_int(f->db, 0, "SELECT EXISTS (SELECT 1 FROM runs WHERE pipeline=?)",
+	                   "t", p);
 	db_unlock(f->db);
 	return c > 0;
 }
@@ -39,8 +40,8 @@ static int pipeline_has_runs(struct flowy *f, const char *p)
 static int metric_exists(struct flowy *f, const char *p, const char *m)
 {
 	db_lock(f->db);
-	int64_t c = db_int(f->db, 0, "SELECT count(*) FROM metrics WHERE name=? AND run_id "
-	                   "IN (SELECT id FROM runs WHERE pipeline=?)", "tt", m, p);
+	int64_t c = db_int(f->db, 0, "SELECT EXISTS (SELECT 1 FROM metrics m JOIN runs r ON "
+	                   "r.id = m.run_id WHERE m.name=? AND r.pipeline=?)", "tt", m, p);
 	db_unlock(f->db);
 	return c > 0;
 }
@@ -394,8 +395,15 @@ static int metrics_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	db_lock(f->db);
 	sqlite3_stmt *st = n == 1 ?
 		db_prepare(f->db, "SELECT DISTINCT pipeline FROM runs ORDER BY 1", "") :
-		db_prepare(f->db, "SELECT DISTINCT name FROM metrics WHERE run_id IN "
-		           "(SELECT id FROM runs WHERE pipeline=?) ORDER BY 1", "t", part[1]);
+		/* Each metric name once, found by a walk from name to next
+		 * name down the index (not a read of every row), kept when a
+		 * run of the pipeline reported it. */
+		db_prepare(f->db, "WITH RECURSIVE n(name) AS (SELECT min(name) FROM metrics "
+		           "UNION ALL SELECT (SELECT min(name) FROM metrics WHERE name > n.name) "
+		           "FROM n WHERE n.name IS NOT NULL) SELECT name FROM n WHERE name IS "
+		           "NOT NULL AND EXISTS (SELECT 1 FROM metrics m JOIN runs r ON "
+		           "r.id = m.run_id WHERE m.name = n.name AND r.pipeline = ?) ORDER BY 1",
+		           "t", part[1]);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            n == 1 ? S_IFDIR : S_IFREG);
