@@ -152,6 +152,7 @@ bench: all build/bench/store_tool
 	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/run.sh
 	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/engine.sh
 	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/slurm.sh
+	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/gc.sh
 	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/pictures.sh
 	bash bench/summary.sh build/bench/rows.tsv
 

@@ -8,8 +8,20 @@
  *                                  offsets of FILE opened O_DIRECT (through a
  *                                  FUSE mount each read reaches the daemon);
  *                                  prints the mean and the 99th percentile in ms
+ *   store_tool gcfill STORE RUN N FILES
+ *                                  clone run RUN of the (unmounted) store N
+ *                                  times for bench/gc.sh: each clone gets
+ *                                  RUN's rows (runs, steps, step_io, cache
+ *                                  rows dropped) under a new id, a copy of
+ *                                  its directory's files (not the snapshot,
+ *                                  which clones share as unchanged reruns
+ *                                  do), and FILES new small objects of its
+ *                                  own in place of RUN's outputs, written
+ *                                  in the store's layout (objects/ab/<rest>,
+ *                                  raw) without fsync, with artifact rows
  * Prints the hash for hash and put, so the bench checks they agree.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -21,6 +33,8 @@
 #include <unistd.h>
 
 #include "flowyfs/cas.h"
+#include "flowyfs/db.h"
+#include "flowyfs/util.h"
 
 static double now(void)
 {
@@ -74,6 +88,144 @@ out:
 	return rc;
 }
 
+/* Write content as object hex in the layout of the objects directory
+ * odir (its 256 shards made beforehand). */
+static int put_raw(int odir, const char *text, char hex[CAS_HEX_LEN + 1])
+{
+	char name[CAS_NAME_LEN];
+	cas_hash_buf(hex, text, strlen(text));
+	cas_obj_name(name, hex, "");
+	int fd = openat(odir, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, text, strlen(text));
+	int rc = n < 0 ? -errno : (size_t)n != strlen(text) ? -EIO : 0;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	return rc;
+}
+
+/* Copy the regular files of run from's directory into run to's. */
+static int copy_run_dir(const char *store, int64_t from, int64_t to)
+{
+	char *src = xasprintf("%s/runs/%lld", store, (long long)from);
+	char *dst = xasprintf("%s/runs/%lld", store, (long long)to);
+	int rc = util_mkdir_p(dst, 0755);
+	DIR *d = rc ? NULL : opendir(src);
+	struct dirent *e;
+	if (!rc && !d)
+		rc = -errno;
+	while (!rc && d && (e = readdir(d))) {
+		char *a = xasprintf("%s/%s", src, e->d_name), *b = xasprintf("%s/%s", dst, e->d_name);
+		struct stat st;
+		char *text = NULL;
+		size_t len = 0;
+		if (lstat(a, &st) == 0 && S_ISREG(st.st_mode)) {
+			rc = util_read_file(a, &text, &len);
+			if (!rc)
+				rc = util_put_file(b, text, len);
+		}
+		free(text);
+		free(b);
+		free(a);
+	}
+	if (d)
+		closedir(d);
+	free(dst);
+	free(src);
+	return rc;
+}
+
+static int gcfill(const char *store, int64_t run, long n, long files)
+{
+	char *dbp = xasprintf("%s/flowy.db", store), *err = NULL;
+	db *d = NULL;
+	int rc = db_open(&d, dbp, &err);
+	free(dbp);
+	if (rc < 0) {
+		fprintf(stderr, "store_tool: %s\n", err ? err : strerror(-rc));
+		free(err);
+		return 1;
+	}
+	char *objects = xasprintf("%s/objects", store);
+	int odir = open(objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(objects);
+	for (int i = 0; odir >= 0 && i < 256; i++) {
+		char shard[3];
+		snprintf(shard, sizeof shard, "%02x", i);
+		if (mkdirat(odir, shard, 0755) < 0 && errno != EEXIST) {
+			close(odir);
+			odir = -1;
+		}
+	}
+	if (odir < 0) {
+		fprintf(stderr, "store_tool: %s/objects: %s\n", store, strerror(errno));
+		db_close(d);
+		return 1;
+	}
+	int64_t next = db_int(d, 0, "SELECT max(id) FROM runs", "") + 1;
+	db_lock(d);
+	rc = db_begin(d);
+	if (!rc)
+		rc = db_exec(d, "CREATE TEMP TABLE r AS SELECT * FROM runs WHERE id=?", "i", run);
+	if (!rc)
+		rc = db_exec(d, "CREATE TEMP TABLE s AS SELECT * FROM steps WHERE run_id=?", "i", run);
+	if (!rc)
+		rc = db_exec(d, "CREATE TEMP TABLE io AS SELECT * FROM step_io WHERE run_id=?", "i",
+		             run);
+	long outs = db_int(d, 0, "SELECT count(*) FROM temp.io WHERE dir='out'", "");
+	if (!rc && (outs < 1 || !db_int(d, 0, "SELECT count(*) FROM temp.r", "")))
+		rc = -ENOENT;
+	for (long k = 0; !rc && k < n; k++) {
+		int64_t id = next + k;
+		rc = db_exec(d, "UPDATE temp.r SET id=?", "i", id);
+		if (!rc)
+			rc = db_exec(d, "UPDATE temp.s SET run_id=?", "i", id);
+		if (!rc)
+			rc = db_exec(d, "UPDATE temp.io SET run_id=?", "i", id);
+		if (!rc)
+			rc = db_exec(d, "INSERT INTO runs SELECT * FROM temp.r", "");
+		if (!rc)
+			rc = db_exec(d, "INSERT INTO steps SELECT * FROM temp.s", "");
+		if (!rc)
+			rc = db_exec(d, "INSERT INTO step_io SELECT * FROM temp.io WHERE dir<>'out'", "");
+		for (long f = 0; !rc && f < files; f++) {
+			char hex[CAS_HEX_LEN + 1];
+			char *text = xasprintf("clone %lld output %ld\n", (long long)id, f);
+			char *name = xasprintf("o%ld", f);
+			rc = put_raw(odir, text, hex);
+			if (!rc && k == n - 1) /* the newest clone has the latest outputs */
+				rc = db_exec(d, "UPDATE latest SET hash=?, run_id=? WHERE run_id=? AND "
+				             "name=?", "tiit", hex, id, run, name);
+			if (!rc)
+				rc = db_exec(d, "INSERT INTO step_io(run_id, step, dir, name, hash) SELECT "
+				             "?, step, 'out', ?, ? FROM temp.io WHERE dir='out' LIMIT 1",
+				             "itt", id, name, hex);
+			if (!rc)
+				rc = db_exec(d, "INSERT OR IGNORE INTO artifacts(hash, kind, size, created) "
+				             "VALUES(?, 'blob', ?, ?)", "tid", hex, (int64_t)strlen(text),
+				             util_now());
+			free(name);
+			free(text);
+		}
+		if (!rc)
+			rc = copy_run_dir(store, run, id);
+	}
+	if (rc)
+		db_rollback(d);
+	else
+		rc = db_commit(d);
+	db_unlock(d);
+	db_close(d);
+	close(odir);
+	if (rc < 0) {
+		fprintf(stderr, "store_tool: gcfill: %s\n", strerror(-rc));
+		return 1;
+	}
+	printf("%lld %lld\n", (long long)next, (long long)(next + n - 1));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char hex[CAS_HEX_LEN + 1];
@@ -87,11 +239,13 @@ int main(int argc, char **argv)
 		if (rc == 0)
 			rc = cas_put_file(c, hex, argv[3]);
 		cas_close(c);
+	} else if (argc == 6 && !strcmp(argv[1], "gcfill")) {
+		return gcfill(argv[2], atoll(argv[3]), atol(argv[4]), atol(argv[5]));
 	} else if ((argc == 4 || argc == 5) && !strcmp(argv[1], "randread")) {
 		return randread(argv[2], atol(argv[3]), argc == 5 ? (unsigned)atoi(argv[4]) : 1);
 	} else {
 		fprintf(stderr, "usage: store_tool hash FILE | put STORE FILE | "
-		        "randread FILE N [SEED]\n");
+		        "randread FILE N [SEED] | gcfill STORE RUN N FILES\n");
 		return 2;
 	}
 	if (rc < 0) {

@@ -1,9 +1,11 @@
 /*
  * alerts.c - live alert checks (alerts.h). The subscriber keeps one entry
  * per queued run that has alerts (a copy of them, which fired, when the
- * run and its running steps started); the thread looks at those times
- * every ALERTS_TICK. Firing happens outside the lock: the line is
- * appended to <rundir>/alerts, then the alert event is emitted.
+ * run and its running steps started, how long it was paused); the thread
+ * looks at those times every ALERTS_TICK. Time a run spends paused is not
+ * part of a duration, as in runs/<id>/duration. Firing happens outside the
+ * lock: the line is appended to <rundir>/alerts, then the alert event is
+ * emitted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,7 @@
 struct astep {
 	char *name;
 	double started;
+	double paused_before;     /* the run's paused seconds when it started */
 };
 
 struct arun {
@@ -33,6 +36,8 @@ struct arun {
 	size_t n;
 	unsigned char *fired;
 	double started;           /* 0 until run-started */
+	double paused_at;         /* when it was paused; 0 while not paused */
+	double paused;            /* seconds paused, ended pauses */
 	struct astep *steps;      /* running steps */
 	size_t nsteps, capsteps;
 	struct arun *next;
@@ -155,20 +160,30 @@ static double ms_up(double secs)
 	return ceil(secs * 1000) / 1000;
 }
 
+/* Seconds r has been paused since it began, up to now. */
+static double paused_until(const struct arun *r, double now)
+{
+	return r->paused + (r->paused_at > 0 ? now - r->paused_at : 0);
+}
+
 /* Queue the duration alerts of r that are due at now. Lock held. */
 static void check_times(struct arun *r, double now, struct afire **out)
 {
+	double paused = paused_until(r, now);
 	for (size_t k = 0; k < r->n; k++) {
 		const struct alert_def *a = &r->defs[k];
 		if (r->fired[k] || !a->has_duration)
 			continue;
-		if (!a->step && r->started && alerts_duration_fires(a, NULL, now - r->started))
-			mark(r, k, NULL, "duration", ms_up(now - r->started), a->duration_above,
-			     out);
-		for (size_t i = 0; a->step && !r->fired[k] && i < r->nsteps; i++)
-			if (alerts_duration_fires(a, r->steps[i].name, now - r->steps[i].started))
-				mark(r, k, a->step, "duration", ms_up(now - r->steps[i].started),
-				     a->duration_above, out);
+		double run_secs = now - r->started - paused;
+		if (!a->step && r->started && alerts_duration_fires(a, NULL, run_secs))
+			mark(r, k, NULL, "duration", ms_up(run_secs), a->duration_above, out);
+		for (size_t i = 0; a->step && !r->fired[k] && i < r->nsteps; i++) {
+			const struct astep *st = &r->steps[i];
+			double step_secs = now - st->started - (paused - st->paused_before);
+			if (alerts_duration_fires(a, st->name, step_secs))
+				mark(r, k, a->step, "duration", ms_up(step_secs), a->duration_above,
+				     out);
+		}
 	}
 }
 
@@ -256,6 +271,15 @@ static void on_event(struct flowy *f, const struct event *ev, void *arg)
 	case EV_RUN_STARTED:
 		r->started = ev->time;
 		break;
+	case EV_RUN_PAUSED:
+		if (r->paused_at == 0)
+			r->paused_at = ev->time;
+		break;
+	case EV_RUN_RESUMED:
+		if (r->paused_at > 0)
+			r->paused += ev->time - r->paused_at;
+		r->paused_at = 0;
+		break;
 	case EV_STEP_STARTED:
 		if (ev->step) {
 			size_t i;
@@ -264,6 +288,7 @@ static void on_event(struct flowy *f, const struct event *ev, void *arg)
 			if (i == r->nsteps) { /* a retry keeps its first start */
 				GROW(r->steps, r->capsteps, r->nsteps);
 				r->steps[r->nsteps].name = xstrdup(ev->step);
+				r->steps[r->nsteps].paused_before = paused_until(r, ev->time);
 				r->steps[r->nsteps++].started = ev->time;
 			}
 		}

@@ -121,6 +121,14 @@ static const char *const migrations[] = {
 	"  time REAL NOT NULL, from_v INTEGER, to_v INTEGER, uid INTEGER NOT NULL);"
 	"ALTER TABLE runs ADD COLUMN note TEXT;"
 	"ALTER TABLE runs ADD COLUMN tags TEXT;",
+	/* 7: one row per gc or forget (store/gc.log). */
+	"CREATE TABLE gc_log("
+	"  id INTEGER PRIMARY KEY, time REAL NOT NULL, command TEXT NOT NULL,"
+	"  dry INTEGER NOT NULL, runs INTEGER NOT NULL, run_ids TEXT NOT NULL,"
+	"  objects INTEGER NOT NULL, bytes INTEGER NOT NULL, duration REAL NOT NULL);"
+	/* a deleted run's snapshot heir and cache rows, found without a scan */
+	"CREATE INDEX runs_snapshot ON runs(snapshot_run);"
+	"CREATE INDEX cache_run ON cache(run_id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -316,3 +316,32 @@ int view_cached_attr(struct view_attr *a, const char *path)
 	free(text);
 	return 1;
 }
+
+int view_ctl_lines(const char *buf, size_t len, int (*apply)(void *arg, const char *line),
+                   void *arg)
+{
+	int rc = (int)len;
+	for (size_t at = 0; at < len && rc > 0; ) {
+		const char *line = buf + at, *nl = memchr(line, '\n', len - at);
+		size_t ll = nl ? (size_t)(nl - line) : len - at;
+		at += ll + (nl != NULL);
+		char *cmd = xstrndup(line, ll < 256 ? ll : 256);
+		for (char *c = cmd; *c; c++)
+			if ((unsigned char)*c < 0x20)
+				*c = ' ';
+		int r = cmd[strspn(cmd, " ")] ? apply(arg, cmd) : 0;
+		if (r < 0)
+			rc = r;
+		free(cmd);
+	}
+	return rc;
+}
+
+int view_ctl_open(struct fh *h, int flags)
+{
+	if ((flags & O_ACCMODE) == O_RDONLY)
+		return -EACCES;
+	h->kind = FH_CTL;
+	h->direct_io = 1;
+	return 0;
+}

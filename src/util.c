@@ -196,17 +196,23 @@ int util_mkdir_p(const char *path, unsigned mode)
 	return rc;
 }
 
-static int rm_rf_at(int at, const char *name)
+/* Remove name below at (recursively); the disk usage that frees (files
+ * with no other link, and directories, at st_blocks * 512) adds to
+ * *bytes when bytes is not NULL. With dry, only count. */
+static int rm_rf_at(int at, const char *name, int dry, uint64_t *bytes)
 {
 	struct stat st;
 	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
+	if (bytes && (S_ISDIR(st.st_mode) || st.st_nlink == 1))
+		*bytes += (uint64_t)st.st_blocks * 512;
 	if (!S_ISDIR(st.st_mode))
-		return unlinkat(at, name, 0) < 0 ? -errno : 0;
+		return dry ? 0 : unlinkat(at, name, 0) < 0 ? -errno : 0;
 	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	fchmod(fd, 0700); /* exported inputs are read-only */
+	if (!dry)
+		fchmod(fd, 0700); /* exported inputs are read-only */
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);
@@ -217,19 +223,63 @@ static int rm_rf_at(int at, const char *name)
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		int r = rm_rf_at(dirfd(d), e->d_name);
+		int r = rm_rf_at(dirfd(d), e->d_name, dry, bytes);
 		if (r < 0 && !rc)
 			rc = r;
 	}
 	closedir(d);
-	if (unlinkat(at, name, AT_REMOVEDIR) < 0 && !rc)
+	if (!dry && unlinkat(at, name, AT_REMOVEDIR) < 0 && !rc)
 		rc = -errno;
 	return rc;
 }
 
 int util_rm_rf(const char *path)
 {
-	return rm_rf_at(AT_FDCWD, path);
+	return rm_rf_at(AT_FDCWD, path, 0, NULL);
+}
+
+int util_rm_rf_counted(const char *path, int dry, uint64_t *bytes)
+{
+	return rm_rf_at(AT_FDCWD, path, dry, bytes);
+}
+
+int util_link_tree(const char *src, const char *dst, uint64_t *made)
+{
+	struct stat st;
+	if (lstat(src, &st) < 0)
+		return -errno;
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlink(src, target, sizeof target - 1);
+		if (n < 0)
+			return -errno;
+		target[n] = '\0';
+		return symlink(target, dst) < 0 ? -errno : 0;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return link(src, dst) < 0 ? -errno : 0;
+	if (mkdir(dst, st.st_mode & 07777) < 0)
+		return -errno;
+	struct stat ds;
+	if (made && stat(dst, &ds) == 0)
+		*made += (uint64_t)ds.st_blocks * 512;
+	DIR *d = opendir(src);
+	if (!d)
+		return -errno;
+	int rc = 0;
+	struct dirent *e;
+	while (!rc && (errno = 0, e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char *a = xasprintf("%s/%s", src, e->d_name), *b = xasprintf("%s/%s", dst, e->d_name);
+		rc = util_link_tree(a, b, made);
+		free(b);
+		free(a);
+	}
+	if (!rc && errno)
+		rc = -errno;
+	closedir(d);
+	return rc;
 }
 
 /* Copy [off, off+len) of in to the same place in out: in-kernel copy,

@@ -7,6 +7,7 @@
  *   cas_tree.h    tree objects (src/store/cas_tree.c)
  *   cas_reader.h  reading blobs, with parallel read-ahead (src/store/cas_reader.c)
  *   cas_export.h  copying an object out as plain files (src/store/cas_export.c)
+ *   cas_gc.h      marking what is referenced, sweeping the rest (src/store/cas_gc.c)
  * and, inside the store only, zseek.h (the zstd seekable format) and
  * ingest.h (the parallel hash/compress/write pipeline).
  *
@@ -78,8 +79,15 @@ int cas_stat(cas *c, const char *hex, struct cas_stat *out);
 void cas_obj_name(char out[CAS_NAME_LEN], const char *hex, const char *suffix);
 /* Open object hex stored with suffix read-only: an fd or -errno. */
 int cas_obj_open(cas *c, const char *hex, const char *suffix);
-/* Is an object of that kind stored under hex (a blob raw or .zst)? */
+/* Is an object of that kind stored under hex (a blob raw or .zst)? A
+ * put asks this before writing; a found object gets its mtime set to
+ * now, so a gc running meanwhile (cas_gc.h spares objects modified since
+ * it began) keeps the content the put is about to record. */
 int cas_obj_exists(cas *c, const char *hex, enum cas_kind kind);
+/* The same question without touching anything (a gc's mark). */
+int cas_obj_stored(cas *c, const char *hex, enum cas_kind kind);
+/* The store directory's descriptor (owned by c), for cas_gc.c's walk. */
+int cas_dirfd(cas *c);
 
 /* A temp object being written: anonymous (O_TMPFILE) where the file
  * system allows, else a unique name in <dir>/tmp. */
@@ -106,5 +114,6 @@ ssize_t cas_pread_full(int fd, void *buf, size_t len, uint64_t off);
 #include "flowyfs/cas_tree.h"
 #include "flowyfs/cas_reader.h"
 #include "flowyfs/cas_export.h"
+#include "flowyfs/cas_gc.h"
 
 #endif

@@ -65,6 +65,11 @@ int snapshot_of_run(struct flowy *f, int64_t snapshot_run, const char *commit,
 int snapshot_hash_live(struct snapshots *c, struct flowy *f, const char *pipeline,
                        struct codefile **out, size_t *n);
 
+/* Run from is being deleted: its snapshot directory now lives in run to's
+ * (0: it goes away), so the next run of its pipeline shares that one, or
+ * copies afresh. c may be NULL. */
+void snapshot_moved(struct snapshots *c, int64_t from, int64_t to);
+
 void snapshot_release(struct snapshot *s);
 void snapshot_codes_free(struct codefile *c, size_t n);
 

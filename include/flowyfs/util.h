@@ -56,6 +56,14 @@ double util_now(void);
 int util_mkdir_p(const char *path, unsigned mode);
 /* rm -rf (does not follow symlinks); 0 or -errno. */
 int util_rm_rf(const char *path);
+/* The same, adding to *bytes the disk usage it frees (st_blocks * 512 of
+ * directories and of files with no other link, as du counts); with dry,
+ * only count. */
+int util_rm_rf_counted(const char *path, int dry, uint64_t *bytes);
+/* Copy the tree src to the new dst with hard links for its files (links
+ * as links, directories made with their modes); the disk usage of the
+ * directories it made adds to *made (may be NULL). 0 or -errno. */
+int util_link_tree(const char *src, const char *dst, uint64_t *made);
 /* Copy a directory tree (regular files with their holes, dirs, symlinks
  * as they are; other file types are skipped).
  * skip(rel, is_dir, arg) may exclude entries by their relative path. */

@@ -109,6 +109,15 @@ int view_split(const char *path, char *buf, size_t bufsz, char **parts, int n);
 /* The uid of the request this thread answers: fs.c sets it before a
  * write, unlink, rmdir, symlink or rename, for views that record who did
  * something (registry/history). */
+/* Open a write-only command file (.ctl): -EACCES for reading, else h
+ * becomes an FH_CTL with direct_io; 0. */
+int view_ctl_open(struct fh *h, int flags);
+/* A write to a command file (.ctl) as lines: each one cut at 256 bytes,
+ * control characters made spaces, and handed to apply(arg, line) unless
+ * blank. Returns len, or the first -errno apply returned (the lines after
+ * it are not run). */
+int view_ctl_lines(const char *buf, size_t len, int (*apply)(void *arg, const char *line),
+                   void *arg);
 void view_caller_set(uid_t uid);
 uid_t view_caller_uid(void);
 

@@ -762,14 +762,19 @@ static void consider_task(struct run *r, size_t t, int *slots)
 		return;
 	if (!s->key) {
 		step_key(r, s);
+		/* The lookup and the record of a hit under one hold of the lock:
+		 * a gc (gc.c) sees either the hit recorded or its source gone. */
+		db_lock(r->f->db);
 		if (!s->forced && cachekey_lookup_item(r->f->db, r->f->cas, s->def, s->key,
 		                                       s->out_hex)) {
 			s->cached = 1;
 			s->reason = xstrdup("cached");
 			s->started = util_now();
 			step_finish(r, t, S_DONE, "cached");
+			db_unlock(r->f->db);
 			return;
 		}
+		db_unlock(r->f->db);
 		s->reason = s->forced ? xstrdup("forced")
 		                      : cachekey_explain(r->f->db, r->pipeline, s->def, s->item,
 		                                         r->id, s->key_parts);
@@ -825,6 +830,9 @@ static void consider(struct run *r, size_t i, int *slots)
 			return;
 		}
 		step_key(r, s);
+		/* Look up and record a hit in one batch (one hold of the lock),
+		 * so a gc (gc.c) sees either the hit recorded or its source gone. */
+		batch_begin(r);
 		if (s->reuse_run && reuse_outputs(r, i)) {
 			s->cached = 1;
 			s->from_run = s->reuse_run;

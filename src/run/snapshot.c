@@ -329,6 +329,20 @@ int snapshot_hash_live(struct snapshots *c, struct flowy *f, const char *pipelin
 	return rc;
 }
 
+void snapshot_moved(struct snapshots *c, int64_t from, int64_t to)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (struct last *l = c->head; l; l = l->next)
+		if (l->run == from) {
+			l->run = to;
+			if (!to)
+				l->gen = UINT64_MAX; /* never shared again */
+		}
+	pthread_mutex_unlock(&c->lock);
+}
+
 size_t snapshot_default_code(const struct codefile *code, size_t n, size_t **out)
 {
 	size_t k = 0;

@@ -296,19 +296,41 @@ void cas_tmp_drop(cas *c, struct cas_tmp *t)
 	t->name[0] = '\0';
 }
 
-int cas_obj_exists(cas *c, const char *hex, enum cas_kind kind)
+int cas_dirfd(cas *c)
+{
+	return c->dfd;
+}
+
+int cas_obj_stored(cas *c, const char *hex, enum cas_kind kind)
 {
 	static const char *const blob[] = { "", ".zst" };
 	char name[CAS_NAME_LEN];
 	struct stat st;
 
+	for (size_t i = 0; i < (kind == CAS_TREE ? 1 : 2); i++) {
+		cas_obj_name(name, hex, kind == CAS_TREE ? ".tree" : blob[i]);
+		if (fstatat(c->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Found: its mtime becomes now (the put that found it counts as writing
+ * it, which a gc that began earlier respects). An object whose time
+ * cannot be set counts as absent: the put then writes a temp and finds
+ * it again at the link, which costs time but loses nothing. */
+int cas_obj_exists(cas *c, const char *hex, enum cas_kind kind)
+{
+	static const char *const blob[] = { "", ".zst" };
+	char name[CAS_NAME_LEN];
+
 	if (kind == CAS_TREE) {
 		cas_obj_name(name, hex, ".tree");
-		return fstatat(c->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		return utimensat(c->dfd, name, NULL, AT_SYMLINK_NOFOLLOW) == 0;
 	}
 	for (size_t i = 0; i < sizeof blob / sizeof *blob; i++) {
 		cas_obj_name(name, hex, blob[i]);
-		if (fstatat(c->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		if (utimensat(c->dfd, name, NULL, AT_SYMLINK_NOFOLLOW) == 0)
 			return 1;
 	}
 	return 0;

@@ -190,13 +190,8 @@ static int pl_open(struct flowy *f, const char *path, int flags, struct fh *h)
 	struct ppath pp;
 	parse(path, &pp);
 	int acc = flags & O_ACCMODE;
-	if (pp.gen == GEN_CTL) {
-		if (acc == O_RDONLY)
-			return -EACCES;
-		h->kind = FH_CTL;
-		h->direct_io = 1;
-		return 0;
-	}
+	if (pp.gen == GEN_CTL)
+		return view_ctl_open(h, flags);
 	if (pp.gen) {
 		if (acc != O_RDONLY)
 			return -EACCES;

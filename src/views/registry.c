@@ -325,13 +325,8 @@ static int rg_open(struct flowy *f, const char *path, int flags, struct fh *h)
 	int acc = flags & O_ACCMODE;
 	if (rp.depth != 2 || !rp.file)
 		return -EACCES;
-	if (rp.file == RF_CTL) {
-		if (acc == O_RDONLY)
-			return -EACCES;
-		h->kind = FH_CTL;
-		h->direct_io = 1;
-		return 0;
-	}
+	if (rp.file == RF_CTL)
+		return view_ctl_open(h, flags);
 	if (acc != O_RDONLY)
 		return -EACCES;
 	char *t = view_cache_take(path);
@@ -366,6 +361,10 @@ static int ctl_apply(struct flowy *f, const char *model, const char *line,
 		return -EINVAL;
 	}
 	int rc = cas_stat(f->cas, p + 7, &cs);
+	/* Found, its mtime becomes now: a gc that read the database before
+	 * this version is recorded spares it (gc.c). */
+	if (!rc && !cas_obj_exists(f->cas, p + 7, cs.kind))
+		rc = -ENOENT;
 	if (rc < 0) {
 		*why = rc == -ENOENT ? "no such artifact in the store" : "cannot read the store";
 		return rc;
@@ -380,6 +379,23 @@ static int ctl_apply(struct flowy *f, const char *model, const char *line,
 	return rc;
 }
 
+struct ctl_arg {
+	struct flowy *f;
+	const char *model;
+};
+
+static int ctl_line(void *arg, const char *cmd)
+{
+	struct ctl_arg *a = arg;
+	const char *why = NULL;
+	int64_t v = 0;
+	int r = ctl_apply(a->f, a->model, cmd, &why, &v);
+	if (r < 0)
+		return refuse(a->model, cmd, r, why);
+	log_info("registry/%s: %s: v%lld", a->model, cmd, (long long)v);
+	return 0;
+}
+
 static int rg_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
                     off_t off)
 {
@@ -387,25 +403,8 @@ static int rg_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
 	parse(h->path, &rp);
 	if (h->kind != FH_CTL)
 		return -EBADF;
-	int rc = (int)len;
-	for (size_t at = 0; at < len && rc > 0; ) {
-		const char *line = buf + at, *nl = memchr(line, '\n', len - at);
-		size_t ll = nl ? (size_t)(nl - line) : len - at;
-		at += ll + (nl != NULL);
-		char *cmd = xstrndup(line, ll < 256 ? ll : 256);
-		for (char *c = cmd; *c; c++)
-			if ((unsigned char)*c < 0x20)
-				*c = ' ';
-		const char *why = NULL;
-		int64_t v = 0;
-		int r = cmd[strspn(cmd, " ")] ? ctl_apply(f, rp.model, cmd, &why, &v) : 0;
-		if (r < 0)
-			rc = refuse(rp.model, cmd, r, why);
-		else if (cmd[0])
-			log_info("registry/%s: %s: v%lld", rp.model, cmd, (long long)v);
-		free(cmd);
-	}
-	return rc;
+	struct ctl_arg a = {f, rp.model};
+	return view_ctl_lines(buf, len, ctl_line, &a);
 }
 
 static int rg_truncate(struct flowy *f, const char *path, off_t size)

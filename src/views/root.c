@@ -28,6 +28,7 @@ static const char readme[] =
 	"metrics/            numbers the steps reported, across runs\n"
 	"registry/<model>/   model versions v1 v2 ... and aliases (ln -sfn v3 prod)\n"
 	"store/stats         objects, bytes, dedup, cache hit rates\n"
+	"store/.ctl          echo gc > store/.ctl reclaims space; store/gc.log\n"
 	"log                 the daemon's messages (refused commands, errors)\n"
 	"hooks/              executables run on events (hooks/.log says how it went)\n"
 	"\n"

@@ -41,6 +41,7 @@
 #include <cJSON.h>
 
 #include "flowyfs/alerts.h"
+#include "flowyfs/gc.h"
 #include "flowyfs/log.h"
 #include "flowyfs/pictures.h"
 #include "flowyfs/report.h"
@@ -1000,72 +1001,12 @@ static int run_ended(struct flowy *f, int64_t id)
 	return rc;
 }
 
-/* Delete run id's rows, in one transaction. A snapshot other runs share
- * moves to the oldest of them first. Lock held. */
-static int delete_rows(struct flowy *f, int64_t id, int64_t *heir)
-{
-	static const char *const tables[] = {"steps", "step_io", "metrics", "items",
-	                                     "cache", NULL};
-	db *d = f->db;
-	int rc = db_begin(d);
-	*heir = 0;
-	if (!rc)
-		rc = db_get_int(d, heir, "SELECT min(id) FROM runs WHERE snapshot_run=? AND "
-		                "id<>?", "ii", id, id);
-	if (rc == 1)
-		rc = 0;
-	if (!rc && *heir && db_int(d, 0, "SELECT count(*) FROM runs WHERE snapshot_run=? "
-	                           "AND status IN ('queued', 'running', 'paused')", "i", id))
-		rc = -EBUSY; /* a live run reads that snapshot */
-	if (!rc && *heir)
-		rc = db_exec(d, "UPDATE runs SET snapshot_run=? WHERE snapshot_run=?", "ii",
-		             *heir, id);
-	for (size_t i = 0; !rc && tables[i]; i++) {
-		char *sql = xasprintf("DELETE FROM %s WHERE run_id=?", tables[i]);
-		rc = db_exec(d, sql, "i", id);
-		free(sql);
-	}
-	if (!rc)
-		rc = db_exec(d, "DELETE FROM runs WHERE id=?", "i", id);
-	if (rc)
-		db_rollback(d);
-	else
-		rc = db_commit(d);
-	return rc;
-}
-
+/* rm -r runs/<id>: a run that ended goes (gc.c); its objects stay for
+ * the next gc. */
 static int delete_run(struct flowy *f, int64_t id)
 {
-	int64_t heir = 0;
 	int rc = run_ended(f, id);
-	if (rc)
-		return rc;
-	char *dir = xasprintf("%s/%lld", f->runs_dir, (long long)id);
-	char *snap = xasprintf("%s/snapshot", dir), *to = NULL;
-	db_lock(f->db);
-	rc = delete_rows(f, id, &heir);
-	db_unlock(f->db);
-	if (!rc && heir) {
-		char *heirdir = xasprintf("%s/%lld", f->runs_dir, (long long)heir);
-		to = xasprintf("%s/snapshot", heirdir);
-		rc = util_mkdir_p(heirdir, 0755);
-		if (!rc && rename(snap, to) < 0 && errno != ENOENT)
-			rc = -errno;
-		if (rc)
-			log_error("runs/%lld: deleted, but its snapshot did not move to run %lld: %s",
-			          (long long)id, (long long)heir, strerror(-rc));
-		free(heirdir);
-	}
-	int rm = rc ? 0 : util_rm_rf(dir);
-	if (rm < 0 && rm != -ENOENT)
-		log_error("runs/%lld: deleted, but %s stays: %s", (long long)id, dir,
-		          strerror(-rm));
-	if (!rc)
-		log_info("runs/%lld: deleted", (long long)id);
-	free(to);
-	free(snap);
-	free(dir);
-	return rc;
+	return rc ? rc : gc_run_delete(f, id);
 }
 
 /* Removing what lies below a run that ended is accepted (it is generated)

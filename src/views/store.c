@@ -5,6 +5,13 @@
  *                 key value: objects, logical_bytes, stored_bytes,
  *                 dedup_ratio, compression_ratio, runs; then, after a blank
  *                 line, pipeline runs cache_hit_rate bytes.
+ *   store/.ctl    write-only, one command a line: gc [keep=N]
+ *                 [older-than=AGE] [dry-run] | forget <pipeline> [dry-run]
+ *                 (gc.c); the write returns when the command is done.
+ *   store/.status whether a gc is running, the last command's outcome and
+ *                 the last refused one, with the reason.
+ *   store/gc.log  TSV, one row per gc or forget (gc_log table), then a
+ *                 total row over those that were not dry runs.
  *
  * objects are the distinct objects reachable from the recorded artifacts
  * (blobs and trees, each once), logical_bytes their content, stored_bytes
@@ -22,6 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
+#include "flowyfs/gc.h"
+#include "flowyfs/log.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
 
@@ -204,18 +215,161 @@ static int stats(struct flowy *f, char **out)
 	return rc;
 }
 
+/* ---- .ctl and .status ------------------------------------------------ */
+
+static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *last_done, *last_refused;   /* lines of .status, or NULL */
+static int running;                      /* commands in progress */
+
+static void status_set(char **slot, char *line)
+{
+	pthread_mutex_lock(&status_lock);
+	free(*slot);
+	*slot = line;
+	pthread_mutex_unlock(&status_lock);
+}
+
+static char *render_status(void)
+{
+	struct strbuf sb = {0};
+	pthread_mutex_lock(&status_lock);
+	strbuf_printf(&sb, "gc %s\n", running ? "running" : "idle");
+	strbuf_printf(&sb, "last command: %s\n", last_done ? last_done : "none");
+	if (last_refused)
+		strbuf_printf(&sb, "last refusal: %s\n", last_refused);
+	pthread_mutex_unlock(&status_lock);
+	return strbuf_detach(&sb, NULL);
+}
+
+/* Run one command line (printable, bounded); 0 or -errno. */
+static int ctl_line(void *arg, const char *line)
+{
+	struct flowy *f = arg;
+	struct gc_opts o;
+	struct gc_result res;
+	char *why = NULL;
+	int rc = gc_parse(line, &o, &why);
+	if (!rc) {
+		pthread_mutex_lock(&status_lock);
+		running++;
+		pthread_mutex_unlock(&status_lock);
+		rc = gc_execute(f, &o, &res, &why);
+		pthread_mutex_lock(&status_lock);
+		running--;
+		pthread_mutex_unlock(&status_lock);
+	}
+	if (rc) {
+		char *msg = xasprintf("%s: %s: %s", line, strerror(-rc), why ? why : "");
+		log_info("store/.ctl: %s", msg);
+		status_set(&last_refused, msg);
+	} else {
+		char *cmd = gc_describe(&o), *ids = gc_ids_text(res.runs, res.nruns);
+		char *msg = xasprintf("%s: %s%zu runs%s%s%s, %llu objects, %llu bytes", cmd,
+		                      o.dry ? "would remove " : "removed ", res.nruns,
+		                      res.nruns ? " (" : "", ids, res.nruns ? ")" : "",
+		                      (unsigned long long)res.objects,
+		                      (unsigned long long)res.bytes);
+		log_info("store/.ctl: %s", msg);
+		status_set(&last_done, msg);
+		free(ids);
+		free(cmd);
+		gc_result_release(&res);
+	}
+	free(why);
+	return rc;
+}
+
+static int store_write(struct flowy *f, struct fh *h, const char *buf, size_t len,
+                       off_t off)
+{
+	if (h->kind != FH_CTL)
+		return -EBADF;
+	return view_ctl_lines(buf, len, ctl_line, f);
+}
+
+/* ---- gc.log ------------------------------------------------------------ */
+
+static int render_gc_log(struct flowy *f, char **out)
+{
+	struct strbuf sb = {0};
+	int64_t runs = 0, objects = 0, bytes = 0;
+	double secs = 0;
+	strbuf_puts(&sb, "time\tcommand\truns\tobjects\tbytes\tduration\tremoved_runs\n");
+	db_lock(f->db);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT time, command, dry, runs, objects, "
+	                              "bytes, duration, run_ids FROM gc_log ORDER BY id", "");
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		view_fmt_time(&sb, sqlite3_column_double(st, 0));
+		strbuf_printf(&sb, "\t%s\t%lld\t%lld\t%lld\t", sqlite3_column_text(st, 1),
+		              (long long)sqlite3_column_int64(st, 3),
+		              (long long)sqlite3_column_int64(st, 4),
+		              (long long)sqlite3_column_int64(st, 5));
+		view_fmt_secs(&sb, sqlite3_column_double(st, 6));
+		strbuf_printf(&sb, "\t%s\n", sqlite3_column_text(st, 7));
+		if (!sqlite3_column_int64(st, 2)) {
+			runs += sqlite3_column_int64(st, 3);
+			objects += sqlite3_column_int64(st, 4);
+			bytes += sqlite3_column_int64(st, 5);
+			secs += sqlite3_column_double(st, 6);
+		}
+	}
+	db_finish(f->db, st);
+	db_unlock(f->db);
+	if (!st) {
+		strbuf_release(&sb);
+		return -EIO;
+	}
+	strbuf_printf(&sb, "total\t\t%lld\t%lld\t%lld\t", (long long)runs, (long long)objects,
+	              (long long)bytes);
+	view_fmt_secs(&sb, secs);
+	strbuf_puts(&sb, "\t\n");
+	*out = strbuf_detach(&sb, NULL);
+	return 0;
+}
+
+/* ---- the view ------------------------------------------------------------ */
+
+enum sfile { SF_NONE, SF_STATS, SF_GCLOG, SF_STATUS, SF_CTL };
+
+static enum sfile file_of(const char *path)
+{
+	static const char *const names[] = {[SF_STATS] = "store/stats",
+		[SF_GCLOG] = "store/gc.log", [SF_STATUS] = "store/.status",
+		[SF_CTL] = "store/.ctl"};
+	for (int k = SF_STATS; k <= SF_CTL; k++)
+		if (!strcmp(path, names[k]))
+			return (enum sfile)k;
+	return SF_NONE;
+}
+
+static int render(struct flowy *f, enum sfile k, char **out)
+{
+	switch (k) {
+	case SF_STATS: return stats(f, out);
+	case SF_GCLOG: return render_gc_log(f, out);
+	case SF_STATUS: *out = render_status(); return 0;
+	default: return -ENOENT;
+	}
+}
+
 static int store_getattr(struct flowy *f, const char *path, struct view_attr *a)
 {
 	if (!strcmp(path, "store")) {
 		a->mode = S_IFDIR | 0555;
 		return 0;
 	}
-	if (strcmp(path, "store/stats"))
+	enum sfile k = file_of(path);
+	if (k == SF_NONE)
 		return -ENOENT;
+	if (k == SF_CTL) {
+		a->mode = S_IFREG | 0200;
+		a->mtime = util_now();
+		return 0;
+	}
 	if (view_cached_attr(a, path))
 		return 0;
 	char *text = NULL;
-	int rc = stats(f, &text);
+	int rc = render(f, k, &text);
 	if (!rc)
 		view_generated_attr(a, path, text);
 	return rc;
@@ -226,20 +380,33 @@ static int store_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	if (strcmp(path, "store"))
 		return -ENOTDIR;
 	dirlist_add(l, "stats", S_IFREG);
+	dirlist_add(l, "gc.log", S_IFREG);
+	dirlist_add(l, ".status", S_IFREG);
+	dirlist_add(l, ".ctl", S_IFREG);
 	return 0;
 }
 
 static int store_open(struct flowy *f, const char *path, int flags, struct fh *h)
 {
-	if ((flags & O_ACCMODE) != O_RDONLY)
+	enum sfile k = file_of(path);
+	int acc = flags & O_ACCMODE;
+	if (k == SF_NONE)
+		return strcmp(path, "store") ? -ENOENT : -EISDIR;
+	if (k == SF_CTL)
+		return view_ctl_open(h, flags);
+	if (acc != O_RDONLY)
 		return -EROFS;
-	if (strcmp(path, "store/stats"))
-		return -EISDIR;
 	char *text = view_cache_take(path);
-	int rc = text ? 0 : stats(f, &text);
+	int rc = text ? 0 : render(f, k, &text);
 	if (!rc)
 		view_text_fh(h, text);
 	return rc;
+}
+
+/* `echo gc > store/.ctl` truncates first. */
+static int store_truncate(struct flowy *f, const char *path, off_t size)
+{
+	return file_of(path) == SF_CTL ? 0 : -EROFS;
 }
 
 const struct view view_store = {
@@ -247,4 +414,6 @@ const struct view view_store = {
 	.getattr = store_getattr,
 	.readdir = store_readdir,
 	.open = store_open,
+	.write = store_write,
+	.truncate = store_truncate,
 };

@@ -80,6 +80,28 @@ has_alert() {
 	[ "$(cat "$mnt/runs/$id/status")" = succeeded ]
 }
 
+@test "duration_above leaves out the time a run spends paused" {
+	mkdir "$P/.pz"
+	echo '{"autorun": false, "alerts": [{"name": "slow", "duration_above": 1},
+	  {"name": "slowstep", "duration_above": 1, "step": "s"}]}' >"$P/.pz/pipeline.json"
+	echo "{\"run\": \"while [ ! -e $SYNC/go ]; do sleep 0.05; done; echo > out/o\", \"outputs\": [\"o\"]}" >"$P/.pz/s.json"
+	mv "$P/.pz" "$P/pz"
+	echo run >"$P/pz/.ctl"
+	local id i
+	id=$(wait_step_running pz s)
+	echo "pause $id" >"$P/pz/.ctl"
+	for ((i = 0; i < 50; i++)); do
+		[ "$(cat "$mnt/runs/$id/status")" = paused ] && break
+		sleep 0.1
+	done
+	[ "$(cat "$mnt/runs/$id/status")" = paused ]
+	touch "$SYNC/go"   # stopped, the step cannot see it before the resume
+	sleep 1.5          # paused longer than both thresholds
+	echo "resume $id" >"$P/pz/.ctl"
+	expect_eq "$(wait_run "$id")" succeeded "after resume"
+	expect_eq "$(cat "$mnt/runs/$id/alerts")" $'time\tname\tmetric\tvalue\tthreshold' "no alert"
+}
+
 @test "a run without alerts has only the header in runs/<id>/alerts" {
 	write_step plain s '{"run": "echo \"{\\\"acc\\\": 0.1}\" >> $FLOWY_METRICS"}'
 	local id

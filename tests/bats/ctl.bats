@@ -56,8 +56,8 @@ make_payloads() {
 	add empty ''
 	add newlines '\n\n\n\n'
 	n=$((n + 1))
-	yes run | head -n 1000 >"$P/$(printf %02d $n)-1000-runs"
-	PAYLOADS+=("$(printf %02d $n)-1000-runs")
+	yes run | head -n 200 >"$P/$(printf %02d $n)-200-runs"
+	PAYLOADS+=("$(printf %02d $n)-200-runs")
 }
 
 # newest_run: the highest run id of pipeline p (0 when none).
@@ -95,7 +95,7 @@ try_payload() {
 			echo >&4 "$name: refused, but .status has no line starting 'last command:' ($(tr '\n' '|' <"$mnt/pipelines/p/.status"))"
 		fi
 	fi
-	# Whatever the command queued may take a while (1000 runs); a plain
+	# Whatever the command queued may take a while (200 runs); a plain
 	# run queued after it must still happen and succeed (bounded: 300 s).
 	before=$(newest_run)
 	if ! echo run >"$mnt/pipelines/p/.ctl"; then

@@ -199,7 +199,13 @@ wait_run() {
 
 # latest_run_of P: the id of the newest run of pipeline P, or nothing.
 latest_run_of() {
-	local p=$1 d best=
+	local p=$1 d best= l
+	# pipelines/P/.latest is the newest run (max id); a removed pipeline
+	# has none, so its runs are looked for one by one.
+	if l=$(readlink "$mnt/pipelines/$p/.latest" 2>/dev/null); then
+		echo "${l##*/}"
+		return 0
+	fi
 	for d in "$mnt"/runs/*/; do
 		d=${d%/}
 		d=${d##*/}
