@@ -153,6 +153,7 @@ bench: all build/bench/store_tool build/bench/exec_floor
 	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/engine.sh
 	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/slurm.sh
 	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/gc.sh
+	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/pictures.sh
 	bash bench/summary.sh build/bench/rows.tsv
 
 # The store's hash, put and a random-read probe as commands (bench/run.sh).

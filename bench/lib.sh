@@ -11,6 +11,13 @@
 #                  foreground mode, -f, its mountpoint in $mnt) with its
 #                  output appended to LOG, set pid, and wait for the mount
 #                  (die when the daemon exits or no mount shows in 4 s)
+#   bench_mounted MNT PID LOG
+#                  wait (up to 4 s) for the daemon PID to mount MNT; false,
+#                  with its LOG on stderr, when it exits or the mount does
+#                  not appear
+#   bench_stop MNT PID
+#                  unmount MNT and wait for the daemon PID to exit (PID
+#                  empty: nothing to stop)
 
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" -v p="${3:-6}" 'BEGIN { printf "%.*f", p, a - b }'; }
@@ -21,17 +28,26 @@ div() {
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 exec {sleep_fd}<> <(:)
 nap() { read -r -t "$1" -u "$sleep_fd" _ || true; }
+bench_mounted() {
+	local _i
+	for _i in $(seq 1 200); do
+		grep -q " $1 fuse" /proc/mounts && return 0
+		kill -0 "$2" 2>/dev/null || { cat "$3" >&2; return 1; }
+		nap 0.02
+	done
+	grep -q " $1 fuse" /proc/mounts
+}
 bench_mount() {
 	local log=$1
 	shift
 	"$@" >> "$log" 2>&1 &
 	pid=$!
-	for _ in $(seq 1 200); do
-		grep -q " $mnt fuse" /proc/mounts && return 0
-		kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; pid=""; die "daemon exited"; }
-		nap 0.02
-	done
-	die "mount did not appear"
+	bench_mounted "$mnt" "$pid" "$log" || { pid=""; die "the daemon did not mount $mnt"; }
+}
+bench_stop() {
+	[ -n "$2" ] || return 0
+	fusermount3 -u "$1" 2>/dev/null || true
+	wait "$2" 2>/dev/null || true
 }
 
 # The result table every bench script prints, and `make bench` gathers

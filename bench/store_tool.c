@@ -241,6 +241,9 @@ static int gcfill(const char *store, int64_t run, long n, long files)
 		return 1;
 	}
 	printf("%lld %lld\n", (long long)next, (long long)(next + n - 1));
+	return 0;
+}
+
 static int put_tree(cas *c, char hex[CAS_HEX_LEN + 1], long n)
 {
 	char empty[CAS_HEX_LEN + 1];

@@ -120,7 +120,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		              strlen("read-only: GET and HEAD only\n"), NULL);
 	struct dash_reply rep = {0};
 	dash_handle(h->f, url, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "live"),
-	            &h->stop, &rep);
+	            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "before"), &h->stop,
+	            &rep);
 	return answer(c, rep.status, rep.type, rep.body, rep.len, rep.version);
 }
 

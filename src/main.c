@@ -42,7 +42,9 @@
 #include "flowyfs/catalog.h"
 #include "flowyfs/alerts.h"
 #include "flowyfs/events.h"
+#include "flowyfs/dagsvg.h"
 #include "flowyfs/hooks.h"
+#include "flowyfs/prerender.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/util.h"
 #include "flowyfs/waits.h"
@@ -550,6 +552,7 @@ int main(int argc, char **argv)
 	struct flowy f = {0};
 	int lock_fd = -1, rc = 1, http_fd = -1;
 	struct http *http = NULL;
+	struct prerender *pre = NULL;
 	struct fuse_session *se = NULL;
 	char *store = NULL;
 
@@ -682,6 +685,12 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_unmount;
 	}
+	/* Graphs drawn ahead from the first validation on (the scan's). */
+	if ((rc = prerender_start(&pre)) != 0)
+		log_error("cannot start the background renderer: %s (graphs are drawn "
+		          "when first read)", strerror(-rc));
+	else
+		catalog_on_valid(f.catalog, prerender_dag, pre);
 	catalog_scan(&f);
 	if (http_fd >= 0) {
 		int fd = http_fd;
@@ -704,6 +713,10 @@ out_stop:
 	watch_stop(&f);
 	/* Every thread that emits events has stopped once the alerts have. */
 	sched_stop(&f);
+	/* Nothing validates any more: no new graph to draw. */
+	catalog_on_valid(f.catalog, NULL, NULL);
+	prerender_stop(pre);
+	dagsvg_shutdown();
 	exec_slurm_close();
 	alerts_stop(&f);
 	waits_stop(&f);

@@ -20,6 +20,12 @@ enum catalog_doc { CATALOG_STATUS, CATALOG_DAG, CATALOG_DOT };
 struct catalog *catalog_new(void);
 void catalog_free(struct catalog *r);
 
+/* Called (when set) each time pipeline validates after a change, with
+ * its .dag.dot, outside the catalog's lock, from the thread that
+ * validated: it must return at once. */
+typedef void (*catalog_valid_fn)(void *arg, const char *pipeline, const char *dot);
+void catalog_on_valid(struct catalog *r, catalog_valid_fn fn, void *arg);
+
 /* Is name a pipeline directory that runs (valid name, not a dot-dir)? */
 int catalog_is_pipeline(const char *name);
 /* A file of pipeline changed: revalidate, and queue a run once the change

@@ -6,8 +6,9 @@
  *   /pipeline/<p>        its DAG, its runs (live)
  *   /run/<id>            the run report, DAG coloured live, logs following
  *   /metrics/<p>         every metric's curves, growing as metrics arrive
- *   /compare/<p>         runs.tsv as a table sortable by any column, the
- *                        best run per metric marked
+ *   /compare/<p>         runs.tsv of the newest DASH_COMPARE_ROWS runs as a
+ *                        table sortable by any column, the best run per
+ *                        metric marked; ?before=<id>: those before run id
  *   /file/<path>         a generated file of runs/, metrics/, lineage/ or a
  *                        pipeline's .dag, .dag.dot, .dag.svg, .status
  *
@@ -25,6 +26,8 @@
 
 /* Seconds a live request waits for a change. */
 #define DASH_WAIT 10
+/* Runs a comparison page shows. */
+#define DASH_COMPARE_ROWS 500
 
 struct dash_reply {
 	int status;           /* HTTP status */
@@ -34,10 +37,10 @@ struct dash_reply {
 	char version[17];     /* a live fragment's version, or "" */
 };
 
-/* Answer GET url (the path, undecoded). live: the ?live= value or NULL.
- * stop: when it becomes non-zero a waiting request answers at once.
- * Always fills out (errors are pages too). */
-void dash_handle(struct flowy *f, const char *url, const char *live, const int *stop,
-                 struct dash_reply *out);
+/* Answer GET url (the path, undecoded). live, before: the ?live= and
+ * ?before= values or NULL. stop: when it becomes non-zero a waiting
+ * request answers at once. Always fills out (errors are pages too). */
+void dash_handle(struct flowy *f, const char *url, const char *live, const char *before,
+                 const int *stop, struct dash_reply *out);
 
 #endif

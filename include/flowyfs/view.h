@@ -169,4 +169,9 @@ extern const struct view *const route_views[];
 extern const struct view view_root, view_pipelines, view_artifacts,
 	view_runs, view_lineage, view_metrics, view_hooks, view_registry, view_store;
 
+/* metrics/<p>/runs.tsv of the newest limit runs of p whose id is below
+ * before (INT64_MAX, -1: the whole file), oldest first; its columns are
+ * those of the runs it shows. Reads only those runs' rows. malloc'd. */
+char *view_metrics_runs_tsv(struct flowy *f, const char *p, int64_t before, int64_t limit);
+
 #endif

@@ -22,6 +22,7 @@
 struct entry {
 	char *name;
 	int dirty;          /* changed since last validation */
+	int validating;     /* a thread validates it now (others wait) */
 	int run_wanted;     /* changed since a run was last queued */
 	uint64_t gen;       /* counts changes: equal generations, equal files */
 	double changed_at;
@@ -42,7 +43,10 @@ struct entry {
 
 struct catalog {
 	pthread_mutex_t lock;
+	pthread_cond_t validated; /* an entry's validating went to 0 */
 	struct entry *head;
+	catalog_valid_fn on_valid; /* and its argument */
+	void *on_valid_arg;
 };
 
 /* A validated definition lent to readers (.plan) while the catalog may
@@ -64,6 +68,7 @@ struct catalog *catalog_new(void)
 {
 	struct catalog *r = xcalloc(1, sizeof *r);
 	pthread_mutex_init(&r->lock, NULL);
+	r->validated = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	return r;
 }
 
@@ -251,14 +256,21 @@ static const char *check_file_input(const char *path, void *arg)
 	return NULL;
 }
 
-/* Validate pipeline if it changed; lock not held. */
+/* Validate pipeline if it changed; lock not held. While another thread
+ * validates it, wait for that result rather than answer from the state
+ * before it (for a new pipeline: nothing, not even its errors). */
 static void validate(struct flowy *f, const char *pipeline)
 {
 	struct catalog *r = f->catalog;
 	pthread_mutex_lock(&r->lock);
 	struct entry *e = get(r, pipeline);
+	while (e->validating) {
+		pthread_cond_wait(&r->validated, &r->lock);
+		e = get(r, pipeline); /* it may have been removed meanwhile */
+	}
 	int dirty = e->dirty;
 	e->dirty = 0;
+	e->validating = dirty;
 	pthread_mutex_unlock(&r->lock);
 	if (!dirty)
 		return;
@@ -315,6 +327,22 @@ static void validate(struct flowy *f, const char *pipeline)
 	e->nreads = nreads;
 	e->autorun = autorun;
 	e->def = def;
+	e->validating = 0;
+	pthread_cond_broadcast(&r->validated);
+	catalog_valid_fn fn = r->on_valid;
+	void *arg = r->on_valid_arg;
+	char *tell = fn && e->valid ? xstrdup(dot) : NULL;
+	pthread_mutex_unlock(&r->lock);
+	if (tell)
+		fn(arg, pipeline, tell);
+	free(tell);
+}
+
+void catalog_on_valid(struct catalog *r, catalog_valid_fn fn, void *arg)
+{
+	pthread_mutex_lock(&r->lock);
+	r->on_valid = fn;
+	r->on_valid_arg = arg;
 	pthread_mutex_unlock(&r->lock);
 }
 

@@ -11,6 +11,7 @@
  * quarter second, until it differs from that version.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,24 +336,55 @@ static void tsv_free(struct tsv *t)
 	free(t->text);
 }
 
-static int page_compare(struct flowy *f, const char *p, struct strbuf *sb)
+/* Which runs a comparison page shows, and the link to the ones before. */
+static void compare_range(struct flowy *f, const char *p, const struct tsv *t,
+                          struct strbuf *sb)
 {
-	char *path = xasprintf("metrics/%s/runs.tsv", p), *text = NULL;
-	int rc = page_read(f, path, 0, 0, &text, NULL);
+	long long first = strtoll(t->cell[1][0], NULL, 10);
+	long long last = strtoll(t->cell[t->rows - 1][0], NULL, 10);
+	db_lock(f->db);
+	int64_t all = db_int(f->db, 0, "SELECT count(*) FROM runs WHERE pipeline=?", "t", p);
+	int64_t older = db_int(f->db, 0, "SELECT count(*) FROM runs WHERE pipeline=? AND id<?",
+	                       "ti", p, (int64_t)first);
+	db_unlock(f->db);
+	strbuf_printf(sb, "<p class=\"range\" id=\"range\">Runs %lld to %lld: %zu of %lld",
+	              first, last, t->rows - 1, (long long)all);
+	if (older > 0) {
+		strbuf_puts(sb, " · <a id=\"older\" href=\"/compare/");
+		url_comp(sb, p);
+		strbuf_printf(sb, "?before=%lld\">the %lld before</a>", first,
+		              (long long)(older < DASH_COMPARE_ROWS ? older : DASH_COMPARE_ROWS));
+	}
+	if (all - older > (int64_t)(t->rows - 1)) {
+		strbuf_puts(sb, " · ");
+		link(sb, "/compare/", p, "the newest");
+	}
+	strbuf_puts(sb, "</p>\n");
+}
+
+/* /compare/<p>: the newest DASH_COMPARE_ROWS runs below before (0: all). */
+static int page_compare(struct flowy *f, const char *p, int64_t before, struct strbuf *sb)
+{
+	struct view_attr a = {0};
+	char *path = xasprintf("metrics/%s", p);
+	int rc = view_metrics.getattr(f, path, &a); /* -ENOENT: no runs */
 	free(path);
 	if (rc < 0)
 		return rc;
 	struct tsv t = {0};
-	tsv_parse(&t, text);
-	if (!t.rows) {
+	tsv_parse(&t, view_metrics_runs_tsv(f, p, before > 0 ? before : INT64_MAX,
+	                                    DASH_COMPARE_ROWS));
+	if (t.rows < 2) {
 		tsv_free(&t);
 		return -ENOENT;
 	}
 	strbuf_puts(sb, "<h1>Runs of ");
 	svg_escape(sb, p);
-	strbuf_puts(sb, "</h1>\n<p>Click a column to sort by it; the best value of each "
-	            "metric is marked.</p>\n<table class=\"sortable compare\" id=\"compare\">"
-	            "<thead><tr>");
+	strbuf_puts(sb, "</h1>\n");
+	compare_range(f, p, &t, sb);
+	strbuf_puts(sb, "<p>Click a column to sort by it; the best value of each "
+	            "metric among these runs is marked.</p>\n"
+	            "<table class=\"sortable compare\" id=\"compare\"><thead><tr>");
 	size_t *best = xcalloc(t.cols + 1, sizeof *best);
 	for (size_t c = 0; c < t.cols; c++) {
 		const char *name = t.cell[0][c];
@@ -523,8 +555,8 @@ static const char *arg_of(const char *url, const char *prefix)
 	return url + n;
 }
 
-void dash_handle(struct flowy *f, const char *url, const char *live, const int *stop,
-                 struct dash_reply *out)
+void dash_handle(struct flowy *f, const char *url, const char *live, const char *before,
+                 const int *stop, struct dash_reply *out)
 {
 	const char *arg;
 	char title[512];
@@ -545,7 +577,10 @@ void dash_handle(struct flowy *f, const char *url, const char *live, const int *
 		snprintf(title, sizeof title, "runs of %s", arg);
 		page_begin(&sb, title, NULL);
 		nav(&sb);
-		int rc = page_compare(f, arg, &sb);
+		char *end = NULL;
+		long long b = before ? strtoll(before, &end, 10) : 0;
+		int rc = before && (!*before || *end || b <= 0) ? -ENOENT :
+		         page_compare(f, arg, b, &sb);
 		if (rc < 0) {
 			strbuf_release(&sb);
 			error_page(out, rc);

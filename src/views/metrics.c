@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,8 @@
 static int pipeline_has_runs(struct flowy *f, const char *p)
 {
 	db_lock(f->db);
-	int64_t c = db_int(f->db, 0, "SELECT count(*) FROM runs WHERE pipeline=?", "t", p);
+	int64_t c = db_int(f->db, 0, "SELECT EXISTS (SELECT 1 FROM runs WHERE pipeline=?)",
+	                   "t", p);
 	db_unlock(f->db);
 	return c > 0;
 }
@@ -38,8 +40,8 @@ static int pipeline_has_runs(struct flowy *f, const char *p)
 static int metric_exists(struct flowy *f, const char *p, const char *m)
 {
 	db_lock(f->db);
-	int64_t c = db_int(f->db, 0, "SELECT count(*) FROM metrics WHERE name=? AND run_id "
-	                   "IN (SELECT id FROM runs WHERE pipeline=?)", "tt", m, p);
+	int64_t c = db_int(f->db, 0, "SELECT EXISTS (SELECT 1 FROM metrics m JOIN runs r ON "
+	                   "r.id = m.run_id WHERE m.name=? AND r.pipeline=?)", "tt", m, p);
 	db_unlock(f->db);
 	return c > 0;
 }
@@ -134,15 +136,17 @@ static size_t row_of(const struct run_row *rows, size_t nrows, int64_t id)
 	return lo < nrows && rows[lo].id == id ? lo : nrows;
 }
 
-static char *render_runs_tsv(struct flowy *f, const char *p)
+char *view_metrics_runs_tsv(struct flowy *f, const char *p, int64_t before, int64_t limit)
 {
 	struct names params = {0}, metrics = {0};
 	struct run_row *rows = NULL;
 	size_t nrows = 0, caprows = 0;
 	db_lock(f->db);
-	sqlite3_stmt *st = db_prepare(f->db, "SELECT id, status, started, finished, params, "
-	                              "paused, commit_id, tags FROM runs WHERE pipeline=? "
-	                              "ORDER BY id", "t", p);
+	/* The newest limit runs below before (all: -1), oldest first. */
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT * FROM (SELECT id, status, started, "
+	                              "finished, params, paused, commit_id, tags FROM runs "
+	                              "WHERE pipeline=? AND id<? ORDER BY id DESC LIMIT ?) "
+	                              "ORDER BY id", "tii", p, before, limit);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		if (nrows == caprows) {
 			caprows = caprows ? caprows * 2 : 256;
@@ -175,6 +179,8 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 			names_add(&params, c->string);
 	}
 	db_finish(f->db, st);
+	/* The rows' ids span lo..hi: the queries below read no other runs. */
+	int64_t lo = nrows ? rows[0].id : 0, hi = nrows ? rows[nrows - 1].id : -1;
 	/* One pass over the metrics of these runs, in whatever order SQLite
 	 * finds them: keep the latest value per run and name. */
 	struct mval { size_t row, name; double value, time; } *vals = NULL;
@@ -182,7 +188,7 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	/* Keyed by "<step>\t<name>": a name two steps log gets a column each. */
 	st = db_prepare(f->db, "SELECT m.run_id, m.step || char(9) || m.name, m.value, "
 	                "m.time FROM metrics m JOIN runs r ON r.id=m.run_id WHERE "
-	                "r.pipeline=?", "t", p);
+	                "r.pipeline=? AND m.run_id BETWEEN ? AND ?", "tii", p, lo, hi);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 		size_t lo = row_of(rows, nrows, id);
@@ -208,7 +214,8 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	size_t nivals = 0;
 	st = db_prepare(f->db, "SELECT DISTINCT io.run_id, io.ref, io.hash FROM step_io io "
 	                "JOIN runs r ON r.id=io.run_id WHERE r.pipeline=? AND io.dir='in' "
-	                "AND (instr(io.ref, ':') > 0 OR instr(io.ref, '/') > 0)", "t", p);
+	                "AND io.run_id BETWEEN ? AND ? AND (instr(io.ref, ':') > 0 OR "
+	                "instr(io.ref, '/') > 0)", "tii", p, lo, hi);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 		size_t lo = row_of(rows, nrows, id);
@@ -344,7 +351,7 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 static int render(struct flowy *f, const char *p, const char *name, char **out)
 {
 	if (!strcmp(name, "runs.tsv")) {
-		*out = render_runs_tsv(f, p);
+		*out = view_metrics_runs_tsv(f, p, INT64_MAX, -1);
 		return 0;
 	}
 	if (!metric_exists(f, p, name))
@@ -388,8 +395,15 @@ static int metrics_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	db_lock(f->db);
 	sqlite3_stmt *st = n == 1 ?
 		db_prepare(f->db, "SELECT DISTINCT pipeline FROM runs ORDER BY 1", "") :
-		db_prepare(f->db, "SELECT DISTINCT name FROM metrics WHERE run_id IN "
-		           "(SELECT id FROM runs WHERE pipeline=?) ORDER BY 1", "t", part[1]);
+		/* Each metric name once, found by a walk from name to next
+		 * name down the index (not a read of every row), kept when a
+		 * run of the pipeline reported it. */
+		db_prepare(f->db, "WITH RECURSIVE n(name) AS (SELECT min(name) FROM metrics "
+		           "UNION ALL SELECT (SELECT min(name) FROM metrics WHERE name > n.name) "
+		           "FROM n WHERE n.name IS NOT NULL) SELECT name FROM n WHERE name IS "
+		           "NOT NULL AND EXISTS (SELECT 1 FROM metrics m JOIN runs r ON "
+		           "r.id = m.run_id WHERE m.name = n.name AND r.pipeline = ?) ORDER BY 1",
+		           "t", part[1]);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            n == 1 ? S_IFDIR : S_IFREG);

@@ -49,6 +49,15 @@ make_runs() {
 	grep -q '<svg' <<<"$(curl -sf -m 20 "$url/pipeline/p")"
 	grep -q 'p: loss' <<<"$(curl -sf -m 20 "$url/metrics/p")"
 	grep -q 'params.lr' <<<"$(curl -sf -m 20 "$url/compare/p")"
+	# Comparison pages: the newest runs, then those before run id.
+	body=$(curl -sf -m 20 "$url/compare/p")
+	grep -qxF "<p class=\"range\" id=\"range\">Runs $R1 to $R: 2 of 2</p>" <<<"$body"
+	[ "$(grep -c '^<tr><td' <<<"$body")" = 2 ]
+	body=$(curl -sf -m 20 "$url/compare/p?before=$R")
+	grep -qxF "<p class=\"range\" id=\"range\">Runs $R1 to $R1: 1 of 2 · <a href=\"/compare/p\">the newest</a></p>" <<<"$body"
+	[ "$(grep -c '^<tr><td' <<<"$body")" = 1 ]
+	[ "$(code "$url/compare/p?before=$R1")" = 404 ]
+	[ "$(code "$url/compare/p?before=x")" = 404 ]
 	# The files are the mount's, byte for byte.
 	expect_eq "$(curl -sf -m 20 "$url/file/runs/$R/summary")" "$(cat "$mnt/runs/$R/summary")" summary
 	curl -sf -m 20 "$url/file/runs/$R/dag.svg" -o "$BATS_TEST_TMPDIR/dag.svg"

@@ -57,6 +57,56 @@ PY
 	! echo x 2>/dev/null >"$mnt/pipelines/d/.dag.svg"
 }
 
+# svg_titles FILE: the <title> of the graph, every node and every edge,
+# sorted (bytes).
+svg_titles() {
+	python3 - "$1" <<'PY' | LC_ALL=C sort
+import sys, xml.dom.minidom
+doc = xml.dom.minidom.parse(sys.argv[1])
+for e in doc.getElementsByTagName("title"):
+    print("".join(n.data for n in e.childNodes if n.nodeType == n.TEXT_NODE))
+PY
+}
+
+@test ".dag.svg: drawn anew when the graph changes, as before when it changes back" {
+	write_file g pipeline.json '{"autorun": false}'
+	write_step g a '{"run": "echo 1 > out/x", "outputs": ["x"]}'
+	write_step g b '{"run": "cat in/x > out/y", "inputs": ["x"], "outputs": ["y"]}'
+	cp "$mnt/pipelines/g/.dag.svg" "$BATS_TEST_TMPDIR/one.svg"
+	expect_eq "$(svg_titles "$BATS_TEST_TMPDIR/one.svg")" "art:x
+art:x->step:b
+art:y
+g
+step:a
+step:a->art:x
+step:b
+step:b->art:y" "titles of the first graph"
+	# A step more: the next read shows it (the graph is drawn anew, in
+	# the read or in the background, never an older drawing).
+	write_step g c '{"run": "cat in/y > out/z", "inputs": ["y"], "outputs": ["z"]}'
+	cp "$mnt/pipelines/g/.dag.svg" "$BATS_TEST_TMPDIR/two.svg"
+	expect_eq "$(svg_titles "$BATS_TEST_TMPDIR/two.svg")" "art:x
+art:x->step:b
+art:y
+art:y->step:c
+art:z
+g
+step:a
+step:a->art:x
+step:b
+step:b->art:y
+step:c
+step:c->art:z" "titles of the second graph"
+	# Back to the first graph: the same drawing, byte for byte.
+	rm "$mnt/pipelines/g/c.json"
+	cmp "$mnt/pipelines/g/.dag.svg" "$BATS_TEST_TMPDIR/one.svg"
+	# Invalid: the picture says so, and valid again it is the graph again.
+	write_step g b '{"run": "x", "inputs": ["nothing"]}'
+	grep -q 'invalid pipeline: see .status' "$mnt/pipelines/g/.dag.svg"
+	write_step g b '{"run": "cat in/x > out/y", "inputs": ["x"], "outputs": ["y"]}'
+	cmp "$mnt/pipelines/g/.dag.svg" "$BATS_TEST_TMPDIR/one.svg"
+}
+
 @test "runs/<id>/dag.svg: steps filled by status, cached dashed, durations shown" {
 	write_step c a '{"run": "echo a > out/x", "outputs": ["x"]}'
 	write_step c b '{"run": "cat in/x; exit 3", "inputs": ["x"], "outputs": ["y"]}'

@@ -34,6 +34,26 @@ status_is() {
 last run: 1 succeeded"
 }
 
+@test "a .status read while the pipeline validates shows that validation's result" {
+	# A 400-step chain moved into place: the scheduler validates it at
+	# once; the read that comes meanwhile waits for it.
+	mkdir "$mnt/pipelines/.v"
+	echo '{"autorun": false}' >"$mnt/pipelines/.v/pipeline.json"
+	awk -v dir="$mnt/pipelines/.v" 'BEGIN {
+		for (i = 0; i < 400; i++) {
+			f = sprintf("%s/s%03d.json", dir, i)
+			if (i) printf "{\"run\": \"cat in/o%03d > out/o%03d\", \"inputs\": [\"o%03d\"], \"outputs\": [\"o%03d\"]}\n", i - 1, i, i - 1, i > f
+			else printf "{\"run\": \"echo > out/o000\", \"outputs\": [\"o000\"]}\n" > f
+			close(f)
+		}
+	}'
+	mv "$mnt/pipelines/.v" "$mnt/pipelines/v"
+	status=$(cat "$mnt/pipelines/v/.status")
+	expect_eq "$(head -1 <<<"$status")" valid "first line of .status"
+	expect_eq "$(tail -1 <<<"$status")" "last run: none" "last line of .status"
+	! grep -q null <<<"$status"
+}
+
 @test "malformed JSON: file:line:col of the error" {
 	put p s.json '{\n  "run": "true",\n  "outputs": ["a" "b"]\n}\n'
 	status_is p "invalid

@@ -1,13 +1,16 @@
 /*
  * test_svg.c - the SVG writer (escaping, axis ticks, plots) and the
- * Graphviz renderer (dagsvg).
+ * Graphviz renderer (dagsvg), its cache and the background renderer
+ * (prerender).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "flowyfs/dagsvg.h"
+#include "flowyfs/prerender.h"
 #include "flowyfs/svg.h"
 #include "flowyfs/util.h"
 
@@ -201,7 +204,63 @@ TEST(dagsvg_renders_and_quotes)
 	strbuf_release(&sb);
 	CHECK_INT(dagsvg_render("digraph { a -> }", &svg), -EINVAL);
 	CHECK(svg == NULL);
-	dagsvg_shutdown();
+}
+
+/* A small graph, different for each n. */
+static char *graph(int n)
+{
+	return xasprintf("digraph \"g%d\" {\n  \"step:s%d\" [shape=box,label=\"s%d\"];\n"
+	                 "  \"art:o\" [label=\"o\"];\n  \"step:s%d\" -> \"art:o\";\n}\n",
+	                 n, n, n, n);
+}
+
+TEST(dagsvg_keep_outlasts_other_renders)
+{
+	char *kept = graph(0), *svg = NULL;
+	CHECK_INT(dagsvg_keep("p", kept), 0);
+	CHECK(dagsvg_cached(kept));
+	/* More renders than the cache of renders used last holds. */
+	for (int i = 1; i <= 40; i++) {
+		char *g = graph(i);
+		CHECK_INT(dagsvg_render(g, &svg), 0);
+		free(svg);
+		free(g);
+	}
+	CHECK(dagsvg_cached(kept));
+	char *early = graph(1);
+	CHECK(!dagsvg_cached(early));   /* pushed out by the 39 after it */
+	/* The next graph kept under the same key replaces it. */
+	char *next = graph(100);
+	CHECK_INT(dagsvg_keep("p", next), 0);
+	CHECK(dagsvg_cached(next));
+	CHECK(!dagsvg_cached(kept));
+	CHECK_INT(dagsvg_keep("p", "digraph { a -> }"), -EINVAL);
+	free(early);
+	free(next);
+	free(kept);
+}
+
+TEST(prerender_draws_in_the_background)
+{
+	struct prerender *pr = NULL;
+	CHECK_INT(prerender_start(&pr), 0);
+	char *g = graph(7), *h = graph(8);
+	prerender_dag(pr, "q", g);
+	prerender_dag(pr, "q", h);      /* may replace g while it waits */
+	int seen = 0;
+	for (int i = 0; i < 500 && !seen; i++) {   /* 10 s at most */
+		seen = dagsvg_cached(h);
+		if (!seen) {
+			struct timespec ts = {0, 20 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	CHECK(seen);
+	prerender_stop(pr);
+	prerender_stop(NULL);
+	free(g);
+	free(h);
+	dagsvg_shutdown();   /* last: no render may follow it */
 }
 
 int main(void)
@@ -221,5 +280,7 @@ int main(void)
 	RUN(plot_without_data);
 	RUN(inline_strips_prolog);
 	RUN(dagsvg_renders_and_quotes);
+	RUN(dagsvg_keep_outlasts_other_renders);
+	RUN(prerender_draws_in_the_background);
 	return CHECK_DONE();
 }
