@@ -44,6 +44,7 @@ struct db {
 	char errmsg[512];       /* the last error, for db_errmsg() */
 	struct cached_stmt cache[STMT_CACHE];
 	size_t ncache;
+	uint64_t rollbacks;     /* transactions rolled back (db_generation) */
 };
 
 static const char *const migrations[] = {
@@ -327,6 +328,16 @@ void db_close(db *d)
 	free(d);
 }
 
+uint64_t db_generation(db *d)
+{
+	db_lock(d);
+	/* Rows changed since open, and rollbacks (their rows were counted,
+	 * their undoing is not): either grows with every change. */
+	uint64_t g = (uint64_t)sqlite3_total_changes64(d->conn) + d->rollbacks;
+	db_unlock(d);
+	return g;
+}
+
 void db_lock(db *d)
 {
 	int s = pthread_mutex_lock(&d->lock);
@@ -593,6 +604,7 @@ static void rollback_now(db *d)
 	int rc;
 
 	d->tx_err = 0;
+	d->rollbacks++;
 	if (sqlite3_get_autocommit(d->conn))
 		return;
 	rc = sqlite3_exec(d->conn, "ROLLBACK", NULL, NULL, NULL);

@@ -25,6 +25,13 @@ void db_close(db *d);
 void db_lock(db *d);
 void db_unlock(db *d);
 
+/* A number that grows whenever the data may have changed: every row
+ * inserted, updated or deleted through d and every rolled-back
+ * transaction raise it. Equal numbers mean equal contents, so a view
+ * rendered from the database alone may be kept until it moves. Statements
+ * that change no row leave it. Takes the lock. */
+uint64_t db_generation(db *d);
+
 /* Errors. Every failed SQLite call is logged, its message kept for
  * db_errmsg(), and its code translated at this edge to -errno by
  * db_errno(): SQLITE_FULL -ENOSPC, SQLITE_BUSY and SQLITE_LOCKED -EBUSY,

@@ -30,7 +30,8 @@
 static int pipeline_has_runs(struct flowy *f, const char *p)
 {
 	db_lock(f->db);
-	int64_t c = db_int(f->db, 0, "SELECT count(*) FROM runs WHERE pipeline=?", "t", p);
+	int64_t c = db_int(f->db, 0, "SELECT EXISTS(SELECT 1 FROM runs WHERE pipeline=?)",
+	                   "t", p);
 	db_unlock(f->db);
 	return c > 0;
 }
@@ -38,8 +39,8 @@ static int pipeline_has_runs(struct flowy *f, const char *p)
 static int metric_exists(struct flowy *f, const char *p, const char *m)
 {
 	db_lock(f->db);
-	int64_t c = db_int(f->db, 0, "SELECT count(*) FROM metrics WHERE name=? AND run_id "
-	                   "IN (SELECT id FROM runs WHERE pipeline=?)", "tt", m, p);
+	int64_t c = db_int(f->db, 0, "SELECT EXISTS(SELECT 1 FROM metrics m JOIN runs r ON "
+	                   "r.id=m.run_id WHERE m.name=? AND r.pipeline=?)", "tt", m, p);
 	db_unlock(f->db);
 	return c > 0;
 }
@@ -134,7 +135,9 @@ static size_t row_of(const struct run_row *rows, size_t nrows, int64_t id)
 	return lo < nrows && rows[lo].id == id ? lo : nrows;
 }
 
-static char *render_runs_tsv(struct flowy *f, const char *p)
+/* runs.tsv of pipeline p; *live says a row shows a run still going (its
+ * duration runs with the clock, so the text is not kept). */
+static char *render_runs_tsv(struct flowy *f, const char *p, int *live)
 {
 	struct names params = {0}, metrics = {0};
 	struct run_row *rows = NULL;
@@ -156,6 +159,8 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 		r->started = sqlite3_column_double(st, 2);
 		r->has_finished = sqlite3_column_type(st, 3) != SQLITE_NULL;
 		r->finished = sqlite3_column_double(st, 3);
+		if (r->has_started && !r->has_finished)
+			*live = 1;
 		r->paused = sqlite3_column_double(st, 5);
 		const unsigned char *cm = sqlite3_column_text(st, 6);
 		snprintf(r->commit, sizeof r->commit, "%s", cm ? (const char *)cm : "");
@@ -341,15 +346,26 @@ static char *render_runs_tsv(struct flowy *f, const char *p)
 	return strbuf_detach(&sb, NULL);
 }
 
-static int render(struct flowy *f, const char *p, const char *name, char **out)
+/* metrics/<p>/<name> at path: a text kept for this generation of the
+ * store, else rendered (and kept, unless it shows a live run; the .svg
+ * pictures are never kept). */
+static int render(struct flowy *f, const char *path, const char *p, const char *name,
+                  char **out)
 {
+	uint64_t gen;
+	if ((*out = view_kept_text(f, path, &gen)))
+		return 0;
 	if (!strcmp(name, "runs.tsv")) {
-		*out = render_runs_tsv(f, p);
+		int live = 0;
+		*out = render_runs_tsv(f, p, &live);
+		if (!live)
+			view_keep(path, gen, *out);
 		return 0;
 	}
 	if (!metric_exists(f, p, name))
 		return pictures_metric(f, p, name, 0, out); /* <m>.svg, or -ENOENT */
 	*out = render_metric(f, p, name);
+	view_keep(path, gen, *out);
 	return 0;
 }
 
@@ -367,10 +383,10 @@ static int metrics_getattr(struct flowy *f, const char *path, struct view_attr *
 		a->mode = S_IFDIR | 0555;
 		return 0;
 	}
-	if (view_cached_attr(a, path))
+	if (view_cached_attr(a, path) || view_kept_attr(f, path, a))
 		return 0;
 	char *text = NULL;
-	int rc = render(f, part[1], part[2], &text);
+	int rc = render(f, path, part[1], part[2], &text);
 	if (rc < 0)
 		return rc;
 	view_generated_attr(a, path, text);
@@ -409,8 +425,12 @@ static int metrics_open(struct flowy *f, const char *path, int flags, struct fh 
 	int n = view_split(path, buf, sizeof buf, part, 3);
 	if (n != 3)
 		return n < 3 ? -EISDIR : -ENOENT;
-	char *text = view_cache_take(path);
-	int rc = text ? 0 : render(f, part[1], part[2], &text);
+	/* A kept text is of this very generation: better than the lookup's. */
+	uint64_t gen;
+	char *text = view_kept_text(f, path, &gen);
+	if (!text)
+		text = view_cache_take(path);
+	int rc = text ? 0 : render(f, path, part[1], part[2], &text);
 	if (rc < 0)
 		return rc;
 	view_text_fh(h, text);
