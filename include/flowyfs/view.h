@@ -48,6 +48,9 @@ struct dirlist {
 		uint64_t ino; /* a backing entry's d_ino, or 0 (generated) */
 	} *e;
 	size_t n, cap;
+	int kept;      /* set by a view whose listing is a function of the
+	                  database alone: it is kept per generation and the
+	                  kernel may cache it (dirpack.h) */
 };
 
 void dirlist_add(struct dirlist *l, const char *name, mode_t mode);

@@ -369,6 +369,7 @@ static int lineage_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	int rc = 0;
 	sqlite3_stmt *st = NULL;
 	db_lock(f->db);
+	l->kept = lp.n <= 2; /* lineage/, sha256/ and <p>/: the database's alone */
 	if (lp.n == 1) {
 		dirlist_add(l, "sha256", S_IFDIR);
 		st = db_prepare(f->db, "SELECT DISTINCT pipeline FROM latest ORDER BY 1", "");

@@ -401,6 +401,7 @@ static int metrics_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		return -ENOTDIR;
 	if (n == 2)
 		dirlist_add(l, "runs.tsv", S_IFREG);
+	l->kept = 1; /* the database's alone */
 	db_lock(f->db);
 	sqlite3_stmt *st = n == 1 ?
 		db_prepare(f->db, "SELECT DISTINCT pipeline FROM runs ORDER BY 1", "") :
