@@ -45,12 +45,7 @@ trap 'exit 130' INT TERM
 
 "$bin" --store "$store" -j 2 -f "$mnt" > "$dir/flowyfs.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 200); do
-	grep -q " $mnt fuse" /proc/mounts && break
-	kill -0 "$pid" 2>/dev/null || { cat "$dir/flowyfs.log" >&2; pid=""; die "daemon exited"; }
-	nap 0.02
-done
-grep -q " $mnt fuse" /proc/mounts || die "mount did not appear"
+mounted "$mnt" "$pid" "$dir/flowyfs.log" || { kill -0 "$pid" 2>/dev/null || pid=""; exit 1; }
 P=$mnt/pipelines
 
 # The command of step k (the loop runs it too): burn CPU, write out/o<k>.

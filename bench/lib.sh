@@ -7,6 +7,8 @@
 #   min A B        the smaller (A may be empty: B)
 #   nap S          sleep S seconds without forking: a read with a timeout
 #                  on a pipe nobody writes
+#   mounted MNT PID LOG  wait (4 s at most) until the daemon PID serves
+#                  MNT; fails, showing LOG, when it exits or never does
 
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" -v p="${3:-6}" 'BEGIN { printf "%.*f", p, a - b }'; }
@@ -17,6 +19,14 @@ div() {
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 exec {sleep_fd}<> <(:)
 nap() { read -r -t "$1" -u "$sleep_fd" _ || true; }
+mounted() {
+	for _ in $(seq 1 200); do
+		grep -q " $1 fuse" /proc/mounts && return 0
+		kill -0 "$2" 2>/dev/null || { cat "$3" >&2; echo "bench: daemon exited" >&2; return 1; }
+		nap 0.02
+	done
+	grep -q " $1 fuse" /proc/mounts || { echo "bench: mount of $1 did not appear" >&2; return 1; }
+}
 
 # The result table every bench script prints, and `make bench` gathers
 # (bench/summary.sh) when BENCH_ROWS names a file to append the rows to.

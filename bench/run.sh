@@ -188,12 +188,7 @@ gbps() { # gbps BYTES SECONDS
 mount_daemon() {
 	"$bin" --store "$store" -j "$1" -f "$mnt" >> "$dir/flowyfs.log" 2>&1 &
 	pid=$!
-	for _ in $(seq 1 200); do
-		grep -q " $mnt fuse" /proc/mounts && break
-		kill -0 "$pid" 2>/dev/null || { cat "$dir/flowyfs.log" >&2; pid=""; die "daemon exited"; }
-		nap 0.02
-	done
-	grep -q " $mnt fuse" /proc/mounts || die "mount did not appear"
+	mounted "$mnt" "$pid" "$dir/flowyfs.log" || { kill -0 "$pid" 2>/dev/null || pid=""; exit 1; }
 }
 # remount J: the same store again, with -j J (a no-op when the daemon
 # already has it).
@@ -490,6 +485,21 @@ time_views() {
 		vrow "cat lineage/chain/${first}/descendants (${desc} deep, ${n} runs)" \
 			"$(ms cat "$mnt/lineage/chain/$first/descendants")"
 	fi
+	# The views are kept until the store changes: what the first read
+	# after a change costs (a tag written, so everything renders anew).
+	local t0 t1 first_tsv first_ls
+	echo bench > "$mnt/runs/$mid/tags"
+	t0=$(now); cat "$mnt/metrics/track/runs.tsv" > /dev/null; t1=$(now)
+	first_tsv=$(awk -v s="$(sub "$t1" "$t0")" 'BEGIN { printf "%.1f", s * 1000 }')
+	: > "$mnt/runs/$mid/tags"
+	t0=$(now); ls "$mnt/runs" > /dev/null; t1=$(now)
+	first_ls=$(awk -v s="$(sub "$t1" "$t0")" 'BEGIN { printf "%.1f", s * 1000 }')
+	views_notes+=("at ${n} runs, the first read after a change: runs.tsv ${first_tsv} ms, ls runs/ ${first_ls} ms")
+	# The same ls of a local directory of as many entries, for scale.
+	mkdir -p "$dir/ls.$n"
+	(cd "$dir/ls.$n" && seq 1 "$n" | xargs touch)
+	views_notes+=("ls of a local directory of ${n} files: $(ms ls "$dir/ls.$n") ms")
+	rm -rf "$dir/ls.$n"
 	views_notes+=("daemon RSS at ${n} runs: $(rss_mib) MiB (VmRSS)")
 }
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status"; }

@@ -403,10 +403,18 @@ static int metrics_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		dirlist_add(l, "runs.tsv", S_IFREG);
 	l->kept = 1; /* the database's alone */
 	db_lock(f->db);
+	/* Distinct names by skipping through the index from one to the next
+	 * (a few lookups per name, not a pass over every run or value). */
 	sqlite3_stmt *st = n == 1 ?
-		db_prepare(f->db, "SELECT DISTINCT pipeline FROM runs ORDER BY 1", "") :
-		db_prepare(f->db, "SELECT DISTINCT name FROM metrics WHERE run_id IN "
-		           "(SELECT id FROM runs WHERE pipeline=?) ORDER BY 1", "t", part[1]);
+		db_prepare(f->db, "WITH RECURSIVE p(name) AS (SELECT min(pipeline) FROM runs "
+		           "UNION ALL SELECT (SELECT min(pipeline) FROM runs WHERE pipeline > "
+		           "p.name) FROM p WHERE p.name IS NOT NULL) SELECT name FROM p WHERE "
+		           "name IS NOT NULL", "") :
+		db_prepare(f->db, "WITH RECURSIVE n(name) AS (SELECT min(name) FROM metrics "
+		           "UNION ALL SELECT (SELECT min(name) FROM metrics WHERE name > n.name) "
+		           "FROM n WHERE n.name IS NOT NULL) SELECT name FROM n WHERE name IS "
+		           "NOT NULL AND EXISTS(SELECT 1 FROM metrics m JOIN runs r ON "
+		           "r.id=m.run_id WHERE m.name=n.name AND r.pipeline=?)", "t", part[1]);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            n == 1 ? S_IFDIR : S_IFREG);
