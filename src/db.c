@@ -122,6 +122,14 @@ static const char *const migrations[] = {
 	"  time REAL NOT NULL, from_v INTEGER, to_v INTEGER, uid INTEGER NOT NULL);"
 	"ALTER TABLE runs ADD COLUMN note TEXT;"
 	"ALTER TABLE runs ADD COLUMN tags TEXT;",
+	/* 7: lookups that went through every run of a pipeline: the last
+	 * cache key of a step or item (a miss's reason, once per step run),
+	 * the runs that keep a failed step's scratch (once per run), the runs
+	 * sharing a snapshot (deleting a run). */
+	"CREATE INDEX steps_name ON steps(name, run_id);"
+	"CREATE INDEX items_step ON items(step, item, run_id);"
+	"CREATE INDEX runs_kept ON runs(pipeline, id) WHERE kept_scratch=1;"
+	"CREATE INDEX runs_snapshot ON runs(snapshot_run);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

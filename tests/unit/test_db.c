@@ -23,7 +23,7 @@ TEST(fresh_store_is_at_latest_schema)
 	db_lock(d);
 	char *v = db_text(d, "SELECT value FROM meta WHERE key='schema_version'", "");
 	db_unlock(d);
-	CHECK_STR(v, "6");
+	CHECK_STR(v, "7");
 	free(v);
 	db_close(d);
 	/* Reopening does not migrate again. */
