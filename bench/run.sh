@@ -16,7 +16,8 @@
 #      reports metrics, forced to rerun, all queued by one write to .ctl
 #      and run two at a time): every view of the tree that grows with the
 #      runs, as whole commands: ls of runs/, lineage/sha256/,
-#      artifacts/sha256/ and metrics/<p>/; cat of run.json, summary and
+#      artifacts/sha256/ and metrics/<p>/ (the big ones also read alone,
+#      without ls: store_tool listdir); cat of run.json, summary and
 #      status of the latest run and of one in the middle,
 #      metrics/<p>/runs.tsv and metrics/<p>/<m>, store/stats, .status,
 #      producer, the ancestors of the chain's last artifact and the
@@ -33,7 +34,8 @@
 #   BENCH_CHAIN     steps in the chain                          (1000)
 #   BENCH_RUNS      runs in the store for the view timings      (10000)
 #   BENCH_RUNS_BIG  then fill to this many runs and time again, goal
-#                   30 ms (0: not done; 100000 takes about an hour here)
+#                   30 ms (0: not done; the fill to 100000 took 27 minutes
+#                   here, 23 ms a run at -j 3: run it by hand)
 #   BENCH_VIEWS_J   the daemon's -j while it fills the store      (2)
 #   BENCH_FILL_BATCH  runs queued by one write while filling      (500)
 #   BENCH_REPS      repetitions per timing; the best is kept    (3)
@@ -453,6 +455,7 @@ time_views() {
 	l=$(awk 'END { print NR - 1 }' "$mnt/metrics/track/runs.tsv")
 	[ "$l" -gt 0 ] || die "views: metrics/track/runs.tsv has no rows"
 	vrow "ls runs/ (${n} runs)" "$(ms ls "$mnt/runs")"
+	vrow "readdir runs/, no ls (${n} runs)" "$(rd "$mnt/runs")"
 	vrow "readlink runs/latest (${n} runs)" "$(ms readlink "$mnt/runs/latest")"
 	vrow "cat runs/latest/run.json (${n} runs)" \
 		"$(ms cat "$mnt/runs/latest/run.json")"
@@ -466,9 +469,11 @@ time_views() {
 	vrow "cat metrics/track/loss (${l} rows)" "$(ms cat "$mnt/metrics/track/loss")"
 	vrow "ls metrics/track/ (${n} runs)" "$(ms ls "$mnt/metrics/track")"
 	vrow "ls lineage/sha256/ (${n} runs)" "$(ms ls "$mnt/lineage/sha256")"
+	vrow "readdir lineage/sha256/, no ls (${n} runs)" "$(rd "$mnt/lineage/sha256")"
 	vrow "cat lineage/track/model/producer (${n} runs)" \
 		"$(ms cat "$mnt/lineage/track/model/producer")"
 	vrow "ls artifacts/sha256/ (${n} runs)" "$(ms ls "$mnt/artifacts/sha256")"
+	vrow "readdir artifacts/sha256/, no ls (${n} runs)" "$(rd "$mnt/artifacts/sha256")"
 	vrow "readlink artifacts/track/model (${n} runs)" \
 		"$(ms readlink "$mnt/artifacts/track/model")"
 	vrow "cat pipelines/track/.status (${n} runs)" \
@@ -498,10 +503,14 @@ time_views() {
 	# The same ls of a local directory of as many entries, for scale.
 	mkdir -p "$dir/ls.$n"
 	(cd "$dir/ls.$n" && seq 1 "$n" | xargs touch)
-	views_notes+=("ls of a local directory of ${n} files: $(ms ls "$dir/ls.$n") ms")
+	views_notes+=("a local directory of ${n} files: ls $(ms ls "$dir/ls.$n") ms, readdir $(rd "$dir/ls.$n") ms")
 	rm -rf "$dir/ls.$n"
 	views_notes+=("daemon RSS at ${n} runs: $(rss_mib) MiB (VmRSS)")
 }
+# rd DIR: the best of reps whole reads of DIR (opendir, readdir to the
+# end), in ms: what ls asks of the file system, without its own sorting
+# and printing (which take longer than the read of a big directory).
+rd() { "$tool" listdir "$1" $((reps + 1)) | cut -d' ' -f2; }
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status"; }
 
 views_notes=()

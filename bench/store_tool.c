@@ -8,8 +8,13 @@
  *                                  offsets of FILE opened O_DIRECT (through a
  *                                  FUSE mount each read reaches the daemon);
  *                                  prints the mean and the 99th percentile in ms
+ *   store_tool listdir DIR N       open and read DIR whole N times (what ls
+ *                                  asks of the file system, without ls's
+ *                                  sorting and printing); prints the entries
+ *                                  and the best time in ms
  * Prints the hash for hash and put, so the bench checks they agree.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -74,6 +79,36 @@ out:
 	return rc;
 }
 
+static int listdir(const char *path, long n)
+{
+	double best = -1;
+	long entries = 0;
+	for (long k = 0; k < n; k++) {
+		double t0 = now();
+		DIR *d = opendir(path);
+		if (!d) {
+			fprintf(stderr, "store_tool: %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+		entries = 0;
+		errno = 0;
+		while (readdir(d))
+			entries++;
+		int err = errno;
+		if (closedir(d) < 0 && !err)
+			err = errno;
+		if (err) {
+			fprintf(stderr, "store_tool: reading %s: %s\n", path, strerror(err));
+			return 1;
+		}
+		double t = (now() - t0) * 1000;
+		if (best < 0 || t < best)
+			best = t;
+	}
+	printf("%ld %.1f\n", entries, best);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char hex[CAS_HEX_LEN + 1];
@@ -89,9 +124,11 @@ int main(int argc, char **argv)
 		cas_close(c);
 	} else if ((argc == 4 || argc == 5) && !strcmp(argv[1], "randread")) {
 		return randread(argv[2], atol(argv[3]), argc == 5 ? (unsigned)atoi(argv[4]) : 1);
+	} else if (argc == 4 && !strcmp(argv[1], "listdir")) {
+		return listdir(argv[2], atol(argv[3]));
 	} else {
 		fprintf(stderr, "usage: store_tool hash FILE | put STORE FILE | "
-		        "randread FILE N [SEED]\n");
+		        "randread FILE N [SEED] | listdir DIR N\n");
 		return 2;
 	}
 	if (rc < 0) {
