@@ -34,8 +34,9 @@
 #   BENCH_CHAIN     steps in the chain                          (1000)
 #   BENCH_RUNS      runs in the store for the view timings      (10000)
 #   BENCH_RUNS_BIG  then fill to this many runs and time again, goal
-#                   30 ms (0: not done; the fill to 100000 took 27 minutes
-#                   here, 23 ms a run at -j 3: run it by hand)
+#                   30 ms (0: not done; filling goes at 7.6 ms a run at
+#                   -j 2 on a quiet 2-CPU machine, 23 ms under load: the
+#                   fill to 100000 took 27 minutes here; run it by hand)
 #   BENCH_VIEWS_J   the daemon's -j while it fills the store      (2)
 #   BENCH_FILL_BATCH  runs queued by one write while filling      (500)
 #   BENCH_REPS      repetitions per timing; the best is kept    (3)
