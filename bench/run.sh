@@ -20,9 +20,18 @@
 #      a new lookup), `ls | wc -l` of it vs a local directory of the same
 #      files, and the daemon's RSS after.
 #   3. views with 10,000 real runs in the store (a one-step pipeline that
-#      reports metrics, forced to rerun): ls of runs/ and lineage/sha256/,
-#      cat of runs/latest/run.json, metrics/<p>/runs.tsv and the ancestors
-#      of the chain's last artifact (1,000 deep). Target: < 20 ms each.
+#      reports metrics, forced to rerun, all queued by one write to .ctl
+#      and run two at a time): every view of the tree that grows with the
+#      runs, as whole commands: ls of runs/, lineage/sha256/,
+#      artifacts/sha256/ and metrics/<p>/ (the big ones also read alone,
+#      without ls: store_tool listdir); cat of run.json, summary and
+#      status of the latest run and of one in the middle,
+#      metrics/<p>/runs.tsv and metrics/<p>/<m>, store/stats, .status,
+#      producer, the ancestors of the chain's last artifact and the
+#      descendants of its first (1,000 deep; with the chain part, or a
+#      kept BENCH_DIR that has it). Goal: < 10 ms each; with
+#      BENCH_RUNS_BIG, the same at that many runs, goal < 30 ms. The
+#      daemon's RSS after each size and the time the fill took are noted.
 #
 # Environment:
 #   BENCH_BIG_MB    size of the incompressible artifact, MiB   (1024)
@@ -32,6 +41,12 @@
 #   BENCH_TREE_N    entries of the tree part's directory        (1000000)
 #   BENCH_CHAIN     steps in the chain                          (1000)
 #   BENCH_RUNS      runs in the store for the view timings      (10000)
+#   BENCH_RUNS_BIG  then fill to this many runs and time again, goal
+#                   30 ms (0: not done; filling goes at 7.6 ms a run at
+#                   -j 2 on a quiet 2-CPU machine, 23 ms under load: the
+#                   fill to 100000 took 27 minutes here; run it by hand)
+#   BENCH_VIEWS_J   the daemon's -j while it fills the store      (2)
+#   BENCH_FILL_BATCH  runs queued by one write while filling      (500)
 #   BENCH_REPS      repetitions per timing; the best is kept    (3)
 #   BENCH_POLL      seconds between polls of a run's status     (0.05)
 #   BENCH_DIR       scratch directory (default: mktemp under /tmp); it must
@@ -57,6 +72,8 @@ text_mb=${BENCH_TEXT_MB:-256}
 chain_n=${BENCH_CHAIN:-1000}
 reps=${BENCH_REPS:-3}
 poll=${BENCH_POLL:-0.05}
+views_j=${BENCH_VIEWS_J:-2}
+fill_batch=${BENCH_FILL_BATCH:-500}
 
 die() { echo "bench: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "no daemon at $bin (run make first)"
@@ -172,6 +189,7 @@ check_run() { # check_run STATUS ID WHAT
 	fi
 }
 
+s3() { [ -n "$1" ] && printf '%.3f' "$1"; }
 gbps() { # gbps BYTES SECONDS
 	awk -v b="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.3f", b / s / 1e9 }'
 }
@@ -184,8 +202,22 @@ obj() { # the object file of a hash: objects/ab/<rest>[.zst|.tree]
 
 # --- mount --------------------------------------------------------------
 
-mount_daemon() { bench_mount "$dir/flowyfs.log" "$bin" --store "$store" -j 1 -f "$mnt"; }
-mount_daemon
+# mount_daemon J: serve the store on mnt with -j J.
+mount_daemon() {
+	bench_mount "$dir/flowyfs.log" "$bin" --store "$store" -j "$1" -f "$mnt"
+}
+# remount J: the same store again, with -j J (a no-op when the daemon
+# already has it).
+daemon_j=1
+remount() {
+	[ "$1" != "$daemon_j" ] || return 0
+	fusermount3 -u "$mnt"
+	wait "$pid" || die "daemon exited with status $? at unmount"
+	pid=""
+	mount_daemon "$1"
+	daemon_j=$1
+}
+mount_daemon 1
 
 echo "flowyfs bench: $(uname -r), $(nproc) CPUs, dir $dir"
 echo "  big ${big_mb} MiB, text ${text_mb} MiB, chain ${chain_n} steps, best of ${reps}"
@@ -430,28 +462,51 @@ if part views; then
 # --- 3. views with many runs ---------------------------------------------------
 
 runs_n=${BENCH_RUNS:-10000}
-echo "== views: ${runs_n} runs in the store"
-stage=$mnt/pipelines/.track
-mkdir "$stage"
-echo '{"params": {"lr": 0.01, "epochs": 3}}' > "$stage/pipeline.json"
-cat > "$stage/train.json" <<'JSON'
+runs_big=${BENCH_RUNS_BIG:-0}
+# The views' own daemon: the same store, -j BENCH_VIEWS_J (the chain's
+# -j 1 is for the comparison with make -j1 only).
+remount "$views_j"
+echo "== views: ${runs_n} runs in the store (daemon -j ${views_j})"
+if [ ! -d "$mnt/pipelines/track" ]; then
+	stage=$mnt/pipelines/.track
+	mkdir "$stage"
+	echo '{"params": {"lr": 0.01, "epochs": 3}}' > "$stage/pipeline.json"
+	cat > "$stage/train.json" <<'JSON'
 {"run": "printf '{\"loss\": %s, \"acc\": 0.5}\\n' \"$FLOWY_RUN\" >> \"$FLOWY_METRICS\"; echo \"$FLOWY_RUN\" > out/model",
  "outputs": ["model"], "params": ["lr", "epochs"]}
 JSON
-read -r _ st track_id _ < <(publish track 60)
-check_run "$st" "$track_id" "track" track
-have=$(ls "$mnt/runs" | grep -c '^[0-9]')
-more=$((runs_n - have))
-t0=$(now)
-if [ "$more" -gt 0 ]; then
-	# One write queues them all: one command per line.
-	for ((i = 0; i < more; i++)); do echo "rerun train"; done > "$dir/rerun.cmds"
-	cat "$dir/rerun.cmds" > "$mnt/pipelines/track/.ctl"
-	st=$(wait_run $((track_id + more)) 1800)
-	check_run "$st" $((track_id + more)) "run ${runs_n}" track
+	read -r _ st track_id _ < <(publish track 60)
+	check_run "$st" "$track_id" "track" track
 fi
-t1=$(now)
-fill_secs=$(sub "$t1" "$t0")
+
+# fill_runs N: forced runs of track (each one a real step run) until the
+# store holds N runs, queued fill_batch at a time by one write of one
+# command a line, run -j at a time. (The scheduler walks every live run
+# on each tick, so queueing 10,000 at once costs more than the runs.)
+# Sets fill_secs and fill_n (the runs added).
+fill_runs() {
+	local want=$1 have t0 t1 last left k
+	have=$(ls "$mnt/runs" | grep -c '^[0-9]')
+	fill_n=$((want > have ? want - have : 0))
+	t0=$(now)
+	for ((done_n = 0; done_n < fill_n; done_n += k)); do
+		k=$((fill_n - done_n < fill_batch ? fill_n - done_n : fill_batch))
+		for ((i = 0; i < k; i++)); do echo "rerun train"; done > "$dir/rerun.cmds"
+		cat "$dir/rerun.cmds" > "$mnt/pipelines/track/.ctl"
+		last=$(latest_id)
+		# Slots go to the oldest run first: once the last one queued has
+		# ended, only the -j before it may still be running.
+		for ((i = last - views_j + 1; i <= last; i++)); do
+			st=$(wait_run "$i" 3600)
+			[ "$i" -le $((last - k)) ] || check_run "$st" "$i" "filling: run $i" track
+		done
+	done
+	left=$(awk -F'\t' 'NR > 1 && $2 != "succeeded"' "$mnt/metrics/track/runs.tsv")
+	[ -z "$left" ] || die "filling: runs that did not succeed: $(echo "$left" | cut -f1,2 | head -3)"
+	t1=$(now)
+	fill_secs=$(sub "$t1" "$t0")
+}
+
 ms() { # ms CMD...: best of reps, in milliseconds (the first call warms up)
 	local best="" t0 t1
 	"$@" > /dev/null
@@ -461,23 +516,93 @@ ms() { # ms CMD...: best of reps, in milliseconds (the first call warms up)
 	done
 	awk -v s="$best" 'BEGIN { printf "%.1f", s * 1000 }'
 }
-v_ls_runs=$(ms ls "$mnt/runs")
-v_ls_lineage=$(ms ls "$mnt/lineage/sha256")
-v_run_json=$(ms cat "$mnt/runs/latest/run.json")
-v_runs_tsv=$(ms cat "$mnt/metrics/track/runs.tsv")
-n_rows=$(awk 'END { print NR - 1 }' "$mnt/metrics/track/runs.tsv")
-if part chain; then
-	last=$(name "$chain_n")
-	v_ancestors=$(ms cat "$mnt/lineage/chain/$last/ancestors")
-	n_anc=$(wc -l < "$mnt/lineage/chain/$last/ancestors")
-	[ "$n_anc" = "$chain_n" ] || die "ancestors of $last: $n_anc lines, expected $chain_n"
+
+# time_views GOAL_MS: a row per view of the tree that grows with runs
+# (views_rows: metric, ms and goal; they join the table after the others).
+views_rows=()
+vrow() { views_rows+=("$(printf '%s\t%s\t%s' "$1" "$2" "$goal")"); }
+time_views() {
+	local goal=$1 n mid first last l anc desc
+	n=$(ls "$mnt/runs" | grep -c '^[0-9]')
+	mid=$(awk -F'\t' -v h=$((n / 2)) 'NR == h + 1 { print $1 }' "$mnt/metrics/track/runs.tsv")
+	l=$(awk 'END { print NR - 1 }' "$mnt/metrics/track/runs.tsv")
+	[ "$l" -gt 0 ] || die "views: metrics/track/runs.tsv has no rows"
+	vrow "ls runs/ (${n} runs)" "$(ms ls "$mnt/runs")"
+	vrow "readdir runs/, no ls (${n} runs)" "$(rd "$mnt/runs")"
+	vrow "readlink runs/latest (${n} runs)" "$(ms readlink "$mnt/runs/latest")"
+	vrow "cat runs/latest/run.json (${n} runs)" \
+		"$(ms cat "$mnt/runs/latest/run.json")"
+	vrow "cat runs/<mid>/run.json (${n} runs)" "$(ms cat "$mnt/runs/$mid/run.json")"
+	vrow "cat runs/latest/summary (${n} runs)" "$(ms cat "$mnt/runs/latest/summary")"
+	vrow "cat runs/latest/status (${n} runs)" "$(ms cat "$mnt/runs/latest/status")"
+	vrow "ls runs/<mid>/steps/train/ (${n} runs)" \
+		"$(ms ls "$mnt/runs/$mid/steps/train")"
+	vrow "cat metrics/track/runs.tsv (${l} rows)" \
+		"$(ms cat "$mnt/metrics/track/runs.tsv")"
+	vrow "cat metrics/track/loss (${l} rows)" "$(ms cat "$mnt/metrics/track/loss")"
+	vrow "ls metrics/track/ (${n} runs)" "$(ms ls "$mnt/metrics/track")"
+	vrow "ls lineage/sha256/ (${n} runs)" "$(ms ls "$mnt/lineage/sha256")"
+	vrow "readdir lineage/sha256/, no ls (${n} runs)" "$(rd "$mnt/lineage/sha256")"
+	vrow "cat lineage/track/model/producer (${n} runs)" \
+		"$(ms cat "$mnt/lineage/track/model/producer")"
+	vrow "ls artifacts/sha256/ (${n} runs)" "$(ms ls "$mnt/artifacts/sha256")"
+	vrow "readdir artifacts/sha256/, no ls (${n} runs)" "$(rd "$mnt/artifacts/sha256")"
+	vrow "readlink artifacts/track/model (${n} runs)" \
+		"$(ms readlink "$mnt/artifacts/track/model")"
+	vrow "cat pipelines/track/.status (${n} runs)" \
+		"$(ms cat "$mnt/pipelines/track/.status")"
+	vrow "cat store/stats (${n} runs)" "$(ms cat "$mnt/store/stats")"
+	first=$(printf 'o%04d' 1) last=$(printf 'o%04d' "$chain_n")
+	if [ -e "$mnt/lineage/chain/$last" ]; then
+		anc=$(wc -l < "$mnt/lineage/chain/$last/ancestors")
+		[ "$anc" = "$chain_n" ] || die "ancestors of $last: $anc lines, expected $chain_n"
+		desc=$(wc -l < "$mnt/lineage/chain/$first/descendants")
+		[ "$desc" = "$chain_n" ] || die "descendants of $first: $desc lines, expected $chain_n"
+		vrow "cat lineage/chain/${last}/ancestors (${anc} deep, ${n} runs)" \
+			"$(ms cat "$mnt/lineage/chain/$last/ancestors")"
+		vrow "cat lineage/chain/${first}/descendants (${desc} deep, ${n} runs)" \
+			"$(ms cat "$mnt/lineage/chain/$first/descendants")"
+	fi
+	# The views are kept until the store changes: what the first read
+	# after a change costs (a tag written, so everything renders anew).
+	local t0 t1 first_tsv first_ls
+	echo bench > "$mnt/runs/$mid/tags"
+	t0=$(now); cat "$mnt/metrics/track/runs.tsv" > /dev/null; t1=$(now)
+	first_tsv=$(awk -v s="$(sub "$t1" "$t0")" 'BEGIN { printf "%.1f", s * 1000 }')
+	: > "$mnt/runs/$mid/tags"
+	t0=$(now); ls "$mnt/runs" > /dev/null; t1=$(now)
+	first_ls=$(awk -v s="$(sub "$t1" "$t0")" 'BEGIN { printf "%.1f", s * 1000 }')
+	views_notes+=("at ${n} runs, the first read after a change: runs.tsv ${first_tsv} ms, ls runs/ ${first_ls} ms")
+	# The same ls of a local directory of as many entries, for scale.
+	mkdir -p "$dir/ls.$n"
+	(cd "$dir/ls.$n" && seq 1 "$n" | xargs touch)
+	views_notes+=("a local directory of ${n} files: ls $(ms ls "$dir/ls.$n") ms, readdir $(rd "$dir/ls.$n") ms")
+	rm -rf "$dir/ls.$n"
+	views_notes+=("daemon RSS at ${n} runs: $(rss_mib) MiB (VmRSS)")
+}
+# rd DIR: the best of reps whole reads of DIR (opendir, readdir to the
+# end), in ms: what ls asks of the file system, without its own sorting
+# and printing (which take longer than the read of a big directory).
+rd() { "$tool" listdir "$1" $((reps + 1)) | cut -d' ' -f2; }
+rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status"; }
+
+views_notes=()
+fill_runs "$runs_n"
+views_notes+=("filling to ${runs_n} runs: $(s3 "$fill_secs")s for ${fill_n} forced runs ($(awk \
+	-v s="$fill_secs" -v n="$fill_n" 'BEGIN { if (n > 0) printf "%.2f", s / n * 1000; else print "-" }') ms a run, -j ${views_j})")
+time_views 10
+if [ "$runs_big" -gt "$runs_n" ]; then
+	echo "== views: ${runs_big} runs in the store"
+	fill_runs "$runs_big"
+	views_notes+=("filling to ${runs_big} runs: $(s3 "$fill_secs")s for ${fill_n} forced runs ($(awk \
+		-v s="$fill_secs" -v n="$fill_n" 'BEGIN { if (n > 0) printf "%.2f", s / n * 1000; else print "-" }') ms a run, -j ${views_j})")
+	time_views 30
 fi
 
 fi
 
 # --- 4. table --------------------------------------------------------------
 
-s3() { [ -n "$1" ] && printf '%.3f' "$1"; }
 if part artifacts; then
 	row "read ${big_mb}MiB warm (vs local disk warm)" \
 		"$(gbps "$big_bytes" "$warm_flowy")" "$(gbps "$big_bytes" "$warm_local")" GB/s ge 0.8
@@ -512,14 +637,10 @@ if part tree; then
 	arow "daemon RSS after ls of the ${tree_n}-entry tree" "$tree_rss" MiB le 512
 fi
 if part views; then
-	nruns=$(ls "$mnt/runs" | grep -c '^[0-9]')
-	arow "ls runs/ (${nruns} runs)" "$v_ls_runs" ms le 10
-	arow "ls lineage/sha256/ (${nruns} runs)" "$v_ls_lineage" ms le 10
-	arow "cat runs/latest/run.json (${nruns} runs)" "$v_run_json" ms le 10
-	arow "cat metrics/track/runs.tsv (${n_rows} rows)" "$v_runs_tsv" ms le 10
-	if part chain; then
-		arow "cat lineage/chain/${last}/ancestors (${n_anc} deep)" "$v_ancestors" ms le 10
-	fi
+	for r in "${views_rows[@]}"; do
+		IFS=$'\t' read -r m v g <<< "$r"
+		arow "$m" "$v" ms le "$g"
+	done
 fi
 
 echo
@@ -547,8 +668,8 @@ if part chain; then
 fi
 
 if part views; then
-echo "  filling the store: $(s3 "$fill_secs")s for $((more > 0 ? more : 0)) forced runs" \
-	"($(awk -v s="$fill_secs" -v n="$more" 'BEGIN { if (n > 0) printf "%.2f", s / n * 1000; else print "-" }') ms a run)."
+	echo "notes: views are the best of ${reps} (after one warm-up), whole commands (ls, cat)."
+	for l in "${views_notes[@]}"; do echo "  $l"; done
 fi
 
 if [ "${BENCH_STRICT:-0}" = 1 ]; then

@@ -35,6 +35,10 @@
  *                                  mount, each a new lookup); prints the
  *                                  first one's time and the mean of the
  *                                  others, in ms
+ *   store_tool listdir DIR N       open and read DIR whole N times (what ls
+ *                                  asks of the file system, without ls's
+ *                                  sorting and printing); prints the entries
+ *                                  and the best time in ms
  * Prints the hash for hash and put, so the bench checks they agree.
  */
 #include <dirent.h>
@@ -388,6 +392,36 @@ static int stat_paths(int n, char **paths)
 	return 0;
 }
 
+static int listdir(const char *path, long n)
+{
+	double best = -1;
+	long entries = 0;
+	for (long k = 0; k < n; k++) {
+		double t0 = now();
+		DIR *d = opendir(path);
+		if (!d) {
+			fprintf(stderr, "store_tool: %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+		entries = 0;
+		errno = 0;
+		while (readdir(d))
+			entries++;
+		int err = errno;
+		if (closedir(d) < 0 && !err)
+			err = errno;
+		if (err) {
+			fprintf(stderr, "store_tool: reading %s: %s\n", path, strerror(err));
+			return 1;
+		}
+		double t = (now() - t0) * 1000;
+		if (best < 0 || t < best)
+			best = t;
+	}
+	printf("%ld %.1f\n", entries, best);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char hex[CAS_HEX_LEN + 1];
@@ -422,10 +456,13 @@ int main(int argc, char **argv)
 		return stat_paths(argc - 2, argv + 2);
 	} else if ((argc == 4 || argc == 5) && !strcmp(argv[1], "randread")) {
 		return randread(argv[2], atol(argv[3]), argc == 5 ? (unsigned)atoi(argv[4]) : 1);
+	} else if (argc == 4 && !strcmp(argv[1], "listdir")) {
+		return listdir(argv[2], atol(argv[3]));
 	} else {
 		fprintf(stderr, "usage: store_tool hash FILE | put STORE FILE | "
 		        "randread FILE N [SEED] | gcfill STORE RUN N FILES |\n"
-		        "       tree STORE N | files DIR N | frames FILE KIB LEVEL [N] | stat PATH...\n");
+		        "       tree STORE N | files DIR N | frames FILE KIB LEVEL [N] | stat PATH... |\n"
+		        "       listdir DIR N\n");
 		return 2;
 	}
 	if (rc < 0) {

@@ -44,6 +44,7 @@ struct db {
 	char errmsg[512];       /* the last error, for db_errmsg() */
 	struct cached_stmt cache[STMT_CACHE];
 	size_t ncache;
+	uint64_t rollbacks;     /* transactions rolled back (db_generation) */
 };
 
 /* The rows a run with same_as derives from the rows of run same_as, the
@@ -206,6 +207,13 @@ static const char *const migrations[] = {
 	"ALTER TABLE steps RENAME TO steps_recorded;"
 	"ALTER TABLE step_io RENAME TO step_io_recorded;"
 	DERIVED_VIEWS,
+	/* 9: lookups that went through every run of a pipeline: the last
+	 * cache key of a step or item (a miss's reason, once per step run),
+	 * the runs that keep a failed step's scratch (once per run). (The
+	 * runs sharing a snapshot have runs_snapshot, of 7.) */
+	"CREATE INDEX steps_name ON steps_recorded(name, run_id);"
+	"CREATE INDEX items_step ON items(step, item, run_id);"
+	"CREATE INDEX runs_kept ON runs(pipeline, id) WHERE kept_scratch=1;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -412,6 +420,16 @@ void db_close(db *d)
 	if ((s = pthread_mutex_destroy(&d->lock)) != 0)
 		log_error("db_close: the lock: %s", strerror(s));
 	free(d);
+}
+
+uint64_t db_generation(db *d)
+{
+	db_lock(d);
+	/* Rows changed since open, and rollbacks (their rows were counted,
+	 * their undoing is not): either grows with every change. */
+	uint64_t g = (uint64_t)sqlite3_total_changes64(d->conn) + d->rollbacks;
+	db_unlock(d);
+	return g;
 }
 
 void db_lock(db *d)
@@ -680,6 +698,7 @@ static void rollback_now(db *d)
 	int rc;
 
 	d->tx_err = 0;
+	d->rollbacks++;
 	if (sqlite3_get_autocommit(d->conn))
 		return;
 	rc = sqlite3_exec(d->conn, "ROLLBACK", NULL, NULL, NULL);

@@ -19,6 +19,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "flowyfs/dirpack.h"
 #include "flowyfs/fs.h"
 #include "flowyfs/handle.h"
 #include "flowyfs/inode.h"
@@ -163,34 +164,40 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	char *path = inode_path(F(req)->inodes, ino);
-	struct dirlist *l = xcalloc(1, sizeof *l);
-	dirlist_add(l, ".", S_IFDIR);
-	dirlist_add(l, "..", S_IFDIR);
-	const struct view *v = path ? route_find(path) : NULL;
-	int rc = !v ? -ENOENT : v->readdir ? v->readdir(F(req), path, l) : -ENOTDIR;
+	uint64_t gen = 0;
+	struct dirpack *p = path ? dirpack_kept(F(req), path, &gen) : NULL;
+	int rc = 0, kept = p != NULL, same = p != NULL;
+	if (!p) {
+		struct dirlist l = {0};
+		dirlist_add(&l, ".", S_IFDIR);
+		dirlist_add(&l, "..", S_IFDIR);
+		const struct view *v = path ? route_find(path) : NULL;
+		rc = !v ? -ENOENT : v->readdir ? v->readdir(F(req), path, &l) : -ENOTDIR;
+		if (rc >= 0 && l.more_n) {
+			p = dirpack_stream(&l); /* too big to pack */
+		} else if (rc >= 0) {
+			p = dirpack_build(&l);
+			kept = l.kept;
+			same = kept && dirpack_keep(path, gen, p);
+		}
+		dirlist_free(&l);
+	}
 	if (rc < 0) {
-		dirlist_free(l);
-		free(l);
 		fuse_reply_err(req, -rc);
 	} else {
 		struct fh *h = xcalloc(1, sizeof *h);
 		h->kind = FH_DIR;
 		h->fd = -1;
-		h->dir = l;
+		h->dir = p;
 		fi->fh = handle_add(h);
-		fi->cache_readdir = 0;
+		/* A kept listing may live in the kernel's cache; the copy it has
+		 * stays while the listing is the one it was handed last. */
+		fi->cache_readdir = kept;
+		fi->keep_cache = same;
 		if (fuse_reply_open(req, fi) != 0)
 			handle_remove(fi->fh);
 	}
 	free(path);
-}
-
-static uint64_t name_ino(const char *name)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 1099511628211ULL;
-	return h | 1;
 }
 
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -201,34 +208,12 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	struct dirlist *l = h->dir;
-	char *buf = xmalloc(size);
-	size_t used = 0;
-	char name[NAME_MAX + 1];
-	int rc = 0;
-	for (size_t i = (size_t)off; i < l->n + l->more_n; i++) {
-		const char *nm = i < l->n ? l->e[i].name : name;
-		struct stat st = {0};
-		if (i < l->n) {
-			st.st_ino = l->e[i].ino ? l->e[i].ino : name_ino(nm);
-			st.st_mode = l->e[i].mode;
-		} else {
-			rc = l->more(l->more_arg, i - l->n, name, sizeof name, &st.st_mode);
-			if (rc < 0)
-				break;
-			st.st_ino = name_ino(nm);
-		}
-		size_t need = fuse_add_direntry(req, buf + used, size - used,
-		                                 nm, &st, (off_t)i + 1);
-		if (need > size - used)
-			break;
-		used += need;
-	}
-	if (rc < 0 && !used)
-		fuse_reply_err(req, -rc);
+	const char *start;
+	ssize_t n = dirpack_read(h->dir, off, size, &start);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
 	else
-		fuse_reply_buf(req, buf, used);
-	free(buf);
+		fuse_reply_buf(req, start, (size_t)n);
 	handle_put(h);
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "flowyfs/dirpack.h"
 #include "flowyfs/handle.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
@@ -44,10 +45,7 @@ void handle_free(struct fh *h)
 	if (h->fd >= 0)
 		close(h->fd);
 	cas_reader_close(h->reader);
-	if (h->dir) {
-		dirlist_free(h->dir);
-		free(h->dir);
-	}
+	dirpack_free(h->dir);
 	free(h->buf);
 	free(h->path);
 	free(h);

@@ -16,6 +16,7 @@
 
 #include <cJSON.h>
 
+#include "flowyfs/gencache.h"
 #include "flowyfs/log.h"
 #include "flowyfs/util.h"
 #include "flowyfs/view.h"
@@ -350,4 +351,27 @@ int view_ctl_open(struct fh *h, int flags)
 	h->kind = FH_CTL;
 	h->direct_io = 1;
 	return 0;
+}
+
+int view_kept_attr(struct flowy *f, const char *path, struct view_attr *a)
+{
+	size_t len;
+	if (!gencache_len(path, db_generation(f->db), &len))
+		return 0;
+	a->mode = S_IFREG | 0444;
+	a->size = len;
+	a->mtime = util_now();
+	a->immutable = 0;
+	return 1;
+}
+
+char *view_kept_text(struct flowy *f, const char *path, uint64_t *gen)
+{
+	*gen = db_generation(f->db);
+	return gencache_get(path, *gen, NULL);
+}
+
+void view_keep(const char *path, uint64_t gen, const char *text)
+{
+	gencache_put(path, gen, text, strlen(text));
 }

@@ -145,6 +145,13 @@ char *util_fmt_double(char buf[UTIL_DOUBLE_LEN], double v)
 		strcpy(buf, v < 0 ? "-inf" : "inf");
 		return buf;
 	}
+	/* Integers below 1e15 print as their digits, which is what the search
+	 * below ends with; this is the common case (run ids, counts). -0
+	 * keeps its sign there, so it takes the long way. */
+	if (fabs(v) < 1e15 && v == (double)(long long)v && !(v == 0 && signbit(v))) {
+		snprintf(buf, UTIL_DOUBLE_LEN, "%lld", (long long)v);
+		return buf;
+	}
 	int prec = 1;
 	for (; prec < 17; prec++) {   /* 17 digits always read back */
 		snprintf(buf, UTIL_DOUBLE_LEN, "%.*g", prec, v);

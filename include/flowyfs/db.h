@@ -15,7 +15,7 @@
 
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 8
+#define DB_SCHEMA_VERSION 9
 
 /* Open (creating and migrating) the database at path. *err (malloc'd) says
  * what failed. */
@@ -24,6 +24,13 @@ void db_close(db *d);
 
 void db_lock(db *d);
 void db_unlock(db *d);
+
+/* A number that grows whenever the data may have changed: every row
+ * inserted, updated or deleted through d and every rolled-back
+ * transaction raise it. Equal numbers mean equal contents, so a view
+ * rendered from the database alone may be kept until it moves. Statements
+ * that change no row leave it. Takes the lock. */
+uint64_t db_generation(db *d);
 
 /* Errors. Every failed SQLite call is logged, its message kept for
  * db_errmsg(), and its code translated at this edge to -errno by

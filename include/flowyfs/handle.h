@@ -13,7 +13,7 @@
 
 #include "flowyfs/cas.h"
 
-struct dirlist;
+struct dirpack;
 
 enum fh_kind {
 	FH_BUF = 1,        /* a rendered buffer */
@@ -34,7 +34,7 @@ struct fh {
 	int written;       /* a write or truncate happened through this handle */
 	int refs;          /* handle.c: the table and the requests using it */
 	char *path;        /* set by the dispatcher */
-	struct dirlist *dir; /* FH_DIR */
+	struct dirpack *dir; /* FH_DIR: the listing, packed */
 	uint64_t ino;      /* set by the dispatcher: the node it was opened as */
 	int64_t run;       /* FH_WAIT: the run waited for */
 };

@@ -56,6 +56,9 @@ struct dirlist {
 	int (*more)(void *arg, size_t i, char *name, size_t cap, mode_t *mode);
 	void (*more_free)(void *arg);
 	void *more_arg;
+	int kept;      /* set by a view whose listing is a function of the
+	                  database alone: it is kept per generation and the
+	                  kernel may cache it (dirpack.h) */
 };
 
 void dirlist_add(struct dirlist *l, const char *name, mode_t mode);
@@ -111,6 +114,18 @@ char *view_cache_take(const char *path);
 /* When a->reuse and a fresh render of path is cached, fill a from it and
  * return 1; else 0 (the caller renders). */
 int view_cached_attr(struct view_attr *a, const char *path);
+/* Files rendered from the database alone (no clock, no file on disk)
+ * are kept per database generation (gencache.h), so a big view is
+ * rendered once per change of the store, not once per cat.
+ * view_kept_text returns path's kept text (a copy, caller frees) when the
+ * generation has not moved, else NULL; either way *gen is the generation
+ * to pass to view_keep with what the caller then renders (read before the
+ * render, so a change during it only makes the kept text look older).
+ * view_kept_attr fills a (as view_text_attr, mtime now) from a kept text
+ * without copying it: 1, or 0 when there is none. */
+char *view_kept_text(struct flowy *f, const char *path, uint64_t *gen);
+void view_keep(const char *path, uint64_t gen, const char *text);
+int view_kept_attr(struct flowy *f, const char *path, struct view_attr *a);
 /* Split path into at most n components (copied into buf); returns count. */
 int view_split(const char *path, char *buf, size_t bufsz, char **parts, int n);
 

@@ -144,6 +144,7 @@ static int art_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	int n = view_split(path, buf, sizeof buf, part, 3);
 	sqlite3_stmt *st = NULL;
 	db_lock(f->db);
+	l->kept = n <= 2; /* artifacts/, sha256/ and <p>/: the database's alone */
 	if (n == 1) {
 		dirlist_add(l, "sha256", S_IFDIR);
 		st = db_prepare(f->db, "SELECT DISTINCT pipeline FROM latest ORDER BY 1", "");

@@ -241,10 +241,17 @@ static void render_registry(struct flowy *f, const char *hex, struct strbuf *sb)
 	db_finish(f->db, st);
 }
 
-static char *render(struct flowy *f, const char *hex, enum lfile which)
+/* The file which of hex, at path: every one is a function of the
+ * database alone, so a text kept for this generation is taken as it is,
+ * and what is rendered is kept. NULL when flowyfs never saw hex. */
+static char *render(struct flowy *f, const char *path, const char *hex, enum lfile which)
 {
 	struct strbuf sb = {0};
 	struct origin o;
+	uint64_t gen;
+	char *kept = view_kept_text(f, path, &gen);
+	if (kept)
+		return kept;
 	if (origin_of(f, hex, &o) < 0)
 		return NULL;
 	if (which == L_PRODUCER) {
@@ -266,6 +273,7 @@ static char *render(struct flowy *f, const char *hex, enum lfile which)
 		seen_free(&seen);
 	}
 	origin_free(&o);
+	view_keep(path, gen, sb.buf ? sb.buf : "");
 	return strbuf_detach(&sb, NULL);
 }
 
@@ -327,9 +335,11 @@ static int getattr_locked(struct flowy *f, const char *path, struct lpath *lp,
 				rc = 0;
 			}
 		free_edges(names, hashes, n);
-	} else if (!view_cached_attr(a, path)) {
-		char *t = render(f, hex, lp->file);
-		view_generated_attr(a, path, t ? t : xstrdup(""));
+	} else {
+		if (!view_cached_attr(a, path) && !view_kept_attr(f, path, a)) {
+			char *t = render(f, path, hex, lp->file);
+			view_generated_attr(a, path, t ? t : xstrdup(""));
+		}
 		a->immutable = lp->file != L_DESCENDANTS && lp->file != L_REGISTRY;
 	}
 	origin_free(&o);
@@ -359,6 +369,7 @@ static int lineage_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	int rc = 0;
 	sqlite3_stmt *st = NULL;
 	db_lock(f->db);
+	l->kept = lp.n <= 2; /* lineage/, sha256/ and <p>/: the database's alone */
 	if (lp.n == 1) {
 		dirlist_add(l, "sha256", S_IFDIR);
 		st = db_prepare(f->db, "SELECT DISTINCT pipeline FROM latest ORDER BY 1", "");
@@ -410,12 +421,14 @@ static int lineage_open(struct flowy *f, const char *path, int flags, struct fh 
 		return -ENOENT;
 	if (lp.file == L_PARENTS || lp.file == L_CHILDREN)
 		return -EISDIR;
-	char *t = view_cache_take(path);
-	if (!t) {
-		db_lock(f->db);
-		t = render(f, lp.part[2], lp.file);
-		db_unlock(f->db);
-	}
+	db_lock(f->db);
+	uint64_t gen;
+	char *t = view_kept_text(f, path, &gen); /* of this generation: before the lookup's */
+	if (!t)
+		t = view_cache_take(path);
+	if (!t)
+		t = render(f, path, lp.part[2], lp.file);
+	db_unlock(f->db);
 	if (!t)
 		return -ENOENT;
 	view_text_fh(h, t);

@@ -31,7 +31,7 @@
 static int pipeline_has_runs(struct flowy *f, const char *p)
 {
 	db_lock(f->db);
-	int64_t c = db_int(f->db, 0, "SELECT EXISTS (SELECT 1 FROM runs WHERE pipeline=?)",
+	int64_t c = db_int(f->db, 0, "SELECT EXISTS(SELECT 1 FROM runs WHERE pipeline=?)",
 	                   "t", p);
 	db_unlock(f->db);
 	return c > 0;
@@ -40,8 +40,8 @@ static int pipeline_has_runs(struct flowy *f, const char *p)
 static int metric_exists(struct flowy *f, const char *p, const char *m)
 {
 	db_lock(f->db);
-	int64_t c = db_int(f->db, 0, "SELECT EXISTS (SELECT 1 FROM metrics m JOIN runs r ON "
-	                   "r.id = m.run_id WHERE m.name=? AND r.pipeline=?)", "tt", m, p);
+	int64_t c = db_int(f->db, 0, "SELECT EXISTS(SELECT 1 FROM metrics m JOIN runs r ON "
+	                   "r.id=m.run_id WHERE m.name=? AND r.pipeline=?)", "tt", m, p);
 	db_unlock(f->db);
 	return c > 0;
 }
@@ -136,7 +136,11 @@ static size_t row_of(const struct run_row *rows, size_t nrows, int64_t id)
 	return lo < nrows && rows[lo].id == id ? lo : nrows;
 }
 
-char *view_metrics_runs_tsv(struct flowy *f, const char *p, int64_t before, int64_t limit)
+/* runs.tsv of pipeline p: the newest limit runs (all: -1) below run
+ * before; *live says a row shows a run still going (its duration runs
+ * with the clock, so the text is not kept). */
+static char *render_runs_tsv(struct flowy *f, const char *p, int64_t before, int64_t limit,
+                             int *live)
 {
 	struct names params = {0}, metrics = {0};
 	struct run_row *rows = NULL;
@@ -160,6 +164,8 @@ char *view_metrics_runs_tsv(struct flowy *f, const char *p, int64_t before, int6
 		r->started = sqlite3_column_double(st, 2);
 		r->has_finished = sqlite3_column_type(st, 3) != SQLITE_NULL;
 		r->finished = sqlite3_column_double(st, 3);
+		if (r->has_started && !r->has_finished)
+			*live = 1;
 		r->paused = sqlite3_column_double(st, 5);
 		const unsigned char *cm = sqlite3_column_text(st, 6);
 		snprintf(r->commit, sizeof r->commit, "%s", cm ? (const char *)cm : "");
@@ -348,15 +354,32 @@ char *view_metrics_runs_tsv(struct flowy *f, const char *p, int64_t before, int6
 	return strbuf_detach(&sb, NULL);
 }
 
-static int render(struct flowy *f, const char *p, const char *name, char **out)
+char *view_metrics_runs_tsv(struct flowy *f, const char *p, int64_t before, int64_t limit)
 {
+	int live = 0;
+	return render_runs_tsv(f, p, before, limit, &live);
+}
+
+/* metrics/<p>/<name> at path: a text kept for this generation of the
+ * store, else rendered (and kept, unless it shows a live run; the .svg
+ * pictures are never kept). */
+static int render(struct flowy *f, const char *path, const char *p, const char *name,
+                  char **out)
+{
+	uint64_t gen;
+	if ((*out = view_kept_text(f, path, &gen)))
+		return 0;
 	if (!strcmp(name, "runs.tsv")) {
-		*out = view_metrics_runs_tsv(f, p, INT64_MAX, -1);
+		int live = 0;
+		*out = render_runs_tsv(f, p, INT64_MAX, -1, &live);
+		if (!live)
+			view_keep(path, gen, *out);
 		return 0;
 	}
 	if (!metric_exists(f, p, name))
 		return pictures_metric(f, p, name, 0, out); /* <m>.svg, or -ENOENT */
 	*out = render_metric(f, p, name);
+	view_keep(path, gen, *out);
 	return 0;
 }
 
@@ -374,10 +397,10 @@ static int metrics_getattr(struct flowy *f, const char *path, struct view_attr *
 		a->mode = S_IFDIR | 0555;
 		return 0;
 	}
-	if (view_cached_attr(a, path))
+	if (view_cached_attr(a, path) || view_kept_attr(f, path, a))
 		return 0;
 	char *text = NULL;
-	int rc = render(f, part[1], part[2], &text);
+	int rc = render(f, path, part[1], part[2], &text);
 	if (rc < 0)
 		return rc;
 	view_generated_attr(a, path, text);
@@ -392,18 +415,20 @@ static int metrics_readdir(struct flowy *f, const char *path, struct dirlist *l)
 		return -ENOTDIR;
 	if (n == 2)
 		dirlist_add(l, "runs.tsv", S_IFREG);
+	l->kept = 1; /* the database's alone */
 	db_lock(f->db);
+	/* Distinct names by skipping through the index from one to the next
+	 * (a few lookups per name, not a pass over every run or value). */
 	sqlite3_stmt *st = n == 1 ?
-		db_prepare(f->db, "SELECT DISTINCT pipeline FROM runs ORDER BY 1", "") :
-		/* Each metric name once, found by a walk from name to next
-		 * name down the index (not a read of every row), kept when a
-		 * run of the pipeline reported it. */
+		db_prepare(f->db, "WITH RECURSIVE p(name) AS (SELECT min(pipeline) FROM runs "
+		           "UNION ALL SELECT (SELECT min(pipeline) FROM runs WHERE pipeline > "
+		           "p.name) FROM p WHERE p.name IS NOT NULL) SELECT name FROM p WHERE "
+		           "name IS NOT NULL", "") :
 		db_prepare(f->db, "WITH RECURSIVE n(name) AS (SELECT min(name) FROM metrics "
 		           "UNION ALL SELECT (SELECT min(name) FROM metrics WHERE name > n.name) "
 		           "FROM n WHERE n.name IS NOT NULL) SELECT name FROM n WHERE name IS "
-		           "NOT NULL AND EXISTS (SELECT 1 FROM metrics m JOIN runs r ON "
-		           "r.id = m.run_id WHERE m.name = n.name AND r.pipeline = ?) ORDER BY 1",
-		           "t", part[1]);
+		           "NOT NULL AND EXISTS(SELECT 1 FROM metrics m JOIN runs r ON "
+		           "r.id=m.run_id WHERE m.name=n.name AND r.pipeline=?)", "t", part[1]);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		dirlist_add(l, (const char *)sqlite3_column_text(st, 0),
 		            n == 1 ? S_IFDIR : S_IFREG);
@@ -423,8 +448,12 @@ static int metrics_open(struct flowy *f, const char *path, int flags, struct fh 
 	int n = view_split(path, buf, sizeof buf, part, 3);
 	if (n != 3)
 		return n < 3 ? -EISDIR : -ENOENT;
-	char *text = view_cache_take(path);
-	int rc = text ? 0 : render(f, part[1], part[2], &text);
+	/* A kept text is of this very generation: better than the lookup's. */
+	uint64_t gen;
+	char *text = view_kept_text(f, path, &gen);
+	if (!text)
+		text = view_cache_take(path);
+	int rc = text ? 0 : render(f, path, part[1], part[2], &text);
 	if (rc < 0)
 		return rc;
 	view_text_fh(h, text);

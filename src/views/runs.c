@@ -762,7 +762,8 @@ static int runs_readdir(struct flowy *f, const char *path, struct dirlist *l)
 	sqlite3_stmt *st = NULL;
 	db_lock(f->db);
 	if (rp.n == 1) {
-		if (db_int(f->db, 0, "SELECT count(*) FROM runs", ""))
+		l->kept = 1; /* the database's alone */
+		if (db_int(f->db, 0, "SELECT EXISTS(SELECT 1 FROM runs)", ""))
 			dirlist_add(l, "latest", S_IFLNK);
 		st = db_prepare(f->db, "SELECT id FROM runs ORDER BY id", "");
 	} else if (rp.n == 3) {

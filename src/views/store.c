@@ -207,10 +207,16 @@ static int render_stats(struct flowy *f, char **out)
 	return rc;
 }
 
+/* stats, kept per generation of the store: the objects it counts are
+ * those the database records, and a recorded object does not change. */
 static int stats(struct flowy *f, char **out)
 {
+	uint64_t gen;
 	db_lock(f->db);
-	int rc = render_stats(f, out);
+	int rc = 0;
+	*out = view_kept_text(f, "store/stats", &gen);
+	if (!*out && !(rc = render_stats(f, out)))
+		view_keep("store/stats", gen, *out);
 	db_unlock(f->db);
 	return rc;
 }

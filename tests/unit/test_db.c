@@ -338,6 +338,40 @@ TEST(sqlite_codes_become_errno)
 	CHECK_INT(db_errno(SQLITE_ERROR), -EIO);
 }
 
+TEST(generation_moves_with_every_change)
+{
+	char *p = dbpath("gen.db"), *err = NULL;
+	db *d = NULL;
+	CHECK_INT(db_open(&d, p, &err), 0);
+	uint64_t g0 = db_generation(d);
+	db_lock(d);
+	CHECK_INT(db_int(d, -1, "SELECT count(*) FROM runs", ""), 0);
+	db_unlock(d);
+	CHECK_INT(db_generation(d), g0);            /* reading changes nothing */
+	int64_t id = 0;
+	CHECK_INT(db_run_create(d, &id, "demo", "ctl"), 0);
+	uint64_t g1 = db_generation(d);
+	CHECK(g1 > g0);
+	CHECK_INT(db_exec(d, "UPDATE runs SET status='x' WHERE id=?", "i", (int64_t)99), 0);
+	CHECK_INT(db_generation(d), g1);            /* no row matched */
+	CHECK_INT(db_exec(d, "UPDATE runs SET status='x' WHERE id=?", "i", id), 0);
+	uint64_t g2 = db_generation(d);
+	CHECK(g2 > g1);
+	/* A rolled-back change: the row is back as it was, the number moved. */
+	db_lock(d);
+	CHECK_INT(db_begin(d), 0);
+	CHECK_INT(db_exec(d, "DELETE FROM runs WHERE id=?", "i", id), 0);
+	db_rollback(d);
+	db_unlock(d);
+	uint64_t g3 = db_generation(d);
+	CHECK(g3 > g2);
+	db_lock(d);
+	CHECK_INT(db_int(d, -1, "SELECT count(*) FROM runs", ""), 1);
+	db_unlock(d);
+	db_close(d);
+	free(p);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -354,6 +388,7 @@ int main(void)
 	RUN(step_errors_seen_by_db_finish_doom_the_transaction);
 	RUN(get_int_and_text_tell_errors_from_no_row);
 	RUN(sqlite_codes_become_errno);
+	RUN(generation_moves_with_every_change);
 	util_rm_rf(dir);
 	return CHECK_DONE();
 }
