@@ -23,25 +23,10 @@ plan_n=${BENCH_PLAN:-1000}
 reps=${BENCH_REPS:-3}
 work=${BENCH_WORK:-200000}
 
-die() { echo "bench: $*" >&2; exit 1; }
+. "$here/bench/lib.sh" # now, sub, div, nap, row, arow, table, die, bench_workdir
 [ -x "$bin" ] || die "no daemon at $bin (run make first)"
-dir=$(mktemp -d /tmp/flowyengine.XXXXXX)
-store=$dir/store mnt=$dir/mnt
-mkdir -p "$store" "$mnt" "$dir/loop"
-pid=""
-cleanup() {
-	local rc=$?
-	if [ -n "$pid" ]; then
-		fusermount3 -u "$mnt" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	rm -rf "$dir"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-. "$here/bench/lib.sh" # now, sub, div, nap, row, arow, table
+bench_workdir flowyengine
+mkdir -p "$dir/loop"
 
 bench_mount "$dir/flowyfs.log" "$bin" --store "$store" -j 2 -f "$mnt"
 P=$mnt/pipelines

@@ -46,44 +46,19 @@ real_n=${BENCH_GC_REAL:-100}
 files_n=${BENCH_GC_FILES:-10}
 keep_n=${BENCH_GC_KEEP:-100}
 
-die() { echo "bench: $*" >&2; exit 1; }
+. "$here/bench/lib.sh" # now, sub, nap, arow, table, die, bench_workdir, bench_stop
 [ -x "$bin" ] || die "no daemon at $bin (run make first)"
 [ -x "$tool" ] || die "no $tool (make build/bench/store_tool)"
 [ "$real_n" -ge 1 ] && [ "$runs_n" -ge "$real_n" ] || die "need 1 <= BENCH_GC_REAL <= BENCH_GC_RUNS"
 tmp=/tmp
 [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm
-dir=${BENCH_DIR:-$(mktemp -d "$tmp/flowygc.XXXXXX")}
-store=$dir/store mnt=$dir/mnt
-mkdir -p "$store" "$mnt"
-pid=""
+bench_workdir flowygc "$tmp" "${BENCH_DIR:-}"
 stop() {
-	if [ -n "$pid" ]; then
-		fusermount3 -u "$mnt" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		pid=""
-	fi
+	bench_stop "$mnt" "$pid"
+	pid=""
 }
-cleanup() {
-	local rc=$?
-	stop
-	[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-. "$here/bench/lib.sh" # now, sub, nap, arow, table
-
-start() {
-	"$bin" --store "$store" -j 2 -f "$mnt" >> "$dir/flowyfs.log" 2>&1 &
-	pid=$!
-	for _ in $(seq 1 300); do
-		grep -q " $mnt fuse" /proc/mounts && return 0
-		kill -0 "$pid" 2>/dev/null || { cat "$dir/flowyfs.log" >&2; pid=""; die "daemon exited"; }
-		nap 0.02
-	done
-	die "mount did not appear"
-}
+start() { bench_mount "$dir/flowyfs.log" "$bin" --store "$store" -j 2 -f "$mnt"; }
 
 wait_run() { # wait_run ID: its final status
 	cat "$mnt/runs/$1/wait"

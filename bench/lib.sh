@@ -18,6 +18,12 @@
 #   bench_stop MNT PID
 #                  unmount MNT and wait for the daemon PID to exit (PID
 #                  empty: nothing to stop)
+#   die MSG...     "bench: MSG" on stderr, exit 1
+#   bench_workdir PREFIX [BASE [DIR]]
+#                  set dir (DIR, else a new directory BASE/PREFIX.XXXXXX,
+#                  BASE /tmp), store and mnt in it, pid empty; on exit the
+#                  daemon pid is stopped and dir removed (kept with
+#                  BENCH_KEEP=1)
 
 now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" -v p="${3:-6}" 'BEGIN { printf "%.*f", p, a - b }'; }
@@ -43,6 +49,23 @@ bench_mount() {
 	"$@" >> "$log" 2>&1 &
 	pid=$!
 	bench_mounted "$mnt" "$pid" "$log" || { pid=""; die "the daemon did not mount $mnt"; }
+}
+die() { echo "bench: $*" >&2; exit 1; }
+bench_workdir() {
+	dir=${3:-$(mktemp -d "${2:-/tmp}/$1.XXXXXX")}
+	mkdir -p "$dir"
+	dir=$(cd "$dir" && pwd)
+	store=$dir/store mnt=$dir/mnt
+	mkdir -p "$store" "$mnt"
+	pid=""
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+bench_cleanup() {
+	local rc=$?
+	bench_stop "$mnt" "$pid"
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $dir" >&2; else rm -rf "$dir"; fi
+	exit "$rc"
 }
 bench_stop() {
 	[ -n "$2" ] || return 0

@@ -43,24 +43,12 @@ points=${BENCH_POINTS:-20}
 reps=${BENCH_REPS:-3}
 settle=${BENCH_SETTLE:-3}
 
-die() { echo "bench: $*" >&2; exit 1; }
+. "$here/bench/lib.sh" # now, sub, min, nap, bench_mount, arow, table, die, bench_workdir
 [ -x "$bin" ] || die "no daemon at $bin (run make first)"
 for t in curl python3 fusermount3 awk; do
 	command -v "$t" >/dev/null || die "$t is not installed"
 done
-dir=$(mktemp -d /tmp/flowypics.XXXXXX)
-store=$dir/store mnt=$dir/mnt
-mkdir -p "$store" "$mnt"
-pid=""
-. "$here/bench/lib.sh" # now, sub, min, nap, bench_mount, bench_stop, arow, table
-cleanup() {
-	local rc=$?
-	bench_stop "$mnt" "$pid"
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $dir" >&2; else rm -rf "$dir"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir flowypics
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url=http://127.0.0.1:$port
