@@ -54,9 +54,9 @@ steps_of() {
 	done
 }
 
-# lines_of FILE N: FILE has at least N lines.
-lines_of() {
-	[ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]
+# ended_in_log FILE ID: the events log FILE has run ID's last event.
+ended_in_log() {
+	[ -f "$1" ] && grep -q "	run-succeeded	r	$2	" "$1"
 }
 
 # sql QUERY: a query on the store's database (the daemon must be stopped).
@@ -123,9 +123,9 @@ c/reason=input b changed"
 	cp "$BATS_TEST_DIRNAME/../../hooks/any.log" "$mnt/hooks/"
 	local id1 id2 out
 	id1=$(run_r)
-	wait_for "$RUN_WAIT" lines_of "$HOME/flowyfs-events.log" 11
+	wait_for "$RUN_WAIT" ended_in_log "$HOME/flowyfs-events.log" "$id1"
 	id2=$(run_r)
-	wait_for "$RUN_WAIT" lines_of "$HOME/flowyfs-events.log" 17
+	wait_for "$RUN_WAIT" ended_in_log "$HOME/flowyfs-events.log" "$id2"
 	expect_eq "$(grep "	$id2	" "$HOME/flowyfs-events.log" | cut -f2-)" "run-queued	r	$id2	-	queued
 run-started	r	$id2	-	running
 step-cached	r	$id2	a	cached
