@@ -437,7 +437,7 @@ echo "   local copy in $tree_local: $(sub "$(now)" "$t0" 1)s to create"
 fusermount3 -u "$mnt"
 wait "$pid" 2>/dev/null || true
 pid=""
-mount_daemon
+mount_daemon "$daemon_j"
 tdir=$mnt/artifacts/sha256/$hex_tree
 names=()
 for i in $(awk -v n="$tree_n" 'BEGIN { srand(3); for (k = 0; k < 201; k++) print 1 + int(rand() * n) }'); do
