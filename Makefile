@@ -147,14 +147,13 @@ test: unit unit-asan fuzz bats bats-asan $(if $(wildcard $(PJDFSTEST_SRC)/pjdfst
 
 # Each script prints its own table and appends its rows to BENCH_ROWS;
 # bench/summary.sh prints them all as one table with ok/MISS.
+BENCH_SCRIPTS := run engine slurm gc pictures
 bench: all build/bench/store_tool build/bench/exec_floor
-	@mkdir -p build/bench && : > build/bench/rows.tsv
-	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/run.sh
-	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/engine.sh
-	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/slurm.sh
-	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/gc.sh
-	BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/pictures.sh
-	bash bench/summary.sh build/bench/rows.tsv
+	@mkdir -p build/bench && : > build/bench/rows.tsv && : > build/bench/times.tsv
+	@set -e; for b in $(BENCH_SCRIPTS); do t0=$$(date +%s); \
+	  BENCH_ROWS=$(CURDIR)/build/bench/rows.tsv bash bench/$$b.sh; \
+	  printf '%s\t%s\n' "bench/$$b.sh" "$$(( $$(date +%s) - t0 ))" >> build/bench/times.tsv; done
+	bash bench/summary.sh build/bench/rows.tsv build/bench/times.tsv
 
 # The store's hash, put and a random-read probe as commands (bench/run.sh).
 build/bench/store_tool: bench/store_tool.c $(filter-out build/src/main.o,$(OBJS))

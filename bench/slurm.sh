@@ -3,12 +3,12 @@
 # single-node cluster (tests/slurm/cluster.sh, started and stopped here by
 # pid; `make bench` runs it last):
 #
-#   1. BENCH_SLURM_N (100) trivial independent steps on Slurm, from the
-#      publish of the pipeline to the end of its run, vs the same 100
+#   1. BENCH_SLURM_N (50) trivial independent steps on Slurm, from the
+#      publish of the pipeline to the end of its run, vs the same N
 #      trivial jobs submitted at once with `sbatch --wait` (ratio: the
 #      executor's per-step overhead; goal <= 1.5x), and the squeue calls
 #      the daemon made meanwhile.
-#   2. a foreach step over a BENCH_SLURM_ARRAY (500) element list param:
+#   2. a foreach step over a BENCH_SLURM_ARRAY (200) element list param:
 #      one job array; the time to submit it (sbatch calls, seconds) and to
 #      finish it.
 #
@@ -17,8 +17,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FLOWYFS_BIN:-$here/build/flowyfs}
-n=${BENCH_SLURM_N:-100}
-arr=${BENCH_SLURM_ARRAY:-500}
+n=${BENCH_SLURM_N:-50}
+arr=${BENCH_SLURM_ARRAY:-200}
 
 die() { echo "bench: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "no daemon at $bin (run make first)"
