@@ -61,6 +61,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/lib.sh" # now, sub, div, min, nap, die, row, arow, table, bench_mount, bench_stop
 bin=${FLOWYFS_BIN:-$here/build/flowyfs}
 tool=${STORE_TOOL:-$here/build/bench/store_tool}
 floor_tool=${EXEC_FLOOR:-$here/build/bench/exec_floor}
@@ -75,7 +76,6 @@ poll=${BENCH_POLL:-0.05}
 views_j=${BENCH_VIEWS_J:-2}
 fill_batch=${BENCH_FILL_BATCH:-500}
 
-die() { echo "bench: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "no daemon at $bin (run make first)"
 [ -x "$tool" ] || die "no store tool at $tool (run make build/bench/store_tool)"
 for t in zstd make fusermount3 dd awk openssl sha256sum; do
@@ -95,10 +95,7 @@ pid=""
 
 cleanup() {
 	local rc=$?
-	if [ -n "$pid" ]; then
-		fusermount3 -u "$mnt" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
+	bench_stop "$mnt" "$pid"
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then
 		echo "bench: kept $dir" >&2
 	else
@@ -110,9 +107,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- helpers -----------------------------------------------------------
-
-# now, sub, div, min, nap
-. "$here/bench/lib.sh"
 
 can_drop=0
 if [ -w /proc/sys/vm/drop_caches ]; then can_drop=1; fi

@@ -16,11 +16,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/lib.sh" # now, sub, div, min, nap, die, row, arow, table, bench_mount, bench_stop
 bin=${FLOWYFS_BIN:-$here/build/flowyfs}
 n=${BENCH_SLURM_N:-50}
 arr=${BENCH_SLURM_ARRAY:-200}
 
-die() { echo "bench: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "no daemon at $bin (run make first)"
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null; then
 	echo "bench/slurm.sh: slurm-wlm is not installed; skipped"
@@ -32,10 +32,7 @@ mkdir -p "$store" "$mnt" "$shared" "$dir/cluster" "$dir/bin" "$dir/plain"
 pid=""
 cleanup() {
 	local rc=$?
-	if [ -n "$pid" ]; then
-		fusermount3 -u "$mnt" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
+	bench_stop "$mnt" "$pid"
 	bash "$here/tests/slurm/cluster.sh" stop "$dir/cluster"
 	rm -rf "$dir"
 	exit "$rc"
@@ -43,7 +40,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-. "$here/bench/lib.sh" # now, sub, div, nap, row, arow, table
 
 bash "$here/tests/slurm/cluster.sh" start "$dir/cluster" || die "the cluster did not start"
 export SLURM_CONF=$dir/cluster/slurm.conf
