@@ -2,7 +2,10 @@
  * vcs.c - libgit2: the store's history of pipelines and the git state of
  * workdirs. Trees are built straight from the snapshot directory with
  * treebuilders (no index, no checkout), so committing costs one blob write
- * per new file content and nothing for unchanged ones.
+ * per new file content and nothing for unchanged ones. A commit of many
+ * new files (a pipeline seen for the first time, or rewritten) is written
+ * into memory first and lands as one pack, not a loose object (a file of
+ * its own) per blob.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +15,8 @@
 #include <sys/stat.h>
 
 #include <git2.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
 
 #include "flowyfs/cas.h"
 #include "flowyfs/util.h"
@@ -19,6 +24,7 @@
 
 struct vcs {
 	git_repository *repo;
+	char *path;
 };
 
 static char *git_err(const char *what)
@@ -69,6 +75,7 @@ int vcs_open(vcs **out, const char *path, char **err)
 	}
 	*out = xcalloc(1, sizeof **out);
 	(*out)->repo = repo;
+	(*out)->path = xstrdup(path);
 	return 0;
 }
 
@@ -78,6 +85,7 @@ void vcs_close(vcs *v)
 		return;
 	git_repository_free(v->repo);
 	git_libgit2_shutdown();
+	free(v->path);
 	free(v);
 }
 
@@ -152,15 +160,107 @@ out:
 	return rc;
 }
 
+/* Commit the tree of dir on repo as the next commit of ref (with parent,
+ * or none); the ref is left alone when update_ref is 0. */
+static int make_commit(git_repository *repo, git_oid *commit_id, const char *ref,
+                       const git_oid *tree_id, git_commit *parent,
+                       const char *message, int update_ref)
+{
+	git_tree *tree = NULL;
+	git_signature *sig = NULL;
+	int rc = git_tree_lookup(&tree, repo, tree_id) < 0 ||
+	         git_signature_now(&sig, "flowyfs", "flowyfs@localhost") < 0 ||
+	         git_commit_create_v(commit_id, repo, update_ref ? ref : NULL, sig, sig,
+	                             NULL, message, tree, parent ? 1 : 0, parent) < 0
+		? -EIO : 0;
+	git_signature_free(sig);
+	git_tree_free(tree);
+	return rc;
+}
+
+/* Write everything the commit needs into memory (a second handle on the
+ * repository, whose object database has a mempack in front), then the
+ * lot as one pack; the ref moves only once the pack is in place, and only
+ * if it still points where it did (the parent, or nowhere). */
+static int commit_packed(vcs *v, git_oid *commit_id, const char *ref, const char *dir,
+                         const char *message, char **err)
+{
+	git_repository *repo = NULL;
+	git_odb *odb = NULL;
+	git_odb_backend *mem = NULL;
+	git_commit *parent = NULL;
+	git_reference *moved = NULL;
+	git_odb_writepack *wp = NULL;
+	git_buf pack = {0};
+	git_indexer_progress stats = {0};
+	git_oid tree_id, head;
+	const char *what = "cannot open the history";
+	int rc = -EIO, has_head = 0;
+
+	if (git_repository_open_bare(&repo, v->path) < 0 ||
+	    git_repository_odb(&odb, repo) < 0 || git_mempack_new(&mem) < 0)
+		goto out;
+	if (git_odb_add_backend(odb, mem, 999) < 0) {
+		mem->free(mem);
+		mem = NULL;
+		goto out;
+	}
+	what = "cannot write the pipeline tree";
+	if (write_tree(repo, &tree_id, dir) < 0)
+		goto out;
+	has_head = git_reference_name_to_id(&head, repo, ref) == 0;
+	if (has_head && git_commit_lookup(&parent, repo, &head) == 0 &&
+	    git_oid_equal(git_commit_tree_id(parent), &tree_id)) {
+		git_oid_cpy(commit_id, &head);
+		rc = 0; /* unchanged: what memory holds is already stored */
+		goto out;
+	}
+	what = "cannot commit the pipeline";
+	if (make_commit(repo, commit_id, ref, &tree_id, parent, message, 0) < 0)
+		goto out;
+	what = "cannot write the history pack";
+	if (git_mempack_dump(&pack, repo, mem) < 0 ||
+	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
+	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 ||
+	    wp->commit(wp, &stats) < 0)
+		goto out;
+	what = "cannot move the pipeline's branch";
+	if (git_reference_create_matching(&moved, v->repo, ref, commit_id, 1,
+	                                  has_head ? &head : NULL, message) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc < 0)
+		*err = git_err(what);
+	if (wp)
+		wp->free(wp);
+	git_buf_dispose(&pack);
+	git_reference_free(moved);
+	git_commit_free(parent);
+	if (mem && git_mempack_reset(mem) < 0 && !rc) {
+		*err = git_err("cannot free the history's memory");
+		rc = -EIO;
+	}
+	git_odb_free(odb); /* frees mem too, which the odb owns */
+	git_repository_free(repo);
+	return rc;
+}
+
 int vcs_commit_dir(vcs *v, char out[41], const char *pipeline, const char *dir,
-                   const char *message, char **err)
+                   size_t nfiles, const char *message, char **err)
 {
 	git_oid tree_id, commit_id;
-	git_tree *tree = NULL;
 	git_commit *parent = NULL;
-	git_signature *sig = NULL;
 	char *ref = xasprintf("refs/heads/%s", pipeline);
-	int rc = write_tree(v->repo, &tree_id, dir);
+	int rc;
+	if (nfiles >= VCS_PACK_FROM) {
+		rc = commit_packed(v, &commit_id, ref, dir, message, err);
+		if (!rc)
+			git_oid_tostr(out, 41, &commit_id);
+		free(ref);
+		return rc;
+	}
+	rc = write_tree(v->repo, &tree_id, dir);
 	if (rc < 0) {
 		*err = git_err("cannot write the pipeline tree");
 		goto out;
@@ -172,19 +272,13 @@ int vcs_commit_dir(vcs *v, char out[41], const char *pipeline, const char *dir,
 		git_oid_tostr(out, 41, &head);
 		goto out;
 	}
-	if (git_tree_lookup(&tree, v->repo, &tree_id) < 0 ||
-	    git_signature_now(&sig, "flowyfs", "flowyfs@localhost") < 0 ||
-	    git_commit_create_v(&commit_id, v->repo, ref, sig, sig, NULL, message, tree,
-	                        parent ? 1 : 0, parent) < 0) {
+	if ((rc = make_commit(v->repo, &commit_id, ref, &tree_id, parent, message, 1)) < 0) {
 		*err = git_err("cannot commit the pipeline");
-		rc = -EIO;
 		goto out;
 	}
 	git_oid_tostr(out, 41, &commit_id);
 out:
-	git_signature_free(sig);
 	git_commit_free(parent);
-	git_tree_free(tree);
 	free(ref);
 	return rc;
 }

@@ -14,10 +14,16 @@ typedef struct vcs vcs;
 int vcs_open(vcs **out, const char *path, char **err);
 void vcs_close(vcs *v);
 
+#include <stddef.h>
+
+/* From this many new files on, a commit's objects are written as one pack. */
+#define VCS_PACK_FROM 64
+
 /* Commit directory dir as the new state of branch pipeline; out gets the
- * commit id (40 hex + NUL). Unchanged content returns the current head. */
+ * commit id (40 hex + NUL). Unchanged content returns the current head.
+ * nfiles: how many of dir's files are new since the last commit (at most). */
 int vcs_commit_dir(vcs *v, char out[41], const char *pipeline, const char *dir,
-                   const char *message, char **err);
+                   size_t nfiles, const char *message, char **err);
 
 struct vcs_workdir {
 	char commit[41];      /* "" when the repository has no commit */

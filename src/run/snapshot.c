@@ -50,6 +50,7 @@ struct walk {
 	const int *stop;
 	struct codefile *code;
 	size_t ncode;
+	size_t ncopied;                /* files copied, not linked from prev */
 };
 
 struct snapshots *snapshot_cache_new(void)
@@ -167,6 +168,7 @@ static int walk_dir(struct walk *w, const char *src, const char *dst, const char
 				memcpy(c.hex, p->hex, sizeof c.hex);
 			} else if (to) {
 				rc = util_copy_file(from, to, st.st_mode, w->stop);
+				w->ncopied++;
 				if (!rc)
 					rc = cas_hash_file_stop(c.hex, to, w->stop);
 			} else {
@@ -268,7 +270,8 @@ int snapshot_take(struct snapshots *c, struct flowy *f, const char *pipeline,
 	}
 	out->ndeflt = snapshot_default_code(out->code, out->ncode, &out->deflt);
 	char *msg = xasprintf("run %lld of %s", (long long)run, pipeline), *err = NULL;
-	if (vcs_commit_dir(f->vcs, out->commit, pipeline, out->dir, msg, &err) < 0) {
+	if (vcs_commit_dir(f->vcs, out->commit, pipeline, out->dir, w.ncopied, msg,
+	                   &err) < 0) {
 		log_error("run %lld: %s", (long long)run, err);
 		out->commit[0] = '\0';
 	}

@@ -1,0 +1,193 @@
+/* test_vcs.c - the store's pipeline history: a commit of many new files
+ * lands as one pack (no loose objects), a commit of a few as loose
+ * objects; both read back through libgit2 with the right contents and
+ * parent; an unchanged directory returns the current head. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "check.h"
+#include "flowyfs/util.h"
+#include "flowyfs/vcs.h"
+
+static char dir[] = "/tmp/flowyfs-test-vcs-XXXXXX";
+
+static char *at(const char *rel)
+{
+	return xasprintf("%s/%s", dir, rel);
+}
+
+/* Files in dir/rel whose name ends with suffix. */
+static int count_files(const char *rel, const char *suffix)
+{
+	char *p = at(rel);
+	DIR *d = opendir(p);
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		size_t len = strlen(e->d_name), sl = strlen(suffix);
+		n += e->d_name[0] != '.' && len >= sl && !strcmp(e->d_name + len - sl, suffix);
+	}
+	if (d)
+		closedir(d);
+	free(p);
+	return n;
+}
+
+/* Loose objects: the files in the two-hex-digit directories of objects/. */
+static int count_loose(void)
+{
+	char *p = at("history.git/objects");
+	DIR *d = opendir(p);
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (strlen(e->d_name) == 2 && e->d_name[0] != '.') {
+			char *sub = xasprintf("history.git/objects/%s", e->d_name);
+			n += count_files(sub, "");
+			free(sub);
+		}
+	if (d)
+		closedir(d);
+	free(p);
+	return n;
+}
+
+/* The blob at path in commit hex, as a string ("" when missing). */
+static char *blob_at(const char *hex, const char *path, char *parent_out)
+{
+	git_repository *repo = NULL;
+	git_oid id;
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	git_tree_entry *e = NULL;
+	git_blob *b = NULL;
+	char *r = xstrdup("");
+	char *git = at("history.git");
+	if (git_repository_open_bare(&repo, git) == 0 && git_oid_fromstr(&id, hex) == 0 &&
+	    git_commit_lookup(&c, repo, &id) == 0 && git_commit_tree(&t, c) == 0 &&
+	    git_tree_entry_bypath(&e, t, path) == 0 &&
+	    git_blob_lookup(&b, repo, git_tree_entry_id(e)) == 0) {
+		free(r);
+		r = xstrndup(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+	}
+	if (parent_out) {
+		parent_out[0] = '\0';
+		if (c && git_commit_parentcount(c) == 1)
+			git_oid_tostr(parent_out, 41, git_commit_parent_id(c, 0));
+	}
+	git_blob_free(b);
+	git_tree_entry_free(e);
+	git_tree_free(t);
+	git_commit_free(c);
+	git_repository_free(repo);
+	free(git);
+	return r;
+}
+
+static int write_files(const char *sub, int n, const char *tag)
+{
+	char *d = at(sub);
+	int rc = mkdir(d, 0755) < 0 && errno != EEXIST;
+	for (int i = 0; !rc && i < n; i++) {
+		char *p = xasprintf("%s/s%04d.json", d, i);
+		char *body = xasprintf("{\"run\": \"echo %s %d\"}\n", tag, i);
+		rc = util_put_file(p, body, strlen(body));
+		free(body);
+		free(p);
+	}
+	free(d);
+	return rc;
+}
+
+TEST(many_new_files_land_as_one_pack)
+{
+	vcs *v = NULL;
+	char *err = NULL, *git = at("history.git"), *snap = at("snap1");
+	char c1[41], c2[41], c3[41], parent[41];
+	CHECK_INT(vcs_open(&v, git, &err), 0);
+	CHECK_INT(write_files("snap1", 200, "a"), 0);
+	CHECK_INT(vcs_commit_dir(v, c1, "p", snap, 200, "run 1 of p", &err), 0);
+	CHECK_INT(strlen(c1), 40);
+	CHECK_INT(count_files("history.git/objects/pack", ".pack"), 1);
+	CHECK_INT(count_files("history.git/objects/pack", ".idx"), 1);
+	CHECK_INT(count_loose(), 0); /* nothing loose */
+	char *b = blob_at(c1, "s0123.json", parent);
+	CHECK_STR(b, "{\"run\": \"echo a 123\"}\n");
+	CHECK_STR(parent, "");
+	free(b);
+
+	/* Unchanged: the head comes back, nothing is written. */
+	CHECK_INT(vcs_commit_dir(v, c2, "p", snap, 200, "run 2 of p", &err), 0);
+	CHECK_STR(c2, c1);
+	CHECK_INT(count_files("history.git/objects/pack", ".pack"), 1);
+
+	/* One file changed, told as one new file: a loose blob, tree, commit. */
+	char *one = at("snap1/s0007.json");
+	CHECK_INT(util_put_file(one, "changed\n", 8), 0);
+	free(one);
+	CHECK_INT(vcs_commit_dir(v, c3, "p", snap, 1, "run 3 of p", &err), 0);
+	CHECK(strcmp(c3, c1) != 0);
+	CHECK_INT(count_files("history.git/objects/pack", ".pack"), 1);
+	CHECK_INT(count_loose(), 3);
+	b = blob_at(c3, "s0007.json", parent);
+	CHECK_STR(b, "changed\n");
+	CHECK_STR(parent, c1);
+	free(b);
+	b = blob_at(c3, "s0008.json", NULL);
+	CHECK_STR(b, "{\"run\": \"echo a 8\"}\n");
+	free(b);
+	vcs_close(v);
+	free(snap);
+	free(git);
+	free(err);
+}
+
+TEST(a_packed_commit_follows_the_branch)
+{
+	vcs *v = NULL;
+	char *err = NULL, *git = at("history.git"), *snap = at("snap2");
+	char head[41], c[41], parent[41];
+	CHECK_INT(vcs_open(&v, git, &err), 0);
+	CHECK_INT(write_files("snap2", 100, "b"), 0);
+	CHECK_INT(vcs_commit_dir(v, head, "q", snap, 100, "run 1 of q", &err), 0);
+	CHECK_INT(write_files("snap2", 100, "c"), 0);
+	CHECK_INT(vcs_commit_dir(v, c, "q", snap, 100, "run 2 of q", &err), 0);
+	char *b = blob_at(c, "s0099.json", parent);
+	CHECK_STR(b, "{\"run\": \"echo c 99\"}\n");
+	CHECK_STR(parent, head);
+	free(b);
+	/* The branch names the new commit. */
+	git_repository *repo = NULL;
+	git_oid id;
+	char tip[41] = "";
+	CHECK_INT(git_repository_open_bare(&repo, git), 0);
+	CHECK_INT(git_reference_name_to_id(&id, repo, "refs/heads/q"), 0);
+	git_oid_tostr(tip, sizeof tip, &id);
+	git_repository_free(repo);
+	CHECK_STR(tip, c);
+	vcs_close(v);
+	free(snap);
+	free(git);
+	free(err);
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	git_libgit2_init();
+	RUN(many_new_files_land_as_one_pack);
+	RUN(a_packed_commit_follows_the_branch);
+	git_libgit2_shutdown();
+	util_rm_rf(dir);
+	return CHECK_DONE();
+}
