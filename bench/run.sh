@@ -14,6 +14,9 @@
 #      (vs `make -j1`) and re-check with nothing changed (vs `make -q`);
 #      beside them the floor of one step's start (build/bench/exec_floor:
 #      posix_spawn of sh, as make does, and the daemon's isolated start).
+#      The daemon's store and scratch (--scratch) and make's directories
+#      are all in the bench directory, and nothing there is deleted before
+#      the daemon's run (see the chain part for why).
 #   4. (part tree) a directory artifact of 1,000,000 empty files (a tree
 #      object stored by build/bench/store_tool): stat of one entry in a
 #      fresh daemon (the tree's index is loaded then) and of 200 more (each
@@ -198,7 +201,8 @@ obj() { # the object file of a hash: objects/ab/<rest>[.zst|.tree]
 
 # mount_daemon J: serve the store on mnt with -j J.
 mount_daemon() {
-	bench_mount "$dir/flowyfs.log" "$bin" --store "$store" -j "$1" -f "$mnt"
+	bench_mount "$dir/flowyfs.log" "$bin" --store "$store" --scratch "$dir/scratch" \
+		-j "$1" -f "$mnt"
 }
 # remount J: the same store again, with -j J (a no-op when the daemon
 # already has it).
@@ -354,14 +358,21 @@ for ((i = 2; i <= chain_n; i++)); do
 		"$o" "$p" "$o" > "$stage/$(printf 's%04d' "$i").json"
 done
 
+# Nothing is deleted before the daemon's run: on ext4 without a journal
+# (as here) a deleted inode is not reused for a minute or more, and every
+# create in its block group first walks past all such inodes, so a chain
+# measured right after another one's files were removed pays for them.
+# Each rep of make (and of the floor below) gets a directory of its own,
+# all next to the daemon's store and scratch, and all stay until the end.
 make_cold="" make_q=""
-for _ in $(seq 1 "$reps"); do
-	rm -f "$mk"/o[0-9]*
-	t0=$(now); make -s -C "$mk" -f chain.mk -j1 > /dev/null; t1=$(now)
+for r in $(seq 1 "$reps"); do
+	mkdir "$mk/rep$r"
+	cp "$mk/chain.mk" "$mk/rep$r/"
+	t0=$(now); make -s -C "$mk/rep$r" -f chain.mk -j1 > /dev/null; t1=$(now)
 	make_cold=$(min "$make_cold" "$(sub "$t1" "$t0")")
 done
 for _ in $(seq 1 "$reps"); do
-	t0=$(now); make -q -C "$mk" -f chain.mk; t1=$(now)
+	t0=$(now); make -q -C "$mk/rep1" -f chain.mk; t1=$(now)
 	make_q=$(min "$make_q" "$(sub "$t1" "$t0")")
 done
 
@@ -370,15 +381,12 @@ done
 # mount namespace of its own, store and scratch covered: exec.c).
 floor_spawn="" floor_iso="" floor_fsync=""
 if [ -x "$floor_tool" ]; then
-	for _ in $(seq 1 "$reps"); do
-		rm -rf "$dir/floor"
-		floor_spawn=$(min "$floor_spawn" "$("$floor_tool" spawn "$dir/floor" "$chain_n")")
-		rm -rf "$dir/floor"
-		floor_iso=$(min "$floor_iso" "$("$floor_tool" isolated "$dir/floor" "$chain_n")")
-		rm -rf "$dir/floor"
-		floor_fsync=$(min "$floor_fsync" "$("$floor_tool" fsync "$dir/floor" "$chain_n")")
+	mkdir -p "$dir/floor"
+	for r in $(seq 1 "$reps"); do
+		floor_spawn=$(min "$floor_spawn" "$("$floor_tool" spawn "$dir/floor/spawn$r" "$chain_n")")
+		floor_iso=$(min "$floor_iso" "$("$floor_tool" isolated "$dir/floor/iso$r" "$chain_n")")
+		floor_fsync=$(min "$floor_fsync" "$("$floor_tool" fsync "$dir/floor/fsync$r" "$chain_n")")
 	done
-	rm -rf "$dir/floor"
 fi
 
 sync
