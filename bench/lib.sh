@@ -51,6 +51,31 @@ bench_mount() {
 	bench_mounted "$mnt" "$pid" "$log" || { pid=""; die "the daemon did not mount $mnt"; }
 }
 die() { echo "bench: $*" >&2; exit 1; }
+# bench_fs DIR GIB INODES: as root (unless BENCH_FS=host), make DIR a fresh
+# ext4 file system (with its journal, as mkfs.ext4 makes it) in a sparse
+# image beside it, so that every contestant meets the same disk: a host
+# file system's history changes what creating files costs there (ext4
+# without a journal skips every inode freed in the last minutes, one
+# lookup each, on each create). Sets bench_fs_note; bench_fs_release
+# undoes it (unmount, remove the image).
+bench_fs_img=""
+bench_fs_note="the host file system"
+bench_fs() {
+	bench_fs_note="the host file system of $1"
+	[ "${BENCH_FS:-ext4}" != host ] && [ "$(id -u)" = 0 ] || return 0
+	command -v mkfs.ext4 >/dev/null || return 0
+	local img=$1.img
+	truncate -s "${2}G" "$img" &&
+		mkfs.ext4 -q -F -N "$3" -E lazy_itable_init=1,nodiscard "$img" &&
+		mount -o loop "$img" "$1" || { rm -f "$img"; return 0; }
+	bench_fs_img=$img
+	bench_fs_note="a fresh ext4 (journal) in $img, ${2} GiB sparse"
+}
+bench_fs_release() {
+	[ -n "$bench_fs_img" ] || return 0
+	umount "${bench_fs_img%.img}" && rm -f "$bench_fs_img"
+	bench_fs_img=""
+}
 bench_workdir() {
 	dir=${3:-$(mktemp -d "${2:-/tmp}/$1.XXXXXX")}
 	mkdir -p "$dir"

@@ -92,21 +92,26 @@ else
 	dir=$(mktemp -d /tmp/flowybench.XXXXXX)
 fi
 dir=$(cd "$dir" && pwd)
-store=$dir/store mnt=$dir/mnt data=$dir/data mk=$dir/make
-mkdir -p "$store" "$mnt" "$data" "$mk"
 pid=""
-
 cleanup() {
 	local rc=$?
 	bench_stop "$mnt" "$pid"
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		echo "bench: kept $dir" >&2
+		echo "bench: kept $dir${bench_fs_img:+ (still mounted from $bench_fs_img)}" >&2
 	else
+		bench_fs_release || rc=1
 		rm -rf "$dir"
 	fi
 	exit "$rc"
 }
 trap cleanup EXIT
+# Everything below happens on a file system of its own (bench_fs): 16 GiB
+# and 3,000,000 inodes hold the artifacts, their copies and the tree
+# part's million local files.
+[ -n "${BENCH_DIR:-}" ] || bench_fs "$dir" 16 3000000
+store=$dir/store mnt=$dir/mnt data=$dir/data mk=$dir/make
+mkdir -p "$store" "$mnt" "$data" "$mk"
+
 trap 'exit 130' INT TERM
 
 # --- helpers -----------------------------------------------------------
@@ -217,7 +222,7 @@ remount() {
 }
 mount_daemon 1
 
-echo "flowyfs bench: $(uname -r), $(nproc) CPUs, dir $dir"
+echo "flowyfs bench: $(uname -r), $(nproc) CPUs, dir $dir on $bench_fs_note"
 echo "  big ${big_mb} MiB, text ${text_mb} MiB, chain ${chain_n} steps, best of ${reps}"
 [ "$can_drop" = 1 ] || echo "  not root: cold reads skipped"
 

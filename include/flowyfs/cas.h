@@ -107,13 +107,29 @@ struct cas_tmp {
 	int fd;
 	char name[64];  /* named temp in tmp/, else "" */
 };
+/* Objects published before they were made durable: their descriptors,
+ * each fsync'd (and closed) by cas_syncs_flush, which must come before
+ * anything that names them is committed. */
+struct cas_syncs {
+	int *fd;
+	size_t n, cap;
+};
+/* fsync and close every descriptor held; 0 or the first -errno (all are
+ * closed either way). */
+int cas_syncs_flush(struct cas_syncs *s);
+/* Flush, then free the list itself. */
+int cas_syncs_free(struct cas_syncs *s);
+
 /* Create a temp object (t->fd open read-write); 0 or -errno. */
 int cas_tmp_create(cas *c, struct cas_tmp *t);
 /* Give the finished temp its final name hex+suffix: fsync it, then link
- * it in without ever replacing (an existing object of that kind wins).
- * The temp is gone afterwards whatever happens; 0 or -errno. */
+ * it in without ever replacing (an existing object of that kind wins,
+ * unless its size says it is not this content: what a crash before its
+ * fsync leaves, which is replaced). With later, it is linked at once and
+ * its fsync left to cas_syncs_flush(later). The temp is gone afterwards
+ * whatever happens; 0 or -errno. */
 int cas_tmp_commit(cas *c, struct cas_tmp *t, const char *hex,
-                   const char *suffix, enum cas_kind kind);
+                   const char *suffix, enum cas_kind kind, struct cas_syncs *later);
 /* Throw the temp away (no-op once committed or dropped). */
 void cas_tmp_drop(cas *c, struct cas_tmp *t);
 

@@ -27,6 +27,9 @@ struct cas_put_opts {
 	/* Leave out entry name of directory rel ("" for the top); NULL: none. */
 	int (*skip)(const char *rel, const char *name, void *arg);
 	void *skip_arg;
+	/* Publish each object before its fsync, left to cas_syncs_flush(later)
+	 * (NULL: fsync first). */
+	struct cas_syncs *later;
 };
 
 /* Store name (a file or a directory, recursively), relative to the

@@ -44,6 +44,7 @@ struct flowy {
 	vcs *vcs;             /* <store>/history.git: versions of pipelines */
 	inode_table *inodes;
 	struct sched *sched;
+	struct syncer *syncer;     /* fsyncs steps' outputs (run.c); NULL: inline */
 	struct catalog *catalog;
 	struct watch *watch;
 	struct events *events; /* subscribers to state changes */

@@ -12,6 +12,7 @@
 
 struct cas;
 enum cas_kind;
+struct cas_syncs;
 
 /* Where a put reads from: a file descriptor or memory. */
 struct ingest_src {
@@ -22,6 +23,7 @@ struct ingest_src {
 	uint64_t size;             /* sparse fd: the file size */
 	const int *stop;           /* set (by another thread): -ECANCELED */
 	size_t chunk;              /* bytes a chunk, 0 for CAS_FRAME */
+	struct cas_syncs *later;   /* publish before the fsync (cas_tmp_commit) */
 	/* filled in by ingest_put */
 	size_t pos;
 	uint64_t off, data;

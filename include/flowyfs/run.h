@@ -35,6 +35,7 @@
 #include "flowyfs/snapshot.h"
 #include "flowyfs/step.h"
 #include "flowyfs/steplog.h"
+#include "flowyfs/syncer.h"
 
 struct executor;
 struct sjob;
@@ -108,6 +109,14 @@ struct run {
 	size_t settled0;
 	char *workdir_code;       /* workdir commit (+dirty hash), or NULL */
 	int batch;                /* a transaction is open (db lock held) */
+	struct run_pend {         /* records not written yet (run.c) */
+		size_t i;
+		const char *status;   /* the step's end; NULL: it started */
+	} *pend;
+	size_t npend, pend_cap;
+	struct cas_syncs syncs;   /* outputs published, not yet fsync'd */
+	struct sync_job sync;     /* the syncer's job for the first nsub of pend */
+	size_t nsub;
 	size_t running;           /* processes running */
 	size_t remote;            /* of them, on a remote executor (no slot) */
 	int started;              /* it has left `queued` */

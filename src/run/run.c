@@ -36,6 +36,7 @@
 #include "flowyfs/recheck.h"
 #include "flowyfs/record.h"
 #include "flowyfs/run.h"
+#include "flowyfs/syncer.h"
 #include "flowyfs/util.h"
 #include "flowyfs/vcs.h"
 #include "flowyfs/workspace.h"
@@ -444,6 +445,11 @@ void run_free(struct run *r)
 	free(r->pos);
 	free(r->cand);
 	free(r->live);
+	free(r->pend);
+	if (r->nsub)
+		syncer_check(r->f->syncer, &r->sync, 1);
+	if (cas_syncs_free(&r->syncs) < 0)
+		log_error("run %lld: cannot make its last outputs durable", (long long)r->id);
 	if (r->deps)
 		dag_deps_free(r->deps, r->ndeps, r->p->n_steps);
 	snapshot_release(&r->snap);
@@ -511,17 +517,11 @@ static void mark_started(struct run *r)
 
 static void parent_check(struct run *r, size_t i);
 
-static void step_finish(struct run *r, size_t i, enum step_state st, const char *status)
+/* Step i's end into its row, and its events. */
+static void step_record_end(struct run *r, size_t i, const char *status)
 {
 	struct srun *s = &r->s[i];
 	char *changed = xcalloc(s->def->n_outputs + 1, 1);
-	if (!r->end)
-		mark_started(r);
-	s->state = st;
-	s->finished = util_now();
-	settled(r, i);
-	if (s->error)
-		steplog_note(&s->log, "%s", s->error);
 	int rc = record_step_end(r, i, status, changed);
 	if (rc < 0 && !r->batch) {
 		/* Make room and try once more (outside a batch, which the failure
@@ -551,6 +551,108 @@ static void step_finish(struct run *r, size_t i, enum step_state st, const char 
 	free(changed);
 	/* Scratch stays until the run ends: deleting it here makes the file
 	 * system search harder for free inodes on the very next creates. */
+}
+
+/* Step i (started) into its row, and its event. */
+static void step_record_running(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	int rc = record_step_running(r, i);
+	if (rc < 0)
+		record_failed(r, rc, s->def->name);
+	if (s->parent < 0)
+		events_emit(r->f, &(struct event){.kind = EV_STEP_STARTED,
+		                                  .pipeline = r->pipeline, .run = r->id,
+		                                  .step = s->def->name, .status = "running"});
+}
+
+/* Recording off the critical path: a step that started, and a step whose
+ * process ended well, are recorded once the scheduler's pass has started
+ * whatever can run next, in one transaction, and only after the outputs
+ * they name are durable: the syncer thread fsyncs them meanwhile, and its
+ * wake-up brings the scheduler back to write the rows. So the next
+ * process waits for neither the disk nor the database. Every other record
+ * writes what is pending first (waiting for the syncer if need be): rows
+ * and events keep the order in which things happened. */
+static void pend_add(struct run *r, size_t i, const char *status)
+{
+	if (r->npend == r->pend_cap) {
+		r->pend_cap = r->pend_cap ? 2 * r->pend_cap : 8;
+		r->pend = xrealloc(r->pend, r->pend_cap * sizeof *r->pend);
+	}
+	r->pend[r->npend++] = (struct run_pend){i, status};
+}
+
+/* Write the first n pending records (one transaction) and drop them. */
+static void record_pending(struct run *r, size_t n)
+{
+	int own = !r->batch;
+	batch_begin(r);
+	for (size_t k = 0; k < n; k++) {
+		const struct run_pend *p = &r->pend[k];
+		if (p->status)
+			step_record_end(r, p->i, p->status);
+		else
+			step_record_running(r, p->i);
+	}
+	memmove(r->pend, r->pend + n, (r->npend - n) * sizeof *r->pend);
+	r->npend -= n;
+	if (own)
+		batch_end(r);
+}
+
+/* Write what is pending whose outputs are durable. The outputs go to the
+ * syncer thread (f->syncer) and their records wait for it, unless all is
+ * set: then everything is written now, the outputs fsync'd here. */
+static void run_flush_some(struct run *r, int all)
+{
+	struct syncer *sy = r->f->syncer;
+	if (r->nsub) { /* the first nsub wait for the syncer's job */
+		if (syncer_check(sy, &r->sync, all) != SYNC_DONE)
+			return;
+		if (r->sync.rc < 0)
+			record_failed(r, r->sync.rc, "the steps' outputs");
+		r->sync.state = SYNC_IDLE;
+		size_t n = r->nsub;
+		r->nsub = 0;
+		record_pending(r, n);
+	}
+	if (!r->npend)
+		return;
+	if (r->syncs.n && sy && !all) {
+		r->nsub = r->npend;
+		syncer_submit(sy, &r->sync, &r->syncs);
+		return;
+	}
+	int rc = cas_syncs_flush(&r->syncs);
+	if (rc < 0)
+		record_failed(r, rc, "the steps' outputs");
+	record_pending(r, r->npend);
+}
+
+static void run_flush(struct run *r)
+{
+	run_flush_some(r, 1);
+}
+
+/* Step i settled: its state, end time, what it lets go next. */
+static void step_settle(struct run *r, size_t i, enum step_state st)
+{
+	struct srun *s = &r->s[i];
+	if (!r->end)
+		mark_started(r);
+	s->state = st;
+	s->finished = util_now();
+	settled(r, i);
+	if (s->error)
+		steplog_note(&s->log, "%s", s->error);
+}
+
+static void step_finish(struct run *r, size_t i, enum step_state st, const char *status)
+{
+	run_flush(r);
+	step_settle(r, i, st);
+	step_record_end(r, i, status);
 }
 
 /* ---- starting and ending a process ------------------------------------ */
@@ -611,14 +713,12 @@ static int start_process(struct run *r, size_t i, int prepare)
 	if (s->in_when)
 		return 0;
 	mark_started(r);
-	rc = record_step_running(r, i);
-	if (rc < 0)
-		record_failed(r, rc, s->def->name);
-	if (s->parent >= 0)
-		return 0;
-	events_emit(r->f, &(struct event){.kind = EV_STEP_STARTED, .pipeline = r->pipeline,
-	                                  .run = r->id, .step = s->def->name,
-	                                  .status = "running"});
+	if (s->parent >= 0) { /* tasks: at once (their step's state is read back) */
+		run_flush(r);
+		step_record_running(r, i);
+	} else {
+		pend_add(r, i, NULL);
+	}
 	return 0;
 }
 
@@ -707,7 +807,12 @@ static void step_exited(struct run *r, size_t i)
 	if (!rc) {
 		if (!s->exec->remote) /* its outputs are in the store now */
 			workspace_recycle(r, i);
-		step_finish(r, i, S_DONE, "succeeded");
+		if (s->parent >= 0) {
+			step_finish(r, i, S_DONE, "succeeded");
+		} else {
+			step_settle(r, i, S_DONE);
+			pend_add(r, i, "succeeded");
+		}
 		return;
 	}
 	if (rc != -ECANCELED && !r->end && s->attempts <= s->def->retries) {
@@ -1023,6 +1128,7 @@ void run_advance(struct run *r, int *slots)
 	for (size_t t = r->p->n_steps; t < r->nunits; t++)
 		if (r->s[t].state == S_PENDING)
 			consider_task(r, t, slots);
+	run_flush_some(r, 0);
 }
 
 int run_settled(struct run *r)
@@ -1147,6 +1253,7 @@ void run_set_paused(struct run *r, int paused)
 
 void run_stop(struct run *r, const char *end, const char *why)
 {
+	run_flush(r);
 	int rc = recheck_abandon(r);
 	if (rc < 0)
 		record_failed(r, rc, "its steps");
@@ -1183,6 +1290,7 @@ void run_stop(struct run *r, const char *end, const char *why)
 
 void run_end(struct run *r)
 {
+	run_flush(r);
 	size_t n = r->p->n_steps;
 	const char *end = r->end;
 	if (!end) {

@@ -28,6 +28,7 @@
 #include "flowyfs/run.h"
 #include "flowyfs/sched.h"
 #include "flowyfs/snapshot.h"
+#include "flowyfs/syncer.h"
 #include "flowyfs/util.h"
 #include "flowyfs/workspace.h"
 
@@ -76,6 +77,11 @@ void sched_wake(struct flowy *f)
 	uint64_t one = 1;
 	if (f->sched && write(f->sched->wake_fd, &one, sizeof one) < 0)
 		log_debug("wake: %s", strerror(errno));
+}
+
+static void wake_sched(void *arg)
+{
+	sched_wake(arg);
 }
 
 /* Bytes free for an unprivileged writer on the file system of path, or
@@ -583,6 +589,10 @@ int sched_start(struct flowy *f)
 	*strrchr(f->scratch_cover, '/') = '\0';
 	f->snapshots = snapshot_cache_new();
 	f->sched = sc;
+	int src = syncer_start(&f->syncer, wake_sched, f);
+	if (src < 0)
+		log_error("no syncer thread (%s): outputs are made durable inline",
+		          strerror(-src));
 	pthread_cond_init(&sc->work_cv, NULL);
 	events_subscribe(f->events, on_event, sc);
 	int rc = -pthread_create(&sc->capturer, NULL, capturer_main, f);
@@ -594,6 +604,8 @@ int sched_start(struct flowy *f)
 		pthread_join(sc->capturer, NULL);
 	}
 	if (rc) {
+		syncer_stop(f->syncer);
+		f->syncer = NULL;
 		close(sc->wake_fd);
 		pthread_cond_destroy(&sc->work_cv);
 		pthread_mutex_destroy(&sc->lock);
@@ -626,6 +638,8 @@ void sched_stop(struct flowy *f)
 	sched_wake(f);
 	pthread_join(sc->capturer, NULL);
 	pthread_join(sc->thread, NULL);
+	syncer_stop(f->syncer); /* after the runs: each waited for its job */
+	f->syncer = NULL;
 	close(sc->wake_fd);
 	for (struct trigger *t = sc->triggers, *next; t; t = next) {
 		next = t->next;

@@ -148,7 +148,9 @@ static int reuse_linked_artifact(struct run *r, size_t i, size_t o, int outfd)
 
 /* Hash and commit every declared output; 0 or -errno with s->error set.
  * out/ must still be the directory prepare_scratch made; every output is
- * read through its fd (see cas_put_at), as the steps' user. */
+ * read through its fd (see cas_put_at), as the steps' user. The objects
+ * are published at once (the next step may read them) and made durable
+ * by the run's next record (run.c), before any row names them. */
 int stepio_outputs(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
@@ -173,7 +175,7 @@ int stepio_outputs(struct run *r, size_t i)
 	}
 	struct cas_put_opts opts = {
 		.as_user = r->uid != geteuid(), .uid = r->uid, .gid = r->gid,
-		.stop = &r->abort_io,
+		.stop = &r->abort_io, .later = &r->syncs,
 	};
 	for (size_t o = 0; !rc && o < s->def->n_outputs; o++) {
 		const char *name = s->def->outputs[o];

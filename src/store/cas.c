@@ -357,7 +357,23 @@ int cas_obj_stored(cas *c, const char *hex, enum cas_kind kind)
 /* Found: its mtime becomes now (the put that found it counts as writing
  * it, which a gc that began earlier respects). An object whose time
  * cannot be set counts as absent: the put then writes a temp and finds
- * it again at the link, which costs time but loses nothing. */
+ * it again at the link, which costs time but loses nothing. So does an
+ * empty one (other than the empty content's), which the put replaces. */
+/* The hash of no bytes: the one content whose object is empty. */
+#define EMPTY_HEX "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* Is name an object that may be used: there, and not emptied by a crash
+ * between its publish and its fsync (only the empty content is empty)?
+ * Its time is set to now when it is. */
+static int usable(cas *c, const char *name, const char *hex)
+{
+	struct stat st;
+	if (fstatat(c->dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    (st.st_size == 0 && strcmp(hex, EMPTY_HEX)))
+		return 0;
+	return utimensat(c->dfd, name, NULL, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 int cas_obj_exists(cas *c, const char *hex, enum cas_kind kind)
 {
 	static const char *const blob[] = { "", ".zst" };
@@ -365,11 +381,11 @@ int cas_obj_exists(cas *c, const char *hex, enum cas_kind kind)
 
 	if (kind == CAS_TREE) {
 		cas_obj_name(name, hex, ".tree");
-		return utimensat(c->dfd, name, NULL, AT_SYMLINK_NOFOLLOW) == 0;
+		return usable(c, name, hex);
 	}
 	for (size_t i = 0; i < sizeof blob / sizeof *blob; i++) {
 		cas_obj_name(name, hex, blob[i]);
-		if (utimensat(c->dfd, name, NULL, AT_SYMLINK_NOFOLLOW) == 0)
+		if (usable(c, name, hex))
 			return 1;
 	}
 	return 0;
@@ -385,42 +401,121 @@ static int shard_make(cas *c, const char *hex)
 	return errno == EEXIST ? 0 : -errno;
 }
 
-/* Give the finished temp its final name: fsync it, then link it in without
- * ever replacing (an existing object with this name wins). The temp is
- * gone afterwards whatever happens. */
-int cas_tmp_commit(cas *c, struct cas_tmp *t, const char *hex,
-                      const char *suffix, enum cas_kind kind)
+/* What a name in the store holds, against the temp t: 1 this content
+ * (its mtime refreshed for a running gc), 0 no such object, -1 a damaged
+ * one, which a crash between its publish and its fsync leaves: empty, or
+ * (raw and tree objects, whose size is their content's) of another size.
+ * A compressed object of another size may be an older encoding: kept. */
+static int same_object(cas *c, const struct cas_tmp *t, const char *name,
+                       const char *suffix)
 {
-	char name[CAS_NAME_LEN], proc[64];
+	struct stat have, want;
+	if (fstatat(c->dfd, name, &have, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (fstat(t->fd, &want) < 0)
+		return 1; /* cannot tell: trust it, as before */
+	if (have.st_size != want.st_size &&
+	    (have.st_size == 0 || strcmp(suffix, ".zst")))
+		return -1;
+	(void)utimensat(c->dfd, name, NULL, AT_SYMLINK_NOFOLLOW); /* as cas_obj_exists */
+	return 1;
+}
+
+/* Link the temp under name (never replacing what is there). */
+static int link_tmp(cas *c, const struct cas_tmp *t, int dirfd, const char *name)
+{
+	char proc[64];
+	if (t->name[0])
+		return linkat(c->tmpfd, t->name, dirfd, name, 0) < 0 ? -errno : 0;
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->fd);
+	if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	int rc = -errno;
+	/* No /proc: AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH. */
+	if (rc == -ENOENT && linkat(t->fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	return rc;
+}
+
+/* Put the temp in place of the damaged object at name: linked under a
+ * name of its own in tmp/, then renamed over it. */
+static int replace_damaged(cas *c, const struct cas_tmp *t, const char *name)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof tmp, "fix.%ld.%lu", (long)getpid(),
+	         atomic_fetch_add(&tmp_seq, 1));
+	int rc = link_tmp(c, t, c->tmpfd, tmp);
+	if (!rc && renameat(c->tmpfd, tmp, c->dfd, name) < 0) {
+		rc = -errno;
+		unlinkat(c->tmpfd, tmp, 0);
+	}
+	return rc;
+}
+
+int cas_tmp_commit(cas *c, struct cas_tmp *t, const char *hex,
+                   const char *suffix, enum cas_kind kind, struct cas_syncs *later)
+{
+	char name[CAS_NAME_LEN];
 	int rc = 0;
 
-	if (cas_obj_exists(c, hex, kind))
+	cas_obj_name(name, hex, suffix);
+	int same = same_object(c, t, name, suffix);
+	if (same > 0 || (same == 0 && cas_obj_exists(c, hex, kind)))
 		goto out;
-	if (fsync(t->fd) < 0) {
+	if (!later && fsync(t->fd) < 0) {
 		rc = -errno;
 		goto out;
 	}
 	rc = shard_make(c, hex);
 	if (rc < 0)
 		goto out;
-	cas_obj_name(name, hex, suffix);
-	if (t->name[0]) {
-		if (linkat(c->tmpfd, t->name, c->dfd, name, 0) < 0)
-			rc = -errno;
+	if (same < 0) {
+		rc = replace_damaged(c, t, name);
 	} else {
-		snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->fd);
-		if (linkat(AT_FDCWD, proc, c->dfd, name, AT_SYMLINK_FOLLOW) < 0) {
-			rc = -errno;
-			/* No /proc: AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH. */
-			if (rc == -ENOENT &&
-			    linkat(t->fd, "", c->dfd, name, AT_EMPTY_PATH) == 0)
-				rc = 0;
-		}
+		rc = link_tmp(c, t, c->dfd, name);
+		if (rc == -EEXIST)
+			rc = 0;  /* somebody stored the same content meanwhile */
 	}
-	if (rc == -EEXIST)
-		rc = 0;  /* somebody stored the same content meanwhile */
+	if (!rc && later) { /* keep the descriptor for the fsync */
+		if (later->n == later->cap) {
+			later->cap = later->cap ? 2 * later->cap : 16;
+			int *fd = realloc(later->fd, later->cap * sizeof *fd);
+			if (!fd) {
+				rc = fsync(t->fd) < 0 ? -errno : 0; /* no room: at once */
+				goto out;
+			}
+			later->fd = fd;
+		}
+		later->fd[later->n++] = t->fd;
+		if (t->name[0])
+			unlinkat(c->tmpfd, t->name, 0);
+		t->fd = -1;
+		t->name[0] = '\0';
+	}
 out:
 	cas_tmp_drop(c, t);
+	return rc;
+}
+
+int cas_syncs_flush(struct cas_syncs *s)
+{
+	int rc = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (fsync(s->fd[i]) < 0 && !rc)
+			rc = -errno;
+		if (close(s->fd[i]) < 0 && !rc)
+			rc = -errno;
+	}
+	s->n = 0;
+	return rc;
+}
+
+int cas_syncs_free(struct cas_syncs *s)
+{
+	int rc = cas_syncs_flush(s);
+	free(s->fd);
+	s->fd = NULL;
+	s->cap = 0;
 	return rc;
 }
 

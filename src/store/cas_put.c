@@ -45,7 +45,8 @@ int cas_put_buf(cas *c, char out[CAS_HEX_LEN + 1], const void *buf, size_t len)
 static int put_fd(cas *c, char out[CAS_HEX_LEN + 1], int fd, const struct stat *st,
                   const struct cas_put_opts *o, uint64_t *size_out)
 {
-	struct ingest_src s = { .fd = fd, .stop = o ? o->stop : NULL };
+	struct ingest_src s = { .fd = fd, .stop = o ? o->stop : NULL,
+	                        .later = o ? o->later : NULL };
 
 	if ((uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size) {
 		s.sparse = 1;
@@ -353,7 +354,7 @@ static int walk_dir(struct walk *w, int dfd, const char *rel,
 	}
 	{
 		struct ingest_src s = { .fd = -1, .mem = (const unsigned char *)text.buf,
-		                        .len = text.len };
+		                        .len = text.len, .later = w->o ? w->o->later : NULL };
 		rc = ingest_put(w->c, out, &s, CAS_TREE, NULL);
 		if (rc < 0)
 			walk_err(w, rc, "%s/%s: %s", w->disp, rel, strerror(-rc));

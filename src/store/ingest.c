@@ -426,7 +426,7 @@ int ingest_put(cas *c, char out[CAS_HEX_LEN + 1], struct ingest_src *s,
 		cas_hex_of(out, md);
 	}
 	rc = cas_tmp_commit(c, &t, out,
-	                kind == CAS_TREE ? ".tree" : p->zst ? ".zst" : "", kind);
+	                kind == CAS_TREE ? ".tree" : p->zst ? ".zst" : "", kind, s->later);
 	if (rc == 0 && size_out)
 		*size_out = total;
 out:

@@ -779,6 +779,96 @@ TEST(test_failed_put_leaves_nothing)
 	free(data);
 }
 
+/* A put told to leave the fsync for later publishes the object at once and
+ * hands over its descriptor; the flush fsyncs and closes it. */
+TEST(test_put_later_publishes_before_the_sync)
+{
+	char hex[CAS_HEX_LEN + 1], want[CAS_HEX_LEN + 1], p[512];
+	struct cas_syncs later = {0};
+	struct cas_put_opts o = {.later = &later};
+	enum cas_kind kind;
+	cas *c = NULL;
+
+	CHECK_INT(write_file("later.txt", "published first\n", 16, 0644), 0);
+	path_of(p, sizeof p, "later.txt");
+	cas_hash_buf(want, "published first\n", 16);
+	CHECK_INT(cas_open(&c, store), 0);
+	CHECK_INT(cas_put_path(c, hex, &kind, p, NULL, &o, NULL), 0);
+	CHECK_STR(hex, want);
+	CHECK(obj_exists(hex, ""));
+	CHECK_INT(later.n, 1);
+	int fd = later.fd[0];
+	CHECK(fcntl(fd, F_GETFD) >= 0);
+	/* the same content again: already there, nothing more to sync */
+	CHECK_INT(cas_put_path(c, hex, &kind, p, NULL, &o, NULL), 0);
+	CHECK_INT(later.n, 1);
+	CHECK_INT(cas_syncs_flush(&later), 0);
+	CHECK_INT(later.n, 0);
+	CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF);
+	CHECK_INT(cas_syncs_free(&later), 0);
+	cas_close(c);
+}
+
+/* What a crash between publish and fsync leaves (an empty object under its
+ * name) is replaced by the next put of that content; a compressed object
+ * of another (non-zero) size is taken as an older encoding and kept. */
+TEST(test_damaged_object_is_replaced)
+{
+	char hex[CAS_HEX_LEN + 1], obj[512];
+	struct stat st;
+	cas *c = NULL;
+
+	CHECK_INT(cas_open(&c, store), 0);
+	CHECK_INT(cas_put_buf(c, hex, "lost to a power cut\n", 20), 0);
+	snprintf(obj, sizeof obj, "%s/%.2s/%s", store, hex, hex + 2);
+	CHECK_INT(truncate(obj, 0), 0);
+	CHECK_INT(cas_put_buf(c, hex, "lost to a power cut\n", 20), 0);
+	CHECK_INT(stat(obj, &st), 0);
+	CHECK_INT(st.st_size, 20);
+	char back[32] = {0};
+	int fd = open(obj, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_INT(read(fd, back, sizeof back), 20);
+	close(fd);
+	CHECK_STR(back, "lost to a power cut\n");
+
+	/* a .zst object of another size stays as it is */
+	size_t len = 2 * CAS_FRAME;
+	char *text = malloc(len);
+	for (size_t i = 0; i < len; i++)
+		text[i] = "flowyfs compresses this\n"[i % 24];
+	CHECK_INT(cas_put_buf(c, hex, text, len), 0);
+	snprintf(obj, sizeof obj, "%s/%.2s/%s.zst", store, hex, hex + 2);
+	CHECK_INT(stat(obj, &st), 0);
+	off_t zsize = st.st_size;
+	CHECK_INT(truncate(obj, zsize + 7), 0);
+	CHECK_INT(cas_put_buf(c, hex, text, len), 0);
+	CHECK_INT(stat(obj, &st), 0);
+	CHECK_INT(st.st_size, zsize + 7);
+	CHECK_INT(truncate(obj, 0), 0); /* but an empty one is replaced */
+	CHECK_INT(cas_put_buf(c, hex, text, len), 0);
+	CHECK_INT(stat(obj, &st), 0);
+	CHECK_INT(st.st_size, zsize);
+	free(text);
+	cas_close(c);
+}
+
+/* A store is opened with its 256 shard directories. */
+TEST(test_open_makes_every_shard)
+{
+	char d[512];
+	struct stat st;
+	cas *c = NULL;
+
+	CHECK_INT(cas_open(&c, store), 0);
+	for (int i = 0; i < 256; i++) {
+		snprintf(d, sizeof d, "%s/%02x", store, i);
+		CHECK_INT(stat(d, &st), 0);
+		CHECK(S_ISDIR(st.st_mode));
+	}
+	cas_close(c);
+}
+
 int main(void)
 {
 	umask(022);
@@ -801,6 +891,9 @@ int main(void)
 	RUN(test_stat_missing);
 	RUN(test_tree_malformed);
 	RUN(test_failed_put_leaves_nothing);
+	RUN(test_put_later_publishes_before_the_sync);
+	RUN(test_damaged_object_is_replaced);
+	RUN(test_open_makes_every_shard);
 
 	rm_rf(base);
 	return CHECK_DONE();
