@@ -580,11 +580,17 @@ time_views() {
 	t0=$(now); ls "$mnt/runs" > /dev/null; t1=$(now)
 	first_ls=$(awk -v s="$(sub "$t1" "$t0")" 'BEGIN { printf "%.1f", s * 1000 }')
 	views_notes+=("at ${n} runs, the first read after a change: runs.tsv ${first_tsv} ms, ls runs/ ${first_ls} ms")
-	# The same ls of a local directory of as many entries, for scale.
-	mkdir -p "$dir/ls.$n"
-	(cd "$dir/ls.$n" && seq 1 "$n" | xargs touch)
-	views_notes+=("a local directory of ${n} files: ls $(ms ls "$dir/ls.$n") ms, readdir $(rd "$dir/ls.$n") ms")
-	rm -rf "$dir/ls.$n"
+	# The same ls of a local directory holding the same names, for scale:
+	# what ls itself costs to sort and print them.
+	local v local_ls=""
+	for v in runs "runs/$mid/steps/train" lineage/sha256 artifacts/sha256; do
+		mkdir -p "$dir/ls.local"
+		(cd "$dir/ls.local" && ls "$mnt/$v" | xargs touch)
+		local_ls+="${local_ls:+, }ls ${v/$mid/<mid>}/ $(ms ls "$dir/ls.local") ms"
+		[ "$v" != runs ] || local_ls+=" (readdir $(rd "$dir/ls.local") ms)"
+		rm -rf "$dir/ls.local"
+	done
+	views_notes+=("the same names in a local directory: $local_ls")
 	views_notes+=("daemon RSS at ${n} runs: $(rss_mib) MiB (VmRSS)")
 }
 # rd DIR: the best of reps whole reads of DIR (opendir, readdir to the
