@@ -54,6 +54,10 @@
 #   BENCH_POLL      seconds between polls of a run's status     (0.05)
 #   BENCH_DIR       scratch directory (default: mktemp under /tmp); it must
 #                   be on the same disk as the local-disk baseline
+#   BENCH_FS=host   work in that directory on the host's file system; by
+#                   default (as root, without BENCH_DIR) the directory is a
+#                   fresh ext4 of its own, a sparse image beside it
+#                   (bench_fs in bench/lib.sh)
 #   BENCH_KEEP=1    keep BENCH_DIR afterwards
 #   BENCH_STRICT=1  exit 1 when a target is missed
 #   FLOWYFS_BIN     the daemon (default: build/flowyfs of this repo)
