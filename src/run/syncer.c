@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,7 +58,13 @@ int syncer_start(struct syncer **out, void (*wake)(void *), void *arg)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->done, NULL);
+	/* Created with every signal blocked: a SIGTERM for the process must
+	 * reach a thread that acts on it (the FUSE loop's), not this one. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int rc = pthread_create(&s->thread, NULL, syncer_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
 		pthread_cond_destroy(&s->done);
 		pthread_cond_destroy(&s->work);
