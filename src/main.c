@@ -549,7 +549,7 @@ int main(int argc, char **argv)
 {
 	umask(0);
 	struct options o = {0};
-	struct flowy f = {0};
+	struct flowy f = {.main_thread = pthread_self()};
 	int lock_fd = -1, rc = 1, http_fd = -1;
 	struct http *http = NULL;
 	struct prerender *pre = NULL;

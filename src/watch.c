@@ -139,8 +139,12 @@ static void check_mount(struct flowy *f, struct watch *ws)
 	if (hostfs_mount_info(f->mnt, &mi) == -ENOENT || mi.dev != f->mnt_dev) {
 		log_info("%s was unmounted: stopping", f->mnt);
 		__atomic_store_n(&f->unmounted, 1, __ATOMIC_RELAXED);
-		if (kill(getpid(), SIGTERM) < 0)
-			log_error("cannot stop: %s", strerror(errno));
+		/* To the FUSE loop's own thread: a signal for the process may be
+		 * taken by any thread, and the loop only ends when its thread
+		 * is woken (libfuse's handler just marks the session). */
+		int rc = pthread_kill(f->main_thread, SIGTERM);
+		if (rc)
+			log_error("cannot stop: %s", strerror(rc));
 	}
 }
 

@@ -5,6 +5,7 @@
 #ifndef FLOWYFS_FLOWY_H
 #define FLOWYFS_FLOWY_H
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "flowyfs/cas.h"
@@ -27,6 +28,7 @@ struct flowy {
 	dev_t mnt_dev;        /* its device, once mounted (from mountinfo) */
 	unsigned long mnt_flags; /* its mount flags (MS_NOSUID, ...) */
 	int unmounted;        /* the mount went away (watch.c saw it) */
+	pthread_t main_thread; /* runs the FUSE loop: the one a stop signals */
 	char *pipelines_dir;  /* <store>/pipelines: backing files of pipelines/ */
 	char *runs_dir;       /* <store>/runs: logs, metrics, params per run */
 	char *hooks_dir;      /* <store>/hooks: backing files of hooks/ */
