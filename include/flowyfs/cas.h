@@ -107,17 +107,18 @@ struct cas_tmp {
 	int fd;
 	char name[64];  /* named temp in tmp/, else "" */
 };
-/* Objects published before they were made durable: their descriptors,
- * each fsync'd (and closed) by cas_syncs_flush, which must come before
- * anything that names them is committed. */
+/* Objects published before they were made durable: how many, and a
+ * descriptor on their file system (the store's, not owned). One syncfs
+ * makes them all durable (cas_syncs_flush), which must come before
+ * anything that names them is committed: one flush of the disk for a
+ * batch of objects, and no descriptor held per object. */
 struct cas_syncs {
-	int *fd;
-	size_t n, cap;
+	int fd;
+	size_t n;
 };
-/* fsync and close every descriptor held; 0 or the first -errno (all are
- * closed either way). */
+/* syncfs when anything is pending; 0 or -errno. */
 int cas_syncs_flush(struct cas_syncs *s);
-/* Flush, then free the list itself. */
+/* The same (nothing to free: kept for the owners' symmetry). */
 int cas_syncs_free(struct cas_syncs *s);
 
 /* Create a temp object (t->fd open read-write); 0 or -errno. */
@@ -125,8 +126,8 @@ int cas_tmp_create(cas *c, struct cas_tmp *t);
 /* Give the finished temp its final name hex+suffix: fsync it, then link
  * it in without ever replacing (an existing object of that kind wins,
  * unless its size says it is not this content: what a crash before its
- * fsync leaves, which is replaced). With later, it is linked at once and
- * its fsync left to cas_syncs_flush(later). The temp is gone afterwards
+ * fsync leaves, which is replaced). With later, it is linked at once,
+ * without its fsync: cas_syncs_flush(later) makes it durable. The temp is gone afterwards
  * whatever happens; 0 or -errno. */
 int cas_tmp_commit(cas *c, struct cas_tmp *t, const char *hex,
                    const char *suffix, enum cas_kind kind, struct cas_syncs *later);

@@ -114,7 +114,7 @@ struct run {
 		const char *status;   /* the step's end; NULL: it started */
 	} *pend;
 	size_t npend, pend_cap;
-	struct cas_syncs syncs;   /* outputs published, not yet fsync'd */
+	struct cas_syncs syncs;   /* outputs published, not yet durable */
 	struct sync_job sync;     /* the syncer's job for the first nsub of pend */
 	size_t nsub;
 	size_t running;           /* processes running */

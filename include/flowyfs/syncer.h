@@ -1,8 +1,8 @@
 /*
- * syncer.h - a thread that makes published objects durable (fsync) while
- * the scheduler goes on: a run hands it the descriptors of the outputs
- * its steps published, and records the rows naming them only once the
- * job is done, so no step waits for the disk before the next one starts.
+ * syncer.h - a thread that makes published objects durable (syncfs) while
+ * the scheduler goes on: a run hands it the count of outputs its steps
+ * published, and records the rows naming them only once the job is done,
+ * so no step waits for the disk before the next one starts.
  */
 #ifndef FLOWYFS_SYNCER_H
 #define FLOWYFS_SYNCER_H
@@ -14,7 +14,7 @@ struct syncer;
 enum sync_state { SYNC_IDLE, SYNC_QUEUED, SYNC_DONE };
 
 struct sync_job {
-	struct cas_syncs fds;      /* what to fsync and close (owned once queued) */
+	struct cas_syncs fds;      /* what to make durable (moved in when queued) */
 	enum sync_state state;     /* read and written under the syncer's lock */
 	int rc;                    /* the first failure (-errno), or 0 */
 	struct sync_job *next;     /* the syncer's queue */

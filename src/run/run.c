@@ -448,8 +448,10 @@ void run_free(struct run *r)
 	free(r->pend);
 	if (r->nsub)
 		syncer_check(r->f->syncer, &r->sync, 1);
-	if (cas_syncs_free(&r->syncs) < 0)
-		log_error("run %lld: cannot make its last outputs durable", (long long)r->id);
+	int src = cas_syncs_free(&r->syncs);
+	if (src < 0)
+		log_error("run %lld: cannot make its last outputs durable: %s", (long long)r->id,
+		          strerror(-src));
 	if (r->deps)
 		dag_deps_free(r->deps, r->ndeps, r->p->n_steps);
 	snapshot_release(&r->snap);
@@ -569,7 +571,7 @@ static void step_record_running(struct run *r, size_t i)
 /* Recording off the critical path: a step that started, and a step whose
  * process ended well, are recorded once the scheduler's pass has started
  * whatever can run next, in one transaction, and only after the outputs
- * they name are durable: the syncer thread fsyncs them meanwhile, and its
+ * they name are durable: the syncer thread syncs them meanwhile, and its
  * wake-up brings the scheduler back to write the rows. So the next
  * process waits for neither the disk nor the database. Every other record
  * writes what is pending first (waiting for the syncer if need be): rows
@@ -603,7 +605,7 @@ static void record_pending(struct run *r, size_t n)
 
 /* Write what is pending whose outputs are durable. The outputs go to the
  * syncer thread (f->syncer) and their records wait for it, unless all is
- * set: then everything is written now, the outputs fsync'd here. */
+ * set: then everything is written now, the outputs synced here. */
 static void run_flush_some(struct run *r, int all)
 {
 	struct syncer *sy = r->f->syncer;

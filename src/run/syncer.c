@@ -1,6 +1,7 @@
 /*
- * syncer.c - the thread that fsyncs published objects (syncer.h): a FIFO
- * of jobs, each a list of descriptors, done one after the other.
+ * syncer.c - the thread that makes published objects durable (syncer.h):
+ * a FIFO of jobs, each one syncfs of the store's file system for what was
+ * published since the last, done one after the other.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -476,21 +476,9 @@ int cas_tmp_commit(cas *c, struct cas_tmp *t, const char *hex,
 		if (rc == -EEXIST)
 			rc = 0;  /* somebody stored the same content meanwhile */
 	}
-	if (!rc && later) { /* keep the descriptor for the fsync */
-		if (later->n == later->cap) {
-			later->cap = later->cap ? 2 * later->cap : 16;
-			int *fd = realloc(later->fd, later->cap * sizeof *fd);
-			if (!fd) {
-				rc = fsync(t->fd) < 0 ? -errno : 0; /* no room: at once */
-				goto out;
-			}
-			later->fd = fd;
-		}
-		later->fd[later->n++] = t->fd;
-		if (t->name[0])
-			unlinkat(c->tmpfd, t->name, 0);
-		t->fd = -1;
-		t->name[0] = '\0';
+	if (!rc && later) { /* its syncfs comes with the batch's */
+		later->fd = c->dfd;
+		later->n++;
 	}
 out:
 	cas_tmp_drop(c, t);
@@ -499,24 +487,15 @@ out:
 
 int cas_syncs_flush(struct cas_syncs *s)
 {
-	int rc = 0;
-	for (size_t i = 0; i < s->n; i++) {
-		if (fsync(s->fd[i]) < 0 && !rc)
-			rc = -errno;
-		if (close(s->fd[i]) < 0 && !rc)
-			rc = -errno;
-	}
+	if (!s->n)
+		return 0;
 	s->n = 0;
-	return rc;
+	return syncfs(s->fd) < 0 ? -errno : 0;
 }
 
 int cas_syncs_free(struct cas_syncs *s)
 {
-	int rc = cas_syncs_flush(s);
-	free(s->fd);
-	s->fd = NULL;
-	s->cap = 0;
-	return rc;
+	return cas_syncs_flush(s);
 }
 
 /* ---- stat ------------------------------------------------------------ */

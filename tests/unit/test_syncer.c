@@ -1,6 +1,7 @@
-/* test_syncer.c - the syncer thread: a job's descriptors are fsync'd and
- * closed, the job reads done and the wake-up comes after it; jobs finish
- * in the order given; stopping finishes what was queued. */
+/* test_syncer.c - the syncer thread: a job (a count of objects and a
+ * descriptor on their file system) is synced, reads done and the wake-up
+ * comes after it; jobs finish in the order given; a bad descriptor ends
+ * its job with the error; stopping finishes what was queued. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,67 +26,51 @@ static void on_wake(void *arg)
 	pthread_mutex_unlock(&wake_lock);
 }
 
-/* n new files' descriptors appended to s. */
-static int add_files(struct cas_syncs *s, int n, const char *tag)
-{
-	for (int i = 0; i < n; i++) {
-		char *p = xasprintf("%s/%s%d", dir, tag, i);
-		int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		free(p);
-		if (fd < 0 || write(fd, "x", 1) != 1)
-			return -1;
-		s->fd = xrealloc(s->fd, (s->n + 1) * sizeof *s->fd);
-		s->fd[s->n++] = fd;
-		s->cap = s->n;
-	}
-	return 0;
-}
-
-TEST(a_job_is_synced_closed_and_announced)
+TEST(a_job_is_synced_and_announced)
 {
 	struct syncer *sy = NULL;
-	struct cas_syncs fds = {0};
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dfd >= 0);
+	char *p = xasprintf("%s/written", dir);
+	CHECK_INT(util_put_file(p, "x", 1), 0);
+	free(p);
+	struct cas_syncs pending = {.fd = dfd, .n = 3};
 	struct sync_job job = {0};
 	CHECK_INT(syncer_start(&sy, on_wake, NULL), 0);
-	CHECK_INT(add_files(&fds, 3, "a"), 0);
-	int first = fds.fd[0], last = fds.fd[2];
-	syncer_submit(sy, &job, &fds);
-	CHECK_INT(fds.n, 0);          /* moved into the job */
-	CHECK(fds.fd == NULL);
+	syncer_submit(sy, &job, &pending);
+	CHECK_INT(pending.n, 0); /* moved into the job */
 	CHECK_INT(syncer_check(sy, &job, 1), SYNC_DONE);
 	CHECK_INT(job.rc, 0);
-	CHECK(fcntl(first, F_GETFD) < 0 && errno == EBADF);
-	CHECK(fcntl(last, F_GETFD) < 0 && errno == EBADF);
-	syncer_stop(sy); /* joins: the wake-up of the job has happened */
+	CHECK_INT(job.fds.n, 0);
+	syncer_stop(sy); /* joins: the job's wake-up has happened */
 	pthread_mutex_lock(&wake_lock);
 	int w = wakes;
 	pthread_mutex_unlock(&wake_lock);
 	CHECK(w >= 1);
+	close(dfd);
 }
 
 TEST(jobs_finish_in_order_and_stop_finishes_the_queue)
 {
 	struct syncer *sy = NULL;
-	struct cas_syncs a = {0}, b = {0};
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dfd >= 0);
+	struct cas_syncs a = {.fd = dfd, .n = 20}, b = {.fd = dfd, .n = 1};
 	struct sync_job ja = {0}, jb = {0};
 	CHECK_INT(syncer_start(&sy, on_wake, NULL), 0);
-	CHECK_INT(add_files(&a, 20, "b"), 0);
-	CHECK_INT(add_files(&b, 1, "c"), 0);
 	syncer_submit(sy, &ja, &a);
 	syncer_submit(sy, &jb, &b);
 	CHECK_INT(syncer_check(sy, &jb, 1), SYNC_DONE);
 	CHECK_INT(syncer_check(sy, &ja, 0), SYNC_DONE); /* the earlier one, too */
 
 	/* A bad descriptor: the job still ends, with the error. */
-	struct cas_syncs bad = {0};
+	struct cas_syncs bad = {.fd = 1000000, .n = 1};
 	struct sync_job jbad = {0};
-	bad.fd = xcalloc(1, sizeof *bad.fd);
-	bad.fd[0] = 1000000;
-	bad.n = bad.cap = 1;
 	syncer_submit(sy, &jbad, &bad);
 	syncer_stop(sy); /* finishes the queue before it returns */
 	CHECK_INT(jbad.state, SYNC_DONE);
 	CHECK_INT(jbad.rc, -EBADF);
+	close(dfd);
 }
 
 int main(void)
@@ -94,7 +79,7 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	RUN(a_job_is_synced_closed_and_announced);
+	RUN(a_job_is_synced_and_announced);
 	RUN(jobs_finish_in_order_and_stop_finishes_the_queue);
 	util_rm_rf(dir);
 	return CHECK_DONE();
