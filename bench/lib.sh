@@ -61,7 +61,6 @@ die() { echo "bench: $*" >&2; exit 1; }
 bench_fs_img=""
 bench_fs_note="the host file system"
 bench_fs() {
-	bench_fs_note="the host file system of $1"
 	[ "${BENCH_FS:-ext4}" != host ] && [ "$(id -u)" = 0 ] || return 0
 	command -v mkfs.ext4 >/dev/null || return 0
 	local img=$1.img

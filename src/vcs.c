@@ -178,107 +178,102 @@ static int make_commit(git_repository *repo, git_oid *commit_id, const char *ref
 	return rc;
 }
 
-/* Write everything the commit needs into memory (a second handle on the
- * repository, whose object database has a mempack in front), then the
- * lot as one pack; the ref moves only once the pack is in place, and only
- * if it still points where it did (the parent, or nowhere). */
-static int commit_packed(vcs *v, git_oid *commit_id, const char *ref, const char *dir,
-                         const char *message, char **err)
+/* A second handle on the repository whose object database has a mempack
+ * in front: what a commit writes through it stays in memory until
+ * mem_write_pack writes it all as one pack. */
+struct mem_repo {
+	git_repository *repo;
+	git_odb *odb;
+	git_odb_backend *mem;  /* owned by odb once added */
+};
+
+static int mem_open(struct mem_repo *m, const char *path)
 {
-	git_repository *repo = NULL;
-	git_odb *odb = NULL;
-	git_odb_backend *mem = NULL;
+	memset(m, 0, sizeof *m);
+	if (git_repository_open_bare(&m->repo, path) < 0 ||
+	    git_repository_odb(&m->odb, m->repo) < 0 || git_mempack_new(&m->mem) < 0)
+		return -EIO;
+	if (git_odb_add_backend(m->odb, m->mem, 999) < 0) {
+		m->mem->free(m->mem);
+		m->mem = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+static int mem_write_pack(struct mem_repo *m)
+{
+	git_buf pack = {0};
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress stats = {0};
+	int rc = git_mempack_dump(&pack, m->repo, m->mem) < 0 ||
+	         git_odb_write_pack(&wp, m->odb, NULL, NULL) < 0 ||
+	         wp->append(wp, pack.ptr, pack.size, &stats) < 0 ||
+	         wp->commit(wp, &stats) < 0 ? -EIO : 0;
+	if (wp)
+		wp->free(wp);
+	git_buf_dispose(&pack);
+	return rc;
+}
+
+static int mem_close(struct mem_repo *m)
+{
+	int rc = m->mem && git_mempack_reset(m->mem) < 0 ? -EIO : 0;
+	git_odb_free(m->odb); /* frees mem too */
+	git_repository_free(m->repo);
+	return rc;
+}
+
+/* Many new files go through a mem_repo: their objects land as one pack,
+ * and the branch moves only once the pack is in place (and only if it
+ * still points where it did: the parent, or nowhere). */
+int vcs_commit_dir(vcs *v, char out[41], const char *pipeline, const char *dir,
+                   size_t nfiles, const char *message, char **err)
+{
+	struct mem_repo m = {0};
+	int packed = nfiles >= VCS_PACK_FROM;
+	git_repository *repo = v->repo;
 	git_commit *parent = NULL;
 	git_reference *moved = NULL;
-	git_odb_writepack *wp = NULL;
-	git_buf pack = {0};
-	git_indexer_progress stats = {0};
-	git_oid tree_id, head;
+	git_oid tree_id, commit_id, head;
+	char *ref = xasprintf("refs/heads/%s", pipeline);
 	const char *what = "cannot open the history";
-	int rc = -EIO, has_head = 0;
-
-	if (git_repository_open_bare(&repo, v->path) < 0 ||
-	    git_repository_odb(&odb, repo) < 0 || git_mempack_new(&mem) < 0)
+	int rc = packed ? mem_open(&m, v->path) : 0, has_head;
+	if (rc < 0)
 		goto out;
-	if (git_odb_add_backend(odb, mem, 999) < 0) {
-		mem->free(mem);
-		mem = NULL;
-		goto out;
-	}
+	if (packed)
+		repo = m.repo;
 	what = "cannot write the pipeline tree";
-	if (write_tree(repo, &tree_id, dir) < 0)
+	if ((rc = write_tree(repo, &tree_id, dir)) < 0)
 		goto out;
 	has_head = git_reference_name_to_id(&head, repo, ref) == 0;
 	if (has_head && git_commit_lookup(&parent, repo, &head) == 0 &&
 	    git_oid_equal(git_commit_tree_id(parent), &tree_id)) {
-		git_oid_cpy(commit_id, &head);
-		rc = 0; /* unchanged: what memory holds is already stored */
+		git_oid_tostr(out, 41, &head); /* unchanged: all stored already */
 		goto out;
 	}
 	what = "cannot commit the pipeline";
-	if (make_commit(repo, commit_id, ref, &tree_id, parent, message, 0) < 0)
+	if ((rc = make_commit(repo, &commit_id, ref, &tree_id, parent, message, !packed)) < 0)
 		goto out;
 	what = "cannot write the history pack";
-	if (git_mempack_dump(&pack, repo, mem) < 0 ||
-	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
-	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 ||
-	    wp->commit(wp, &stats) < 0)
+	if (packed && (rc = mem_write_pack(&m)) < 0)
 		goto out;
 	what = "cannot move the pipeline's branch";
-	if (git_reference_create_matching(&moved, v->repo, ref, commit_id, 1,
-	                                  has_head ? &head : NULL, message) < 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc < 0)
-		*err = git_err(what);
-	if (wp)
-		wp->free(wp);
-	git_buf_dispose(&pack);
-	git_reference_free(moved);
-	git_commit_free(parent);
-	if (mem && git_mempack_reset(mem) < 0 && !rc) {
-		*err = git_err("cannot free the history's memory");
+	if (packed && git_reference_create_matching(&moved, v->repo, ref, &commit_id, 1,
+	                                            has_head ? &head : NULL, message) < 0) {
 		rc = -EIO;
-	}
-	git_odb_free(odb); /* frees mem too, which the odb owns */
-	git_repository_free(repo);
-	return rc;
-}
-
-int vcs_commit_dir(vcs *v, char out[41], const char *pipeline, const char *dir,
-                   size_t nfiles, const char *message, char **err)
-{
-	git_oid tree_id, commit_id;
-	git_commit *parent = NULL;
-	char *ref = xasprintf("refs/heads/%s", pipeline);
-	int rc;
-	if (nfiles >= VCS_PACK_FROM) {
-		rc = commit_packed(v, &commit_id, ref, dir, message, err);
-		if (!rc)
-			git_oid_tostr(out, 41, &commit_id);
-		free(ref);
-		return rc;
-	}
-	rc = write_tree(v->repo, &tree_id, dir);
-	if (rc < 0) {
-		*err = git_err("cannot write the pipeline tree");
-		goto out;
-	}
-	git_oid head;
-	if (git_reference_name_to_id(&head, v->repo, ref) == 0 &&
-	    git_commit_lookup(&parent, v->repo, &head) == 0 &&
-	    git_oid_equal(git_commit_tree_id(parent), &tree_id)) {
-		git_oid_tostr(out, 41, &head);
-		goto out;
-	}
-	if ((rc = make_commit(v->repo, &commit_id, ref, &tree_id, parent, message, 1)) < 0) {
-		*err = git_err("cannot commit the pipeline");
 		goto out;
 	}
 	git_oid_tostr(out, 41, &commit_id);
 out:
+	if (rc < 0)
+		*err = git_err(what);
+	git_reference_free(moved);
 	git_commit_free(parent);
+	if (packed && mem_close(&m) < 0 && !rc) {
+		*err = git_err("cannot free the history's memory");
+		rc = -EIO;
+	}
 	free(ref);
 	return rc;
 }

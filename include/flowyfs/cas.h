@@ -116,10 +116,8 @@ struct cas_syncs {
 	int fd;
 	size_t n;
 };
-/* syncfs when anything is pending; 0 or -errno. */
+/* syncfs when anything is pending; 0 or -errno. Nothing to free. */
 int cas_syncs_flush(struct cas_syncs *s);
-/* The same (nothing to free: kept for the owners' symmetry). */
-int cas_syncs_free(struct cas_syncs *s);
 
 /* Create a temp object (t->fd open read-write); 0 or -errno. */
 int cas_tmp_create(cas *c, struct cas_tmp *t);

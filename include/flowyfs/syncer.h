@@ -14,7 +14,7 @@ struct syncer;
 enum sync_state { SYNC_IDLE, SYNC_QUEUED, SYNC_DONE };
 
 struct sync_job {
-	struct cas_syncs fds;      /* what to make durable (moved in when queued) */
+	struct cas_syncs pending;  /* what to make durable (moved in when queued) */
 	enum sync_state state;     /* read and written under the syncer's lock */
 	int rc;                    /* the first failure (-errno), or 0 */
 	struct sync_job *next;     /* the syncer's queue */
@@ -24,7 +24,7 @@ struct sync_job {
 int syncer_start(struct syncer **out, void (*wake)(void *), void *arg);
 /* Finish every queued job, then stop the thread and free it. */
 void syncer_stop(struct syncer *s);
-/* Queue j (state SYNC_IDLE, fds moved in from from, which is left empty). */
+/* Queue j (state SYNC_IDLE, pending moved in from from, which is left empty). */
 void syncer_submit(struct syncer *s, struct sync_job *j, struct cas_syncs *from);
 /* Whether j is done (without waiting), or (wait) once it is. Returns its
  * state: SYNC_DONE, or SYNC_QUEUED only without wait. */

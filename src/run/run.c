@@ -448,7 +448,7 @@ void run_free(struct run *r)
 	free(r->pend);
 	if (r->nsub)
 		syncer_check(r->f->syncer, &r->sync, 1);
-	int src = cas_syncs_free(&r->syncs);
+	int src = cas_syncs_flush(&r->syncs);
 	if (src < 0)
 		log_error("run %lld: cannot make its last outputs durable: %s", (long long)r->id,
 		          strerror(-src));

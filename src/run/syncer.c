@@ -33,7 +33,7 @@ static void *syncer_main(void *arg)
 		if (!j)
 			break; /* stopping, and nothing left */
 		pthread_mutex_unlock(&s->lock);
-		int rc = cas_syncs_free(&j->fds);
+		int rc = cas_syncs_flush(&j->pending);
 		pthread_mutex_lock(&s->lock);
 		s->head = j->next;
 		if (!s->head)
@@ -95,7 +95,7 @@ void syncer_stop(struct syncer *s)
 void syncer_submit(struct syncer *s, struct sync_job *j, struct cas_syncs *from)
 {
 	pthread_mutex_lock(&s->lock);
-	j->fds = *from;
+	j->pending = *from;
 	memset(from, 0, sizeof *from);
 	j->rc = 0;
 	j->state = SYNC_QUEUED;

@@ -362,15 +362,22 @@ int cas_obj_stored(cas *c, const char *hex, enum cas_kind kind)
 /* The hash of no bytes: the one content whose object is empty. */
 #define EMPTY_HEX "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-/* Is name an object that may be used: there, and not emptied by a crash
- * between its publish and its fsync (only the empty content is empty)?
- * Its time is set to now when it is. */
-static int usable(cas *c, const char *name, const char *hex)
+/* What name holds for the content hex: 1 an object that may be used (its
+ * time then set to now), 0 none (or its time could not be set), -1 a
+ * damaged one, which a crash between its publish and its fsync leaves:
+ * empty (only the empty content's object is), or, when want (the size
+ * this put stores, -1: unknown) is given, a raw or tree object of another
+ * size (their size is their content's; a compressed object of another
+ * size may be an older encoding, and is kept). */
+static int object_state(cas *c, const char *name, const char *hex, const char *suffix,
+                        off_t want)
 {
 	struct stat st;
-	if (fstatat(c->dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    (st.st_size == 0 && strcmp(hex, EMPTY_HEX)))
+	if (fstatat(c->dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return 0;
+	if ((st.st_size == 0 && strcmp(hex, EMPTY_HEX)) ||
+	    (want >= 0 && st.st_size != want && strcmp(suffix, ".zst")))
+		return -1;
 	return utimensat(c->dfd, name, NULL, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
@@ -381,11 +388,11 @@ int cas_obj_exists(cas *c, const char *hex, enum cas_kind kind)
 
 	if (kind == CAS_TREE) {
 		cas_obj_name(name, hex, ".tree");
-		return usable(c, name, hex);
+		return object_state(c, name, hex, ".tree", -1) > 0;
 	}
 	for (size_t i = 0; i < sizeof blob / sizeof *blob; i++) {
 		cas_obj_name(name, hex, blob[i]);
-		if (usable(c, name, hex))
+		if (object_state(c, name, hex, blob[i], -1) > 0)
 			return 1;
 	}
 	return 0;
@@ -399,26 +406,6 @@ static int shard_make(cas *c, const char *hex)
 	if (mkdirat(c->dfd, shard, 0755) == 0)
 		return fsync(c->dfd) < 0 ? -errno : 0;
 	return errno == EEXIST ? 0 : -errno;
-}
-
-/* What a name in the store holds, against the temp t: 1 this content
- * (its mtime refreshed for a running gc), 0 no such object, -1 a damaged
- * one, which a crash between its publish and its fsync leaves: empty, or
- * (raw and tree objects, whose size is their content's) of another size.
- * A compressed object of another size may be an older encoding: kept. */
-static int same_object(cas *c, const struct cas_tmp *t, const char *name,
-                       const char *suffix)
-{
-	struct stat have, want;
-	if (fstatat(c->dfd, name, &have, AT_SYMLINK_NOFOLLOW) < 0)
-		return 0;
-	if (fstat(t->fd, &want) < 0)
-		return 1; /* cannot tell: trust it, as before */
-	if (have.st_size != want.st_size &&
-	    (have.st_size == 0 || strcmp(suffix, ".zst")))
-		return -1;
-	(void)utimensat(c->dfd, name, NULL, AT_SYMLINK_NOFOLLOW); /* as cas_obj_exists */
-	return 1;
 }
 
 /* Link the temp under name (never replacing what is there). */
@@ -459,7 +446,9 @@ int cas_tmp_commit(cas *c, struct cas_tmp *t, const char *hex,
 	int rc = 0;
 
 	cas_obj_name(name, hex, suffix);
-	int same = same_object(c, t, name, suffix);
+	struct stat want;
+	int same = object_state(c, name, hex, suffix,
+	                        fstat(t->fd, &want) == 0 ? want.st_size : -1);
 	if (same > 0 || (same == 0 && cas_obj_exists(c, hex, kind)))
 		goto out;
 	if (!later && fsync(t->fd) < 0) {
@@ -491,11 +480,6 @@ int cas_syncs_flush(struct cas_syncs *s)
 		return 0;
 	s->n = 0;
 	return syncfs(s->fd) < 0 ? -errno : 0;
-}
-
-int cas_syncs_free(struct cas_syncs *s)
-{
-	return cas_syncs_flush(s);
 }
 
 /* ---- stat ------------------------------------------------------------ */

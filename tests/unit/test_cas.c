@@ -805,7 +805,7 @@ TEST(test_put_later_publishes_before_the_sync)
 	CHECK_INT(later.n, 0);
 	CHECK(fcntl(later.fd, F_GETFD) >= 0);
 	CHECK_INT(cas_syncs_flush(&later), 0); /* nothing pending: nothing done */
-	CHECK_INT(cas_syncs_free(&later), 0);
+	CHECK_INT(cas_syncs_flush(&later), 0);
 	cas_close(c);
 }
 

@@ -41,7 +41,7 @@ TEST(a_job_is_synced_and_announced)
 	CHECK_INT(pending.n, 0); /* moved into the job */
 	CHECK_INT(syncer_check(sy, &job, 1), SYNC_DONE);
 	CHECK_INT(job.rc, 0);
-	CHECK_INT(job.fds.n, 0);
+	CHECK_INT(job.pending.n, 0);
 	syncer_stop(sy); /* joins: the job's wake-up has happened */
 	pthread_mutex_lock(&wake_lock);
 	int w = wakes;
