@@ -15,7 +15,7 @@
 
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 9
+#define DB_SCHEMA_VERSION 10
 
 /* Open (creating and migrating) the database at path. *err (malloc'd) says
  * what failed. */

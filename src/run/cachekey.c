@@ -108,14 +108,17 @@ char *cachekey_explain(db *d, const char *pipeline, const struct step_def *def,
 		return xstrdup("no outputs");
 	char *prev = NULL, *prev_status = NULL;
 	db_lock(d);
+	/* Ordered by the runs' id (not the view's run_id, the same value): then
+	 * SQLite walks runs_pipeline backwards and stops at the first match,
+	 * where it sorted every run's row of the step (20 ms at 10,000 runs). */
 	sqlite3_stmt *st = item ? db_prepare(d,
 		"SELECT i.key_parts, i.status FROM items i JOIN runs r ON r.id = i.run_id "
 		"WHERE r.pipeline=? AND i.step=? AND i.item=? AND i.key_parts IS NOT NULL "
 		"AND i.run_id<? ORDER BY i.run_id DESC LIMIT 1", "ttti", pipeline, def->name,
 		item, before) : db_prepare(d,
 		"SELECT s.key_parts, s.status FROM steps s JOIN runs r ON r.id = s.run_id "
-		"WHERE r.pipeline=? AND s.name=? AND s.key_parts IS NOT NULL AND s.run_id<? "
-		"ORDER BY s.run_id DESC LIMIT 1", "tti", pipeline, def->name, before);
+		"WHERE r.pipeline=? AND s.name=? AND s.key_parts IS NOT NULL AND r.id<? "
+		"ORDER BY r.id DESC LIMIT 1", "tti", pipeline, def->name, before);
 	if (st && sqlite3_step(st) == SQLITE_ROW) {
 		prev = xstrdup((const char *)sqlite3_column_text(st, 0));
 		prev_status = xstrdup((const char *)sqlite3_column_text(st, 1));

@@ -2,7 +2,10 @@
  * translation and sticky nested transactions. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "check.h"
 #include "flowyfs/db.h"
@@ -372,6 +375,52 @@ TEST(generation_moves_with_every_change)
 	free(p);
 }
 
+/* The plan SQLite chose for sql, its detail lines joined by "; ". */
+static char *plan_of(db *d, const char *sql)
+{
+	char *q = xasprintf("EXPLAIN QUERY PLAN %s", sql);
+	struct strbuf sb = {0};
+	strbuf_puts(&sb, "");
+	db_lock(d);
+	sqlite3_stmt *st = db_prepare(d, q, "");
+	while (st && sqlite3_step(st) == SQLITE_ROW)
+		strbuf_printf(&sb, "%s; ", (const char *)sqlite3_column_text(st, 3));
+	db_finish(d, st);
+	db_unlock(d);
+	free(q);
+	return sb.buf;
+}
+
+/* A lookup that names the run reads its rows by the recorded tables' keys
+ * through the derived views, not every run's rows of the step by name. */
+TEST(derived_views_look_a_run_up_by_key)
+{
+	char *p = dbpath("plan.db"), *err = NULL;
+	db *d = NULL;
+	CHECK_INT(db_open(&d, p, &err), 0);
+	char *pl = plan_of(d, "SELECT count(*) FROM steps WHERE run_id=7 AND name='train'");
+	CHECK_CONTAINS(pl, "steps_recorded_1 (run_id=? AND name=?)");
+	CHECK(!strstr(pl, "steps_name"));
+	free(pl);
+	pl = plan_of(d, "SELECT hash FROM step_io WHERE run_id=7 AND step='train' AND "
+	                "dir='out' AND name='model'");
+	CHECK_CONTAINS(pl, "step_io_recorded_1 (run_id=? AND step=? AND dir=? AND name=?)");
+	free(pl);
+	/* From the rows to their runs: by rowid or runs_same_as. */
+	pl = plan_of(d, "SELECT run_id FROM step_io WHERE hash='ab' AND dir='in'");
+	CHECK_CONTAINS(pl, "step_io_hash (hash=? AND dir=?)");
+	CHECK(!strstr(pl, "SCAN"));
+	free(pl);
+	/* The last key of a step (a miss's reason): no sort of all its rows. */
+	pl = plan_of(d, "SELECT s.key_parts FROM steps s JOIN runs r ON r.id = s.run_id "
+	                "WHERE r.pipeline='p' AND s.name='train' AND s.key_parts IS NOT NULL "
+	                "AND r.id<9 ORDER BY r.id DESC LIMIT 1");
+	CHECK(!strstr(pl, "TEMP B-TREE"));
+	free(pl);
+	db_close(d);
+	free(p);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -389,6 +438,7 @@ int main(void)
 	RUN(get_int_and_text_tell_errors_from_no_row);
 	RUN(sqlite_codes_become_errno);
 	RUN(generation_moves_with_every_change);
+	RUN(derived_views_look_a_run_up_by_key);
 	util_rm_rf(dir);
 	return CHECK_DONE();
 }
