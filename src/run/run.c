@@ -445,6 +445,7 @@ void run_free(struct run *r)
 	free(r->pos);
 	free(r->cand);
 	free(r->live);
+	free(r->recycle);
 	free(r->pend);
 	if (r->nsub)
 		syncer_check(r->f->syncer, &r->sync, 1);
@@ -766,6 +767,23 @@ static void when_exited(struct run *r, size_t i, int code)
 	step_finish(r, i, S_FAILED, "failed");
 }
 
+/* A finished unit's scratch goes back to the pool after run_advance has
+ * started what could start: emptying it (a rename per file) is then not
+ * between one step's end and the next one's start. A run that ends first
+ * removes it with the rest (s->scratch is still set). */
+static void recycle_later(struct run *r, size_t i)
+{
+	r->recycle = xrealloc(r->recycle, (r->nrecycle + 1) * sizeof *r->recycle);
+	r->recycle[r->nrecycle++] = i;
+}
+
+static void recycle_due(struct run *r)
+{
+	for (size_t k = 0; k < r->nrecycle; k++)
+		workspace_recycle(r, r->recycle[k]);
+	r->nrecycle = 0;
+}
+
 static void step_exited(struct run *r, size_t i)
 {
 	struct srun *s = &r->s[i];
@@ -808,7 +826,7 @@ static void step_exited(struct run *r, size_t i)
 		workspace_remove(s->scratch); /* room to record the failure */
 	if (!rc) {
 		if (!s->exec->remote) /* its outputs are in the store now */
-			workspace_recycle(r, i);
+			recycle_later(r, i);
 		if (s->parent >= 0) {
 			step_finish(r, i, S_DONE, "succeeded");
 		} else {
@@ -1130,6 +1148,7 @@ void run_advance(struct run *r, int *slots)
 	for (size_t t = r->p->n_steps; t < r->nunits; t++)
 		if (r->s[t].state == S_PENDING)
 			consider_task(r, t, slots);
+	recycle_due(r);
 	run_flush_some(r, 0);
 }
 
