@@ -8,7 +8,7 @@
 #      trivial jobs submitted at once with `sbatch --wait` (ratio: the
 #      executor's per-step overhead; goal <= 1.5x), and the squeue calls
 #      the daemon made meanwhile.
-#   2. a foreach step over a BENCH_SLURM_ARRAY (200) element list param:
+#   2. a foreach step over a BENCH_SLURM_ARRAY (100) element list param:
 #      one job array; the time to submit it (sbatch calls, seconds) and to
 #      finish it.
 #
@@ -19,7 +19,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/bench/lib.sh" # now, sub, div, min, nap, die, row, arow, table, bench_mount, bench_stop
 bin=${FLOWYFS_BIN:-$here/build/flowyfs}
 n=${BENCH_SLURM_N:-50}
-arr=${BENCH_SLURM_ARRAY:-200}
+arr=${BENCH_SLURM_ARRAY:-100}
 
 [ -x "$bin" ] || die "no daemon at $bin (run make first)"
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null; then

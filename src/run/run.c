@@ -770,7 +770,8 @@ static void when_exited(struct run *r, size_t i, int code)
 /* A finished unit's scratch goes back to the pool after run_advance has
  * started what could start: emptying it (a rename per file) is then not
  * between one step's end and the next one's start. A run that ends first
- * removes it with the rest (s->scratch is still set). */
+ * (or has no step left to run) removes it with the rest: s->scratch is
+ * still set. */
 static void recycle_later(struct run *r, size_t i)
 {
 	r->recycle = xrealloc(r->recycle, (r->nrecycle + 1) * sizeof *r->recycle);
@@ -779,6 +780,10 @@ static void recycle_later(struct run *r, size_t i)
 
 static void recycle_due(struct run *r)
 {
+	if (run_settled(r)) { /* no step left to take them: run_end removes them */
+		r->nrecycle = 0;
+		return;
+	}
 	for (size_t k = 0; k < r->nrecycle; k++)
 		workspace_recycle(r, r->recycle[k]);
 	r->nrecycle = 0;

@@ -268,4 +268,8 @@ cancel_run() {
 	# A quiet step has an empty log (no file behind it).
 	expect_eq "$(cat "$mnt/runs/$id/steps/d/log")" "" "d's log"
 	[ ! -e "$store/runs/$id/d.log" ]
+	# The run's scratch (its steps' directories, the pool and its trash)
+	# went with its end.
+	expect_eq "$(find "$FLOWYFS_SCRATCH" -mindepth 2 -maxdepth 2 -name "$id")" "" \
+		"the run's scratch after its end"
 }
