@@ -263,8 +263,9 @@ awk 'BEGIN { srand(7); print "id,time,sensor,value,flag,label"
 		i, 1 + i % 28, int(i / 3600) % 24, int(i / 60) % 60, i % 60,
 		int(rand() * 200), rand() * 1000, rand() < 0.1, rand() < 0.5 ? "alpha" : "beta" }' |
 	head -c "$(((text_mb << 20) / 4))" > "$csv.part" || true
-for _ in 1 2 3 4 5; do cat "$csv.part"; done | head -c "${text_mb}M" > "$csv"
+for _ in 1 2 3 4 5; do cat "$csv.part"; done | head -c "${text_mb}M" > "$csv" || true
 rm -f "$csv.part"
+[ "$(stat -c %s "$csv")" = $((text_mb << 20)) ] || die "cannot make $csv"
 zstd -3 -q -f -o "$text.zst" "$text"
 zstd -3 -q -f -o "$csv.zst" "$csv"
 big_bytes=$(stat -c %s "$big")
