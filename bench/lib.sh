@@ -105,6 +105,9 @@ bench_stop() {
 #                  prints n/a
 #   arow METRIC VALUE UNIT DIR GOAL       an absolute goal (no baseline):
 #                  VALUE DIR GOAL, e.g. arow "ls runs/" 4.2 ms le 10
+#   orow METRIC VALUE BASE UNIT GOAL      VALUE <= GOAL or VALUE <= BASE
+#                  (the ratio shown): for a whole command whose own cost,
+#                  as BASE measures it elsewhere, may pass GOAL by itself
 #   table          the rows so far, aligned
 #   missed         true when a row so far is a MISS
 bench_rows=()
@@ -132,6 +135,14 @@ row() {
 arow() {
 	bench_row_add "$(printf '%s\t%s\t-\t-\t%s\t%s' "$1" "${2:+$2 $3}" \
 		"$(bench_cmp "$4") $5 $3" "$(bench_pass "$2" "$4" "$5")")"
+}
+orow() {
+	local ratio pass
+	ratio=$(div "$2" "$3")
+	pass=$(bench_pass "$2" le "$5")
+	[ "$pass" != MISS ] || pass=$(bench_pass "$ratio" le 1)
+	bench_row_add "$(printf '%s\t%s\t%s\t%s\t%s\t%s' "$1" "${2:+$2 $4}" "${3:+$3 $4}" \
+		"${ratio:+$(printf '%.2fx' "$ratio")}" "<= $5 $4 or 1.0x" "$pass")"
 }
 bench_header() { printf 'metric\tflowyfs\tbaseline\tratio\tgoal\tpass\n'; }
 table() {

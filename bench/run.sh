@@ -22,9 +22,11 @@
 #      fresh daemon (the tree's index is loaded then) and of 200 more (each
 #      a new lookup), `ls | wc -l` of it vs a local directory of the same
 #      files, and the daemon's RSS after.
-#   3. views with 10,000 real runs in the store (a one-step pipeline that
-#      reports metrics, forced to rerun, all queued by one write to .ctl
-#      and run four at a time): every view of the tree that grows with the
+#   3. views with 10,000 runs in the store: 2,000 real ones (a one-step
+#      pipeline that reports metrics, forced to rerun, queued by writes
+#      to .ctl and run four at a time), then clones of the last one (its
+#      rows, metrics, run directory and new objects for its outputs,
+#      written into the stopped store): every view of the tree that grows with the
 #      runs, as whole commands: ls of runs/, lineage/sha256/,
 #      artifacts/sha256/ and metrics/<p>/ (the big ones also read alone,
 #      without ls: store_tool listdir); cat of run.json, summary and
@@ -34,9 +36,9 @@
 #      descendants of its first (1,000 deep; with the chain part, or a
 #      kept BENCH_DIR that has it). Goal: < 10 ms each; with
 #      BENCH_RUNS_BIG, the same at that many runs, goal < 30 ms. Each ls
-#      is a ratio to ls of a local directory of the same names (goal
-#      <= 1.0x): ls itself spends more on thousands of names than the
-#      view (the readdir rows) does. The
+#      is also timed on a local directory of the same names: it passes
+#      under the goal or no slower than that (ls itself spends more on
+#      thousands of names than the view, the readdir rows, does). The
 #      daemon's RSS after each size and the time the fill took are noted.
 #
 # Environment:
@@ -51,6 +53,10 @@
 #                   30 ms (0: not done; filling goes at 7.6 ms a run at
 #                   -j 2 on a quiet 2-CPU machine, 23 ms under load: the
 #                   fill to 100000 took 27 minutes here; run it by hand)
+#   BENCH_VIEWS_REAL  of the BENCH_RUNS, how many are real runs; the
+#                   rest are clones of the last (store_tool gcfill, as
+#                   bench/gc.sh fills): rows, metrics, run directory and
+#                   new output objects of their own          (2000)
 #   BENCH_VIEWS_J   the daemon's -j while it fills the store      (4:
 #                   the runs are tiny; 4 fill 15 % faster than 2)
 #   BENCH_FILL_BATCH  runs queued by one write while filling      (500)
@@ -91,6 +97,7 @@ disk_reps=${BENCH_DISK_REPS:-$((reps < 2 ? reps : 2))}
 poll=${BENCH_POLL:-0.05}
 views_j=${BENCH_VIEWS_J:-4}
 fill_batch=${BENCH_FILL_BATCH:-500}
+views_real=${BENCH_VIEWS_REAL:-2000}
 
 [ -x "$bin" ] || die "no daemon at $bin (run make first)"
 [ -x "$tool" ] || die "no store tool at $tool (run make build/bench/store_tool)"
@@ -561,9 +568,9 @@ ms() { # ms CMD...: best of reps, in milliseconds (the first call warms up)
 # (views_rows: metric, ms, goal and, for an ls, the same ls of a local
 # directory holding the same names; they join the table after the others).
 # An ls of thousands of names costs more in ls (sorting, quoting,
-# printing) than in the file system, in a local directory too: its row is
-# a ratio to that local ls, and the readdir row beside it is the view's
-# own time against the goal.
+# printing) than in the file system, in a local directory too: its row
+# passes under the goal or no slower than that local ls, and the readdir
+# row beside it is the view's own time against the goal.
 views_rows=()
 vrow() { views_rows+=("$(printf '%s\t%s\t%s\t%s' "$1" "$2" "$goal" "${3:-}")"); }
 # lsrow METRIC VIEW: ls of the view against ls of a local directory of
@@ -633,10 +640,29 @@ time_views() {
 rd() { "$tool" listdir "$1" $((reps + 1)) | cut -d' ' -f2; }
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status"; }
 
+# clone_runs N: with the daemon stopped, clone the latest run until the
+# store holds N runs (store_tool gcfill: its rows, metrics and run
+# directory under new ids, new objects for its outputs), then mount again.
+clone_runs() {
+	local want=$1 have last t0
+	have=$(ls "$mnt/runs" | grep -c '^[0-9]')
+	clone_n=$((want > have ? want - have : 0))
+	[ "$clone_n" -gt 0 ] || return 0
+	last=$(latest_id)
+	t0=$(now)
+	fusermount3 -u "$mnt"
+	wait "$pid" || die "daemon exited with status $? at unmount"
+	pid=""
+	"$tool" gcfill "$store" "$last" "$clone_n" 0 > /dev/null || die "cannot clone run $last"
+	mount_daemon "$daemon_j"
+	views_notes+=("then ${clone_n} clones of run ${last} in $(sub "$(now)" "$t0" 1)s (store_tool gcfill)")
+}
+
 views_notes=()
-fill_runs "$runs_n"
-views_notes+=("filling to ${runs_n} runs: $(s3 "$fill_secs")s for ${fill_n} forced runs ($(awk \
+fill_runs $((runs_n < views_real ? runs_n : views_real))
+views_notes+=("filling to $((runs_n < views_real ? runs_n : views_real)) runs: $(s3 "$fill_secs")s for ${fill_n} forced runs ($(awk \
 	-v s="$fill_secs" -v n="$fill_n" 'BEGIN { if (n > 0) printf "%.2f", s / n * 1000; else print "-" }') ms a run, -j ${views_j})")
+clone_runs "$runs_n"
 time_views 10
 if [ "$runs_big" -gt "$runs_n" ]; then
 	echo "== views: ${runs_big} runs in the store"
@@ -688,7 +714,7 @@ if part views; then
 	for r in "${views_rows[@]}"; do
 		IFS=$'\t' read -r m v g b <<< "$r"
 		if [ -n "$b" ]; then
-			row "$m (vs a local dir of its names)" "$v" "$b" ms le 1.0
+			orow "$m (vs a local dir of its names)" "$v" "$b" ms "$g"
 		else
 			arow "$m" "$v" ms le "$g"
 		fi

@@ -19,6 +19,9 @@
  *                                  own in place of RUN's outputs, written
  *                                  in the store's layout (objects/ab/<rest>,
  *                                  raw) without fsync, with artifact rows
+ *                                  (FILES 0: one for each of RUN's outputs,
+ *                                  under its name; for bench/run.sh's
+ *                                  views), and RUN's metric rows
  *   store_tool tree STORE N        store a tree of N empty files named
  *                                  f0000001... into STORE (cas_tree_put);
  *                                  prints its hash
@@ -198,6 +201,28 @@ static int gcfill(const char *store, int64_t run, long n, long files)
 	long outs = db_int(d, 0, "SELECT count(*) FROM temp.io WHERE dir='out'", "");
 	if (!rc && (outs < 1 || !db_int(d, 0, "SELECT count(*) FROM temp.r", "")))
 		rc = -ENOENT;
+	/* The outputs each clone gets: FILES of the first output's step named
+	 * o0, o1, ...; or (FILES 0) one for each of RUN's, under its name. */
+	long nout = files > 0 ? files : outs;
+	char **ostep = xcalloc((size_t)nout + 1, sizeof *ostep);
+	char **oname = xcalloc((size_t)nout + 1, sizeof *oname);
+	sqlite3_stmt *q = rc ? NULL : db_prepare(d, "SELECT step, name FROM temp.io WHERE "
+	                                         "dir='out' ORDER BY step, name", "");
+	for (long f = 0; q && f < nout; f++) {
+		if (f < outs && sqlite3_step(q) == SQLITE_ROW) {
+			ostep[f] = xstrdup((const char *)sqlite3_column_text(q, 0));
+			oname[f] = xstrdup((const char *)sqlite3_column_text(q, 1));
+		}
+		if (files > 0 && f > 0) { /* all of the first output's step */
+			free(ostep[f]);
+			ostep[f] = xstrdup(ostep[0]);
+		}
+		if (files > 0) {
+			free(oname[f]);
+			oname[f] = xasprintf("o%ld", f);
+		}
+	}
+	db_finish(d, q);
 	for (long k = 0; !rc && k < n; k++) {
 		int64_t id = next + k;
 		rc = db_exec(d, "UPDATE temp.r SET id=?", "i", id);
@@ -211,28 +236,36 @@ static int gcfill(const char *store, int64_t run, long n, long files)
 			rc = db_exec(d, "INSERT INTO steps SELECT * FROM temp.s", "");
 		if (!rc)
 			rc = db_exec(d, "INSERT INTO step_io SELECT * FROM temp.io WHERE dir<>'out'", "");
-		for (long f = 0; !rc && f < files; f++) {
+		if (!rc)
+			rc = db_exec(d, "INSERT INTO metrics(run_id, step, name, idx, value, time) "
+			             "SELECT ?, step, name, idx, value, time FROM metrics WHERE "
+			             "run_id=?", "ii", id, run);
+		for (long f = 0; !rc && f < nout; f++) {
 			char hex[CAS_HEX_LEN + 1];
 			char *text = xasprintf("clone %lld output %ld\n", (long long)id, f);
-			char *name = xasprintf("o%ld", f);
 			rc = put_raw(odir, text, hex);
 			if (!rc && k == n - 1) /* the newest clone has the latest outputs */
 				rc = db_exec(d, "UPDATE latest SET hash=?, run_id=? WHERE run_id=? AND "
-				             "name=?", "tiit", hex, id, run, name);
+				             "name=?", "tiit", hex, id, run, oname[f]);
 			if (!rc)
-				rc = db_exec(d, "INSERT INTO step_io(run_id, step, dir, name, hash) SELECT "
-				             "?, step, 'out', ?, ? FROM temp.io WHERE dir='out' LIMIT 1",
-				             "itt", id, name, hex);
+				rc = db_exec(d, "INSERT INTO step_io(run_id, step, dir, name, hash) "
+				             "VALUES(?, ?, 'out', ?, ?)", "ittt", id, ostep[f], oname[f],
+				             hex);
 			if (!rc)
 				rc = db_exec(d, "INSERT OR IGNORE INTO artifacts(hash, kind, size, created) "
 				             "VALUES(?, 'blob', ?, ?)", "tid", hex, (int64_t)strlen(text),
 				             util_now());
-			free(name);
 			free(text);
 		}
 		if (!rc)
 			rc = copy_run_dir(store, run, id);
 	}
+	for (long f = 0; f < nout; f++) {
+		free(ostep[f]);
+		free(oname[f]);
+	}
+	free(ostep);
+	free(oname);
 	if (rc)
 		db_rollback(d);
 	else
