@@ -14,8 +14,9 @@
  * being the pipeline's latest already, the full path would publish
  * nothing new and register no new version. What makes it cheap: the
  * latest rows are checked by one count (those the earlier run wrote), the
- * cache by one join in which a step the earlier run made needs no
- * comparison of outputs.
+ * cache by one pass over the earlier run's steps, its cache rows and its
+ * outputs (each read by run id, matched in memory), with a join only for
+ * the steps whose cache row is another run's.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -116,34 +117,40 @@ static int outputs_stored(struct run *r)
 	return low.ok && high.ok;
 }
 
-/* Every output of run same_as is still the pipeline's latest, written by
- * that run (so a run now would publish nothing), is still what the cache
- * gives for its step's key (the run made it, or the run that did still
- * has the same bytes), and is still in the store. Fills the steps'
- * out_hex. Two queries. */
-static int outputs_unchanged(struct run *r)
+/* The join that proves outputs of run same_as are what the cache gives
+ * for their steps' keys: each row an output of a step that succeeded or
+ * was cached there (of step `only`, or of every step when NULL), and
+ * whether the cache's row for the step's key names that run's step, or
+ * another run's step whose output of that name has the same hash. */
+#define CACHE_JOIN \
+	"SELECT o.step, o.name, o.hash, (c.run_id=o.run_id AND c.step=o.step) OR " \
+	"co.hash=o.hash FROM steps_recorded s JOIN step_io_recorded o ON " \
+	"o.run_id=s.run_id AND o.step=s.name AND o.dir='out' LEFT JOIN cache c ON " \
+	"c.key=s.cache_key LEFT JOIN step_io_recorded co ON NOT (c.run_id=o.run_id " \
+	"AND c.step=o.step) AND co.run_id=c.run_id AND co.step=c.step AND " \
+	"co.dir='out' AND co.name=o.name WHERE s.run_id=?1 AND s.status IN " \
+	"('succeeded', 'cached') AND (?2 IS NULL OR s.name=?2)"
+
+/* Above this many steps whose cache row is another run's, the whole join
+ * at once costs less than one join a step. */
+#define JOIN_EACH_MAX 32
+
+/* What outputs_unchanged knows of each step of run same_as. */
+struct was {
+	char *key;       /* its cache key there */
+	int done;        /* it succeeded or was cached there */
+	int own;         /* the cache row for key names that run's step */
+	int outs;        /* its outputs seen */
+};
+
+/* Lock held. Run CACHE_JOIN (for step only, or all) and fill out_hex from
+ * its rows: 1 when every row is a proven output, 0 if not; *seen counts
+ * the rows. */
+static int cache_join(struct run *r, const char *only, size_t *seen)
 {
 	db *d = r->f->db;
-	size_t want = 0, seen = 0;
-	int64_t latest = -1;
 	int ok = 1, s = SQLITE_DONE;
-	for (size_t i = 0; i < r->p->n_steps; i++)
-		want += r->p->steps[i].n_outputs;
-	db_lock(d);
-	if (db_get_int(d, &latest, "SELECT count(*) FROM latest WHERE pipeline=? AND "
-	               "run_id=?", "ti", r->pipeline, r->same_as) != 0 ||
-	    latest != (int64_t)want) {
-		db_unlock(d);
-		return 0;
-	}
-	sqlite3_stmt *st = db_prepare(d,
-		"SELECT o.step, o.name, o.hash, (c.run_id=o.run_id AND c.step=o.step) OR "
-		"co.hash=o.hash FROM steps_recorded s JOIN step_io_recorded o ON "
-		"o.run_id=s.run_id AND o.step=s.name AND o.dir='out' LEFT JOIN cache c ON "
-		"c.key=s.cache_key LEFT JOIN step_io_recorded co ON NOT (c.run_id=o.run_id "
-		"AND c.step=o.step) AND co.run_id=c.run_id AND co.step=c.step AND "
-		"co.dir='out' AND co.name=o.name WHERE s.run_id=? AND s.status IN "
-		"('succeeded', 'cached')", "i", r->same_as);
+	sqlite3_stmt *st = db_prepare(d, CACHE_JOIN, "it", r->same_as, only);
 	if (!st)
 		ok = 0;
 	while (ok && (s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -155,11 +162,110 @@ static int outputs_unchanged(struct run *r)
 		ok = o >= 0 && hex && cas_hex_valid(hex) && sqlite3_column_int(st, 3);
 		if (ok)
 			memcpy(r->s[i].out_hex[o], hex, CAS_HEX_LEN + 1);
-		seen++;
+		(*seen)++;
 	}
 	if (ok && s != SQLITE_DONE)
 		ok = 0; /* a failed step: db_finish logs it */
 	db_finish(d, st);
+	return ok;
+}
+
+/* Lock held. The same as cache_join over every step, in one pass over
+ * each table by run id (no search by key a row): the steps' keys, the
+ * cache rows naming the run, its outputs; the join itself only for the
+ * steps whose cache row is another run's (cached there, or made again
+ * since), or once for all when they are many. */
+static int cache_check(struct run *r, size_t *seen)
+{
+	db *d = r->f->db;
+	size_t n = r->p->n_steps, others = 0;
+	struct was *w = xcalloc(n + 1, sizeof *w);
+	int ok = 1, rc = SQLITE_DONE;
+	sqlite3_stmt *st = db_prepare(d, "SELECT name, status IN ('succeeded', 'cached'), "
+	                              "cache_key FROM steps_recorded WHERE run_id=?", "i",
+	                              r->same_as);
+	while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const char *key = (const char *)sqlite3_column_text(st, 2);
+		long i = name ? step_index(r, name) : -1;
+		if (i < 0 || w[i].key)
+			continue; /* not a step now: its outputs are not looked for */
+		w[i].done = sqlite3_column_int(st, 1);
+		w[i].key = key ? xstrdup(key) : xstrdup("");
+	}
+	if (!st || rc != SQLITE_DONE)
+		ok = 0;
+	db_finish(d, st);
+	st = ok ? db_prepare(d, "SELECT step, key FROM cache WHERE run_id=?", "i",
+	                     r->same_as) : NULL;
+	while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *step = (const char *)sqlite3_column_text(st, 0);
+		const char *key = (const char *)sqlite3_column_text(st, 1);
+		long i = step ? step_index(r, step) : -1;
+		if (i >= 0 && key && w[i].key && !strcmp(w[i].key, key))
+			w[i].own = 1;
+	}
+	if (ok && (!st || rc != SQLITE_DONE))
+		ok = 0;
+	db_finish(d, st);
+	st = ok ? db_prepare(d, "SELECT step, name, hash FROM step_io_recorded WHERE "
+	                     "run_id=? AND dir='out'", "i", r->same_as) : NULL;
+	while (ok && st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *step = (const char *)sqlite3_column_text(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		const char *hex = (const char *)sqlite3_column_text(st, 2);
+		long i = step ? step_index(r, step) : -1;
+		if (i < 0) {
+			ok = 0; /* not a step now (the join fails such a row too) */
+			break;
+		}
+		if (!w[i].done)
+			continue; /* as the join: not counted, so seen falls short */
+		long o = name ? output_index(&r->p->steps[i], name) : -1;
+		ok = o >= 0 && hex && cas_hex_valid(hex);
+		if (ok && w[i].own) {
+			memcpy(r->s[i].out_hex[o], hex, CAS_HEX_LEN + 1);
+			(*seen)++;
+		} else if (ok && !w[i].outs++) {
+			others++;
+		}
+	}
+	if (ok && (!st || rc != SQLITE_DONE))
+		ok = 0;
+	db_finish(d, st);
+	if (ok && others > JOIN_EACH_MAX) {
+		*seen = 0;
+		ok = cache_join(r, NULL, seen);
+	}
+	for (size_t i = 0; ok && others <= JOIN_EACH_MAX && i < n; i++)
+		if (w[i].done && !w[i].own && w[i].outs)
+			ok = cache_join(r, r->p->steps[i].name, seen);
+	for (size_t i = 0; i < n; i++)
+		free(w[i].key);
+	free(w);
+	return ok;
+}
+
+/* Every output of run same_as is still the pipeline's latest, written by
+ * that run (so a run now would publish nothing), is still what the cache
+ * gives for its step's key (the run made it, or the run that did still
+ * has the same bytes), and is still in the store. Fills the steps'
+ * out_hex. */
+static int outputs_unchanged(struct run *r)
+{
+	db *d = r->f->db;
+	size_t want = 0, seen = 0;
+	int64_t latest = -1;
+	for (size_t i = 0; i < r->p->n_steps; i++)
+		want += r->p->steps[i].n_outputs;
+	db_lock(d);
+	if (db_get_int(d, &latest, "SELECT count(*) FROM latest WHERE pipeline=? AND "
+	               "run_id=?", "ti", r->pipeline, r->same_as) != 0 ||
+	    latest != (int64_t)want) {
+		db_unlock(d);
+		return 0;
+	}
+	int ok = cache_check(r, &seen);
 	db_unlock(d);
 	/* Then the store, outside the lock. */
 	return ok && seen == want && outputs_stored(r);

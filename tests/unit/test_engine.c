@@ -635,6 +635,12 @@ TEST(recheck_sees_every_output_of_a_big_pipeline)
 	CHECK_STR(step_col(id3, "s290", "status"), "succeeded");
 	CHECK_STR(step_col(id3, "s010", "status"), "cached");
 	CHECK_STR(step_col(id3, "s299", "status"), "cached");
+	/* A re-check of that run: 299 of its steps were cached from run 1,
+	 * so the cache is checked by the one whole join. */
+	int64_t id4 = drive("big", NULL, 2, NULL);
+	CHECK_INT(strtoll(run_col(id4, "same_as"), NULL, 10), id3);
+	CHECK_INT(count_rows("steps_recorded", id4), 0);
+	CHECK_STR(step_col(id4, "s290", "status"), "cached");
 	store_close();
 }
 
