@@ -233,14 +233,18 @@ mount_daemon() {
 	bench_mount "$dir/flowyfs.log" "$bin" --store "$store" --scratch "$dir/scratch" \
 		-j "$1" -f "$mnt"
 }
+# unmount_daemon: unmount mnt and reap the daemon, which must exit 0.
+unmount_daemon() {
+	fusermount3 -u "$mnt"
+	wait "$pid" || die "daemon exited with status $? at unmount"
+	pid=""
+}
 # remount J: the same store again, with -j J (a no-op when the daemon
 # already has it).
 daemon_j=1
 remount() {
 	[ "$1" != "$daemon_j" ] || return 0
-	fusermount3 -u "$mnt"
-	wait "$pid" || die "daemon exited with status $? at unmount"
-	pid=""
+	unmount_daemon
 	mount_daemon "$1"
 	daemon_j=$1
 }
@@ -480,9 +484,7 @@ t0=$(now)
 "$tool" files "$tree_local" "$tree_n"
 echo "   local copy in $tree_local: $(sub "$(now)" "$t0" 1)s to create"
 # A fresh daemon: its tree cache is empty, so the first lookup loads.
-fusermount3 -u "$mnt"
-wait "$pid" 2>/dev/null || true
-pid=""
+unmount_daemon
 mount_daemon "$daemon_j"
 tdir=$mnt/artifacts/sha256/$hex_tree
 names=()
@@ -650,17 +652,16 @@ clone_runs() {
 	[ "$clone_n" -gt 0 ] || return 0
 	last=$(latest_id)
 	t0=$(now)
-	fusermount3 -u "$mnt"
-	wait "$pid" || die "daemon exited with status $? at unmount"
-	pid=""
+	unmount_daemon
 	"$tool" gcfill "$store" "$last" "$clone_n" 0 > /dev/null || die "cannot clone run $last"
 	mount_daemon "$daemon_j"
 	views_notes+=("then ${clone_n} clones of run ${last} in $(sub "$(now)" "$t0" 1)s (store_tool gcfill)")
 }
 
 views_notes=()
-fill_runs $((runs_n < views_real ? runs_n : views_real))
-views_notes+=("filling to $((runs_n < views_real ? runs_n : views_real)) runs: $(s3 "$fill_secs")s for ${fill_n} forced runs ($(awk \
+real_n=$((runs_n < views_real ? runs_n : views_real))
+fill_runs "$real_n"
+views_notes+=("filling to ${real_n} runs: $(s3 "$fill_secs")s for ${fill_n} forced runs ($(awk \
 	-v s="$fill_secs" -v n="$fill_n" 'BEGIN { if (n > 0) printf "%.2f", s / n * 1000; else print "-" }') ms a run, -j ${views_j})")
 clone_runs "$runs_n"
 time_views 10

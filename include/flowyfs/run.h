@@ -91,8 +91,8 @@ struct run {
 	char *rundir, *scratch;
 	char *shared_scratch;     /* its steps' scratch under --shared-dir, or NULL */
 	struct scratchpool pool;  /* finished steps' scratch, emptied, for reuse */
-	size_t *recycle, nrecycle; /* units whose scratch goes to the pool once
-	                              the next steps have started (run.c) */
+	size_t *recycle, nrecycle, recycle_cap; /* units whose scratch goes to
+	                          the pool once the next steps have started */
 	struct snapshot snap;     /* the files the run sees, and their hashes */
 	struct pipeline_def *p;
 	size_t **deps, *ndeps;

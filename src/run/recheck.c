@@ -15,8 +15,8 @@
  * nothing new and register no new version. What makes it cheap: the
  * latest rows are checked by one count (those the earlier run wrote), the
  * cache by one pass over the earlier run's steps, its cache rows and its
- * outputs (each read by run id, matched in memory), with a join only for
- * the steps whose cache row is another run's.
+ * outputs (each read by run id, matched in memory), or, when a step's
+ * cache row is another run's, by one join.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -119,38 +119,32 @@ static int outputs_stored(struct run *r)
 
 /* The join that proves outputs of run same_as are what the cache gives
  * for their steps' keys: each row an output of a step that succeeded or
- * was cached there (of step `only`, or of every step when NULL), and
- * whether the cache's row for the step's key names that run's step, or
- * another run's step whose output of that name has the same hash. */
+ * was cached there, and whether the cache's row for the step's key names
+ * that run's step, or another run's step whose output of that name has
+ * the same hash. */
 #define CACHE_JOIN \
 	"SELECT o.step, o.name, o.hash, (c.run_id=o.run_id AND c.step=o.step) OR " \
 	"co.hash=o.hash FROM steps_recorded s JOIN step_io_recorded o ON " \
 	"o.run_id=s.run_id AND o.step=s.name AND o.dir='out' LEFT JOIN cache c ON " \
 	"c.key=s.cache_key LEFT JOIN step_io_recorded co ON NOT (c.run_id=o.run_id " \
 	"AND c.step=o.step) AND co.run_id=c.run_id AND co.step=c.step AND " \
-	"co.dir='out' AND co.name=o.name WHERE s.run_id=?1 AND s.status IN " \
-	"('succeeded', 'cached') AND (?2 IS NULL OR s.name=?2)"
+	"co.dir='out' AND co.name=o.name WHERE s.run_id=? AND s.status IN " \
+	"('succeeded', 'cached')"
 
-/* Above this many steps whose cache row is another run's, the whole join
- * at once costs less than one join a step. */
-#define JOIN_EACH_MAX 32
-
-/* What outputs_unchanged knows of each step of run same_as. */
+/* What cache_check knows of each step of run same_as. */
 struct was {
 	char *key;       /* its cache key there */
 	int done;        /* it succeeded or was cached there */
 	int own;         /* the cache row for key names that run's step */
-	int outs;        /* its outputs seen */
 };
 
-/* Lock held. Run CACHE_JOIN (for step only, or all) and fill out_hex from
- * its rows: 1 when every row is a proven output, 0 if not; *seen counts
- * the rows. */
-static int cache_join(struct run *r, const char *only, size_t *seen)
+/* Lock held. Run CACHE_JOIN and fill out_hex from its rows: 1 when every
+ * row is a proven output, 0 if not; *seen counts the rows. */
+static int cache_join(struct run *r, size_t *seen)
 {
 	db *d = r->f->db;
 	int ok = 1, s = SQLITE_DONE;
-	sqlite3_stmt *st = db_prepare(d, CACHE_JOIN, "it", r->same_as, only);
+	sqlite3_stmt *st = db_prepare(d, CACHE_JOIN, "i", r->same_as);
 	if (!st)
 		ok = 0;
 	while (ok && (s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -170,15 +164,15 @@ static int cache_join(struct run *r, const char *only, size_t *seen)
 	return ok;
 }
 
-/* Lock held. The same as cache_join over every step, in one pass over
- * each table by run id (no search by key a row): the steps' keys, the
- * cache rows naming the run, its outputs; the join itself only for the
- * steps whose cache row is another run's (cached there, or made again
- * since), or once for all when they are many. */
+/* Lock held. What cache_join proves, in one pass over each table by run
+ * id (no search by key a row): the steps' keys, the cache rows naming the
+ * run, its outputs. When a step's cache row is another run's (the step
+ * was cached there, or made again since), the join decides instead. */
 static int cache_check(struct run *r, size_t *seen)
 {
 	db *d = r->f->db;
-	size_t n = r->p->n_steps, others = 0;
+	size_t n = r->p->n_steps;
+	int others = 0;
 	struct was *w = xcalloc(n + 1, sizeof *w);
 	int ok = 1, rc = SQLITE_DONE;
 	sqlite3_stmt *st = db_prepare(d, "SELECT name, status IN ('succeeded', 'cached'), "
@@ -226,20 +220,16 @@ static int cache_check(struct run *r, size_t *seen)
 		if (ok && w[i].own) {
 			memcpy(r->s[i].out_hex[o], hex, CAS_HEX_LEN + 1);
 			(*seen)++;
-		} else if (ok && !w[i].outs++) {
-			others++;
 		}
+		others |= ok && !w[i].own;
 	}
 	if (ok && (!st || rc != SQLITE_DONE))
 		ok = 0;
 	db_finish(d, st);
-	if (ok && others > JOIN_EACH_MAX) {
+	if (ok && others) {
 		*seen = 0;
-		ok = cache_join(r, NULL, seen);
+		ok = cache_join(r, seen);
 	}
-	for (size_t i = 0; ok && others <= JOIN_EACH_MAX && i < n; i++)
-		if (w[i].done && !w[i].own && w[i].outs)
-			ok = cache_join(r, r->p->steps[i].name, seen);
 	for (size_t i = 0; i < n; i++)
 		free(w[i].key);
 	free(w);

@@ -774,7 +774,7 @@ static void when_exited(struct run *r, size_t i, int code)
  * still set. */
 static void recycle_later(struct run *r, size_t i)
 {
-	r->recycle = xrealloc(r->recycle, (r->nrecycle + 1) * sizeof *r->recycle);
+	GROW(r->recycle, r->recycle_cap, r->nrecycle);
 	r->recycle[r->nrecycle++] = i;
 }
 
