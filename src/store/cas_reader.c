@@ -3,14 +3,13 @@
  * hands out the fd (FUSE splices from it; hints of our own to read ahead
  * measured slower than the kernel's read-ahead alone). A .zst object is
  * read through a small cache of decoded frames of its own (up to
- * RD_BYTES): a read that needs a frame no slot holds decodes it whole
- * into a slot when it continues the reads before it or reads to the
- * frame's end. Other (random) reads go to the store's shared cache of
- * decoded frames (cas_frame_cache, shared by every open of the object):
- * a miss decodes the frame (a big one whole, of a small one what the read
- * needs) and keeps it there, so the next random reads of that frame, from
- * any open, copy. Once reads keep going
- * forward, the next
+ * RD_BYTES) and the store's shared cache of decoded frames
+ * (cas_frame_cache, shared by every open of the object). A read that needs
+ * a frame neither holds decodes it whole into a slot when it continues the
+ * reads before it (three in a row) or reads to the frame's end; any other
+ * (random) read decodes it (a big one whole, of a small one what the read
+ * needs) into the shared cache, so the next reads of that frame, from any
+ * open, copy. Once reads keep going forward, the next
  * RD_AHEAD_BYTES of frames are queued for up to RD_HELPERS helper threads
  * (never more than the CPUs), so frames decode in parallel ahead of the
  * reader; a reader needing a frame still queued decodes it itself. One
@@ -260,34 +259,52 @@ static void *helper_main(void *arg)
 
 /* ---- reading a frame ----------------------------------------------------- */
 
+static void shared_key(const cas_reader *r, uint32_t i, char *key, size_t len)
+{
+	snprintf(key, len, "%s/%u", r->hex, i);
+}
+
+/* Copy n bytes at offset in of frame i from the shared cache: 1 when it
+ * holds them, else 0 (*had: it holds a shorter prefix). */
+static int shared_copy(cas_reader *r, uint32_t i, unsigned char *dst,
+                       size_t in, size_t n, int *had)
+{
+	char key[CAS_HEX_LEN + 16];
+	struct lru_ref *ref;
+	struct sframe *f;
+	int hit;
+
+	shared_key(r, i, key, sizeof key);
+	f = lru_get(r->shared, key, &ref);
+	hit = f && f->valid >= in + n;
+	if (hit)
+		memcpy(dst, f->data + in, n);
+	*had = f != NULL;
+	lru_release(r->shared, ref);
+	return hit;
+}
+
 /* A read of n bytes at offset in of frame i that no slot of this reader
- * holds and that does not go on from the reads before (a random read):
- * served from the store's shared cache of decoded frames, shared by every
+ * holds and that does not go on from the reads before (a random read),
+ * for the store's shared cache of decoded frames, shared by every
  * reader of the object. A miss decodes and caches a big frame whole: a
  * prefix would cost half as much once, but random reads come back to a
  * frame (a 256 MiB object has 128 frames of 2 MiB) and it would then be
  * decoded again whole. Of a small frame (many of them, each read seldom
  * twice) it caches the prefix the read needs; a read past a cached prefix
- * decodes the frame whole in its place. */
+ * decodes the frame whole in its place. Called once the cache missed
+ * (had: it holds a shorter prefix of the frame). */
 static int frame_shared(cas_reader *r, uint32_t i, unsigned char *dst,
-                        size_t in, size_t n)
+                        size_t in, size_t n, int had)
 {
 	size_t dl = (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]), upto;
 	char key[CAS_HEX_LEN + 16];
 	struct lru_ref *ref;
 	struct sframe *f;
 	struct dec *d;
-	int rc, had;
+	int rc;
 
-	snprintf(key, sizeof key, "%s/%u", r->hex, i);
-	f = lru_get(r->shared, key, &ref);
-	if (f && f->valid >= in + n) {
-		memcpy(dst, f->data + in, n);
-		lru_release(r->shared, ref);
-		return 0;
-	}
-	had = f != NULL;
-	lru_release(r->shared, ref);
+	shared_key(r, i, key, sizeof key);
 	upto = had || dl >= SHARED_WHOLE ? dl :
 	       (in + n + SHARED_ROUND - 1) / SHARED_ROUND * SHARED_ROUND;
 	if (upto > dl)
@@ -324,7 +341,7 @@ static int frame_read(cas_reader *r, uint32_t i, unsigned char *dst,
 	size_t dl = (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]);
 	struct rslot *s;
 	struct dec *d;
-	int rc;
+	int rc, had = 0;
 
 	pthread_mutex_lock(&r->mu);
 again:
@@ -353,14 +370,24 @@ again:
 		pthread_mutex_unlock(&r->mu);
 		return rc;
 	}
+	/* Absent: the shared cache may hold it (a random read decoded it, or
+	 * a read of another open), whatever this read's pattern. */
+	if (!s) {
+		pthread_mutex_unlock(&r->mu);
+		if (shared_copy(r, i, dst, in, n, &had))
+			return 0;
+		pthread_mutex_lock(&r->mu);
+		if ((s = slot_find(r, i)))
+			goto again;  /* queued (or decoded) meanwhile */
+	}
 	/* Queued and not started: ours. Absent: decode it whole into a slot
 	 * when the read continues the ones before or reads to its end, else
-	 * (a random read) just the prefix the read needs. */
+	 * (a random read) through the shared cache. */
 	if (!s && (near || in + n == dl || (in == 0 && n >= dl / 2)))
 		s = slot_take(r, i);
 	if (!s) {
 		pthread_mutex_unlock(&r->mu);
-		return frame_shared(r, i, dst, in, n);
+		return frame_shared(r, i, dst, in, n, had);
 	}
 	s->frame = i;
 	s->state = SLOT_BUSY;
@@ -481,10 +508,13 @@ static void read_track(cas_reader *r, uint64_t off, size_t len, int *near, int *
 		r->last_end = end;
 	}
 	r->streak = *near ? r->streak + 1 : 1;
-	/* Three near reads in a row: sequential (random reads rarely are,
-	 * even in a small file). */
-	*fwd = r->streak >= 3 && r->want_th > 0;
-	*near = r->streak >= 2;
+	/* Three near reads in a row: sequential. Random reads rarely are,
+	 * even in a small file; two in a row often are (one random read of a
+	 * 256 MiB object in 32 lands within RD_NEAR of the one before), and a
+	 * frame decoded into this reader's slot for it would be decoded again
+	 * for the shared cache. */
+	*near = r->streak >= 3;
+	*fwd = *near && r->want_th > 0;
 	pthread_mutex_unlock(&r->mu);
 }
 

@@ -6,8 +6,8 @@
  * failing only the reads that touch it (without hanging read-ahead),
  * objects in the layout older stores wrote (zstd level 3, other frame
  * sizes) reading the same, frame sizes following the content's ratio,
- * raw readers, and random reads shared by readers through the store's
- * cache of decoded frames.
+ * raw readers, and random reads (two near each other included) shared
+ * by readers through the store's cache of decoded frames.
  * Everything happens under a mkdtemp directory in /tmp.
  */
 #include <dirent.h>
@@ -449,6 +449,16 @@ TEST(test_shared_frames)
 	lru_stats(shared, &b);
 	CHECK_INT(b.count, a.count);  /* both were hits */
 	CHECK_INT(b.hits - a.hits, 2);
+	/* Two reads in a row near each other are still random reads: the
+	 * second of r2's comes 8 KiB after the first, in a frame the cache
+	 * holds (a hit, not a decode into r2's own slot), and r3's second
+	 * read is the next frame, which nobody read (decoded for the cache). */
+	CHECK(read_matches(r2, data, x2 + 3 * 4096, 4096));
+	CHECK(read_matches(r3, data, x4 + CAS_FRAME, 4096));
+	lru_stats(shared, &a);
+	CHECK_INT(a.hits - b.hits, 1);
+	CHECK_INT(a.misses - b.misses, 1);
+	CHECK_INT(a.count - b.count, 1);
 	cas_reader_close(r3);
 	cas_reader_close(r2);
 	cas_reader_close(r1);
