@@ -31,6 +31,8 @@ void *lru_get(struct lru *l, const char *key, struct lru_ref **ref);
  * (val is then dropped). */
 void *lru_put(struct lru *l, const char *key, void *val, size_t bytes,
               struct lru_ref **ref);
+/* Is key in the cache? Neither a use nor a hit or miss. */
+int lru_has(struct lru *l, const char *key);
 /* Take key out of the cache (its value lives on while held); no-op when
  * absent. */
 void lru_remove(struct lru *l, const char *key);

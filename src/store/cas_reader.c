@@ -9,14 +9,16 @@
  * reads before it (three in a row) or reads to the frame's end; any other
  * (random) read decodes it (a big one whole, of a small one what the read
  * needs) into the shared cache, so the next reads of that frame, from any
- * open, copy. Once reads keep going forward, the next
+ * open, copy; once such reads have missed RD_FILL_AFTER times, each miss
+ * of a big frame also has a helper decode one frame nobody asked for yet
+ * into that cache (fill_request). Once reads keep going forward, the next
  * RD_AHEAD_BYTES of frames are queued for up to RD_HELPERS helper threads
  * (never more than the CPUs), so frames decode in parallel ahead of the
  * reader; a reader needing a frame still queued decodes it itself. One
  * mutex and one condition guard the slots; decoding and copying happen
  * outside it (a slot being decoded is BUSY, one being copied from is
- * pinned). The helpers start with the first read-ahead and are stopped
- * and joined by cas_reader_close.
+ * pinned). The helpers start with the first read-ahead or fill and are
+ * stopped and joined by cas_reader_close.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +41,7 @@
 #define RD_AHEAD_BYTES (8u << 20) /* decoded ahead of a sequential reader */
 #define RD_HELPERS 2             /* helper threads per reader, at most */
 #define RD_NEAR (4u << 20)       /* how far out of order FUSE's reads arrive */
+#define RD_FILL_AFTER 4          /* random misses before frames are filled in */
 
 enum slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_BUSY, SLOT_READY, SLOT_FAILED };
 
@@ -84,6 +87,10 @@ struct cas_reader {
 	struct dec *idle;       /* decoders not in use */
 	pthread_t th[RD_HELPERS];
 	int nth, want_th, quit;
+	int misses;             /* random reads the shared cache missed */
+	int64_t fill, filling;  /* a frame for a helper to decode into the shared
+	                         * cache, and the one it is decoding (-1: none) */
+	uint32_t fill_next;     /* where the search for the next fill starts */
 };
 
 /* ---- decoders ------------------------------------------------------------ */
@@ -186,19 +193,24 @@ static struct rslot *slot_take(cas_reader *r, uint32_t cur)
 
 static void *helper_main(void *arg);
 
-/* Queue the frames after cur that no slot holds, for the helpers
- * (started here, the first time). */
+/* Start the helpers, the first time: 0 when there are none to be had. */
+static int helpers_start(cas_reader *r)
+{
+	while (r->nth < r->want_th &&
+	       pthread_create(&r->th[r->nth], NULL, helper_main, r) == 0)
+		r->nth++;
+	if (r->nth == 0)
+		r->want_th = 0;  /* no threads to be had: read without */
+	return r->nth > 0;
+}
+
+/* Queue the frames after cur that no slot holds, for the helpers. */
 static void ahead_queue(cas_reader *r, uint32_t cur)
 {
 	int queued = 0;
 
-	while (r->nth < r->want_th &&
-	       pthread_create(&r->th[r->nth], NULL, helper_main, r) == 0)
-		r->nth++;
-	if (r->nth == 0) {
-		r->want_th = 0;  /* no threads to be had: read without */
+	if (!helpers_start(r))
 		return;
-	}
 	for (uint32_t k = 1; k <= (uint32_t)r->ahead && cur + k < r->sk.n; k++) {
 		uint32_t f = cur + k;
 		struct rslot *s;
@@ -216,11 +228,14 @@ static void ahead_queue(cas_reader *r, uint32_t cur)
 		pthread_cond_broadcast(&r->cv);
 }
 
-/* The helpers: decode the lowest queued frame, until the reader closes. */
+static void fill_frame(cas_reader *r, uint32_t i, struct dec *d);
+
+/* The helpers: decode the lowest queued frame, else the frame to fill in,
+ * until the reader closes. */
 static void *helper_main(void *arg)
 {
 	cas_reader *r = arg;
-	struct dec *d = NULL;
+	struct dec *d = dec_get(r);  /* NULL: each frame fails with -ENOMEM */
 
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
@@ -230,17 +245,27 @@ static void *helper_main(void *arg)
 				if (r->slot[k].state == SLOT_QUEUED &&
 				    (!s || r->slot[k].frame < s->frame))
 					s = &r->slot[k];
-			if (s)
+			if (s || r->fill >= 0)
 				break;
 			pthread_cond_wait(&r->cv, &r->mu);
 		}
 		if (r->quit)
 			break;
+		if (!s) {
+			uint32_t i = (uint32_t)r->fill;
+			r->filling = r->fill;
+			r->fill = -1;
+			pthread_mutex_unlock(&r->mu);
+			if (d)
+				fill_frame(r, i, d);
+			pthread_mutex_lock(&r->mu);
+			r->filling = -1;
+			pthread_cond_broadcast(&r->cv);
+			continue;
+		}
 		s->state = SLOT_BUSY;
 		uint32_t i = (uint32_t)s->frame;
 		pthread_mutex_unlock(&r->mu);
-		if (!d)
-			d = dec_get(r);
 		if (d) {
 			slot_fill(r, s, i, d);
 		} else {
@@ -284,6 +309,62 @@ static int shared_copy(cas_reader *r, uint32_t i, unsigned char *dst,
 	return hit;
 }
 
+/* Decode frame i whole into the shared cache (a helper, without r->mu).
+ * A failure keeps nothing: the read that needs the frame meets it. */
+static void fill_frame(cas_reader *r, uint32_t i, struct dec *d)
+{
+	size_t dl = (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]);
+	char key[CAS_HEX_LEN + 16];
+	struct lru_ref *ref;
+	struct sframe *f;
+
+	shared_key(r, i, key, sizeof key);
+	if (lru_has(r->shared, key) || !(f = malloc(sizeof *f + dl)))
+		return;
+	if (zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, f->data, dl) < 0) {
+		free(f);
+		return;
+	}
+	f->valid = dl;
+	if (lru_put(r->shared, key, f, sizeof *f + dl, &ref))
+		lru_release(r->shared, ref);
+}
+
+/* Random reads keep missing the shared cache (a miss on frame i, whole
+ * frames): have a helper decode a frame nobody has asked for yet while
+ * this read decodes its own, so the machine's other cores decode what
+ * the next random reads will want. One fill per miss: the work done
+ * ahead never exceeds the work asked for, and an object bigger than the
+ * cache only churns it as the reads themselves would. */
+static void fill_request(cas_reader *r, uint32_t i)
+{
+	char key[CAS_HEX_LEN + 16];
+	int found = 0;
+
+	pthread_mutex_lock(&r->mu);
+	int go = ++r->misses >= RD_FILL_AFTER && r->fill < 0 && helpers_start(r);
+	uint32_t j = r->fill_next;
+	pthread_mutex_unlock(&r->mu);
+	for (uint32_t k = 0; go && k < r->sk.n; k++, j++) {
+		if (j >= r->sk.n)
+			j = 0;
+		shared_key(r, j, key, sizeof key);
+		if (j != i && !lru_has(r->shared, key)) {
+			found = 1;
+			break;
+		}
+	}
+	if (!found)
+		return;
+	pthread_mutex_lock(&r->mu);
+	if (r->fill < 0 && r->filling != (int64_t)j) {
+		r->fill = j;
+		r->fill_next = j + 1;
+		pthread_cond_broadcast(&r->cv);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
 /* A read of n bytes at offset in of frame i that no slot of this reader
  * holds and that does not go on from the reads before (a random read),
  * for the store's shared cache of decoded frames, shared by every
@@ -309,6 +390,8 @@ static int frame_shared(cas_reader *r, uint32_t i, unsigned char *dst,
 	       (in + n + SHARED_ROUND - 1) / SHARED_ROUND * SHARED_ROUND;
 	if (upto > dl)
 		upto = dl;
+	if (dl >= SHARED_WHOLE && !had)
+		fill_request(r, i);
 	f = malloc(sizeof *f + upto);
 	d = dec_get(r);
 	if (!f || !d) {
@@ -377,6 +460,13 @@ again:
 		if (shared_copy(r, i, dst, in, n, &had))
 			return 0;
 		pthread_mutex_lock(&r->mu);
+		if (r->fill == (int64_t)i)
+			r->fill = -1;  /* asked for ahead, wanted now: ours */
+		if (r->filling == (int64_t)i) {
+			while (r->filling == (int64_t)i)  /* a helper is on it */
+				pthread_cond_wait(&r->cv, &r->mu);
+			goto again;
+		}
 		if ((s = slot_find(r, i)))
 			goto again;  /* queued (or decoded) meanwhile */
 	}
@@ -435,6 +525,7 @@ int cas_reader_open(cas *c, const char *hex, cas_reader **out)
 		return -ENOMEM;
 	for (int k = 0; k < RD_SLOTS; k++)
 		r->slot[k].frame = -1;
+	r->fill = r->filling = -1;
 	if (pthread_mutex_init(&r->mu, NULL) != 0) {
 		free(r);
 		return -ENOMEM;

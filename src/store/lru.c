@@ -233,6 +233,16 @@ void *lru_put(struct lru *l, const char *key, void *val, size_t bytes,
 	return val;
 }
 
+int lru_has(struct lru *l, const char *key)
+{
+	uint64_t h = key_hash(key);
+
+	pthread_mutex_lock(&l->mu);
+	int has = tab_find(l, key, h) != NULL;
+	pthread_mutex_unlock(&l->mu);
+	return has;
+}
+
 void lru_remove(struct lru *l, const char *key)
 {
 	uint64_t h = key_hash(key);

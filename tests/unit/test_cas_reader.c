@@ -6,8 +6,9 @@
  * failing only the reads that touch it (without hanging read-ahead),
  * objects in the layout older stores wrote (zstd level 3, other frame
  * sizes) reading the same, frame sizes following the content's ratio,
- * raw readers, and random reads (two near each other included) shared
- * by readers through the store's cache of decoded frames.
+ * raw readers, random reads (two near each other included) shared by
+ * readers through the store's cache of decoded frames, and frames filled
+ * into that cache ahead of random reads that keep missing.
  * Everything happens under a mkdtemp directory in /tmp.
  */
 #include <dirent.h>
@@ -42,6 +43,19 @@ static void fill_text(unsigned char *b, size_t n)
 		                 line % 3 ? "ok" : "warn");
 		for (int j = 0; j < k && off < n; j++)
 			b[off++] = (unsigned char)tmp[j];
+	}
+}
+
+/* Numbers, one a line, like seq: ~20:1, so big frames (CAS_FRAME). */
+static void fill_numbers(unsigned char *b, size_t n)
+{
+	size_t off = 0;
+
+	for (unsigned v = 1; off < n; v++) {
+		char t[16];
+		int m = snprintf(t, sizeof t, "%u\n", v);
+		for (int j = 0; j < m && off < n; j++)
+			b[off++] = (unsigned char)t[j];
 	}
 }
 
@@ -349,14 +363,8 @@ TEST(test_frame_sizes_follow_ratio)
 
 	CHECK_INT(cas_open(&c, store), 0);
 	for (int k = 0; k < 2; k++) {
-		if (k == 0) {  /* numbers, one a line, like seq: ~20:1 */
-			size_t off = 0;
-			for (unsigned v = 1; off < len; v++) {
-				char t[16];
-				int m = snprintf(t, sizeof t, "%u\n", v);
-				for (int j = 0; j < m && off < len; j++)
-					data[off++] = (unsigned char)t[j];
-			}
+		if (k == 0) {
+			fill_numbers(data, len);
 		} else {
 			for (size_t i = 0; i < len; i++) {  /* 4 random bits a byte: ~2:1 */
 				x = x * 6364136223846793005ull + 1442695040888963407ull;
@@ -466,6 +474,44 @@ TEST(test_shared_frames)
 	free(data);
 }
 
+/* Random reads that keep missing have a helper decode frames nobody asked
+ * for yet into the shared cache: after four misses (frames 11, 2, 8, 5,
+ * each far from the one before), frame 0 comes into the cache by itself,
+ * and a read of it is a hit. */
+TEST(test_random_misses_fill_in)
+{
+	size_t len = 12 * CAS_FRAME;
+	unsigned char *data = malloc(len);
+	static const unsigned frames[] = {11, 2, 8, 5};
+	char hex[CAS_HEX_LEN + 1];
+	struct lru_stats a, b;
+	cas_reader *r = NULL;
+	cas *c = NULL;
+
+	fill_numbers(data, len);
+	data[0] = 'F';  /* content of its own */
+	CHECK_INT(cas_open(&c, store), 0);
+	CHECK_INT(cas_put_buf(c, hex, data, len), 0);
+	struct lru *shared = cas_frame_cache(c);
+	CHECK_INT(cas_reader_open(c, hex, &r), 0);
+	for (size_t k = 0; k < sizeof frames / sizeof *frames; k++)
+		CHECK(read_matches(r, data, (uint64_t)frames[k] * CAS_FRAME + 100, 4096));
+	lru_stats(shared, &a);
+	for (int t = 0; t < 400 && a.count < 5; t++) {
+		usleep(5000);
+		lru_stats(shared, &a);
+	}
+	CHECK_INT(a.count, 5);  /* the four read, and one filled in */
+	CHECK_INT(a.misses, 4);
+	CHECK(read_matches(r, data, 300, 4096));  /* frame 0 */
+	lru_stats(shared, &b);
+	CHECK_INT(b.hits - a.hits, 1);
+	CHECK_INT(b.misses, a.misses);
+	cas_reader_close(r);
+	cas_close(c);
+	free(data);
+}
+
 int main(void)
 {
 	if (scratch_make(base, sizeof base, store, sizeof store, "reader") < 0)
@@ -478,6 +524,7 @@ int main(void)
 	RUN(test_frame_sizes_follow_ratio);
 	RUN(test_raw_reader);
 	RUN(test_shared_frames);
+	RUN(test_random_misses_fill_in);
 	scratch_remove(base);
 	return CHECK_DONE();
 }

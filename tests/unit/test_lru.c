@@ -3,7 +3,8 @@
  * eviction in order of use once over the byte limit, held values never
  * evicted (and freed only at their last release), a value bigger than
  * the limit served but not kept, a second put of a key returning the
- * first value, removal, and the counters.
+ * first value, removal, the counters, and lru_has (which they do not
+ * count).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ TEST(test_evicts_least_recently_used)
 	CHECK_INT(dropped[2], 1);
 	CHECK(!has(l, "b"));
 	CHECK(has(l, "a") && has(l, "c") && has(l, "d"));
+	CHECK(lru_has(l, "c") && !lru_has(l, "b"));  /* no use, no count */
 	put(l, "e", 5, 250);         /* needs three out: a, c and d go */
 	CHECK_INT(dropped[1] + dropped[3] + dropped[4], 3);
 	CHECK(has(l, "e"));
