@@ -1,6 +1,7 @@
 /*
  * render/dagsvg.c - graphs drawn by Graphviz, linked (libgvc, the dot
- * layout and the core SVG renderer), not run as a program.
+ * layout and the core SVG renderer), not run as a program; graphs of more
+ * than DAGSVG_HUGE nodes are parsed and styled here and drawn by dagbig.c.
  *
  * One Graphviz context for the daemon, made on first use; Graphviz keeps
  * global state (its error buffer, the layout's statics), so every call
@@ -17,6 +18,7 @@
 
 #include <graphviz/gvc.h>
 
+#include "flowyfs/dagbig.h"
 #include "flowyfs/dagsvg.h"
 #include "flowyfs/log.h"
 #include "flowyfs/util.h"
@@ -189,6 +191,11 @@ static int render_locked(const char *key, const char *dot, char **out)
 		goto done;
 	}
 	style(g);
+	if (agnnodes(g) > DAGSVG_HUGE) {
+		*out = dagbig_svg(g);
+		cache_put(key, dot, *out);
+		goto done;
+	}
 	if (gvLayout(gvc, g, "dot") != 0) {
 		log_error("graphviz: dot layout failed");
 		rc = -EINVAL;
