@@ -132,7 +132,8 @@ static int plain_prepare(struct run *r, size_t i, char **err)
 }
 
 static const struct executor plain = {
-	"plain", plain_prepare, plain_start, plain_fd, plain_signal, plain_reap,
+	.name = "plain", .prepare = plain_prepare, .start = plain_start, .fd = plain_fd,
+	.signal = plain_signal, .reap = plain_reap, .remote = 0,
 };
 
 /* Capture a run of pipeline and drive it to its end with `slots` slots;
