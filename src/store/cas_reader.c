@@ -87,7 +87,8 @@ struct cas_reader {
 	struct dec *idle;       /* decoders not in use */
 	pthread_t th[RD_HELPERS];
 	int nth, want_th, quit;
-	int misses;             /* random reads the shared cache missed */
+	int misses;             /* random reads the shared cache missed (up to
+	                         * RD_FILL_AFTER) */
 	int64_t fill, filling;  /* a frame for a helper to decode into the shared
 	                         * cache, and the one it is decoding (-1: none) */
 	uint32_t fill_next;     /* where the search for the next fill starts */
@@ -342,7 +343,9 @@ static void fill_request(cas_reader *r, uint32_t i)
 	int found = 0;
 
 	pthread_mutex_lock(&r->mu);
-	int go = ++r->misses >= RD_FILL_AFTER && r->fill < 0 && helpers_start(r);
+	if (r->misses < RD_FILL_AFTER)
+		r->misses++;  /* counts up to RD_FILL_AFTER, no further */
+	int go = r->misses >= RD_FILL_AFTER && r->fill < 0 && helpers_start(r);
 	uint32_t j = r->fill_next;
 	pthread_mutex_unlock(&r->mu);
 	for (uint32_t k = 0; go && k < r->sk.n; k++, j++) {
