@@ -58,12 +58,20 @@ static int cmp_step(const void *key, const void *elem)
 	return strcmp(key, ((const struct step_def *)elem)->name);
 }
 
-/* The index of step name in r (steps are sorted by name), or -1. */
-static long step_index(const struct run *r, const char *name)
+/* The index of step name in r (steps are sorted by name), or -1. *hint
+ * is the index found last (-1 at first): rows read by run id come in name
+ * order (their keys start with run id and name), so the step is most often
+ * that one or the next, two compares instead of a search. */
+static long step_index(const struct run *r, const char *name, long *hint)
 {
+	for (long k = *hint; k <= *hint + 1; k++)
+		if (k >= 0 && k < (long)r->p->n_steps && !strcmp(r->p->steps[k].name, name))
+			return *hint = k;
 	const struct step_def *d = bsearch(name, r->p->steps, r->p->n_steps,
 	                                   sizeof *r->p->steps, cmp_step);
-	return d ? (long)(d - r->p->steps) : -1;
+	if (d)
+		*hint = (long)(d - r->p->steps);
+	return d ? *hint : -1;
 }
 
 static long output_index(const struct step_def *d, const char *name)
@@ -144,6 +152,7 @@ static int cache_join(struct run *r, size_t *seen)
 {
 	db *d = r->f->db;
 	int ok = 1, s = SQLITE_DONE;
+	long hint = -1;
 	sqlite3_stmt *st = db_prepare(d, CACHE_JOIN, "i", r->same_as);
 	if (!st)
 		ok = 0;
@@ -151,7 +160,7 @@ static int cache_join(struct run *r, size_t *seen)
 		const char *step = (const char *)sqlite3_column_text(st, 0);
 		const char *name = (const char *)sqlite3_column_text(st, 1);
 		const char *hex = (const char *)sqlite3_column_text(st, 2);
-		long i = step ? step_index(r, step) : -1;
+		long i = step ? step_index(r, step, &hint) : -1;
 		long o = i >= 0 && name ? output_index(&r->p->steps[i], name) : -1;
 		ok = o >= 0 && hex && cas_hex_valid(hex) && sqlite3_column_int(st, 3);
 		if (ok)
@@ -175,13 +184,14 @@ static int cache_check(struct run *r, size_t *seen)
 	int others = 0;
 	struct was *w = xcalloc(n + 1, sizeof *w);
 	int ok = 1, rc = SQLITE_DONE;
+	long hint = -1;
 	sqlite3_stmt *st = db_prepare(d, "SELECT name, status IN ('succeeded', 'cached'), "
 	                              "cache_key FROM steps_recorded WHERE run_id=?", "i",
 	                              r->same_as);
 	while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		const char *key = (const char *)sqlite3_column_text(st, 2);
-		long i = name ? step_index(r, name) : -1;
+		long i = name ? step_index(r, name, &hint) : -1;
 		if (i < 0 || w[i].key)
 			continue; /* not a step now: its outputs are not looked for */
 		w[i].done = sqlite3_column_int(st, 1);
@@ -195,7 +205,7 @@ static int cache_check(struct run *r, size_t *seen)
 	while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *step = (const char *)sqlite3_column_text(st, 0);
 		const char *key = (const char *)sqlite3_column_text(st, 1);
-		long i = step ? step_index(r, step) : -1;
+		long i = step ? step_index(r, step, &hint) : -1;
 		if (i >= 0 && key && w[i].key && !strcmp(w[i].key, key))
 			w[i].own = 1;
 	}
@@ -208,7 +218,7 @@ static int cache_check(struct run *r, size_t *seen)
 		const char *step = (const char *)sqlite3_column_text(st, 0);
 		const char *name = (const char *)sqlite3_column_text(st, 1);
 		const char *hex = (const char *)sqlite3_column_text(st, 2);
-		long i = step ? step_index(r, step) : -1;
+		long i = step ? step_index(r, step, &hint) : -1;
 		if (i < 0) {
 			ok = 0; /* not a step now (the join fails such a row too) */
 			break;
