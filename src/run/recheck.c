@@ -5,9 +5,10 @@
  * Why the two halves prove the full path would cache every step: a
  * step's cache key covers its definition, its code files (or the
  * workdir's state), its params and its inputs' content. The same
- * snapshot, params and workdir state give the same definitions, code and
- * params; inputs from outside the pipeline are hashed again and compared;
- * inputs from inside are outputs of its steps, the same by induction. So
+ * snapshot (shared, or of the same commit: the same files), params and
+ * workdir state give the same definitions, code and params; inputs from
+ * outside the pipeline are hashed again and compared; inputs from inside
+ * are outputs of its steps, the same by induction. So
  * every key is the key the earlier run recorded, and the full path's
  * lookup of it finds the outputs that run had, when the cache still
  * gives them for that key and they are still in the store. The outputs
@@ -43,11 +44,15 @@ int64_t recheck_candidate(struct run *r, const struct run_request *req, const ch
 		util_oom();
 	int64_t same = 0;
 	db_lock(r->f->db);
+	/* The same snapshot: the one shared, or one with the same commit (its
+	 * files' tree: a daemon started anew snapshots again, to the same
+	 * commit when nothing changed). */
 	int rc = db_get_int(r->f->db, &same, "SELECT coalesce(same_as, id) FROM runs "
 	                    "WHERE pipeline=? AND id<? AND status='succeeded' AND "
-	                    "snapshot_run=? AND params=? AND coalesce(git, '')=? "
-	                    "ORDER BY id DESC LIMIT 1", "tiitt", r->pipeline, r->id,
-	                    r->snap.run, params, git ? git : "");
+	                    "(snapshot_run=? OR (?<>'' AND commit_id=?)) AND params=? AND "
+	                    "coalesce(git, '')=? ORDER BY id DESC LIMIT 1", "tiitttt",
+	                    r->pipeline, r->id, r->snap.run, r->snap.commit, r->snap.commit,
+	                    params, git ? git : "");
 	db_unlock(r->f->db);
 	free(params);
 	return rc == 0 ? same : 0;

@@ -14,14 +14,19 @@ setup() {
 	echo one >"$SRC"
 	mount_flowy
 	P=$mnt/pipelines
-	# a reads a file: input and a param and reports a metric; b, c follow.
-	local s=$P/.r
+	make_pipeline r
+}
+
+# make_pipeline NAME: the pipeline the tests run. a reads a file: input
+# and a param and reports a metric; b, c follow.
+make_pipeline() {
+	local s=$P/.$1
 	mkdir "$s"
 	echo '{"autorun": false, "params": {"n": 1}}' >"$s/pipeline.json"
 	printf '{"run": "cat in/src > out/a; echo $FLOWY_PARAM_n >> out/a; echo \\"{\\\\\\"loss\\\\\\": 0.25}\\" >> $FLOWY_METRICS", "inputs": ["file:%s"], "params": ["n"], "outputs": ["a"]}\n' "$SRC" >"$s/a.json"
 	echo '{"run": "cat in/a > out/b", "inputs": ["a"], "outputs": ["b"]}' >"$s/b.json"
 	echo '{"run": "cat in/b > out/c", "inputs": ["b"], "outputs": ["c"]}' >"$s/c.json"
-	mv "$s" "$P/r"
+	mv "$s" "$P/$1"
 }
 
 teardown() {
@@ -29,12 +34,18 @@ teardown() {
 }
 
 # run_r [ARGS]: queue a run of r (run ARGS), wait for it; prints its id.
+# run_of NAME [ARGS]: the same for pipeline NAME.
 run_r() {
-	local before
-	before=$(latest_run_of r)
-	echo "run${1:+ $1}" >"$P/r/.ctl"
+	run_of r "$@"
+}
+
+run_of() {
+	local before p=$1
+	shift
+	before=$(latest_run_of "$p")
+	echo "run${1:+ $1}" >"$P/$p/.ctl"
 	local id
-	id=$(wait_new_run r "${before:-0}") || return 1
+	id=$(wait_new_run "$p" "${before:-0}") || return 1
 	expect_eq "$(cat "$mnt/runs/$id/status")" succeeded "run $id status" || return 1
 	echo "$id"
 }
@@ -67,10 +78,14 @@ sql() {
 @test "an unchanged re-check is one row and reads as the full path's all-cached run" {
 	local id1 id2 id3
 	id1=$(run_r)
-	# After a restart the snapshot is taken anew: a full-path run, all cached.
+	# The same steps in another pipeline: no earlier run of its own, so the
+	# full path, every step cached (by id1).
+	make_pipeline q
+	id2=$(run_of q)
+	# After a restart the snapshot is taken anew, to the same commit: a
+	# re-check of id2.
 	remount_flowy
-	id2=$(run_r)
-	id3=$(run_r)
+	id3=$(run_of q)
 	expect_eq "$(cut -f1,2,4- "$mnt/runs/$id3/summary")" "step	status	cached	outputs
 a	cached	yes	a
 b	cached	yes	b
@@ -87,7 +102,7 @@ c	cached	yes	c"
 	expect_eq "$(grep -Ev "$notime" "$mnt/runs/$id3/run.json")" \
 		"$(grep -Ev "$notime" "$mnt/runs/$id2/run.json")"
 	expect_eq "$(grep -c '"reason":	"cached"' "$mnt/runs/$id3/run.json")" 3
-	expect_eq "$(cut -f1,2 "$P/r/.plan" | tail -n +2)" "a	cached
+	expect_eq "$(cut -f1,2 "$P/q/.plan" | tail -n +2)" "a	cached
 b	cached
 c	cached"
 	unmount_clean
