@@ -495,22 +495,28 @@ static const char *rows_of(const char *sql, int64_t id)
 
 /* a reads a file: input and a param, b reads a. (Metrics need the
  * mount's executor: recheck.bats.) */
+/* Pipeline name's files, its step a reading file (a file: input). */
+static void recheck_files(const char *name, const char *file)
+{
+	char *a = xasprintf("{\"run\": \"readlink in/f > out/a && echo $FLOWY_PARAM_v >> out/a\", "
+	                    "\"inputs\": [\"file:%s\"], \"params\": [\"v\"], "
+	                    "\"outputs\": [\"a\"]}", file);
+	put(name, "pipeline.json", "{\"params\": {\"v\": 1}}");
+	put(name, "a.json", a);
+	put(name, "b.json", "{\"run\": \"readlink in/a > out/b\", \"inputs\": [\"a\"], "
+	    "\"outputs\": [\"b\"]}");
+	free(a);
+}
+
 static char *recheck_pipeline(const char *name)
 {
 	char *dir = xasprintf("%s/%s-input", root, name), *file = xasprintf("%s/f", dir);
 	if (util_mkdir_p(dir, 0755) < 0)
 		abort();
 	free(dir);
-	char *a = xasprintf("{\"run\": \"readlink in/f > out/a && echo $FLOWY_PARAM_v >> out/a\", "
-	                    "\"inputs\": [\"file:%s\"], \"params\": [\"v\"], "
-	                    "\"outputs\": [\"a\"]}", file);
 	if (util_put_file(file, "one\n", 4) < 0)
 		abort();
-	put(name, "pipeline.json", "{\"params\": {\"v\": 1}}");
-	put(name, "a.json", a);
-	put(name, "b.json", "{\"run\": \"readlink in/a > out/b\", \"inputs\": [\"a\"], "
-	    "\"outputs\": [\"b\"]}");
-	free(a);
+	recheck_files(name, file);
 	return file;
 }
 
@@ -543,15 +549,14 @@ TEST(recheck_unchanged_is_one_row_reading_as_the_full_path)
 	char *file;
 	int64_t id1 = recheck_first("rc", &file);
 	CHECK_STR(run_col(id1, "error"), "(null)");
-	/* A full-path run in which every step is cached: a snapshot of its
-	 * own (as after a restart), so it is no re-check. */
-	snapshot_cache_free(F.snapshots);
-	F.snapshots = snapshot_cache_new();
-	int64_t id2 = drive("p", NULL, 2, NULL);
+	/* A full-path run in which every step is cached: the same files in
+	 * another pipeline, which has no run of its own to repeat. */
+	recheck_files("q", file);
+	int64_t id2 = drive("q", NULL, 2, NULL);
 	CHECK_STR(run_col(id2, "same_as"), "(null)");
 	CHECK_INT(count_rows("steps_recorded", id2), 2);
 	CHECK_STR(step_col(id2, "a", "status"), "cached");
-	int64_t id3 = drive("p", NULL, 2, NULL);
+	int64_t id3 = drive("q", NULL, 2, NULL);
 	CHECK_STR(run_col(id3, "status"), "succeeded");
 	CHECK_INT(strtoll(run_col(id3, "same_as"), NULL, 10), id2);
 	CHECK_INT(count_rows("steps_recorded", id3), 0);
@@ -563,8 +568,16 @@ TEST(recheck_unchanged_is_one_row_reading_as_the_full_path)
 	CHECK_CONTAINS(rows_of(STEP_ROWS, id3), "a|cached|1|cached|0|0|");
 	CHECK_STR(step_col(id3, "b", "started"), run_col(id3, "started"));
 	/* A re-check of a re-check names the run with the rows. */
-	int64_t id4 = drive("p", NULL, 2, NULL);
+	int64_t id4 = drive("q", NULL, 2, NULL);
 	CHECK_INT(strtoll(run_col(id4, "same_as"), NULL, 10), id2);
+	/* A snapshot of its own (as after a restart), of the same files: the
+	 * same commit, so still a re-check. */
+	snapshot_cache_free(F.snapshots);
+	F.snapshots = snapshot_cache_new();
+	int64_t id5 = drive("q", NULL, 2, NULL);
+	CHECK(strcmp(run_col(id5, "snapshot_run"), run_col(id2, "snapshot_run")) != 0);
+	CHECK_INT(strtoll(run_col(id5, "same_as"), NULL, 10), id2);
+	CHECK_INT(count_rows("steps_recorded", id5), 0);
 	free(file);
 	store_close();
 }
