@@ -22,10 +22,13 @@
 #include "flowyfs/util.h"
 
 #define PT 72.0            /* points an inch */
-#define RANKSEP (0.45 * PT) /* between columns */
-#define NODESEP (0.25 * PT) /* between the nodes of a column */
-#define PAD (0.2 * PT)
 #define CHAR_EM 0.56       /* a Helvetica character's mean width, in ems */
+
+/* The graph's spacing, in points: its ranksep (between columns), nodesep
+ * (between the nodes of a column) and pad, as dot reads them (inches). */
+struct spacing {
+	double ranksep, nodesep, pad;
+};
 
 /* The node attributes drawn, looked up once (agattr): NULL when the graph
  * has none of that name. */
@@ -192,7 +195,8 @@ static int rank_nodes(Agraph_t *g, struct bnode *nodes, int nn, struct bnode **b
  * (a node without inputs about where it came), column by column from the
  * left; then give every node its centre, and the drawing its size. */
 static void place(Agraph_t *g, struct bnode *nodes, int nn, int maxr,
-                  struct bnode **by_seq, double *width, double *height)
+                  struct bnode **by_seq, const struct spacing *sp,
+                  double *width, double *height)
 {
 	struct bnode **col = xmalloc((size_t)nn * sizeof *col);
 	int *start = xcalloc((size_t)maxr + 2, sizeof *start);
@@ -217,29 +221,29 @@ static void place(Agraph_t *g, struct bnode *nodes, int nn, int maxr,
 				sum += by_seq[AGSEQ(agtail(e))]->y;  /* its place, for now */
 				ins++;
 			}
-			b->key = ins ? sum / ins : (k - a) * (b->h + NODESEP);
+			b->key = ins ? sum / ins : (k - a) * (b->h + sp->nodesep);
 		}
 		qsort(col + a, (size_t)(z - a), sizeof *col, by_place);
 		double y = 0;
 		for (int k = a; k < z; k++) {
 			col[k]->y = y + col[k]->h / 2;  /* from the column's top */
-			y += col[k]->h + NODESEP;
+			y += col[k]->h + sp->nodesep;
 			colw[r] = fmax(colw[r], col[k]->w);
 		}
-		colh[r] = z > a ? y - NODESEP : 0;
+		colh[r] = z > a ? y - sp->nodesep : 0;
 	}
-	double x = PAD, h = 0;
+	double x = sp->pad, h = 0;
 	for (int r = 0; r <= maxr; r++)
 		h = fmax(h, colh[r]);
 	for (int r = 0; r <= maxr; r++) {
 		for (int k = start[r]; k < start[r + 1]; k++) {
 			col[k]->x = x + colw[r] / 2;
-			col[k]->y += PAD + (h - colh[r]) / 2;  /* columns centred */
+			col[k]->y += sp->pad + (h - colh[r]) / 2;  /* columns centred */
 		}
-		x += colw[r] + (r < maxr ? RANKSEP : 0);
+		x += colw[r] + (r < maxr ? sp->ranksep : 0);
 	}
-	*width = x + PAD;
-	*height = h + 2 * PAD;
+	*width = x + sp->pad;
+	*height = h + 2 * sp->pad;
 	free(colh);
 	free(colw);
 	free(start);
@@ -349,8 +353,13 @@ char *dagbig_svg(Agraph_t *g)
 		measure(&nodes[k]);
 		by_seq[AGSEQ(n)] = &nodes[k];
 	}
+	struct spacing sp = {
+		num(g, agattr(g, AGRAPH, "ranksep", NULL), 0.5) * PT,
+		num(g, agattr(g, AGRAPH, "nodesep", NULL), 0.25) * PT,
+		num(g, agattr(g, AGRAPH, "pad", NULL), 0.0555) * PT,
+	};
 	int maxr = rank_nodes(g, nodes, nn, by_seq);
-	place(g, nodes, nn, maxr, by_seq, &width, &height);
+	place(g, nodes, nn, maxr, by_seq, &sp, &width, &height);
 
 	strbuf_puts(&sb, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n");
 	put(&sb, "<svg width=\"#pt\" height=\"#pt\" viewBox=\"0.00 0.00 # #\" "
