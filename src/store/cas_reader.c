@@ -335,8 +335,9 @@ static void fill_frame(cas_reader *r, uint32_t i, struct dec *d)
  * frames): have a helper decode a frame nobody has asked for yet while
  * this read decodes its own, so the machine's other cores decode what
  * the next random reads will want. One fill per miss: the work done
- * ahead never exceeds the work asked for, and an object bigger than the
- * cache only churns it as the reads themselves would. */
+ * ahead never exceeds the work asked for. Only for an object the cache
+ * can hold whole: of a bigger one, a frame filled in would mostly be
+ * pushed out before a read came for it. */
 static void fill_request(cas_reader *r, uint32_t i)
 {
 	char key[CAS_HEX_LEN + 16];
@@ -345,7 +346,8 @@ static void fill_request(cas_reader *r, uint32_t i)
 	pthread_mutex_lock(&r->mu);
 	if (r->misses < RD_FILL_AFTER)
 		r->misses++;  /* counts up to RD_FILL_AFTER, no further */
-	int go = r->misses >= RD_FILL_AFTER && r->fill < 0 && helpers_start(r);
+	int go = r->misses >= RD_FILL_AFTER && r->size <= CAS_FRAME_CACHE && r->fill < 0 &&
+	         helpers_start(r);
 	uint32_t j = r->fill_next;
 	pthread_mutex_unlock(&r->mu);
 	for (uint32_t k = 0; go && k < r->sk.n; k++, j++) {
