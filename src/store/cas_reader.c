@@ -10,8 +10,8 @@
  * (random) read decodes it (a big one whole, of a small one what the read
  * needs) into the shared cache, so the next reads of that frame, from any
  * open, copy; once such reads have missed RD_FILL_AFTER times, each miss
- * of a big frame also has a helper decode one frame nobody asked for yet
- * into that cache (fill_request). Once reads keep going forward, the next
+ * of a big frame (of an object the cache can hold) also has a helper
+ * decode one frame nobody asked for yet into that cache (fill_request). Once reads keep going forward, the next
  * RD_AHEAD_BYTES of frames are queued for up to RD_HELPERS helper threads
  * (never more than the CPUs), so frames decode in parallel ahead of the
  * reader; a reader needing a frame still queued decodes it itself. One
