@@ -800,7 +800,8 @@ static int materialize(db *d, int64_t id)
 		             "ref) SELECT run_id, step, dir, name, hash, ref FROM step_io "
 		             "WHERE run_id=?", "i", id);
 	if (!rc)
-		rc = db_exec(d, "UPDATE runs SET same_as=NULL WHERE id=?", "i", id);
+		rc = db_exec(d, "UPDATE runs SET dag=" DB_RUN_DAG ", same_as=NULL WHERE id=?",
+		             "i", id);
 	return rc;
 }
 

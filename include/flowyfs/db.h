@@ -85,7 +85,8 @@ int db_transaction(db *d, int (*fn)(db *d, void *arg), void *arg);
 int db_run_create(db *d, int64_t *out_id, const char *pipeline,
                   const char *trigger);
 /* A run recorded as the same as an earlier one (runs.same_as, the
- * all-cached re-check) has no step, step_io or metrics rows of its own:
+ * all-cached re-check) has no step, step_io or metrics rows of its own,
+ * nor a graph (runs.dag: DB_RUN_DAG reads it through same_as):
  * the views steps, step_io and metrics derive them from the rows of
  * run same_as, and writes through those views reach the *_recorded
  * tables. db_run_materialize copies the rows run id derives into the
@@ -97,6 +98,9 @@ int db_run_create(db *d, int64_t *out_id, const char *pipeline,
  * run outside the set that repeats it. All take the lock, in a
  * transaction of their own (or the caller's); 0 or -errno. */
 int db_run_materialize(db *d, int64_t id);
+/* The expression for a run's graph in a query FROM runs: its own, or
+ * that of the run it is the same as. */
+#define DB_RUN_DAG "coalesce(dag, (SELECT s.dag FROM runs s WHERE s.id=runs.same_as))"
 int db_run_release(db *d, int64_t id);
 int db_runs_release(db *d, const char *going);
 /* Runs left queued/running by a daemon that died become interrupted; the

@@ -113,7 +113,8 @@ int pictures_run_dag(struct flowy *f, int64_t id, char **out)
 	int rc = 0;
 	struct strbuf sb = {0};
 	db_lock(f->db);
-	sqlite3_stmt *st = db_prepare(f->db, "SELECT dag FROM runs WHERE id=?", "i", id);
+	sqlite3_stmt *st = db_prepare(f->db, "SELECT " DB_RUN_DAG " FROM runs WHERE id=?", "i",
+	                              id);
 	if (!st || sqlite3_step(st) != SQLITE_ROW) {
 		rc = -ENOENT;
 	} else if (sqlite3_column_type(st, 0) != SQLITE_NULL) {

@@ -41,15 +41,15 @@ static int do_capture(struct run *r, void *arg)
 		cmds[i] = r->p->steps[i].run;
 	char *env = envinfo_render(cmds, r->p->n_steps);
 	free(cmds);
-	/* A re-check's graph is that of the run it repeats (the same definition). */
+	/* A re-check's graph is that of the run it repeats (the same
+	 * definition), read through same_as (DB_RUN_DAG), not copied. */
 	char *dot = r->same_as ? NULL : dag_render_dot(r->p);
 	char *params = cJSON_PrintUnformatted(r->p->params);
 	if (!params)
 		util_oom();
 	int rc = db_exec(d, "UPDATE runs SET commit_id=nullif(?, ''), git=?, env=?, "
-	                 "dag=coalesce(?, (SELECT dag FROM runs WHERE id=?)), snapshot_run=?, "
-	                 "params=?, same_as=nullif(?, 0) WHERE id=?", "ttttiitii",
-	                 r->snap.commit, a->git ? a->git : "", env, dot, r->same_as,
+	                 "dag=?, snapshot_run=?, params=?, same_as=nullif(?, 0) WHERE id=?",
+	                 "ttttitii", r->snap.commit, a->git ? a->git : "", env, dot,
 	                 r->snap.run, params, r->same_as, r->id);
 	/* A run the same as an earlier one derives its steps' rows from it. */
 	for (size_t k = 0; !rc && !r->same_as && k < r->p->n_steps; k++)

@@ -257,7 +257,7 @@ static int render_run(struct flowy *f, int64_t id, const char *name, char **out)
 	}
 	db_lock(f->db);
 	sqlite3_stmt *st = db_prepare(f->db, "SELECT status, pipeline, started, finished, "
-	                              "params, error, commit_id, git, env, dag, paused, "
+	                              "params, error, commit_id, git, env, " DB_RUN_DAG ", paused, "
 	                              "trigger, retry_of, note, tags FROM runs WHERE id=?",
 	                              "i", id);
 	if (!st || sqlite3_step(st) != SQLITE_ROW) {

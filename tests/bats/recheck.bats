@@ -97,6 +97,10 @@ c	cached	yes	c"
 	expect_eq "$(cat "$mnt/runs/$id3/steps/a/metrics/loss")" "$(printf 'index\tvalue\n0\t0.25')"
 	expect_eq "$(readlink "$mnt/runs/$id3/steps/c/outputs/c")" \
 		"$(readlink "$mnt/runs/$id1/steps/c/outputs/c")"
+	# The same graph (read through the run it repeats: none of its own).
+	cmp "$mnt/runs/$id3/dag.dot" "$mnt/runs/$id2/dag.dot"
+	grep -q '^digraph' "$mnt/runs/$id3/dag.dot"
+	grep -q '<title>step:a</title>' "$mnt/runs/$id3/dag.svg"
 	# run.json tells the same, times aside.
 	local notime='"(id|started|finished|duration)":'
 	expect_eq "$(grep -Ev "$notime" "$mnt/runs/$id3/run.json")" \
@@ -109,6 +113,7 @@ c	cached"
 	expect_eq "$(sql "SELECT coalesce(same_as, '-') FROM runs WHERE id IN ($id2, $id3) ORDER BY id")" "-
 $id2"
 	expect_eq "$(sql "SELECT count(*) FROM steps_recorded WHERE run_id=$id3")|$(sql "SELECT count(*) FROM step_io_recorded WHERE run_id=$id3")" "0|0"
+	expect_eq "$(sql "SELECT coalesce(dag, '-') FROM runs WHERE id=$id3")" -
 }
 
 @test "a changed file: input or param takes the full path, with the reason" {

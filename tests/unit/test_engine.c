@@ -561,6 +561,10 @@ TEST(recheck_unchanged_is_one_row_reading_as_the_full_path)
 	CHECK_INT(strtoll(run_col(id3, "same_as"), NULL, 10), id2);
 	CHECK_INT(count_rows("steps_recorded", id3), 0);
 	CHECK_INT(count_rows("step_io_recorded", id3), 0);
+	/* Nor a graph of its own: read through same_as. */
+	CHECK_STR(run_col(id3, "dag"), "(null)");
+	CHECK_CONTAINS(run_col(id2, "dag"), "digraph");
+	CHECK_STR(run_col(id3, DB_RUN_DAG), run_col(id2, "dag"));
 	/* Read as the full-path run reads. */
 	CHECK_STR(rows_of(STEP_ROWS, id3), rows_of(STEP_ROWS, id2));
 	CHECK_STR(rows_of(IO_ROWS, id3), rows_of(IO_ROWS, id2));
@@ -669,6 +673,8 @@ TEST(recheck_rows_move_to_a_heir_when_their_run_goes)
 	const char *steps3 = rows_of(STEP_ROWS, id3);
 	CHECK_CONTAINS(steps3, "b|cached|1|cached|");
 	const char *io3 = rows_of(IO_ROWS, id3);
+	const char *dag1 = run_col(id1, "dag");
+	CHECK_CONTAINS(dag1, "digraph");
 	db_lock(F.db);
 	CHECK_INT(db_run_release(F.db, id1), 0);
 	CHECK_INT(db_exec(F.db, "DELETE FROM steps WHERE run_id=?", "i", id1), 0);
@@ -680,6 +686,12 @@ TEST(recheck_rows_move_to_a_heir_when_their_run_goes)
 	CHECK_INT(strtoll(run_col(id3, "same_as"), NULL, 10), id2);
 	CHECK_STR(rows_of(STEP_ROWS, id3), steps3);
 	CHECK_STR(rows_of(IO_ROWS, id3), io3);
+	/* The heir has the graph too (its own now), and id3 reads it. */
+	db_lock(F.db);
+	CHECK_INT(db_exec(F.db, "DELETE FROM runs WHERE id=?", "i", id1), 0);
+	db_unlock(F.db);
+	CHECK_STR(run_col(id2, "dag"), dag1);
+	CHECK_STR(run_col(id3, DB_RUN_DAG), dag1);
 	free(file);
 	store_close();
 }
