@@ -200,25 +200,25 @@ static void command_words(const char *cmd, char ***words, size_t *n)
 		size_t len = strcspn(p, " \t\n;&|()<>`");
 		if (!len)
 			break;
-		/* Quotes around a word are the shell's: "python3 x.py" in bash -c. */
+		/* Quotes around a word are the shell's: "python3 x.py" in bash -c.
+		 * Looked at in place; only a new interpreter's name is copied. */
+		char w[PATH_MAX];
 		size_t q = strspn(p, "\"'");
-		char *w = xstrndup(p + q, len - q);
+		size_t wl = len - q < sizeof w ? len - q : 0;  /* longer: no program */
+		memcpy(w, p + q, wl);
+		w[wl] = '\0';
 		p += len;
 		w[strcspn(w, "\"'")] = '\0';
 		int python;
-		if (!*w || strpbrk(w, "$*?=\\") || !names_interpreter(w, &python)) {
-			free(w);
+		if (!*w || strpbrk(w, "$*?=\\") || !names_interpreter(w, &python))
 			continue;
-		}
 		int seen = 0;
 		for (size_t k = 0; k < *n && !seen; k++)
 			seen = !strcmp((*words)[k], w);
-		if (seen) {
-			free(w);
+		if (seen)
 			continue;
-		}
 		*words = xrealloc(*words, (*n + 1) * sizeof **words);
-		(*words)[(*n)++] = w;
+		(*words)[(*n)++] = xstrdup(w);
 	}
 }
 
