@@ -73,6 +73,10 @@ int cas_hex_valid(const char *hex);
 
 /* SHA-256 of a buffer or of a file's content, as hex (libcrypto EVP). */
 void cas_hash_buf(char out[CAS_HEX_LEN + 1], const void *buf, size_t len);
+/* SHA-256 as libcrypto's provider gives it, fetched once: EVP_sha256()
+ * makes every digest init fetch it again (a tenth of a small put). */
+struct evp_md_st;
+const struct evp_md_st *cas_sha256(void);
 int cas_hash_file(char out[CAS_HEX_LEN + 1], const char *path);
 /* The same, reading no holes and giving up with -ECANCELED once *stop is
  * set by another thread (stop may be NULL). */

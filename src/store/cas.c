@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -212,13 +213,27 @@ int cas_hex_valid(const char *hex)
 	return hex[CAS_HEX_LEN] == '\0';
 }
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const EVP_MD *cas_sha256(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md ? sha256_md : EVP_sha256();  /* none: fetched at each use */
+}
+
 void cas_hash_buf(char out[CAS_HEX_LEN + 1], const void *buf, size_t len)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
 	/* EVP_Digest only fails on allocation failure; treat as fatal-free. */
-	if (!EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+	if (!EVP_Digest(buf, len, md, &mdlen, cas_sha256(), NULL) || mdlen != 32)
 		memset(md, 0, sizeof md);
 	cas_hex_of(out, md);
 }
@@ -247,7 +262,7 @@ static int hash_fd(char out[CAS_HEX_LEN + 1], int fd, const int *stop)
 	}
 	ctx = EVP_MD_CTX_new();
 	buf = malloc(HASH_CHUNK);
-	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, cas_sha256(), NULL)) {
 		rc = -ENOMEM;
 		goto out;
 	}

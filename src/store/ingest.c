@@ -299,7 +299,7 @@ int ingest_put(cas *c, char out[CAS_HEX_LEN + 1], struct ingest_src *s,
 
 	p = calloc(1, sizeof *p);
 	ctx = EVP_MD_CTX_new();
-	if (!p || !ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+	if (!p || !ctx || !EVP_DigestInit_ex(ctx, cas_sha256(), NULL)) {
 		rc = -ENOMEM;
 		goto out;
 	}
