@@ -8,10 +8,16 @@
 
 #include <graphviz/cgraph.h>
 
-/* The SVG document of g, parsed and styled (dagsvg.c): its nodes' label,
- * shape ("box", else an ellipse), style (filled, dashed), fillcolor,
- * color, penwidth, fontname, fontsize, margin, width, height and tooltip
- * are drawn, its edges' color and arrowsize. malloc'd; the caller frees. */
-char *dagbig_svg(Agraph_t *g);
+/* The value a node attribute takes when the graph gives it none: for an
+ * artifact's node (its name starts with "art:") or a step's; NULL: the
+ * drawing's own default. */
+typedef const char *(*dagbig_look_fn)(int artifact, const char *attr);
+
+/* The SVG document of g, parsed and given its graph attributes (dagsvg.c):
+ * its nodes' label, shape ("box", else an ellipse), style (filled,
+ * dashed), fillcolor, color, penwidth, fontname, fontsize, margin, width,
+ * height and tooltip are drawn (look fills in those a node lacks), its
+ * edges' color and arrowsize. malloc'd; the caller frees. */
+char *dagbig_svg(Agraph_t *g, dagbig_look_fn look);
 
 #endif

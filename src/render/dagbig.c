@@ -6,7 +6,8 @@
  * right, as dot draws them), the nodes of a column ordered by where their
  * inputs are (one barycenter sweep), edges as curves from column to
  * column. Linear in nodes and edges but for one sort per column. The
- * graph comes parsed and styled by dagsvg.c (cgraph), so labels, fills,
+ * graph comes parsed by dagsvg.c (cgraph), with its graph attributes and
+ * the house look of its nodes as a function (look), so labels, fills,
  * dashes, pen widths and tooltips are the ones dot would have drawn; the
  * SVG has the same structure as Graphviz's (a <g class="node"> with the
  * node's name as <title> per node, a <g class="edge"> titled tail->head
@@ -39,9 +40,17 @@ static const char *const attr_names[A_N] = {
 	"fontsize", "margin", "width", "height", "tooltip",
 };
 
+/* The attributes' symbols, and what a node without a value gets, by kind
+ * (0 a step, 1 an artifact). */
+struct attrs {
+	Agsym_t *sym[A_N];
+	const char *deflt[2][A_N];
+};
+
 struct bnode {
 	Agnode_t *n;
-	Agsym_t *const *sym;
+	const struct attrs *at;
+	int artifact;
 	char *text;            /* the label's lines, each ended by '\n' but the last */
 	int lines;
 	size_t longest;        /* the longest line's bytes */
@@ -56,13 +65,29 @@ static const char *str(void *obj, Agsym_t *sym, const char *def)
 	return v && *v ? v : def;
 }
 
-/* An attribute's value as a number, or def when unset or not a number. */
-static double num(void *obj, Agsym_t *sym, double def)
+/* A number, or def when v is not one. */
+static double number(const char *v, double def)
 {
-	const char *v = str(obj, sym, "");
 	char *end;
 	double d = strtod(v, &end);
 	return end == v ? def : d;
+}
+
+static double num(void *obj, Agsym_t *sym, double def)
+{
+	return number(str(obj, sym, ""), def);
+}
+
+/* Node attribute a of b: its value, else the look's for its kind, else def. */
+static const char *nattr(const struct bnode *b, int a, const char *def)
+{
+	const char *d = b->at->deflt[b->artifact][a];
+	return str(b->n, b->at->sym[a], d ? d : def);
+}
+
+static double nnum(const struct bnode *b, int a, double def)
+{
+	return number(nattr(b, a, ""), def);
 }
 
 /* Append tmpl to sb with each '#' in it replaced by the next argument, a
@@ -101,7 +126,7 @@ static void put(struct strbuf *sb, const char *tmpl, ...)
  * unset label is "\N"). Sets b's text, lines and longest. */
 static void label_split(struct bnode *b)
 {
-	const char *l = str(b->n, b->sym[A_LABEL], "\\N");
+	const char *l = nattr(b, A_LABEL, "\\N");
 	struct strbuf sb = {0};
 	size_t start = 0;
 
@@ -130,15 +155,15 @@ static void label_split(struct bnode *b)
 
 static int is_box(const struct bnode *b)
 {
-	return !strcmp(str(b->n, b->sym[A_SHAPE], "ellipse"), "box");
+	return !strcmp(nattr(b, A_SHAPE, "ellipse"), "box");
 }
 
 static void measure(struct bnode *b)
 {
 	label_split(b);
-	double fs = num(b->n, b->sym[A_SIZE], 14);
+	double fs = nnum(b, A_SIZE, 14);
 	double mx = 0.11 * PT, my = 0.055 * PT;
-	const char *m = str(b->n, b->sym[A_MARGIN], "");
+	const char *m = nattr(b, A_MARGIN, "");
 	if (*m) {
 		char *end;
 		mx = strtod(m, &end) * PT;
@@ -150,8 +175,8 @@ static void measure(struct bnode *b)
 		w *= M_SQRT2;   /* an ellipse round the text's box */
 		h *= M_SQRT2;
 	}
-	b->w = fmax(w, num(b->n, b->sym[A_WIDTH], 0.75) * PT);
-	b->h = fmax(h, num(b->n, b->sym[A_HEIGHT], 0.5) * PT);
+	b->w = fmax(w, nnum(b, A_WIDTH, 0.75) * PT);
+	b->h = fmax(h, nnum(b, A_HEIGHT, 0.5) * PT);
 }
 
 /* Nodes by column, then by key (ties: the order they came in). */
@@ -253,8 +278,8 @@ static void place(Agraph_t *g, struct bnode *nodes, int nn, int maxr,
 static void text_lines(struct strbuf *sb, const struct bnode *b)
 {
 	const char *p = b->text;
-	double fs = num(b->n, b->sym[A_SIZE], 14), lh = fs * 1.2;
-	const char *font = str(b->n, b->sym[A_FONT], "Helvetica");
+	double fs = nnum(b, A_SIZE, 14), lh = fs * 1.2;
+	const char *font = nattr(b, A_FONT, "Helvetica");
 
 	for (int i = 0; i < b->lines; i++) {
 		size_t len = strcspn(p, "\n");
@@ -270,9 +295,9 @@ static void text_lines(struct strbuf *sb, const struct bnode *b)
 
 static void draw_node(struct strbuf *sb, const struct bnode *b, int id)
 {
-	const char *style = str(b->n, b->sym[A_STYLE], "");
-	const char *tip = str(b->n, b->sym[A_TIP], "");
-	double pen = num(b->n, b->sym[A_PEN], 1);
+	const char *style = nattr(b, A_STYLE, "");
+	const char *tip = nattr(b, A_TIP, "");
+	double pen = nnum(b, A_PEN, 1);
 
 	strbuf_printf(sb, "<g id=\"node%d\" class=\"node\">\n<title>", id);
 	svg_escape(sb, agnameof(b->n));
@@ -290,9 +315,9 @@ static void draw_node(struct strbuf *sb, const struct bnode *b, int id)
 		put(sb, "ellipse cx=\"#\" cy=\"#\" rx=\"#\" ry=\"#\"",
 		    b->x, b->y, b->w / 2, b->h / 2);
 	strbuf_puts(sb, " fill=\"");
-	svg_escape(sb, strstr(style, "filled") ? str(b->n, b->sym[A_FILL], "lightgrey") : "none");
+	svg_escape(sb, strstr(style, "filled") ? nattr(b, A_FILL, "lightgrey") : "none");
 	strbuf_puts(sb, "\" stroke=\"");
-	svg_escape(sb, str(b->n, b->sym[A_COLOR], "black"));
+	svg_escape(sb, nattr(b, A_COLOR, "black"));
 	strbuf_puts(sb, "\"");
 	if (strstr(style, "dashed"))
 		strbuf_puts(sb, " stroke-dasharray=\"5,2\"");
@@ -329,17 +354,21 @@ static void draw_edge(struct strbuf *sb, Agedge_t *e, Agsym_t *const esym[2],
 	put(sb, "\" points=\"#,# #,# #,#\"/>\n</g>\n", x2 + len, y2, x2, y2 - half, x2, y2 + half);
 }
 
-char *dagbig_svg(Agraph_t *g)
+char *dagbig_svg(Agraph_t *g, dagbig_look_fn look)
 {
 	int nn = agnnodes(g), maxseq = 0, k = 0;
 	struct bnode *nodes = xcalloc((size_t)(nn ? nn : 1), sizeof *nodes);
 	struct strbuf sb = {0};
 	double width, height;
-	Agsym_t *sym[A_N], *esym[2] = {agattr(g, AGEDGE, "color", NULL),
-	                               agattr(g, AGEDGE, "arrowsize", NULL)};
+	struct attrs at;
+	Agsym_t *esym[2] = {agattr(g, AGEDGE, "color", NULL),
+	                    agattr(g, AGEDGE, "arrowsize", NULL)};
 
-	for (int a = 0; a < A_N; a++)
-		sym[a] = agattr(g, AGNODE, (char *)attr_names[a], NULL);
+	for (int a = 0; a < A_N; a++) {
+		at.sym[a] = agattr(g, AGNODE, (char *)attr_names[a], NULL);
+		for (int kind = 0; kind < 2; kind++)
+			at.deflt[kind][a] = look ? look(kind, attr_names[a]) : NULL;
+	}
 
 	for (Agnode_t *n = agfstnode(g); n; n = agnxtnode(g, n))
 		if ((int)AGSEQ(n) > maxseq)
@@ -347,7 +376,8 @@ char *dagbig_svg(Agraph_t *g)
 	struct bnode **by_seq = xcalloc((size_t)maxseq + 1, sizeof *by_seq);
 	for (Agnode_t *n = agfstnode(g); n; n = agnxtnode(g, n), k++) {
 		nodes[k].n = n;
-		nodes[k].sym = sym;
+		nodes[k].at = &at;
+		nodes[k].artifact = !strncmp(agnameof(n), "art:", 4);
 		nodes[k].order = k;
 		nodes[k].nin = agdegree(g, n, 1, 0);
 		measure(&nodes[k]);

@@ -137,13 +137,27 @@ static const struct {
 	{AGRAPH, 1, "nslimit", "0.1"},
 };
 
-static void style(Agraph_t *g)
+static void style_graph(Agraph_t *g)
 {
 	int big = agnnodes(g) > DAGSVG_BIG;
 	for (size_t i = 0; i < sizeof graph_look / sizeof *graph_look; i++)
 		if (!graph_look[i].big || big)
 			agattr(g, graph_look[i].kind, (char *)graph_look[i].name,
 			       (char *)graph_look[i].value);
+}
+
+/* The house look of an attribute of an artifact's node or a step's, or
+ * NULL (for dagbig.c, which asks instead of setting it on every node). */
+static const char *node_look(int artifact, const char *attr)
+{
+	for (size_t i = 0; i < sizeof look / sizeof *look; i++)
+		if (!strcmp(look[i].name, attr))
+			return artifact ? look[i].artifact : look[i].step;
+	return NULL;
+}
+
+static void style_nodes(Agraph_t *g)
+{
 	Agsym_t *sym[sizeof look / sizeof *look];
 	for (size_t i = 0; i < sizeof look / sizeof *look; i++) {
 		sym[i] = agattr(g, AGNODE, (char *)look[i].name, NULL);
@@ -190,12 +204,13 @@ static int render_locked(const char *key, const char *dot, char **out)
 		rc = -EINVAL;
 		goto done;
 	}
-	style(g);
+	style_graph(g);
 	if (agnnodes(g) > DAGSVG_HUGE) {
-		*out = dagbig_svg(g);
+		*out = dagbig_svg(g, node_look);
 		cache_put(key, dot, *out);
 		goto done;
 	}
+	style_nodes(g);
 	if (gvLayout(gvc, g, "dot") != 0) {
 		log_error("graphviz: dot layout failed");
 		rc = -EINVAL;
