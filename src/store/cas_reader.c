@@ -310,25 +310,46 @@ static int shared_copy(cas_reader *r, uint32_t i, unsigned char *dst,
 	return hit;
 }
 
+/* The first upto bytes of frame i, decoded with d, as a new entry of the
+ * shared cache (*out, not kept yet); 0 or -errno. */
+static int shared_decode(cas_reader *r, uint32_t i, struct dec *d, size_t upto,
+                         struct sframe **out)
+{
+	struct sframe *f = malloc(sizeof *f + upto);
+	int rc = f ? zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, f->data, upto) : -ENOMEM;
+
+	if (rc < 0) {
+		free(f);
+		return rc;
+	}
+	f->valid = upto;
+	*out = f;
+	return 0;
+}
+
+/* Keep f under key in the shared cache (in place of a shorter prefix
+ * when replace is set). */
+static void shared_keep(cas_reader *r, const char *key, struct sframe *f, int replace)
+{
+	struct lru_ref *ref;
+
+	if (replace)
+		lru_remove(r->shared, key);
+	if (lru_put(r->shared, key, f, sizeof *f + f->valid, &ref))
+		lru_release(r->shared, ref);
+}
+
 /* Decode frame i whole into the shared cache (a helper, without r->mu).
  * A failure keeps nothing: the read that needs the frame meets it. */
 static void fill_frame(cas_reader *r, uint32_t i, struct dec *d)
 {
-	size_t dl = (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]);
 	char key[CAS_HEX_LEN + 16];
-	struct lru_ref *ref;
 	struct sframe *f;
 
 	shared_key(r, i, key, sizeof key);
-	if (lru_has(r->shared, key) || !(f = malloc(sizeof *f + dl)))
-		return;
-	if (zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, f->data, dl) < 0) {
-		free(f);
-		return;
-	}
-	f->valid = dl;
-	if (lru_put(r->shared, key, f, sizeof *f + dl, &ref))
-		lru_release(r->shared, ref);
+	if (!lru_has(r->shared, key) &&
+	    shared_decode(r, i, d, (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]), &f) == 0)
+		shared_keep(r, key, f, 0);
 }
 
 /* Random reads keep missing the shared cache (a miss on frame i, whole
@@ -385,38 +406,25 @@ static int frame_shared(cas_reader *r, uint32_t i, unsigned char *dst,
 {
 	size_t dl = (size_t)(r->sk.doff[i + 1] - r->sk.doff[i]), upto;
 	char key[CAS_HEX_LEN + 16];
-	struct lru_ref *ref;
 	struct sframe *f;
 	struct dec *d;
 	int rc;
 
-	shared_key(r, i, key, sizeof key);
 	upto = had || dl >= SHARED_WHOLE ? dl :
 	       (in + n + SHARED_ROUND - 1) / SHARED_ROUND * SHARED_ROUND;
 	if (upto > dl)
 		upto = dl;
 	if (dl >= SHARED_WHOLE && !had)
 		fill_request(r, i);
-	f = malloc(sizeof *f + upto);
-	d = dec_get(r);
-	if (!f || !d) {
-		free(f);
-		if (d)
-			dec_put(r, d);
+	if (!(d = dec_get(r)))
 		return -ENOMEM;
-	}
-	rc = zseek_decode(&r->sk, r->fd, i, d->d, d->cbuf, f->data, upto);
+	rc = shared_decode(r, i, d, upto, &f);
 	dec_put(r, d);
-	if (rc < 0) {
-		free(f);
+	if (rc < 0)
 		return rc;
-	}
-	f->valid = upto;
 	memcpy(dst, f->data + in, n);
-	if (had)
-		lru_remove(r->shared, key);  /* the shorter prefix makes way */
-	if (lru_put(r->shared, key, f, sizeof *f + upto, &ref))
-		lru_release(r->shared, ref);
+	shared_key(r, i, key, sizeof key);
+	shared_keep(r, key, f, had);  /* a shorter prefix makes way */
 	return 0;
 }
 
