@@ -1,7 +1,8 @@
 /*
  * render/dagsvg.c - graphs drawn by Graphviz, linked (libgvc, the dot
  * layout and the core SVG renderer), not run as a program; graphs of more
- * than DAGSVG_HUGE nodes are parsed and styled here and drawn by dagbig.c.
+ * than DAGSVG_HUGE nodes are parsed and given their graph attributes here
+ * and drawn by dagbig.c, which asks node_look for the house look.
  *
  * One Graphviz context for the daemon, made on first use; Graphviz keeps
  * global state (its error buffer, the layout's statics), so every call
