@@ -5,13 +5,16 @@
  *   isolated: by exec_start (exec.c), the daemon's own start: a mount
  *             namespace of its own, the store and the scratch root covered
  *             and the step's dir bound back;
+ *   slot:     as the daemon starts a step as root: in a namespace made once
+ *             for its slot (exec_ns_make), its dir renamed into the slot's
+ *             bound directory before and back after;
  * each waited for before the next; or (fsync) N small files written as
  * the store publishes an object: an O_TMPFILE, written, fsync'd and
  * linked under its name. Prints the milliseconds per process or file
  * (bench/run.sh shows them beside the chain, as what no scheduler can go
  * below on this machine).
  *
- *   exec_floor spawn|isolated|fsync DIR N
+ *   exec_floor spawn|isolated|slot|fsync DIR N
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,21 +76,24 @@ static int publish_files(const char *dir, long n)
 int main(int argc, char **argv)
 {
 	if (argc != 4 || (strcmp(argv[1], "spawn") && strcmp(argv[1], "isolated") &&
-	                  strcmp(argv[1], "fsync"))) {
-		fprintf(stderr, "usage: exec_floor spawn|isolated|fsync DIR N\n");
+	                  strcmp(argv[1], "slot") && strcmp(argv[1], "fsync"))) {
+		fprintf(stderr, "usage: exec_floor spawn|isolated|slot|fsync DIR N\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "fsync"))
 		return publish_files(argv[2], strtol(argv[3], NULL, 10));
-	int isolated = !strcmp(argv[1], "isolated");
+	int isolated = !strcmp(argv[1], "isolated"), slot = !strcmp(argv[1], "slot");
 	const char *dir = argv[2];
 	long n = strtol(argv[3], NULL, 10);
 	char store[4096], scratch[4096], step[4096], out[4096], cmd[128];
+	char slotdir[4096], work[4096];
 	snprintf(store, sizeof store, "%s/store", dir);
 	snprintf(scratch, sizeof scratch, "%s/scratch", dir);
 	snprintf(step, sizeof step, "%s/scratch/step", dir);
 	snprintf(out, sizeof out, "%s/scratch/step/out", dir);
-	const char *mk[] = {dir, store, scratch, step, out};
+	snprintf(slotdir, sizeof slotdir, "%s/scratch/slot", dir);
+	snprintf(work, sizeof work, "%s/scratch/slot/work", dir);
+	const char *mk[] = {dir, store, scratch, step, out, slotdir};
 	for (size_t i = 0; i < sizeof mk / sizeof *mk; i++)
 		if (mkdir(mk[i], 0755) < 0 && errno != EEXIST) {
 			perror(mk[i]);
@@ -97,16 +103,36 @@ int main(int argc, char **argv)
 		perror(step);
 		return 1;
 	}
+	struct exec_ns ns = {-1};
+	if (slot) {
+		struct exec_spec spec = {
+			.hide = {store, scratch}, .nhide = 2, .keep = slotdir,
+		};
+		char *err = NULL;
+		if (exec_ns_make(&ns, &spec, &err) < 0) {
+			fprintf(stderr, "exec_floor: %s\n", err);
+			free(err);
+			return 1;
+		}
+	}
 	double t0 = now();
 	for (long i = 0; i < n; i++) {
 		snprintf(cmd, sizeof cmd, "echo %ld > out/o%ld", i, i);
 		int code;
-		if (isolated) {
+		if (isolated || slot) {
 			struct exec_spec spec = {
 				.cmd = cmd, .cwd = step, .envp = environ, .out_fd = 1,
 				.hide = {store, scratch}, .nhide = 2, .keep = step,
 				.uid = geteuid(), .gid = getegid(),
 			};
+			if (slot) {
+				if (rename(step, work) < 0) {
+					perror(work);
+					return 1;
+				}
+				spec.cwd = work;
+				spec.ns = &ns;
+			}
 			struct exec_proc p;
 			char *err = NULL;
 			if (exec_start(&p, &spec, &err) < 0) {
@@ -120,6 +146,10 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			code = exec_reap(&p);
+			if (slot && rename(work, step) < 0) {
+				perror(step);
+				return 1;
+			}
 		} else {
 			char *av[] = {"sh", "-c", cmd, NULL};
 			pid_t pid;
@@ -141,5 +171,6 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("%.3f\n", (now() - t0) / (double)n * 1000);
+	exec_ns_close(&ns);
 	return 0;
 }

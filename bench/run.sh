@@ -13,7 +13,8 @@
 #   2. a 1,000-step chain pipeline vs an equivalent Makefile: cold run
 #      (vs `make -j1`) and re-check with nothing changed (vs `make -q`);
 #      beside them the floor of one step's start (build/bench/exec_floor:
-#      posix_spawn of sh, as make does, and the daemon's isolated start).
+#      posix_spawn of sh, as make does, and the daemon's isolated starts:
+#      a namespace made for the step, and a slot's namespace entered).
 #      The daemon's store and scratch (--scratch) and make's directories
 #      are all in the bench directory, and nothing there is deleted before
 #      the daemon's run (see the chain part for why).
@@ -426,13 +427,16 @@ done
 
 # The floor: the same number of `sh -c 'echo > out/o'` one after the
 # other, started as make does (posix_spawn) and as the daemon does (a
-# mount namespace of its own, store and scratch covered: exec.c).
-floor_spawn="" floor_iso="" floor_fsync=""
+# mount namespace of its own, store and scratch covered: exec.c; or, as
+# root, a slot's namespace made once and entered, the step's directory
+# renamed in and out: slots.c).
+floor_spawn="" floor_iso="" floor_slot="" floor_fsync=""
 if [ -x "$floor_tool" ]; then
 	mkdir -p "$dir/floor"
 	# Once each (a note, not a goal): each is chain_n processes.
 	floor_spawn=$("$floor_tool" spawn "$dir/floor/spawn" "$chain_n")
 	floor_iso=$("$floor_tool" isolated "$dir/floor/iso" "$chain_n")
+	[ "$(id -u)" != 0 ] || floor_slot=$("$floor_tool" slot "$dir/floor/slot" "$chain_n")
 	floor_fsync=$("$floor_tool" fsync "$dir/floor/fsync" "$chain_n")
 fi
 
@@ -742,7 +746,8 @@ if part chain; then
 	echo "  per step: flowyfs $(awk -v s="$chain_cold" -v n="$chain_n" 'BEGIN { printf "%.2f", s / n * 1000 }') ms," \
 		"make $(awk -v s="$make_cold" -v n="$chain_n" 'BEGIN { printf "%.2f", s / n * 1000 }') ms"
 	[ -z "$floor_iso" ] || echo "  floor per process (build/bench/exec_floor): posix_spawn of sh" \
-		"${floor_spawn} ms (what make pays), the daemon's isolated start ${floor_iso} ms;" \
+		"${floor_spawn} ms (what make pays), the daemon's isolated start ${floor_iso} ms" \
+		"${floor_slot:+(in a slot, as root: ${floor_slot} ms)};" \
 		"an fsync'd object of a few bytes ${floor_fsync} ms."
 fi
 

@@ -10,6 +10,12 @@
  * written into the shared argument block, so the parent reports which
  * stage failed and why. CLONE_NEWNS (and CLONE_NEWUSER for a daemon that is
  * not root) are clone flags, so the namespace costs no extra process.
+ *
+ * Making a namespace is most of a start's cost (the copy of the mount
+ * table, two tmpfs superblocks, and their teardown when the step exits),
+ * so a root daemon may make one once (exec_ns_make: the same child, which
+ * opens its namespace into the shared file table and exits instead of
+ * exec'ing) and start many steps in it with setns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +64,8 @@ struct child {
 	int high[EXEC_MAX_FDS];      /* spec->fds, moved out of the way of 3.. */
 	int errpipe;                 /* forked child (no shared memory): where
 	                                failures go; -1 with CLONE_VM */
+	int make_ns;                 /* exec_ns_make: open the namespace, exit */
+	long ns_fd;                  /* what it opened (in the shared fd table) */
 	int err;
 	const char *stage;
 };
@@ -119,6 +127,11 @@ static int child_main(void *arg)
 	const struct exec_spec *s = c->s;
 	const unsigned long hidden = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
+	if (s->ns) {
+		SYS(c, "enter the steps' namespace",
+		    syscall(SYS_setns, s->ns->fd, CLONE_NEWNS));
+		goto isolated;
+	}
 	if (c->userns) {
 		/* A non-dumpable process's /proc files belong to root: this child
 		 * (its own copy of memory, exec follows) may be dumpable. */
@@ -159,6 +172,13 @@ static int child_main(void *arg)
 		SYS(c, "make the flowyfs mount read-only",
 		    syscall(SYS_mount, NULL, s->ro_mount, NULL,
 		            MS_REMOUNT | MS_BIND | MS_RDONLY | s->ro_flags, NULL));
+	if (c->make_ns) {
+		c->ns_fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/ns/mnt",
+		                   O_RDONLY | O_CLOEXEC);
+		SYS(c, "open the namespace", c->ns_fd);
+		syscall(SYS_exit_group, 0);
+	}
+isolated:
 	if (c->switch_user) {
 		SYS(c, "set the groups",
 		    syscall(SYS_setgroups, s->ngroups, s->groups));
@@ -238,67 +258,79 @@ static int prepare_keep(struct child *c, char ***dirs)
 	return 0;
 }
 
-int exec_start(struct exec_proc *out, const struct exec_spec *spec, char **err)
+/* Fill in what the child needs from spec (and its fds moved high). */
+static int child_init(struct child *c, const struct exec_spec *spec, char ***dirs,
+                      char **err)
 {
-	struct child c = {.s = spec};
-	char **dirs = NULL, *stack = MAP_FAILED;
-	sigset_t all, old;
-	int rc = 0;
-
-	*err = NULL;
-	c.userns = geteuid() != 0;
-	c.switch_user = !c.userns && spec->uid != 0;
-	snprintf(c.uid_map, sizeof c.uid_map, "%u %u 1\n", (unsigned)geteuid(),
+	memset(c, 0, sizeof *c);
+	c->s = spec;
+	c->errpipe = -1;
+	c->ns_fd = -1;
+	c->userns = geteuid() != 0;
+	c->switch_user = !c->userns && spec->uid != 0;
+	snprintf(c->uid_map, sizeof c->uid_map, "%u %u 1\n", (unsigned)geteuid(),
 	         (unsigned)geteuid());
-	snprintf(c.gid_map, sizeof c.gid_map, "%u %u 1\n", (unsigned)getegid(),
+	snprintf(c->gid_map, sizeof c->gid_map, "%u %u 1\n", (unsigned)getegid(),
 	         (unsigned)getegid());
-	c.argv[0] = "sh";
-	c.argv[1] = "-c";
-	c.argv[2] = (char *)spec->cmd;
+	c->argv[0] = "sh";
+	c->argv[1] = "-c";
+	c->argv[2] = (char *)spec->cmd;
 	for (size_t i = 0; i < EXEC_MAX_FDS; i++)
-		c.high[i] = -1;
+		c->high[i] = -1;
 	/* Copies above any slot they go to, so renumbering cannot clobber. */
 	for (size_t i = 0; i < spec->nfds && i < EXEC_MAX_FDS; i++)
-		if ((c.high[i] = fcntl(spec->fds[i], F_DUPFD_CLOEXEC, 3 + EXEC_MAX_FDS)) < 0) {
-			rc = -errno;
-			*err = xasprintf("cannot pass a file to the step: %s", strerror(errno));
-			goto out;
+		if ((c->high[i] = fcntl(spec->fds[i], F_DUPFD_CLOEXEC, 3 + EXEC_MAX_FDS)) < 0) {
+			int e = errno;
+			*err = xasprintf("cannot pass a file to the step: %s", strerror(e));
+			return -e;
 		}
-	rc = prepare_keep(&c, &dirs);
-	if (rc < 0) {
+	c->keep_hide = -1;
+	if (spec->ns) /* the namespace has its mounts already */
+		return 0;
+	int rc = prepare_keep(c, dirs);
+	if (rc < 0)
 		*err = xasprintf("scratch directory %s is nested too deep", spec->keep);
-		goto out;
-	}
-	stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
-	             MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	return rc;
+}
+
+static void child_free(struct child *c, char **dirs)
+{
+	for (size_t i = 0; i < EXEC_MAX_FDS; i++)
+		if (c->high[i] >= 0)
+			close(c->high[i]);
+	for (size_t i = 0; dirs && i < c->nmkdirs; i++)
+		free(dirs[i]);
+	free(dirs);
+}
+
+/* Clone the child with flags (every signal blocked around it) and collect
+ * a forked child's failure. Returns its pid, or -errno with *err set. */
+static pid_t child_clone(struct child *c, int flags, char **err)
+{
+	sigset_t all, old;
+	int ep[2] = {-1, -1};
+	char *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED) {
-		rc = -errno;
-		*err = xasprintf("cannot start the step: %s", strerror(errno));
-		goto out;
+		int e = errno;
+		*err = xasprintf("cannot start the step: %s", strerror(e));
+		return -e;
+	}
+	if (!(flags & CLONE_VM)) {
+		if (pipe2(ep, O_CLOEXEC) < 0) {
+			int e = errno;
+			munmap(stack, CHILD_STACK);
+			*err = xasprintf("cannot start the step: %s", strerror(e));
+			return -e;
+		}
+		c->errpipe = ep[1];
 	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	/* As root the child shares our memory until it execs (vfork speed).
-	 * Without root it must make itself dumpable to write its id maps,
-	 * and dumpability belongs to the memory, so it gets a copy (fork) and
-	 * reports failures through a pipe that closes on exec. */
-	int flags = SIGCHLD | CLONE_NEWNS |
-	            (c.userns ? CLONE_NEWUSER : CLONE_VM | CLONE_VFORK);
-	int ep[2] = {-1, -1};
-	c.errpipe = -1;
-	if (c.userns) {
-		if (pipe2(ep, O_CLOEXEC) < 0) {
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			rc = -errno;
-			*err = xasprintf("cannot start the step: %s", strerror(errno));
-			goto out;
-		}
-		c.errpipe = ep[1];
-	}
-	pid_t pid = clone(child_main, stack + CHILD_STACK, flags, &c);
+	pid_t pid = clone(child_main, stack + CHILD_STACK, flags, c);
 	int clone_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (c.userns) {
+	if (ep[0] >= 0) {
 		close(ep[1]);
 		struct failure fl;
 		ssize_t n = pid < 0 ? 0 : read(ep[0], &fl, sizeof fl);
@@ -306,45 +338,109 @@ int exec_start(struct exec_proc *out, const struct exec_spec *spec, char **err)
 			n = read(ep[0], &fl, sizeof fl);
 		close(ep[0]);
 		if (n == (ssize_t)sizeof fl) {
-			c.err = fl.err;
-			c.stage = fl.stage;
+			c->err = fl.err;
+			c->stage = fl.stage;
 		}
 	}
+	munmap(stack, CHILD_STACK);
 	if (pid < 0) {
-		rc = -clone_errno;
 		*err = xasprintf("cannot isolate the step (clone with a new mount "
 		                 "namespace): %s", strerror(clone_errno));
+		return -clone_errno;
+	}
+	return pid;
+}
+
+static void wait_child(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+int exec_start(struct exec_proc *out, const struct exec_spec *spec, char **err)
+{
+	struct child c;
+	char **dirs = NULL;
+	*err = NULL;
+	int rc = child_init(&c, spec, &dirs, err);
+	if (rc < 0)
+		goto out;
+	/* As root the child shares our memory until it execs (vfork speed).
+	 * Without root it must make itself dumpable to write its id maps,
+	 * and dumpability belongs to the memory, so it gets a copy (fork) and
+	 * reports failures through a pipe that closes on exec. Entering a
+	 * namespace made before needs neither. */
+	int flags = SIGCHLD;
+	if (spec->ns)
+		flags |= CLONE_VM | CLONE_VFORK;
+	else
+		flags |= CLONE_NEWNS | (c.userns ? CLONE_NEWUSER : CLONE_VM | CLONE_VFORK);
+	pid_t pid = child_clone(&c, flags, err);
+	if (pid < 0) {
+		rc = pid;
 		goto out;
 	}
 	if (c.stage) {
 		rc = -c.err;
 		*err = xasprintf("cannot isolate the step (%s): %s", c.stage,
 		                 strerror(c.err));
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		wait_child(pid);
 		goto out;
 	}
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0) {
 		rc = -errno;
-		*err = xasprintf("cannot watch the step: %s", strerror(errno));
+		*err = xasprintf("cannot watch the step: %s", strerror(-rc));
 		kill(-pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		wait_child(pid);
 		goto out;
 	}
 	out->pid = pid;
 	out->pidfd = pidfd;
 out:
-	if (stack != MAP_FAILED)
-		munmap(stack, CHILD_STACK);
-	for (size_t i = 0; i < EXEC_MAX_FDS; i++)
-		if (c.high[i] >= 0)
-			close(c.high[i]);
-	for (size_t i = 0; dirs && i < c.nmkdirs; i++)
-		free(dirs[i]);
-	free(dirs);
+	child_free(&c, dirs);
 	return rc;
+}
+
+int exec_ns_make(struct exec_ns *out, const struct exec_spec *spec, char **err)
+{
+	struct child c;
+	char **dirs = NULL;
+	*err = NULL;
+	out->fd = -1;
+	if (geteuid() != 0) {
+		*err = xstrdup("a namespace for many steps needs a root daemon");
+		return -EPERM;
+	}
+	int rc = child_init(&c, spec, &dirs, err);
+	if (rc < 0)
+		goto out;
+	c.make_ns = 1;
+	/* The child opens its namespace into the file table it shares. */
+	pid_t pid = child_clone(&c, SIGCHLD | CLONE_NEWNS | CLONE_VM | CLONE_VFORK |
+	                        CLONE_FILES, err);
+	if (pid < 0) {
+		rc = pid;
+		goto out;
+	}
+	wait_child(pid);
+	if (c.stage) {
+		rc = -c.err;
+		*err = xasprintf("cannot make the steps' namespace (%s): %s", c.stage,
+		                 strerror(c.err));
+		goto out;
+	}
+	out->fd = (int)c.ns_fd;
+out:
+	child_free(&c, dirs);
+	return rc;
+}
+
+void exec_ns_close(struct exec_ns *ns)
+{
+	if (ns->fd >= 0)
+		close(ns->fd);
+	ns->fd = -1;
 }
 
 void exec_signal(const struct exec_proc *p, int sig)

@@ -2,7 +2,9 @@
  * executor.h - how a step's process is run: the interface every executor
  * implements, so the run state machine does not care where a step runs.
  *
- * prepare lays out what the step needs (for local: its scratch); start
+ * prepare lays out what the step needs (for local: its scratch); enter
+ * (optional) says where the process will run (its cwd, before the spec is
+ * made; the local executor moves the scratch into a slot, slots.h), start
  * launches it from an exec_spec; fd is readable once it has ended (the
  * scheduler polls it with everything else); signal delivers TERM, KILL,
  * STOP, CONT; reap collects its exit code (128+N when killed by signal N)
@@ -22,6 +24,7 @@ struct run;
 struct executor {
 	const char *name;
 	int (*prepare)(struct run *r, size_t i, char **err);
+	const char *(*enter)(struct run *r, size_t i);
 	int (*start)(struct run *r, size_t i, const struct exec_spec *spec, char **err);
 	int (*fd)(const struct run *r, size_t i);
 	void (*signal)(struct run *r, size_t i, int sig);

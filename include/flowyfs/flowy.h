@@ -52,6 +52,7 @@ struct flowy {
 	struct events *events; /* subscribers to state changes */
 	struct snapshots *snapshots; /* the last snapshot of each pipeline */
 	char *scratch_cover;  /* hidden from steps: the scratch of every store */
+	struct slots *slots;  /* where local steps run (slots.h) */
 	struct hooks *hooks;  /* the hook runner (hooks.c) */
 	struct alerts *alerts; /* live alert checks (alerts.c) */
 	struct waits *waits;  /* reads of runs/<id>/wait not answered yet (wait.c) */

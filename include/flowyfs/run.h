@@ -69,6 +69,7 @@ struct srun {                 /* one step within a run, or one foreach task */
 	int64_t from_run;         /* cached: the run that made its outputs */
 	const struct executor *exec;
 	struct exec_proc proc;
+	struct slot *slot;        /* the local slot its process runs in, or NULL */
 	struct sjob *job;         /* a remote executor's handle, or NULL */
 	char *exec_why;           /* the executor's account of the end, or NULL */
 	double started, finished, term_sent, retry_at;

@@ -27,9 +27,10 @@ int workspace_open_log(struct run *r, struct srun *s);
 /* The step's metrics file (fd 3) and params file (fd 4, returned in
  * *params_fd, the caller closes it). 0 or -errno. */
 int workspace_open_files(struct run *r, size_t i, int *params_fd);
-/* The step's environment: the daemon's without FLOWY_*, then FLOWY_*.
- * Free with workspace_env_free(). */
-char **workspace_env(struct run *r, size_t i);
+/* The step's environment: the daemon's without FLOWY_*, then FLOWY_*
+ * ($FLOWY_IN and $FLOWY_OUT below cwd, where its process runs). Free with
+ * workspace_env_free(). */
+char **workspace_env(struct run *r, size_t i, const char *cwd);
 void workspace_env_free(char **env);
 /* Remove a scratch directory; a failure is logged (it only costs disk). */
 void workspace_remove(const char *dir);

@@ -687,12 +687,13 @@ static int start_process(struct run *r, size_t i, int prepare)
 		if (s->attempts > 1)
 			steplog_note(&s->log, "attempt %d of %d", s->attempts, s->def->retries + 1);
 	}
-	char **env = workspace_env(r, i);
+	const char *cwd = s->exec->enter ? s->exec->enter(r, i) : s->scratch;
+	char **env = workspace_env(r, i, cwd);
 	struct exec_spec spec = {
-		.cmd = s->in_when ? s->def->when : s->def->run, .cwd = s->scratch,
+		.cmd = s->in_when ? s->def->when : s->def->run, .cwd = cwd,
 		.envp = env, .out_fd = s->log.wr,
 		.hide = {r->f->store, r->f->scratch_cover}, .nhide = 2,
-		.keep = s->scratch,
+		.keep = cwd,
 		.ro_mount = r->f->mnt, .ro_flags = r->f->mnt_flags,
 		.uid = r->uid, .gid = r->gid, .groups = r->groups, .ngroups = r->ngroups,
 		.fds = {s->metrics.fd, params_fd}, .nfds = 2,

@@ -27,6 +27,7 @@
 #include "flowyfs/log.h"
 #include "flowyfs/run.h"
 #include "flowyfs/sched.h"
+#include "flowyfs/slots.h"
 #include "flowyfs/snapshot.h"
 #include "flowyfs/syncer.h"
 #include "flowyfs/util.h"
@@ -587,6 +588,7 @@ int sched_start(struct flowy *f)
 	/* The directory holding this store's scratch (and other stores'). */
 	f->scratch_cover = xstrdup(f->scratch_dir);
 	*strrchr(f->scratch_cover, '/') = '\0';
+	f->slots = slots_new(f);
 	f->snapshots = snapshot_cache_new();
 	f->sched = sc;
 	int src = syncer_start(&f->syncer, wake_sched, f);
@@ -611,6 +613,8 @@ int sched_start(struct flowy *f)
 		pthread_mutex_destroy(&sc->lock);
 		snapshot_cache_free(f->snapshots);
 		f->snapshots = NULL;
+		slots_free(f->slots);
+		f->slots = NULL;
 		free(f->scratch_cover);
 		f->scratch_cover = NULL;
 		free(sc);
@@ -661,6 +665,8 @@ void sched_stop(struct flowy *f)
 	pthread_cond_destroy(&sc->work_cv);
 	snapshot_cache_free(f->snapshots);
 	f->snapshots = NULL;
+	slots_free(f->slots); /* their namespaces hold copies of the mount */
+	f->slots = NULL;
 	free(f->scratch_cover);
 	f->scratch_cover = NULL;
 	pthread_mutex_destroy(&sc->lock);

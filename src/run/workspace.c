@@ -39,7 +39,7 @@ static void add_env(char ***env, size_t *n, char *kv)
 	(*env)[*n] = NULL;
 }
 
-char **workspace_env(struct run *r, size_t i)
+char **workspace_env(struct run *r, size_t i, const char *cwd)
 {
 	struct srun *s = &r->s[i];
 	char **env = NULL;
@@ -50,8 +50,8 @@ char **workspace_env(struct run *r, size_t i)
 	add_env(&env, &n, xasprintf("FLOWY_PIPELINE=%s", r->pipeline));
 	add_env(&env, &n, xasprintf("FLOWY_STEP=%s", s->def->name));
 	add_env(&env, &n, xasprintf("FLOWY_RUN=%lld", (long long)r->id));
-	add_env(&env, &n, xasprintf("FLOWY_IN=%s/in", s->scratch));
-	add_env(&env, &n, xasprintf("FLOWY_OUT=%s/out", s->scratch));
+	add_env(&env, &n, xasprintf("FLOWY_IN=%s/in", cwd));
+	add_env(&env, &n, xasprintf("FLOWY_OUT=%s/out", cwd));
 	/* Files the daemon opened for the step: the step's namespace hides the
 	 * store, where they live, but not its own descriptors. */
 	add_env(&env, &n, xstrdup("FLOWY_METRICS=/dev/fd/3"));

@@ -273,3 +273,61 @@ cancel_run() {
 	expect_eq "$(find "$FLOWYFS_SCRATCH" -mindepth 2 -maxdepth 2 -name "$id")" "" \
 		"the run's scratch after its end"
 }
+
+@test "a step that moves its own directory away, or leaves files beside it, fails or leaves nothing to the next" {
+	mkdir -p "$T/host"
+	echo keep >"$T/host/keep"
+	# a leaves a file beside its directory; b swaps its directory for a
+	# link to a host directory; c, after both, lists what is around it.
+	write_step mv a "$(step_json 'echo junk > ../left; echo a > out/o' '["o"]')"
+	local id
+	id=$(wait_new_run mv)
+	expect_eq "$(run_status "$id")" succeeded "the run of a"
+	write_step swap b "$(step_json "d=\$(basename \"\$PWD\"); cd .. && mv \"\$d\" moved && ln -s $T/host \"\$d\"" '["o"]')"
+	id=$(wait_new_run swap)
+	expect_eq "$(run_status "$id")" failed "the run of b"
+	expect_eq "$(step_file "$id" b status)" failed "b's status"
+	expect_contains "$(step_file "$id" b log)" \
+		"the step moved or replaced its own directory (it must stay where the step was started)" "b's log"
+	expect_eq "$(ls -A "$T/host")" keep "the host directory b linked"
+	write_step look c "$(step_json 'ls -A .. > out/o; ls -A . >> out/o' '["o"]')"
+	id=$(wait_new_run look)
+	expect_eq "$(run_status "$id")" succeeded "the run of c"
+	expect_eq "$(cat "$mnt/artifacts/look/o")" "$(printf '%s\n' "$(basename "$(step_cwd_of look)")" in out)" \
+		"what c sees beside and in its directory"
+}
+
+# step_cwd_of P: where pipeline P's last step ran (its $FLOWY_OUT minus out).
+step_cwd_of() {
+	write_step "$1-where" w "$(step_json 'echo "$PWD" > out/o' '["o"]')"
+	wait_new_run "$1-where" >/dev/null
+	cat "$mnt/artifacts/$1-where/o"
+}
+
+@test "two steps running at once do not see each other's directory" {
+	unmount_flowy
+	mount_flowy -j 2
+	local sync=$T/sync
+	mkdir -p "$sync"
+	# Each says it is up, waits (bounded) for the other, then lists what is
+	# beside its directory and two levels up.
+	local a b
+	a="touch $sync/a; i=0; while [ ! -e $sync/b ] && [ \$i -lt 600 ]; do sleep 0.05; i=\$((i+1)); done; [ -e $sync/b ] && echo both > out/a; ls -A .. >> out/a; ls -A ../.. >> out/a"
+	b="touch $sync/b; i=0; while [ ! -e $sync/a ] && [ \$i -lt 600 ]; do sleep 0.05; i=\$((i+1)); done; [ -e $sync/a ] && echo both > out/b; ls -A .. >> out/b; ls -A ../.. >> out/b"
+	mkdir "$mnt/pipelines/.two"
+	step_json "$a" '["a"]' >"$mnt/pipelines/.two/a.json"
+	step_json "$b" '["b"]' >"$mnt/pipelines/.two/b.json"
+	mv "$mnt/pipelines/.two" "$mnt/pipelines/two"
+	local id
+	id=$(wait_new_run two)
+	expect_eq "$(run_status "$id")" succeeded "the run"
+	local la lb
+	la=$(cat "$mnt/artifacts/two/a") lb=$(cat "$mnt/artifacts/two/b")
+	expect_eq "$(head -n 1 <<<"$la")" both "a ran while b did"
+	expect_eq "$(head -n 1 <<<"$lb")" both "b ran while a did"
+	# Beside each only its own directory (work), two levels up only its
+	# own slot: slots 0 and 1, one each (docs/safety.md, "Slots").
+	expect_eq "$(sed 1d <<<"$la" | tr '\n' ' ')$(sed 1d <<<"$lb" | tr '\n' ' ')" \
+		"$(if [ "$(sed -n 3p <<<"$la")" = 0 ]; then echo "work 0 work 1 "; else echo "work 1 work 0 "; fi)" \
+		"what a and b see around them"
+}

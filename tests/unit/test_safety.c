@@ -1,7 +1,9 @@
 /* test_safety.c - the pieces that keep steps away from the store: host
  * paths that lead into a mount (hostfs), capped step logs (steplog),
  * hole-keeping copies (util_copy_fd), out/ walks that refuse escapes and
- * honour the stop flag (cas_put_at), and the isolated start (exec). */
+ * honour the stop flag (cas_put_at), the isolated start (exec), in a
+ * namespace of its own or in one made for many steps, and the slots
+ * built on the latter (slots.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,7 +15,9 @@
 #include "check.h"
 #include "flowyfs/cas.h"
 #include "flowyfs/exec.h"
+#include "flowyfs/flowy.h"
 #include "flowyfs/hostfs.h"
+#include "flowyfs/slots.h"
 #include "flowyfs/steplog.h"
 #include "flowyfs/util.h"
 
@@ -221,6 +225,159 @@ TEST(isolated_step_sees_no_store)
 	free(store);
 }
 
+/* Run cmd in the namespace ns with cwd; its output. */
+static char *run_in(const struct exec_ns *ns, const char *cwd, const char *cmd)
+{
+	char *log = at("ns.log"), *err = NULL, *text = NULL;
+	int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+	struct exec_spec spec = {
+		.cmd = cmd, .cwd = cwd, .envp = envp, .out_fd = lfd,
+		.uid = geteuid(), .gid = getegid(), .ns = ns,
+	};
+	struct exec_proc p;
+	size_t len;
+	int code = -1;
+	if (exec_start(&p, &spec, &err) < 0)
+		text = xasprintf("exec_start: %s", err);
+	else if ((code = exec_reap(&p)) != 0)
+		text = xasprintf("exit status %d", code);
+	else if (util_read_file(log, &text, &len) < 0)
+		text = xstrdup("no output");
+	close(lfd);
+	free(err);
+	free(log);
+	return text; /* the callers' checks of it fail on a failure */
+}
+
+TEST(namespace_made_once_serves_many_steps)
+{
+	char *store = at("nstore"), *cover = at("nscratch"), *keep = at("nscratch/slot");
+	char *other = at("nscratch/other"), *secret = at("nstore/secret");
+	char *work = at("nscratch/slot/work");
+	CHECK_INT(mkdir(store, 0700), 0);
+	CHECK_INT(util_put_file(secret, "s3cret\n", 7), 0);
+	CHECK_INT(util_mkdir_p(keep, 0700), 0);
+	CHECK_INT(util_mkdir_p(other, 0700), 0);
+	char *err = NULL;
+	struct exec_ns ns;
+	struct exec_spec made = {.hide = {store, cover}, .nhide = 2, .keep = keep};
+	CHECK_INT(exec_ns_make(&ns, &made, &err), 0);
+	CHECK(err == NULL);
+	CHECK(ns.fd >= 0);
+	/* A directory renamed into keep after the namespace was made is there:
+	 * the bind is of the directory, not of what it held then. */
+	CHECK_INT(mkdir(work, 0700), 0);
+	char *cmd = xasprintf("cat %s; ls -A %s | wc -l; ls -A ..; ls -A ../..; "
+	                      "echo one > mine; umount %s 2>/dev/null && echo UNMOUNTED; true",
+	                      secret, store, store);
+	char *text = run_in(&ns, work, cmd);
+	CHECK(strstr(text, "s3cret") == NULL);
+	CHECK(strstr(text, "UNMOUNTED") == NULL);
+	/* the store empty; beside work nothing; beside the slot nothing
+	 * (other is covered) */
+	CHECK_CONTAINS(text, "No such file or directory\n0\nwork\nslot\n");
+	free(text);
+	char *mine = at("nscratch/slot/work/mine");
+	char *got = NULL;
+	size_t len;
+	CHECK_INT(util_read_file(mine, &got, &len), 0);
+	CHECK_STR(got, "one\n");
+	free(got);
+	/* The next step in the same namespace, its own directory in place. */
+	char *w1 = at("nscratch/w1");
+	CHECK_INT(rename(work, w1), 0);
+	CHECK_INT(mkdir(work, 0700), 0);
+	text = run_in(&ns, work, "ls -A; echo two > mine");
+	CHECK_STR(text, "");
+	free(text);
+	CHECK_INT(util_read_file(mine, &got, &len), 0);
+	CHECK_STR(got, "two\n");
+	free(got);
+	exec_ns_close(&ns);
+	CHECK_INT(ns.fd, -1);
+	free(w1);
+	free(mine);
+	free(cmd);
+	free(work);
+	free(secret);
+	free(other);
+	free(keep);
+	free(cover);
+	free(store);
+}
+
+TEST(slots_move_scratch_in_and_out_and_refuse_a_replaced_one)
+{
+	struct flowy f = {0};
+	f.store = at("sstore");
+	f.scratch_cover = at("sscr");
+	f.scratch_dir = at("sscr/store1");
+	char *home = at("sscr/store1/7/a"), *file = at("sscr/store1/7/a/out/x");
+	CHECK_INT(mkdir(f.store, 0700), 0);
+	CHECK_INT(util_mkdir_p(home, 0700), 0);
+	char *out = at("sscr/store1/7/a/out");
+	CHECK_INT(mkdir(out, 0700), 0);
+	struct slots *sl = slots_new(&f);
+	struct slot *s = slots_take(sl, home);
+	CHECK(s != NULL);
+	char *slot0 = at("sscr/store1/.slots/0"), *work = at("sscr/store1/.slots/0/work");
+	CHECK_STR(s->dir, slot0);
+	CHECK_STR(s->work, work);
+	CHECK_INT(access(home, F_OK), -1);
+	/* a step: writes an output, leaves a file beside its directory */
+	char *text = run_in(&s->ns, s->work, "echo x > out/x; echo junk > ../left; ls -A ..");
+	CHECK_STR(text, "left\nwork\n");
+	free(text);
+	char *why = NULL;
+	CHECK_INT(slots_give(sl, s, &why), 0);
+	CHECK(why == NULL);
+	CHECK_INT(access(file, F_OK), 0);
+	char *left = at("sscr/store1/.slots/0/left");
+	CHECK_INT(access(left, F_OK), -1);
+	/* taken again: the same slot (one at a time), nothing of the last */
+	struct slot *s2 = slots_take(sl, home);
+	CHECK(s2 == s);
+	/* a second at once gets a slot of its own */
+	char *home2 = at("sscr/store1/7/b");
+	CHECK_INT(mkdir(home2, 0700), 0);
+	struct slot *s3 = slots_take(sl, home2);
+	CHECK(s3 != NULL && s3 != s2);
+	char *slot1 = at("sscr/store1/.slots/1");
+	CHECK_STR(s3->dir, slot1);
+	text = run_in(&s3->ns, s3->work, "ls -A ../..");
+	CHECK_STR(text, "1\n"); /* slot 0, busy, is not to be seen */
+	free(text);
+	CHECK_INT(slots_give(sl, s3, &why), 0);
+	/* a step that swaps its directory for a link to the host */
+	text = run_in(&s2->ns, s2->work, "cd .. && mv work w && ln -s / work");
+	free(text);
+	CHECK_INT(slots_give(sl, s2, &why), -EXDEV);
+	CHECK_CONTAINS(why, "moved or replaced its own directory");
+	free(why);
+	struct stat st;
+	CHECK_INT(lstat(home, &st), -1); /* nothing came back, the link least of all */
+	CHECK_INT(errno, ENOENT);
+	char *w = at("sscr/store1/.slots/0/w");
+	CHECK_INT(lstat(w, &st), -1);    /* and the slot is empty again */
+	CHECK_INT(lstat(work, &st), -1);
+	/* a scratch that is not there: no slot, the step gets its own namespace */
+	CHECK(slots_take(sl, home) == NULL);
+	slots_free(sl);
+	free(w);
+	free(slot1);
+	free(home2);
+	free(left);
+	free(work);
+	free(slot0);
+	free(out);
+	free(file);
+	free(home);
+	free(f.scratch_dir);
+	free(f.scratch_cover);
+	free(f.store);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -230,6 +387,8 @@ int main(void)
 	RUN(copies_keep_holes);
 	RUN(out_walk_refuses_escapes_and_stops);
 	RUN(isolated_step_sees_no_store);
+	RUN(namespace_made_once_serves_many_steps);
+	RUN(slots_move_scratch_in_and_out_and_refuse_a_replaced_one);
 	util_rm_rf(dir);
 	return CHECK_DONE();
 }

@@ -1,0 +1,198 @@
+/*
+ * slots.c - the local steps' slots (slots.h): a directory and a mount
+ * namespace each, made when more steps run at once than ever before,
+ * taken and given back around every process.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "flowyfs/flowy.h"
+#include "flowyfs/log.h"
+#include "flowyfs/slots.h"
+#include "flowyfs/util.h"
+
+struct slots {
+	struct flowy *f;
+	pthread_mutex_t lock;
+	char *base;                /* <scratch>/.slots */
+	struct slot **v;           /* NULL entries: dropped, made again */
+	size_t n;
+	int off;                   /* no slots here: a namespace per step */
+};
+
+struct slots *slots_new(struct flowy *f)
+{
+	struct slots *sl = xcalloc(1, sizeof *sl);
+	sl->f = f;
+	pthread_mutex_init(&sl->lock, NULL);
+	sl->base = xasprintf("%s/.slots", f->scratch_dir);
+	sl->off = geteuid() != 0;
+	return sl;
+}
+
+static void slot_free(struct slot *s)
+{
+	exec_ns_close(&s->ns);
+	free(s->dir);
+	free(s->work);
+	free(s->home);
+	free(s);
+}
+
+void slots_free(struct slots *sl)
+{
+	if (!sl)
+		return;
+	for (size_t i = 0; i < sl->n; i++)
+		if (sl->v[i])
+			slot_free(sl->v[i]);
+	free(sl->v);
+	free(sl->base);
+	pthread_mutex_destroy(&sl->lock);
+	free(sl);
+}
+
+/* Remove everything in dir (a slot's directory, which no step runs in). */
+static void empty_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		log_error("cannot list slot %s: %s", dir, strerror(errno));
+		return;
+	}
+	struct dirent *e;
+	while ((errno = 0, e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char *p = xasprintf("%s/%s", dir, e->d_name);
+		int rc = util_rm_rf(p);
+		if (rc < 0)
+			log_error("cannot remove %s: %s", p, strerror(-rc));
+		free(p);
+	}
+	if (errno)
+		log_error("cannot list slot %s: %s", dir, strerror(errno));
+	closedir(d);
+}
+
+/* Slot n: its directory (emptied) and namespace. NULL when the namespace
+ * cannot be made (then no slot will be: off). */
+static struct slot *slot_make(struct slots *sl, size_t n)
+{
+	struct flowy *f = sl->f;
+	if (mkdir(sl->base, 0711) < 0 && errno != EEXIST) {
+		log_error("cannot make %s (steps get a namespace each): %s", sl->base,
+		          strerror(errno));
+		return NULL;
+	}
+	struct slot *s = xcalloc(1, sizeof *s);
+	s->ns.fd = -1;
+	s->dir = xasprintf("%s/%zu", sl->base, n);
+	s->work = xasprintf("%s/work", s->dir);
+	if (mkdir(s->dir, 0711) < 0) {
+		if (errno != EEXIST) {
+			log_error("cannot make %s (steps get a namespace each): %s", s->dir,
+			          strerror(errno));
+			slot_free(s);
+			return NULL;
+		}
+		empty_dir(s->dir);
+	}
+	struct exec_spec spec = {
+		.hide = {f->store, f->scratch_cover}, .nhide = 2, .keep = s->dir,
+		.ro_mount = f->mnt, .ro_flags = f->mnt_flags,
+	};
+	char *err = NULL;
+	if (exec_ns_make(&s->ns, &spec, &err) < 0) {
+		log_error("%s: every step gets a namespace of its own", err);
+		free(err);
+		sl->off = 1;
+		slot_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* A free slot, made when there is none; NULL if none can be. */
+static struct slot *free_slot(struct slots *sl)
+{
+	size_t hole = sl->n;
+	for (size_t i = 0; i < sl->n; i++) {
+		if (sl->v[i] && !sl->v[i]->busy)
+			return sl->v[i];
+		if (!sl->v[i] && hole == sl->n)
+			hole = i;
+	}
+	if (hole == sl->n) {
+		sl->v = xrealloc(sl->v, (sl->n + 1) * sizeof *sl->v);
+		sl->v[sl->n++] = NULL;
+	}
+	return sl->v[hole] = slot_make(sl, hole);
+}
+
+/* Drop slot s (it is made again when needed). */
+static void drop(struct slots *sl, struct slot *s)
+{
+	for (size_t i = 0; i < sl->n; i++)
+		if (sl->v[i] == s)
+			sl->v[i] = NULL;
+	slot_free(s);
+}
+
+struct slot *slots_take(struct slots *sl, const char *home)
+{
+	pthread_mutex_lock(&sl->lock);
+	struct slot *s = sl->off ? NULL : free_slot(sl);
+	struct stat st;
+	if (s && lstat(home, &st) < 0) {
+		log_error("cannot look at scratch %s: %s", home, strerror(errno));
+		s = NULL;
+	}
+	if (s && rename(home, s->work) < 0) {
+		log_error("cannot move scratch %s into %s (the step gets a namespace "
+		          "of its own): %s", home, s->dir, strerror(errno));
+		drop(sl, s);
+		s = NULL;
+	}
+	if (s) {
+		s->busy = 1;
+		s->home = xstrdup(home);
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+	}
+	pthread_mutex_unlock(&sl->lock);
+	return s;
+}
+
+int slots_give(struct slots *sl, struct slot *s, char **why)
+{
+	int rc = 0;
+	struct stat st;
+	*why = NULL;
+	pthread_mutex_lock(&sl->lock);
+	if (lstat(s->work, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_dev != s->dev ||
+	    st.st_ino != s->ino) {
+		rc = -EXDEV;
+		*why = xstrdup("the step moved or replaced its own directory (it must "
+		               "stay where the step was started)");
+	} else if (rename(s->work, s->home) < 0) {
+		rc = -errno;
+		log_error("cannot move scratch %s back to %s: %s", s->work, s->home,
+		          strerror(errno));
+	}
+	if (rc == -EXDEV || !rc)
+		empty_dir(s->dir); /* what the step left beside its directory */
+	free(s->home);
+	s->home = NULL;
+	s->busy = 0;
+	if (rc && rc != -EXDEV)
+		drop(sl, s); /* the scratch stays in it until the daemon stops */
+	pthread_mutex_unlock(&sl->lock);
+	return rc;
+}
