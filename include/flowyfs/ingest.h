@@ -20,7 +20,8 @@ struct ingest_src {
 	const unsigned char *mem;  /* else this memory */
 	size_t len;                /* memory: its length */
 	int sparse;                /* fd has holes: stored raw, holes kept */
-	uint64_t size;             /* sparse fd: the file size */
+	uint64_t size;             /* fd: the file size when opened (0: not
+	                              known); a sparse one is read up to it */
 	const int *stop;           /* set (by another thread): -ECANCELED */
 	size_t chunk;              /* bytes a chunk, 0 for CAS_FRAME */
 	struct cas_syncs *later;   /* publish before the fsync (cas_tmp_commit) */
@@ -30,8 +31,8 @@ struct ingest_src {
 };
 
 /* Store the content of s as an object of kind and name it in out. A blob
- * whose first CAS_FRAME bytes compress below 90% is stored .zst (that
- * frame is kept), others raw; trees are raw with the .tree suffix. Content
+ * of 4096 bytes or less is stored raw; a bigger one whose first CAS_FRAME
+ * bytes compress below 90% is stored .zst (that frame is kept), others raw; trees are raw with the .tree suffix. Content
  * already stored costs no temp file when it fits one frame. *size_out
  * (may be NULL) gets the content size. 0 or -errno; nothing is left
  * behind on failure. */

@@ -46,12 +46,11 @@ static int put_fd(cas *c, char out[CAS_HEX_LEN + 1], int fd, const struct stat *
                   const struct cas_put_opts *o, uint64_t *size_out)
 {
 	struct ingest_src s = { .fd = fd, .stop = o ? o->stop : NULL,
-	                        .later = o ? o->later : NULL };
+	                        .later = o ? o->later : NULL,
+	                        .size = (uint64_t)st->st_size };
 
-	if ((uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size) {
+	if ((uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
 		s.sparse = 1;
-		s.size = (uint64_t)st->st_size;
-	}
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* advice only */
 	return ingest_put(c, out, &s, CAS_BLOB, size_out);
 }

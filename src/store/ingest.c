@@ -10,7 +10,10 @@
  * one helper writes the raw batch out and starts its writeback); the
  * caller joins in on what is left, then appends the frames in order.
  * SHA-256 cannot be split, so it is the caller's alone; the helpers live
- * for one put and are joined before it returns.
+ * for one put and are joined before it returns. Content of one block or
+ * less (INGEST_SMALL: most steps' small outputs) takes none of that: it is
+ * read whole, hashed and written raw (compressed, it would take the same
+ * block).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +73,50 @@ ssize_t ingest_src_next(struct ingest_src *s, unsigned char *buf,
 	if (got > 0)
 		s->off += (uint64_t)got;
 	return got;
+}
+
+/* ---- small content ---------------------------------------------------- */
+
+/* Up to this many bytes are stored raw without trying zstd: a block on
+ * disk either way. */
+#define INGEST_SMALL 4096
+
+/* Put content of at most INGEST_SMALL bytes. An fd source is read whole,
+ * one byte past the limit, so one that grew since its size was taken goes
+ * to the pipeline after all: returns 1 then (nothing done), else 0 or
+ * -errno. */
+static int put_small(cas *c, char out[CAS_HEX_LEN + 1], struct ingest_src *s,
+                     enum cas_kind kind, uint64_t *size_out)
+{
+	unsigned char buf[INGEST_SMALL + 1], md[EVP_MAX_MD_SIZE];
+	const unsigned char *p = s->mem;
+	size_t n = s->len;
+	unsigned int mdlen = 0;
+	if (s->fd >= 0) {
+		ssize_t got = cas_pread_full(s->fd, buf, sizeof buf, 0);
+		if (got < 0)
+			return (int)got;
+		if (got > INGEST_SMALL)
+			return 1;
+		p = buf;
+		n = (size_t)got;
+	}
+	if (!EVP_Digest(p, n, md, &mdlen, cas_sha256(), NULL) || mdlen != 32)
+		return -EIO;
+	cas_hex_of(out, md);
+	int rc = 0;
+	if (!cas_obj_exists(c, out, kind)) {
+		struct cas_tmp t = { .fd = -1 };
+		rc = cas_tmp_create(c, &t);
+		if (!rc)
+			rc = cas_write_all(t.fd, p, n);
+		if (!rc)
+			rc = cas_tmp_commit(c, &t, out, "", kind, s->later);
+		cas_tmp_drop(c, &t);
+	}
+	if (!rc && size_out)
+		*size_out = n;
+	return rc;
 }
 
 /* ---- the pipeline ----------------------------------------------------- */
@@ -297,6 +344,10 @@ int ingest_put(cas *c, char out[CAS_HEX_LEN + 1], struct ingest_src *s,
 	int first = 1, eof = 0, inited = 0, rc;
 	ssize_t n;
 
+	if (kind == CAS_BLOB && !s->sparse &&
+	    (s->fd >= 0 ? s->size > 0 && s->size <= INGEST_SMALL : s->len <= INGEST_SMALL) &&
+	    (rc = put_small(c, out, s, kind, size_out)) <= 0)
+		return rc;
 	p = calloc(1, sizeof *p);
 	ctx = EVP_MD_CTX_new();
 	if (!p || !ctx || !EVP_DigestInit_ex(ctx, cas_sha256(), NULL)) {

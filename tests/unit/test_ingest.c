@@ -2,8 +2,9 @@
  * test_ingest.c - unit tests for the put pipeline (src/store/ingest.c):
  * sources in chunks from memory and from files with holes, contents of
  * every size around the chunk and batch boundaries (raw and compressed)
- * named and stored exactly, and a put stopped by its flag leaving nothing
- * behind. Everything happens under a mkdtemp directory in /tmp.
+ * named and stored exactly, small contents (one block) stored raw however
+ * compressible, a file that grew past the size it was put with, and a put
+ * stopped by its flag leaving nothing behind. Everything happens under a mkdtemp directory in /tmp.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -89,7 +90,7 @@ TEST(test_src_sparse_file)
 
 TEST(test_sizes_around_boundaries)
 {
-	const size_t sizes[] = { 0, 1, CAS_FRAME_SMALL - 1, CAS_FRAME_SMALL + 1,
+	const size_t sizes[] = { 0, 1, 4095, 4096, 4097, CAS_FRAME_SMALL - 1, CAS_FRAME_SMALL + 1,
 	                         CAS_FRAME - 1, CAS_FRAME, CAS_FRAME + 1,
 	                         4 * CAS_FRAME, 4 * CAS_FRAME + 1, 9 * CAS_FRAME - 7 };
 	size_t max = 9 * CAS_FRAME;
@@ -112,12 +113,51 @@ TEST(test_sizes_around_boundaries)
 			CHECK_INT(size, len);
 			CHECK_INT(cas_stat(c, hex, &st), 0);
 			CHECK_INT(st.size, len);
-			CHECK_INT(st.compressed, len > 1000 && !noise);  /* a byte or two: raw */
+			CHECK_INT(st.compressed, len > 4096 && !noise);  /* a block or less: raw */
 			CHECK_INT(cas_reader_open(c, hex, &r), 0);
 			CHECK(read_matches(r, data, 0, len));
 			cas_reader_close(r);
 			r = NULL;
 		}
+	}
+	cas_close(c);
+	free(data);
+}
+
+/* A file source put with the size it had when opened: small ones read
+ * whole; one that grew past a block since goes through the pipeline. */
+TEST(test_file_sources_small_and_grown)
+{
+	char path[256], hex[CAS_HEX_LEN + 1], want[CAS_HEX_LEN + 1];
+	size_t big = 3 * CAS_FRAME_SMALL;
+	unsigned char *data = malloc(big);
+	struct cas_stat st;
+	cas *c = NULL;
+	uint64_t size = 0;
+
+	CHECK_INT(cas_open(&c, store), 0);
+	snprintf(path, sizeof path, "%s/src-file", base);
+	fill(data, big, 0, 11);
+	for (int grown = 0; grown < 2; grown++) {
+		size_t len = grown ? big : 100;
+		int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		CHECK(fd >= 0);
+		CHECK_INT(cas_write_all(fd, data, len), 0);
+		struct ingest_src s = { .fd = fd, .size = 100 };
+		CHECK_INT(ingest_put(c, hex, &s, CAS_BLOB, &size), 0);
+		close(fd);
+		cas_hash_buf(want, data, len);
+		CHECK_STR(hex, want);
+		CHECK_INT(size, len);
+		CHECK_INT(cas_stat(c, hex, &st), 0);
+		CHECK_INT(st.size, len);
+		CHECK_INT(st.compressed, grown);
+		/* put again: found, the same name */
+		fd = open(path, O_RDONLY);
+		struct ingest_src again = { .fd = fd, .size = len };
+		CHECK_INT(ingest_put(c, hex, &again, CAS_BLOB, &size), 0);
+		close(fd);
+		CHECK_STR(hex, want);
 	}
 	cas_close(c);
 	free(data);
@@ -151,6 +191,7 @@ int main(void)
 	RUN(test_src_memory_chunks);
 	RUN(test_src_sparse_file);
 	RUN(test_sizes_around_boundaries);
+	RUN(test_file_sources_small_and_grown);
 	RUN(test_stopped_put_leaves_nothing);
 	scratch_remove(base);
 	return CHECK_DONE();
