@@ -415,26 +415,27 @@ int cas_put_at(cas *c, char out[CAS_HEX_LEN + 1], enum cas_kind *kind_out,
 		rc = walk_err(&w, -errno, "%s/%s: %s", disp, name, strerror(errno));
 		goto out;
 	}
-	/* Where the top resolved to, below the root, for link checks. */
-	snprintf(linkbuf, sizeof linkbuf, "/proc/self/fd/%d", fd);
-	n = readlink(linkbuf, real, sizeof real - 1);
-	real[n < 0 ? 0 : n] = '\0';
-	snprintf(linkbuf, sizeof linkbuf, "/proc/self/fd/%d", rootfd);
-	ssize_t rn = readlink(linkbuf, rootpath, sizeof rootpath - 1);
-	rootpath[rn < 0 ? 0 : rn] = '\0';
-	size_t rl = strlen(rootpath);
-	if (n > 0 && rn > 0 && !strcmp(real, rootpath))
-		rel = strdup("");
-	else if (n > 0 && rn > 0 && !strncmp(real, rootpath, rl) &&
-	         (real[rl] == '/' || rl == 1))
-		rel = strdup(real + rl + (rl > 1));
-	else
-		rel = strdup(name);
-	if (!rel) {
-		rc = -ENOMEM;
-		goto out;
-	}
 	if (S_ISDIR(st.st_mode)) {
+		/* Where the top resolved to, below the root: the links inside
+		 * are checked against it. */
+		snprintf(linkbuf, sizeof linkbuf, "/proc/self/fd/%d", fd);
+		n = readlink(linkbuf, real, sizeof real - 1);
+		real[n < 0 ? 0 : n] = '\0';
+		snprintf(linkbuf, sizeof linkbuf, "/proc/self/fd/%d", rootfd);
+		ssize_t rn = readlink(linkbuf, rootpath, sizeof rootpath - 1);
+		rootpath[rn < 0 ? 0 : rn] = '\0';
+		size_t rl = strlen(rootpath);
+		if (n > 0 && rn > 0 && !strcmp(real, rootpath))
+			rel = strdup("");
+		else if (n > 0 && rn > 0 && !strncmp(real, rootpath, rl) &&
+		         (real[rl] == '/' || rl == 1))
+			rel = strdup(real + rl + (rl > 1));
+		else
+			rel = strdup(name);
+		if (!rel) {
+			rc = -ENOMEM;
+			goto out;
+		}
 		rc = walk_dir(&w, fd, rel, out);
 		if (rc == 0 && kind_out)
 			*kind_out = CAS_TREE;
