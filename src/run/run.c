@@ -649,6 +649,10 @@ static void step_settle(struct run *r, size_t i, enum step_state st)
 	settled(r, i);
 	if (s->error)
 		steplog_note(&s->log, "%s", s->error);
+	/* Its metrics are all read (retries are over): the file goes now, not
+	 * with the run, or every later step's start would close it again in
+	 * its child (close_range) and a long run would hold one per step. */
+	metrics_tail_free(&s->metrics);
 }
 
 static void step_finish(struct run *r, size_t i, enum step_state st, const char *status)
