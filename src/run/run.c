@@ -649,10 +649,12 @@ static void step_settle(struct run *r, size_t i, enum step_state st)
 	settled(r, i);
 	if (s->error)
 		steplog_note(&s->log, "%s", s->error);
-	/* Its metrics are all read (retries are over): the file goes now, not
-	 * with the run, or every later step's start would close it again in
-	 * its child (close_range) and a long run would hold one per step. */
+	/* Its metrics are all read and its log written (retries are over):
+	 * their files go now, not with the run, or every later step's start
+	 * would close them again in its child (close_range) and a long run
+	 * would hold two per step. */
 	metrics_tail_free(&s->metrics);
+	steplog_close(&s->log);
 }
 
 static void step_finish(struct run *r, size_t i, enum step_state st, const char *status)

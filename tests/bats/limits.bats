@@ -219,10 +219,11 @@ step_exited() {
 	mount_flowy
 	local n=160 i
 	mkdir "$mnt/pipelines/.long"
+	# each step writes its log and a metric, so both its files are made
 	printf '{"run": "echo 1 > out/o1", "outputs": ["o1"]}\n' >"$mnt/pipelines/.long/s1.json"
 	for ((i = 2; i <= n; i++)); do
-		printf '{"run": "echo %d > out/o%d", "inputs": ["o%d"], "outputs": ["o%d"]}\n' \
-			"$i" "$i" $((i - 1)) "$i" >"$mnt/pipelines/.long/s$i.json"
+		printf '{"run": "echo step %d; echo %s >> $FLOWY_METRICS; echo %d > out/o%d", "inputs": ["o%d"], "outputs": ["o%d"]}\n' \
+			"$i" "'{\\\"x\\\": $i}'" "$i" "$i" $((i - 1)) "$i" >"$mnt/pipelines/.long/s$i.json"
 	done
 	mv "$mnt/pipelines/.long" "$mnt/pipelines/long"
 	local id
@@ -231,4 +232,7 @@ step_exited() {
 	expect_eq "$(awk -F'\t' 'NR > 1 && $2 == "succeeded"' "$mnt/runs/$id/summary" | wc -l)" "$n" \
 		"steps that succeeded"
 	expect_eq "$(cat "$mnt/artifacts/long/o$n")" "$n" "the last output"
+	expect_eq "$(cat "$mnt/runs/$id/steps/s$n/log")" "step $n" "the last step's log"
+	expect_eq "$(cat "$mnt/runs/$id/steps/s$n/metrics/x")" "$(printf 'index\tvalue\n0\t%s' "$n")" \
+		"the last step's metric"
 }

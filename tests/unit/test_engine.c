@@ -6,6 +6,7 @@
  * mount), and the queue and its control with the scheduler thread.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -114,6 +115,12 @@ static int plain_start(struct run *r, size_t i, const struct exec_spec *spec, ch
 		setpgid(0, 0);
 		dup2(spec->out_fd, 1);
 		dup2(spec->out_fd, 2);
+		int high[EXEC_MAX_FDS]; /* the step's files, as fds 3, 4, ... */
+		for (size_t k = 0; k < spec->nfds; k++)
+			high[k] = fcntl(spec->fds[k], F_DUPFD, 100);
+		for (size_t k = 0; k < spec->nfds; k++)
+			if (high[k] < 0 || dup2(high[k], 3 + (int)k) < 0)
+				_exit(125);
 		if (chdir(spec->cwd) < 0)
 			_exit(126);
 		execle("/bin/sh", "sh", "-c", spec->cmd, (char *)NULL, spec->envp);
@@ -435,19 +442,21 @@ TEST(a_long_chain_holds_no_file_per_finished_step)
 	for (int k = 1; k <= 60; k++) {
 		char name[32], def[256];
 		snprintf(name, sizeof name, "s%02d.json", k);
+		/* each writes its log and a metric, so both files are made */
 		if (k == 1)
-			snprintf(def, sizeof def, "{\"run\": \"echo 1 > out/o01\", "
+			snprintf(def, sizeof def, "{\"run\": \"echo 1; echo 1 > out/o01\", "
 			         "\"outputs\": [\"o01\"]}");
 		else
-			snprintf(def, sizeof def, "{\"run\": \"echo %d > out/o%02d\", "
-			         "\"inputs\": [\"o%02d\"], \"outputs\": [\"o%02d\"]}",
-			         k, k, k - 1, k);
+			snprintf(def, sizeof def, "{\"run\": \"echo %d; echo '{\\\"x\\\": %d}' "
+			         ">> $FLOWY_METRICS; echo %d > out/o%02d\", \"inputs\": [\"o%02d\"], "
+			         "\"outputs\": [\"o%02d\"]}", k, k, k, k, k - 1, k);
 		put("f", name, def);
 	}
 	int before = open_fds();
 	most_fds = 0;
 	int64_t id = drive("f", NULL, 1, NULL);
 	CHECK_STR(run_col(id, "status"), "succeeded");
+	CHECK_INT(db_int(F.db, -1, "SELECT count(*) FROM metrics WHERE run_id=?", "i", id), 59);
 	/* the run's own (log pipe, metrics and params of the step starting, the
 	 * database's journal): a handful, not one per step before it */
 	if (most_fds - before > 12)
