@@ -70,8 +70,8 @@ int util_link_tree(const char *src, const char *dst, uint64_t *made);
 int util_copy_tree(const char *src, const char *dst,
                    int (*skip)(const char *rel, int is_dir, void *arg), void *arg);
 /* Copy size bytes of in to out at the same offsets, keeping holes (only
- * data ranges are copied, in the kernel where it can), then set out's
- * size; 0 or -errno (-ECANCELED once *stop, when given, is set by another
+ * data ranges are copied, in the kernel where it can; 64 KiB or less is
+ * read and written whole), then set out's size; 0 or -errno (-ECANCELED once *stop, when given, is set by another
  * thread: it is looked at every 64 MiB). */
 int util_copy_fd(int in, int out, uint64_t size, const int *stop);
 /* Copy the regular file src (not following a symlink) to dst with mode,

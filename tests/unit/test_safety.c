@@ -83,6 +83,43 @@ TEST(log_is_capped_and_noted)
 	free(path);
 }
 
+/* Copies of every size around the small-copy limit (read and written
+ * whole) are exact, and a copy over longer content ends where its source
+ * does. */
+TEST(copies_are_exact_at_every_size)
+{
+	const size_t sizes[] = {0, 1, 4095, 65535, 65536, 65537, 300000};
+	char *a = at("csrc"), *b = at("cdst");
+	unsigned char *data = malloc(300000), *got = malloc(300001);
+	for (size_t i = 0; i < 300000; i++)
+		data[i] = (unsigned char)(i * 7 + i / 251);
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		size_t n = sizes[k];
+		CHECK_INT(util_put_file(a, (const char *)data, n), 0);
+		CHECK_INT(util_copy_file(a, b, 0640, NULL), 0);
+		int fd = open(b, O_RDONLY);
+		CHECK_INT(read(fd, got, 300001), (ssize_t)n);
+		close(fd);
+		CHECK(!memcmp(got, data, n));
+		struct stat st;
+		CHECK_INT(stat(b, &st), 0);
+		CHECK_INT(st.st_mode & 0777, 0640);
+		/* into an open file holding more: cut to the source's size */
+		fd = open(b, O_RDWR);
+		CHECK_INT(pwrite(fd, data, 300000, 0), 300000);
+		int in = open(a, O_RDONLY);
+		CHECK_INT(util_copy_fd(in, fd, n, NULL), 0);
+		close(in);
+		CHECK_INT(fstat(fd, &st), 0);
+		CHECK_INT(st.st_size, n);
+		close(fd);
+	}
+	free(got);
+	free(data);
+	free(b);
+	free(a);
+}
+
 TEST(copies_keep_holes)
 {
 	char *a = at("sparse"), *b = at("copy");
@@ -384,6 +421,7 @@ int main(void)
 		return 1;
 	RUN(inside_mount_follows_links_and_stops_at_the_mount);
 	RUN(log_is_capped_and_noted);
+	RUN(copies_are_exact_at_every_size);
 	RUN(copies_keep_holes);
 	RUN(out_walk_refuses_escapes_and_stops);
 	RUN(isolated_step_sees_no_store);
