@@ -96,6 +96,7 @@ static int cmp_names(const void *a, const void *b)
 
 /* Write the tree of dir; symlinks and special files are not part of it. */
 #define VCS_MAX_BLOB (64 << 20)
+#define VCS_READ_WHOLE (1 << 20) /* files up to this are read into memory */
 
 static int write_tree(git_repository *repo, git_oid *out, const char *dir)
 {
@@ -139,6 +140,14 @@ static int write_tree(git_repository *repo, git_oid *out, const char *dir)
 				                       (long long)st.st_size, VCS_MAX_BLOB >> 20);
 				made = git_blob_create_from_buffer(&oid, repo, note, strlen(note));
 				free(note);
+			} else if (st.st_size <= VCS_READ_WHOLE) {
+				/* Read here: libgit2's from_disk resolves the path
+				 * (realpath, readlink) for every file first. */
+				char *data = NULL;
+				size_t len = 0;
+				made = util_read_file(path, &data, &len) < 0 ? -1
+				       : git_blob_create_from_buffer(&oid, repo, data, len);
+				free(data);
 			} else {
 				made = git_blob_create_from_disk(&oid, repo, path);
 			}

@@ -1,7 +1,9 @@
 /* test_vcs.c - the store's pipeline history: a commit of many new files
  * lands as one pack (no loose objects), a commit of a few as loose
  * objects; both read back through libgit2 with the right contents and
- * parent; an unchanged directory returns the current head. */
+ * parent; an unchanged directory returns the current head; files of every
+ * size (read whole, or streamed by libgit2 past 1 MiB) keep their bytes
+ * and their executable bit. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -149,6 +151,62 @@ TEST(many_new_files_land_as_one_pack)
 	free(err);
 }
 
+TEST(files_of_every_size_keep_their_bytes)
+{
+	vcs *v = NULL;
+	char *err = NULL, *git = at("history.git"), *snap = at("snap3");
+	char c[41];
+	CHECK_INT(mkdir(snap, 0755), 0);
+	size_t big = (1 << 20) + 17;
+	char *data = malloc(big + 1);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (char)('a' + i % 26);
+	data[big] = '\0';
+	char *empty = at("snap3/empty"), *one = at("snap3/run.sh"), *large = at("snap3/large");
+	CHECK_INT(util_put_file(empty, "", 0), 0);
+	CHECK_INT(util_put_file(one, "#!/bin/sh\necho hi\n", 19), 0);
+	CHECK_INT(chmod(one, 0755), 0);
+	CHECK_INT(util_put_file(large, data, big), 0);
+	CHECK_INT(vcs_open(&v, git, &err), 0);
+	CHECK_INT(vcs_commit_dir(v, c, "r", snap, 3, "run 1 of r", &err), 0);
+	char *b = blob_at(c, "empty", NULL);
+	CHECK_STR(b, "");
+	free(b);
+	b = blob_at(c, "run.sh", NULL);
+	CHECK_STR(b, "#!/bin/sh\necho hi\n");
+	free(b);
+	b = blob_at(c, "large", NULL);
+	CHECK_INT(strlen(b), big);
+	CHECK(!strcmp(b, data));
+	free(b);
+	/* the executable bit is the tree entry's mode */
+	git_repository *repo = NULL;
+	git_oid id;
+	git_commit *cm = NULL;
+	git_tree *t = NULL;
+	CHECK_INT(git_repository_open_bare(&repo, git), 0);
+	CHECK_INT(git_oid_fromstr(&id, c), 0);
+	CHECK_INT(git_commit_lookup(&cm, repo, &id), 0);
+	CHECK_INT(git_commit_tree(&t, cm), 0);
+	const git_tree_entry *e = git_tree_entry_byname(t, "run.sh");
+	CHECK(e != NULL);
+	CHECK_INT(git_tree_entry_filemode(e), GIT_FILEMODE_BLOB_EXECUTABLE);
+	e = git_tree_entry_byname(t, "empty");
+	CHECK(e != NULL);
+	CHECK_INT(git_tree_entry_filemode(e), GIT_FILEMODE_BLOB);
+	git_tree_free(t);
+	git_commit_free(cm);
+	git_repository_free(repo);
+	vcs_close(v);
+	free(large);
+	free(one);
+	free(empty);
+	free(data);
+	free(snap);
+	free(git);
+	free(err);
+}
+
 TEST(a_packed_commit_follows_the_branch)
 {
 	vcs *v = NULL;
@@ -187,6 +245,7 @@ int main(void)
 	git_libgit2_init();
 	RUN(many_new_files_land_as_one_pack);
 	RUN(a_packed_commit_follows_the_branch);
+	RUN(files_of_every_size_keep_their_bytes);
 	git_libgit2_shutdown();
 	util_rm_rf(dir);
 	return CHECK_DONE();
