@@ -8,7 +8,9 @@
  * name) and back when its process is reaped, so a step starts at the
  * cost of a plain spawn and sees what a namespace of its own would show
  * it. One process per slot at a time: the slots grow to the most steps
- * that ever ran at once.
+ * that ever ran at once. A slot's namespace copies the mount table as it
+ * was when made, so when the daemon's changes (a file system mounted
+ * since), free slots are made anew before the next step enters one.
  *
  * A step cannot leave anything to the next one in its slot: what it put
  * beside work is removed when it is reaped, and a work that is not the
@@ -34,6 +36,7 @@ struct slot {
 	dev_t dev;                 /* the directory renamed in */
 	ino_t ino;
 	int busy;
+	unsigned gen;              /* the mount table it was made from */
 };
 
 struct slots;

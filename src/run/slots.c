@@ -5,6 +5,8 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,8 @@ struct slots {
 	struct slot **v;           /* NULL entries: dropped, made again */
 	size_t n;
 	int off;                   /* no slots here: a namespace per step */
+	int mounts_fd;             /* /proc/self/mountinfo, polled for changes */
+	unsigned gen;              /* bumped when the mount table changed */
 };
 
 struct slots *slots_new(struct flowy *f)
@@ -33,6 +37,12 @@ struct slots *slots_new(struct flowy *f)
 	pthread_mutex_init(&sl->lock, NULL);
 	sl->base = xasprintf("%s/.slots", f->scratch_dir);
 	sl->off = geteuid() != 0;
+	sl->mounts_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	if (sl->mounts_fd < 0 && !sl->off) {
+		log_error("cannot watch the mount table (%s): every step gets a "
+		          "namespace of its own", strerror(errno));
+		sl->off = 1;
+	}
 	return sl;
 }
 
@@ -54,6 +64,8 @@ void slots_free(struct slots *sl)
 			slot_free(sl->v[i]);
 	free(sl->v);
 	free(sl->base);
+	if (sl->mounts_fd >= 0)
+		close(sl->mounts_fd);
 	pthread_mutex_destroy(&sl->lock);
 	free(sl);
 }
@@ -116,14 +128,31 @@ static struct slot *slot_make(struct slots *sl, size_t n)
 		slot_free(s);
 		return NULL;
 	}
+	s->gen = sl->gen;
 	return s;
+}
+
+/* Has the daemon's mount table changed since the last look? A slot's
+ * namespace is a copy of it as it was (mounts made since reach it only
+ * where they propagate), so slots made before are made again. poll()
+ * says so (and forgets it) without reading the table. */
+static void check_mounts(struct slots *sl)
+{
+	struct pollfd pf = {.fd = sl->mounts_fd, .events = POLLPRI};
+	if (poll(&pf, 1, 0) > 0 && (pf.revents & (POLLPRI | POLLERR)))
+		sl->gen++;
 }
 
 /* A free slot, made when there is none; NULL if none can be. */
 static struct slot *free_slot(struct slots *sl)
 {
 	size_t hole = sl->n;
+	check_mounts(sl);
 	for (size_t i = 0; i < sl->n; i++) {
+		if (sl->v[i] && !sl->v[i]->busy && sl->v[i]->gen != sl->gen) {
+			slot_free(sl->v[i]); /* its directory is emptied when made again */
+			sl->v[i] = NULL;
+		}
 		if (sl->v[i] && !sl->v[i]->busy)
 			return sl->v[i];
 		if (!sl->v[i] && hole == sl->n)

@@ -22,6 +22,9 @@ setup() {
 
 teardown() {
 	flowy_teardown
+	if [ -n "${LATE:-}" ] && mountpoint -q "$LATE"; then
+		umount "$LATE"
+	fi
 }
 
 # seed_early: pipeline "early" with one artifact that the tests below do not
@@ -330,4 +333,17 @@ step_cwd_of() {
 	expect_eq "$(sed 1d <<<"$la" | tr '\n' ' ')$(sed 1d <<<"$lb" | tr '\n' ' ')" \
 		"$(if [ "$(sed -n 3p <<<"$la")" = 0 ]; then echo "work 0 work 1 "; else echo "work 1 work 0 "; fi)" \
 		"what a and b see around them"
+}
+
+@test "a file system mounted after steps have run is seen by the next step" {
+	[ "$(id -u)" = 0 ] || skip "needs root (mounts a tmpfs)"
+	LATE=$T/late
+	mkdir -p "$LATE"
+	mount -t tmpfs -o size=64k flowytest-late "$LATE"
+	echo "mounted late" >"$LATE/f"
+	write_step late a "$(step_json "cat $LATE/f > out/o" '["o"]')"
+	local id
+	id=$(wait_new_run late)
+	expect_eq "$(run_status "$id")" succeeded "the run"
+	expect_eq "$(cat "$mnt/artifacts/late/o")" "mounted late" "what the step read"
 }

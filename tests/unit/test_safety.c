@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -415,6 +416,49 @@ TEST(slots_move_scratch_in_and_out_and_refuse_a_replaced_one)
 	free(f.store);
 }
 
+/* A file system mounted after a slot was made is seen by the next step
+ * (the slot is made again from the new mount table). */
+TEST(slots_see_what_was_mounted_since)
+{
+	if (geteuid() != 0)
+		return; /* no slots without root */
+	struct flowy f = {0};
+	f.store = at("mstore");
+	f.scratch_cover = at("mscr");
+	f.scratch_dir = at("mscr/store1");
+	char *home = at("mscr/store1/1/a"), *late = at("late"), *file = at("late/f");
+	CHECK_INT(mkdir(f.store, 0700), 0);
+	CHECK_INT(util_mkdir_p(home, 0700), 0);
+	CHECK_INT(mkdir(late, 0755), 0);
+	struct slots *sl = slots_new(&f);
+	struct slot *s = slots_take(sl, home);
+	CHECK(s != NULL);
+	char *cmd = xasprintf("cat %s 2>/dev/null || echo none", file);
+	char *text = run_in(&s->ns, s->work, cmd);
+	CHECK_STR(text, "none\n");
+	free(text);
+	char *why = NULL;
+	CHECK_INT(slots_give(sl, s, &why), 0);
+	CHECK_INT(mount("late", late, "tmpfs", 0, "size=64k"), 0);
+	int put = util_put_file(file, "mounted\n", 8);
+	s = slots_take(sl, home);
+	text = s ? run_in(&s->ns, s->work, cmd) : xstrdup("no slot");
+	int given = s ? slots_give(sl, s, &why) : 0;
+	slots_free(sl); /* its namespaces hold the tmpfs too */
+	CHECK_INT(umount(late), 0); /* before any check can return */
+	CHECK_INT(put, 0);
+	CHECK_STR(text, "mounted\n");
+	free(text);
+	CHECK_INT(given, 0);
+	free(cmd);
+	free(file);
+	free(late);
+	free(home);
+	free(f.scratch_dir);
+	free(f.scratch_cover);
+	free(f.store);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -427,6 +471,7 @@ int main(void)
 	RUN(isolated_step_sees_no_store);
 	RUN(namespace_made_once_serves_many_steps);
 	RUN(slots_move_scratch_in_and_out_and_refuse_a_replaced_one);
+	RUN(slots_see_what_was_mounted_since);
 	util_rm_rf(dir);
 	return CHECK_DONE();
 }
