@@ -24,6 +24,7 @@
 
 #include "flowyfs/hostfs.h"
 #include "flowyfs/log.h"
+#include "flowyfs/slots.h"
 #include "flowyfs/util.h"
 #include "flowyfs/watch.h"
 
@@ -135,6 +136,8 @@ static void check_mount(struct flowy *f, struct watch *ws)
 		log_error("mountinfo: %s", strerror(errno));
 	while (read(ws->mounts_fd, buf, sizeof buf) > 0)
 		;
+	if (f->slots) /* they hold copies of the old table's mounts */
+		slots_mounts_changed(f->slots);
 	struct hostfs_mount mi;
 	if (hostfs_mount_info(f->mnt, &mi) == -ENOENT || mi.dev != f->mnt_dev) {
 		log_info("%s was unmounted: stopping", f->mnt);

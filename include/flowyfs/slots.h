@@ -10,7 +10,10 @@
  * it. One process per slot at a time: the slots grow to the most steps
  * that ever ran at once. A slot's namespace copies the mount table as it
  * was when made, so when the daemon's changes (a file system mounted
- * since), free slots are made anew before the next step enters one.
+ * since), free slots are made anew before the next step enters one; and
+ * as it holds what was mounted then, the slots are dropped as soon as the
+ * table changes (busy ones when their step ends), not to keep a file
+ * system unmounted since busy.
  *
  * A step cannot leave anything to the next one in its slot: what it put
  * beside work is removed when it is reaped, and a work that is not the
@@ -53,4 +56,7 @@ struct slot *slots_take(struct slots *sl, const char *home);
  * replaced its work directory (its scratch is then lost), or another
  * -errno when it could not be moved back. */
 int slots_give(struct slots *sl, struct slot *s, char **why);
+/* The daemon's mount table changed (the watcher saw it): drop the slots
+ * made from the old one. */
+void slots_mounts_changed(struct slots *sl);
 #endif

@@ -143,16 +143,32 @@ static void check_mounts(struct slots *sl)
 		sl->gen++;
 }
 
+/* Drop the free slots made from an older mount table (their namespaces
+ * hold what it had mounted, unmounted since or not). */
+static void drop_stale(struct slots *sl)
+{
+	for (size_t i = 0; i < sl->n; i++)
+		if (sl->v[i] && !sl->v[i]->busy && sl->v[i]->gen != sl->gen) {
+			slot_free(sl->v[i]); /* its directory is emptied when made again */
+			sl->v[i] = NULL;
+		}
+}
+
+void slots_mounts_changed(struct slots *sl)
+{
+	pthread_mutex_lock(&sl->lock);
+	sl->gen++;
+	drop_stale(sl);
+	pthread_mutex_unlock(&sl->lock);
+}
+
 /* A free slot, made when there is none; NULL if none can be. */
 static struct slot *free_slot(struct slots *sl)
 {
 	size_t hole = sl->n;
 	check_mounts(sl);
+	drop_stale(sl);
 	for (size_t i = 0; i < sl->n; i++) {
-		if (sl->v[i] && !sl->v[i]->busy && sl->v[i]->gen != sl->gen) {
-			slot_free(sl->v[i]); /* its directory is emptied when made again */
-			sl->v[i] = NULL;
-		}
 		if (sl->v[i] && !sl->v[i]->busy)
 			return sl->v[i];
 		if (!sl->v[i] && hole == sl->n)
@@ -222,6 +238,8 @@ int slots_give(struct slots *sl, struct slot *s, char **why)
 	s->busy = 0;
 	if (rc && rc != -EXDEV)
 		drop(sl, s); /* the scratch stays in it until the daemon stops */
+	else
+		drop_stale(sl); /* made while the mount table changed */
 	pthread_mutex_unlock(&sl->lock);
 	return rc;
 }

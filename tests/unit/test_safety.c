@@ -417,7 +417,8 @@ TEST(slots_move_scratch_in_and_out_and_refuse_a_replaced_one)
 }
 
 /* A file system mounted after a slot was made is seen by the next step
- * (the slot is made again from the new mount table). */
+ * (the slot is made again from the new mount table); a slot is dropped
+ * as soon as the watcher says the table changed. */
 TEST(slots_see_what_was_mounted_since)
 {
 	if (geteuid() != 0)
@@ -439,6 +440,13 @@ TEST(slots_see_what_was_mounted_since)
 	free(text);
 	char *why = NULL;
 	CHECK_INT(slots_give(sl, s, &why), 0);
+	/* told of a change, the free slot goes at once (its namespace held
+	 * the old table's mounts) */
+	int old_ns = s->ns.fd;
+	CHECK(fcntl(old_ns, F_GETFD) >= 0);
+	slots_mounts_changed(sl);
+	CHECK_INT(fcntl(old_ns, F_GETFD), -1);
+	CHECK_INT(errno, EBADF);
 	CHECK_INT(mount("late", late, "tmpfs", 0, "size=64k"), 0);
 	int put = util_put_file(file, "mounted\n", 8);
 	s = slots_take(sl, home);
