@@ -1,7 +1,8 @@
 /*
  * slots.c - the local steps' slots (slots.h): a directory and a mount
- * namespace each, made when more steps run at once than ever before,
- * taken and given back around every process.
+ * namespace each, made when more steps run at once than ever before (or
+ * again after the mount table changed), taken and given back around every
+ * process.
  */
 #include <dirent.h>
 #include <errno.h>
