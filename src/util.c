@@ -218,14 +218,17 @@ static int rm_rf_at(int at, const char *name, int dry, uint64_t *bytes)
 	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	if (!dry)
-		fchmod(fd, 0700); /* exported inputs are read-only */
+	int rc = 0;
+	/* Exported inputs are read-only: make room to unlink. A directory of
+	 * another user keeps its mode (EPERM); its unlinks say if it mattered. */
+	if (!dry && fchmod(fd, 0700) < 0 && errno != EPERM)
+		rc = -errno;
 	DIR *d = fdopendir(fd);
 	if (!d) {
+		rc = -errno;
 		close(fd);
-		return -errno;
+		return rc;
 	}
-	int rc = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
