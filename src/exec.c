@@ -357,6 +357,18 @@ static void wait_child(pid_t pid)
 		;
 }
 
+/* child_clone, then the child's own failure (reaped) as -errno with *err
+ * "<what> (<stage>): <reason>". Returns the pid otherwise. */
+static pid_t child_run(struct child *c, int flags, const char *what, char **err)
+{
+	pid_t pid = child_clone(c, flags, err);
+	if (pid < 0 || !c->stage)
+		return pid;
+	*err = xasprintf("%s (%s): %s", what, c->stage, strerror(c->err));
+	wait_child(pid);
+	return -c->err;
+}
+
 int exec_start(struct exec_proc *out, const struct exec_spec *spec, char **err)
 {
 	struct child c;
@@ -375,16 +387,9 @@ int exec_start(struct exec_proc *out, const struct exec_spec *spec, char **err)
 		flags |= CLONE_VM | CLONE_VFORK;
 	else
 		flags |= CLONE_NEWNS | (c.userns ? CLONE_NEWUSER : CLONE_VM | CLONE_VFORK);
-	pid_t pid = child_clone(&c, flags, err);
+	pid_t pid = child_run(&c, flags, "cannot isolate the step", err);
 	if (pid < 0) {
 		rc = pid;
-		goto out;
-	}
-	if (c.stage) {
-		rc = -c.err;
-		*err = xasprintf("cannot isolate the step (%s): %s", c.stage,
-		                 strerror(c.err));
-		wait_child(pid);
 		goto out;
 	}
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -417,19 +422,13 @@ int exec_ns_make(struct exec_ns *out, const struct exec_spec *spec, char **err)
 		goto out;
 	c.make_ns = 1;
 	/* The child opens its namespace into the file table it shares. */
-	pid_t pid = child_clone(&c, SIGCHLD | CLONE_NEWNS | CLONE_VM | CLONE_VFORK |
-	                        CLONE_FILES, err);
+	pid_t pid = child_run(&c, SIGCHLD | CLONE_NEWNS | CLONE_VM | CLONE_VFORK |
+	                      CLONE_FILES, "cannot make the steps' namespace", err);
 	if (pid < 0) {
 		rc = pid;
 		goto out;
 	}
-	wait_child(pid);
-	if (c.stage) {
-		rc = -c.err;
-		*err = xasprintf("cannot make the steps' namespace (%s): %s", c.stage,
-		                 strerror(c.err));
-		goto out;
-	}
+	wait_child(pid); /* it exited once the namespace was open */
 	out->fd = (int)c.ns_fd;
 out:
 	child_free(&c, dirs);

@@ -292,8 +292,6 @@ int util_link_tree(const char *src, const char *dst, uint64_t *made)
 	return rc;
 }
 
-/* Copy [off, off+len) of in to the same place in out: in-kernel copy,
- * else read/write. */
 #define COPY_CHUNK ((uint64_t)64 << 20)  /* between looks at the stop flag */
 
 static int stopped(const int *stop)
@@ -301,6 +299,34 @@ static int stopped(const int *stop)
 	return stop && __atomic_load_n(stop, __ATOMIC_RELAXED);
 }
 
+/* Copy [off, off+len) of in to the same place in out by pread and pwrite
+ * through buf (cap bytes); a source that ends early is -EIO. */
+static int copy_rw(int in, int out, uint64_t off, uint64_t len, unsigned char *buf,
+                   size_t cap, const int *stop)
+{
+	uint64_t done = 0;
+	int rc = 0;
+	while (done < len && !rc) {
+		if (stopped(stop))
+			return -ECANCELED;
+		size_t want = len - done < cap ? (size_t)(len - done) : cap;
+		ssize_t r = pread(in, buf, want, (off_t)(off + done));
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		for (ssize_t w = 0; w < r && !rc; ) {
+			ssize_t m = pwrite(out, buf + w, (size_t)(r - w), (off_t)(off + done) + w);
+			if (m < 0)
+				rc = -errno;
+			else
+				w += m;
+		}
+		done += (uint64_t)r;
+	}
+	return rc;
+}
+
+/* Copy [off, off+len) of in to the same place in out: in-kernel copy,
+ * else read/write. */
 static int copy_range(int in, int out, uint64_t off, uint64_t len, const int *stop)
 {
 	uint64_t done = 0;
@@ -323,28 +349,8 @@ static int copy_range(int in, int out, uint64_t off, uint64_t len, const int *st
 	if (n < 0 && errno != EXDEV && errno != EOPNOTSUPP && errno != ENOSYS &&
 	    errno != EINVAL)
 		return -errno;
-	char *buf = xmalloc(1 << 20);
-	int rc = 0;
-	while (done < len && !rc) {
-		if (stopped(stop)) {
-			rc = -ECANCELED;
-			break;
-		}
-		size_t want = len - done < (1 << 20) ? (size_t)(len - done) : (1 << 20);
-		ssize_t r = pread(in, buf, want, (off_t)(off + done));
-		if (r <= 0) {
-			rc = r < 0 ? -errno : -EIO;
-			break;
-		}
-		for (ssize_t w = 0; w < r && !rc; ) {
-			ssize_t m = pwrite(out, buf + w, (size_t)(r - w), (off_t)(off + done) + w);
-			if (m < 0)
-				rc = -errno;
-			else
-				w += m;
-		}
-		done += (uint64_t)r;
-	}
+	unsigned char *buf = xmalloc(1 << 20);
+	int rc = copy_rw(in, out, off + done, len - done, buf, 1 << 20, stop);
 	free(buf);
 	return rc;
 }
@@ -357,26 +363,7 @@ static int copy_range(int in, int out, uint64_t off, uint64_t len, const int *st
 static int copy_small(int in, int out, size_t size)
 {
 	unsigned char buf[COPY_SMALL];
-	size_t got = 0;
-	while (got < size) {
-		ssize_t r = pread(in, buf + got, size - got, (off_t)got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break; /* shrunk meanwhile: what is there */
-		got += (size_t)r;
-	}
-	for (size_t w = 0; w < got; ) {
-		ssize_t m = pwrite(out, buf + w, got - w, (off_t)w);
-		if (m < 0 && errno == EINTR)
-			continue;
-		if (m < 0)
-			return -errno;
-		w += (size_t)m;
-	}
-	return 0;
+	return copy_rw(in, out, 0, size, buf, sizeof buf, NULL);
 }
 
 /* Give out the size size, unless it has it (a truncate is a metadata

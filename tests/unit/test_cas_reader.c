@@ -11,7 +11,6 @@
  * into that cache ahead of random reads that keep missing.
  * Everything happens under a mkdtemp directory in /tmp.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "proc_self.h"
 #include "store_check.h"
 #include "flowyfs/cas.h"
 #include "flowyfs/lru.h"
@@ -57,19 +57,6 @@ static void fill_numbers(unsigned char *b, size_t n)
 		for (int j = 0; j < m && off < n; j++)
 			b[off++] = (unsigned char)t[j];
 	}
-}
-
-static int threads_now(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n - 2;  /* . and .. */
 }
 
 /* The thread count once it is back to want: a joined thread's entry in

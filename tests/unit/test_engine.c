@@ -5,7 +5,6 @@
  * fork/exec executor (the isolation of exec.c is tested through the
  * mount), and the queue and its control with the scheduler thread.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "proc_self.h"
 #include "flowyfs/cachekey.h"
 #include "flowyfs/catalog.h"
 #include "flowyfs/db.h"
@@ -84,19 +84,6 @@ static void store_close(void)
 }
 
 /* ---- a plain executor: fork, sh -c, a pidfd ----------------------------- */
-
-/* Files this process has open. */
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n - 3; /* ., .. and the directory's own */
-}
 
 static int most_fds; /* the most open_fds() seen at a start */
 
