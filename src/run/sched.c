@@ -591,7 +591,7 @@ int sched_start(struct flowy *f)
 	f->slots = slots_new(f);
 	f->snapshots = snapshot_cache_new();
 	f->sched = sc;
-	int src = syncer_start(&f->syncer, wake_sched, f);
+	int src = syncer_start(&f->syncer, SYNCER_EVERY, wake_sched, f);
 	if (src < 0)
 		log_error("no syncer thread (%s): outputs are made durable inline",
 		          strerror(-src));

@@ -1,13 +1,15 @@
 /*
  * syncer.c - the thread that makes published objects durable (syncer.h):
- * a FIFO of jobs, each one syncfs of the store's file system for what was
- * published since the last, done one after the other.
+ * a FIFO of jobs; one syncfs of the store's file system serves every job
+ * queued when it starts, and the syncs are a set time apart unless
+ * somebody waits for one (group commit).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "flowyfs/syncer.h"
 #include "flowyfs/util.h"
@@ -15,12 +17,40 @@
 struct syncer {
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t work, done;
+	pthread_cond_t work, done;  /* work: on CLOCK_MONOTONIC */
 	struct sync_job *head, **tail;
 	int stop;
+	int hurry;                  /* somebody waits: sync now */
+	long every_ns;              /* from the end of a sync to the next */
+	struct timespec next;       /* no sync before (CLOCK_MONOTONIC) */
+	unsigned long syncs;        /* syncfs calls made */
 	void (*wake)(void *);
 	void *arg;
 };
+
+/* Hold off until s->next, unless stopping or hurried (lock held). */
+static void wait_turn(struct syncer *s)
+{
+	while (!s->stop && !s->hurry) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > s->next.tv_sec ||
+		    (now.tv_sec == s->next.tv_sec && now.tv_nsec >= s->next.tv_nsec))
+			return;
+		pthread_cond_timedwait(&s->work, &s->lock, &s->next);
+	}
+}
+
+static void set_next(struct syncer *s)
+{
+	clock_gettime(CLOCK_MONOTONIC, &s->next);
+	s->next.tv_sec += s->every_ns / 1000000000L;
+	s->next.tv_nsec += s->every_ns % 1000000000L;
+	if (s->next.tv_nsec >= 1000000000L) {
+		s->next.tv_sec++;
+		s->next.tv_nsec -= 1000000000L;
+	}
+}
 
 static void *syncer_main(void *arg)
 {
@@ -29,18 +59,45 @@ static void *syncer_main(void *arg)
 	for (;;) {
 		while (!s->head && !s->stop)
 			pthread_cond_wait(&s->work, &s->lock);
-		struct sync_job *j = s->head;
-		if (!j)
-			break; /* stopping, and nothing left */
-		pthread_mutex_unlock(&s->lock);
-		int rc = cas_syncs_flush(&j->pending);
-		pthread_mutex_lock(&s->lock);
-		s->head = j->next;
 		if (!s->head)
-			s->tail = &s->head;
-		j->next = NULL;
-		j->rc = rc;
-		j->state = SYNC_DONE;
+			break; /* stopping, and nothing left */
+		wait_turn(s);
+		/* Everything queued now was published before this sync starts. */
+		struct sync_job *batch = s->head;
+		s->head = NULL;
+		s->tail = &s->head;
+		s->hurry = 0;
+		pthread_mutex_unlock(&s->lock);
+		struct { int fd, rc; } done[8]; /* file systems synced in this batch */
+		size_t ndone = 0;
+		unsigned long made = 0;
+		for (struct sync_job *j = batch; j; j = j->next) {
+			size_t k = 0;
+			while (k < ndone && done[k].fd != j->pending.fd)
+				k++;
+			if (!j->pending.n) {
+				j->rc = 0;
+			} else if (k < ndone) {
+				j->pending.n = 0; /* its file system was synced just now */
+				j->rc = done[k].rc;
+			} else {
+				j->rc = cas_syncs_flush(&j->pending);
+				made++;
+				if (ndone < sizeof done / sizeof *done) {
+					done[ndone].fd = j->pending.fd;
+					done[ndone++].rc = j->rc;
+				}
+			}
+		}
+		pthread_mutex_lock(&s->lock);
+		s->syncs += made;
+		set_next(s);
+		while (batch) {
+			struct sync_job *j = batch;
+			batch = j->next;
+			j->next = NULL;
+			j->state = SYNC_DONE;
+		}
 		pthread_cond_broadcast(&s->done);
 		pthread_mutex_unlock(&s->lock);
 		s->wake(s->arg);
@@ -50,14 +107,19 @@ static void *syncer_main(void *arg)
 	return NULL;
 }
 
-int syncer_start(struct syncer **out, void (*wake)(void *), void *arg)
+int syncer_start(struct syncer **out, double every, void (*wake)(void *), void *arg)
 {
 	struct syncer *s = xcalloc(1, sizeof *s);
+	s->every_ns = (long)(every * 1e9);
 	s->tail = &s->head;
 	s->wake = wake;
 	s->arg = arg;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->work, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->work, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&s->done, NULL);
 	/* Created with every signal blocked: a SIGTERM for the process must
 	 * reach a thread that acts on it (the FUSE loop's), not this one. */
@@ -109,9 +171,21 @@ void syncer_submit(struct syncer *s, struct sync_job *j, struct cas_syncs *from)
 enum sync_state syncer_check(struct syncer *s, struct sync_job *j, int wait)
 {
 	pthread_mutex_lock(&s->lock);
+	if (wait && j->state == SYNC_QUEUED) {
+		s->hurry = 1;
+		pthread_cond_signal(&s->work);
+	}
 	while (wait && j->state == SYNC_QUEUED)
 		pthread_cond_wait(&s->done, &s->lock);
 	enum sync_state st = j->state;
 	pthread_mutex_unlock(&s->lock);
 	return st;
+}
+
+unsigned long syncer_syncs(struct syncer *s)
+{
+	pthread_mutex_lock(&s->lock);
+	unsigned long n = s->syncs;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
