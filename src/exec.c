@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -303,15 +304,53 @@ static void child_free(struct child *c, char **dirs)
 	free(dirs);
 }
 
+/* The child's stack: one per thread that starts children, kept for the
+ * next (mapping and unmapping it was a tenth of a start: the unmap
+ * interrupts every core the daemon's threads ran on). A child is done
+ * with it when clone returns: it has exec'd or exited (CLONE_VFORK), or
+ * it has a copy of its own (no CLONE_VM). NULL with errno when there is
+ * none to be had. */
+static pthread_key_t stack_key;
+static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
+
+static void stack_unmap(void *stack)
+{
+	munmap(stack, CHILD_STACK);
+}
+
+static void stack_key_make(void)
+{
+	if (pthread_key_create(&stack_key, stack_unmap) != 0)
+		util_oom();
+}
+
+static char *child_stack(void)
+{
+	pthread_once(&stack_once, stack_key_make);
+	char *stack = pthread_getspecific(stack_key);
+	if (stack)
+		return stack;
+	stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+	             MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return NULL;
+	int rc = pthread_setspecific(stack_key, stack);
+	if (rc != 0) {
+		munmap(stack, CHILD_STACK);
+		errno = rc;
+		return NULL;
+	}
+	return stack;
+}
+
 /* Clone the child with flags (every signal blocked around it) and collect
  * a forked child's failure. Returns its pid, or -errno with *err set. */
 static pid_t child_clone(struct child *c, int flags, char **err)
 {
 	sigset_t all, old;
 	int ep[2] = {-1, -1};
-	char *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
-	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED) {
+	char *stack = child_stack();
+	if (!stack) {
 		int e = errno;
 		*err = xasprintf("cannot start the step: %s", strerror(e));
 		return -e;
@@ -319,7 +358,6 @@ static pid_t child_clone(struct child *c, int flags, char **err)
 	if (!(flags & CLONE_VM)) {
 		if (pipe2(ep, O_CLOEXEC) < 0) {
 			int e = errno;
-			munmap(stack, CHILD_STACK);
 			*err = xasprintf("cannot start the step: %s", strerror(e));
 			return -e;
 		}
@@ -342,7 +380,6 @@ static pid_t child_clone(struct child *c, int flags, char **err)
 			c->stage = fl.stage;
 		}
 	}
-	munmap(stack, CHILD_STACK);
 	if (pid < 0) {
 		*err = xasprintf("cannot isolate the step (clone with a new mount "
 		                 "namespace): %s", strerror(clone_errno));

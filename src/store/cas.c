@@ -396,21 +396,32 @@ static int object_state(cas *c, const char *name, const char *hex, const char *s
 	return utimensat(c->dfd, name, NULL, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-int cas_obj_exists(cas *c, const char *hex, enum cas_kind kind)
+/* Is there a usable object for hex under a name other than the one
+ * with suffix skip (NULL: none skipped)? */
+static int exists_as(cas *c, const char *hex, enum cas_kind kind, const char *skip)
 {
 	static const char *const blob[] = { "", ".zst" };
 	char name[CAS_NAME_LEN];
 
 	if (kind == CAS_TREE) {
+		if (skip && !strcmp(skip, ".tree"))
+			return 0;
 		cas_obj_name(name, hex, ".tree");
 		return object_state(c, name, hex, ".tree", -1) > 0;
 	}
 	for (size_t i = 0; i < sizeof blob / sizeof *blob; i++) {
+		if (skip && !strcmp(skip, blob[i]))
+			continue;
 		cas_obj_name(name, hex, blob[i]);
 		if (object_state(c, name, hex, blob[i], -1) > 0)
 			return 1;
 	}
 	return 0;
+}
+
+int cas_obj_exists(cas *c, const char *hex, enum cas_kind kind)
+{
+	return exists_as(c, hex, kind, NULL);
 }
 
 /* Make the shard directory "ab"; a new one is made durable in dir. */
@@ -423,20 +434,28 @@ static int shard_make(cas *c, const char *hex)
 	return errno == EEXIST ? 0 : -errno;
 }
 
+/* linkat(fd, "", AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH (before Linux
+ * 6.10); /proc/self/fd/N, the other way, costs a walk through /proc. The
+ * first tells which this daemon has: 1 works, 0 untried, -1 refused. */
+static atomic_int empty_path_links;
+
 /* Link the temp under name (never replacing what is there). */
 static int link_tmp(cas *c, const struct cas_tmp *t, int dirfd, const char *name)
 {
 	char proc[64];
 	if (t->name[0])
 		return linkat(c->tmpfd, t->name, dirfd, name, 0) < 0 ? -errno : 0;
+	if (atomic_load(&empty_path_links) >= 0) {
+		if (linkat(t->fd, "", dirfd, name, AT_EMPTY_PATH) == 0) {
+			atomic_store(&empty_path_links, 1);
+			return 0;
+		}
+		if ((errno != ENOENT && errno != EPERM) || atomic_load(&empty_path_links) > 0)
+			return -errno; /* a real failure (EEXIST, ENOSPC...), not the refusal */
+		atomic_store(&empty_path_links, -1);
+	}
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->fd);
-	if (linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0)
-		return 0;
-	int rc = -errno;
-	/* No /proc: AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH. */
-	if (rc == -ENOENT && linkat(t->fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
-		return 0;
-	return rc;
+	return linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 }
 
 /* Put the temp in place of the damaged object at name: linked under a
@@ -464,19 +483,18 @@ int cas_tmp_commit(cas *c, struct cas_tmp *t, const char *hex,
 	struct stat want;
 	int same = object_state(c, name, hex, suffix,
 	                        fstat(t->fd, &want) == 0 ? want.st_size : -1);
-	if (same > 0 || (same == 0 && cas_obj_exists(c, hex, kind)))
+	if (same > 0 || (same == 0 && exists_as(c, hex, kind, suffix)))
 		goto out;
 	if (!later && fsync(t->fd) < 0) {
 		rc = -errno;
 		goto out;
 	}
-	rc = shard_make(c, hex);
-	if (rc < 0)
-		goto out;
 	if (same < 0) {
 		rc = replace_damaged(c, t, name);
 	} else {
 		rc = link_tmp(c, t, c->dfd, name);
+		if (rc == -ENOENT && !(rc = shard_make(c, hex))) /* its shard was removed */
+			rc = link_tmp(c, t, c->dfd, name);
 		if (rc == -EEXIST)
 			rc = 0;  /* somebody stored the same content meanwhile */
 	}

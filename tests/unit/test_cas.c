@@ -21,6 +21,7 @@
 #include "check.h"
 #include "store_check.h"
 #include "flowyfs/cas.h"
+#include "flowyfs/util.h"
 
 static char base[64];   /* the scratch directory */
 static char store[128]; /* the store under it */
@@ -869,6 +870,30 @@ TEST(test_open_makes_every_shard)
 	cas_close(c);
 }
 
+/* A shard directory removed behind the store's back is made again by the
+ * put that needs it (puts link first and make the shard only then). */
+TEST(test_removed_shard_is_made_again)
+{
+	char hex[CAS_HEX_LEN + 1], want[CAS_HEX_LEN + 1], shard[512];
+	cas *c = NULL;
+
+	CHECK_INT(cas_open(&c, store), 0);
+	cas_hash_buf(want, "a shard of its own\n", 19);
+	snprintf(shard, sizeof shard, "%s/%.2s", store, want);
+	CHECK_INT(util_rm_rf(shard), 0);
+	CHECK_INT(cas_put_buf(c, hex, "a shard of its own\n", 19), 0);
+	CHECK_STR(hex, want);
+	CHECK(obj_exists(hex, ""));
+	CHECK_INT(count_entries(shard), 1);
+	cas_reader *r = NULL;
+	char got[64];
+	CHECK_INT(cas_reader_open(c, hex, &r), 0);
+	CHECK_INT(cas_reader_pread(r, got, sizeof got, 0), 19);
+	CHECK(!memcmp(got, "a shard of its own\n", 19));
+	cas_reader_close(r);
+	cas_close(c);
+}
+
 int main(void)
 {
 	umask(022);
@@ -894,6 +919,7 @@ int main(void)
 	RUN(test_put_later_publishes_before_the_sync);
 	RUN(test_damaged_object_is_replaced);
 	RUN(test_open_makes_every_shard);
+	RUN(test_removed_shard_is_made_again);
 
 	rm_rf(base);
 	return CHECK_DONE();

@@ -2,10 +2,12 @@
  * paths that lead into a mount (hostfs), capped step logs (steplog),
  * hole-keeping copies (util_copy_fd), out/ walks that refuse escapes and
  * honour the stop flag (cas_put_at), the isolated start (exec), in a
- * namespace of its own or in one made for many steps, and the slots
+ * namespace of its own or in one made for many steps, from two threads
+ * at once, and the slots
  * built on the latter (slots.c). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +290,47 @@ static char *run_in(const struct exec_ns *ns, const char *cwd, const char *cmd)
 	return text; /* the callers' checks of it fail on a failure */
 }
 
+/* Thread body: start 30 children that exit with their number's last
+ * digit, one after the other; how many ended otherwise. */
+static void *start_many(void *arg)
+{
+	const char *cwd = arg;
+	long bad = 0;
+	char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+	for (int k = 0; k < 30; k++) {
+		char cmd[32], *err = NULL;
+		snprintf(cmd, sizeof cmd, "exit %d", k % 10);
+		struct exec_spec spec = {
+			.cmd = cmd, .cwd = cwd, .envp = envp, .out_fd = 2,
+			.uid = geteuid(), .gid = getegid(),
+		};
+		struct exec_proc p;
+		if (exec_start(&p, &spec, &err) < 0 || exec_reap(&p) != k % 10)
+			bad++;
+		free(err);
+	}
+	return (void *)bad;
+}
+
+/* Each thread's children start on a stack of their own (kept for the
+ * thread's next start): two threads starting at once both get every
+ * exit status right. */
+TEST(starts_from_two_threads_at_once)
+{
+	char *cwd = at("threads");
+	CHECK_INT(mkdir(cwd, 0700), 0);
+	pthread_t t[2];
+	for (int k = 0; k < 2; k++)
+		CHECK_INT(pthread_create(&t[k], NULL, start_many, cwd), 0);
+	void *bad[2];
+	for (int k = 0; k < 2; k++)
+		CHECK_INT(pthread_join(t[k], &bad[k]), 0);
+	CHECK_INT((long)bad[0], 0);
+	CHECK_INT((long)bad[1], 0);
+	CHECK_INT((long)start_many(cwd), 0); /* and the main thread after them */
+	free(cwd);
+}
+
 TEST(namespace_made_once_serves_many_steps)
 {
 	char *store = at("nstore"), *cover = at("nscratch"), *keep = at("nscratch/slot");
@@ -477,6 +520,7 @@ int main(void)
 	RUN(copies_keep_holes);
 	RUN(out_walk_refuses_escapes_and_stops);
 	RUN(isolated_step_sees_no_store);
+	RUN(starts_from_two_threads_at_once);
 	RUN(namespace_made_once_serves_many_steps);
 	RUN(slots_move_scratch_in_and_out_and_refuse_a_replaced_one);
 	RUN(slots_see_what_was_mounted_since);
