@@ -2,14 +2,18 @@
  * executor.h - how a step's process is run: the interface every executor
  * implements, so the run state machine does not care where a step runs.
  *
- * prepare lays out what the step needs (for local: its scratch); enter
- * (optional) says where the process will run (its cwd, before the spec is
- * made; the local executor moves the scratch into a slot, slots.h), start
- * launches it from an exec_spec; fd is readable once it has ended (the
+ * prepare lays out what the step needs (for local: its scratch, in a
+ * slot, slots.h; the process runs in s->scratch), start launches it from
+ * an exec_spec; fd is readable once it has ended (the
  * scheduler polls it with everything else); signal delivers TERM, KILL,
  * STOP, CONT; reap collects its exit code (128+N when killed by signal N)
  * and releases what start held (an executor may leave a person's account
- * of the end in the step's exec_why). Each call returns 0 or -errno;
+ * of the end in the step's exec_why); release (optional) says the
+ * unit's scratch is done with: for a later step (reuse: it succeeded and
+ * its outputs are stored) or to keep (it failed, or settled otherwise;
+ * s->scratch then names where it stays, or is NULL). Without release a
+ * succeeded unit's scratch goes to the run's pool (workspace_recycle).
+ * Each call returns 0 or -errno;
  * start and prepare also set *err (malloc'd) for a person. A remote
  * executor runs steps elsewhere: they take none of the daemon's -j slots
  * and it applies a foreach step's concurrency itself.
@@ -24,11 +28,11 @@ struct run;
 struct executor {
 	const char *name;
 	int (*prepare)(struct run *r, size_t i, char **err);
-	const char *(*enter)(struct run *r, size_t i);
 	int (*start)(struct run *r, size_t i, const struct exec_spec *spec, char **err);
 	int (*fd)(const struct run *r, size_t i);
 	void (*signal)(struct run *r, size_t i, int sig);
 	int (*reap)(struct run *r, size_t i);
+	void (*release)(struct run *r, size_t i, int reuse);
 	int remote;               /* 1: runs elsewhere (no slot, see above) */
 };
 

@@ -8,10 +8,14 @@
 
 #include "flowyfs/run.h"
 
-/* Lay out step i's scratch afresh (a retry starts clean) under the run's
- * scratch, in/ linking through the mount, in a directory from the run's
- * pool when it has one. 0 or -errno. */
-int workspace_prepare(struct run *r, size_t i);
+/* Lay out step i's scratch afresh (a retry starts clean) at `at` (a
+ * slot's work, which must not exist), else at its home under the run's
+ * scratch (workspace_home), in/ linking through the mount, in a directory
+ * from the run's pool when it has one. 0 or -errno. */
+int workspace_prepare(struct run *r, size_t i, const char *at);
+/* Where step i's scratch lives when it is not in a slot:
+ * <run scratch>/<step> (a foreach task's: <step>.items/<item>). */
+char *workspace_home(struct run *r, size_t i);
 /* Step i succeeded and its outputs are stored: give its scratch to the
  * run's pool, emptied, for a later step (a failure to only logs: the
  * directory then stays, and goes with the run's scratch). */

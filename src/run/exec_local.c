@@ -1,48 +1,75 @@
 /*
  * exec_local.c - the local executor: a step is a process on this machine,
- * started isolated from the store by exec.c (in a slot's namespace,
- * slots.h, when there is one), its exit seen on a pidfd.
+ * started isolated from the store by exec.c (in a slot's namespace, its
+ * scratch laid out in the slot, slots.h, when there is one), its exit
+ * seen on a pidfd.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "flowyfs/executor.h"
 #include "flowyfs/flowy.h"
+#include "flowyfs/log.h"
 #include "flowyfs/run.h"
 #include "flowyfs/slots.h"
 #include "flowyfs/util.h"
 #include "flowyfs/workspace.h"
 
+/* Step i's slot goes back: its scratch to the pool (reuse: it succeeded
+ * and its outputs are stored) or home (it failed, or the pool refused
+ * it); a directory that is not the one laid out there is left to
+ * slots_give, which removes it. */
+static void local_release(struct run *r, size_t i, int reuse)
+{
+	struct srun *s = &r->s[i];
+	if (!s->slot) {
+		if (reuse)
+			workspace_recycle(r, i);
+		return;
+	}
+	char *why = NULL;
+	int ours = s->scratch && slots_check(s->slot, &why) == 0;
+	free(why);
+	if (ours && reuse)
+		workspace_recycle(r, i); /* s->scratch NULL when it went */
+	if (ours && s->scratch) {
+		char *home = workspace_home(r, i);
+		if (rename(s->scratch, home) < 0) {
+			log_error("run %lld step %s: cannot move scratch %s to %s: %s",
+			          (long long)r->id, s->def->name, s->scratch, home,
+			          strerror(errno));
+			ours = 0;
+			free(home);
+		} else {
+			free(s->scratch);
+			s->scratch = home;
+		}
+	}
+	if (!ours) {
+		free(s->scratch);
+		s->scratch = NULL;
+	}
+	slots_give(r->f->slots, s->slot);
+	s->slot = NULL;
+}
+
+/* Lay out step i's scratch: in a slot's work, when there is a slot. */
 static int local_prepare(struct run *r, size_t i, char **err)
 {
-	int rc = workspace_prepare(r, i);
-	if (rc < 0)
+	struct srun *s = &r->s[i];
+	if (!s->slot && r->f->slots)
+		s->slot = slots_take(r->f->slots);
+	int rc = workspace_prepare(r, i, s->slot ? s->slot->work : NULL);
+	if (!rc && s->slot)
+		rc = slots_hold(s->slot);
+	if (rc < 0) {
 		*err = rc == -ENOSPC
 			? xstrdup("cannot prepare scratch directory: no space left on device")
 			: xasprintf("cannot prepare scratch directory: %s", strerror(-rc));
-	return rc;
-}
-
-static const char *local_enter(struct run *r, size_t i)
-{
-	struct srun *s = &r->s[i];
-	s->slot = r->f->slots ? slots_take(r->f->slots, s->scratch) : NULL;
-	return s->slot ? s->slot->work : s->scratch;
-}
-
-/* The process is over: its scratch leaves the slot. Returns 0, or -errno
- * with *why (malloc'd) when the scratch did not come back whole. */
-static int leave(struct run *r, size_t i, char **why)
-{
-	struct srun *s = &r->s[i];
-	*why = NULL;
-	if (!s->slot)
-		return 0;
-	int rc = slots_give(r->f->slots, s->slot, why);
-	s->slot = NULL;
-	if (rc < 0 && !*why)
-		*why = xasprintf("cannot move the step's directory back: %s", strerror(-rc));
+		local_release(r, i, 0);
+	}
 	return rc;
 }
 
@@ -52,13 +79,7 @@ static int local_start(struct run *r, size_t i, const struct exec_spec *spec, ch
 	struct exec_spec in_slot = *spec;
 	if (s->slot)
 		in_slot.ns = &s->slot->ns;
-	int rc = exec_start(&s->proc, &in_slot, err);
-	if (rc < 0) {
-		char *why;
-		leave(r, i, &why);
-		free(why);
-	}
-	return rc;
+	return exec_start(&s->proc, &in_slot, err);
 }
 
 static int local_fd(const struct run *r, size_t i)
@@ -71,13 +92,17 @@ static void local_signal(struct run *r, size_t i, int sig)
 	exec_signal(&r->s[i].proc, sig);
 }
 
+/* The process is over; its scratch stays in the slot until released
+ * (its outputs are read there). A directory the step moved or replaced
+ * fails the step, whatever it said. */
 static int local_reap(struct run *r, size_t i)
 {
-	int code = exec_reap(&r->s[i].proc);
+	struct srun *s = &r->s[i];
+	int code = exec_reap(&s->proc);
 	char *why;
-	if (leave(r, i, &why) < 0) { /* a failure, whatever the step said */
-		free(r->s[i].exec_why);
-		r->s[i].exec_why = why;
+	if (s->slot && slots_check(s->slot, &why) < 0) {
+		free(s->exec_why);
+		s->exec_why = why;
 		if (code == 0 || code == 1) /* 1 would be a `when` test's false */
 			code = 126;
 	}
@@ -87,9 +112,9 @@ static int local_reap(struct run *r, size_t i)
 const struct executor exec_local = {
 	.name = "local",
 	.prepare = local_prepare,
-	.enter = local_enter,
 	.start = local_start,
 	.fd = local_fd,
 	.signal = local_signal,
 	.reap = local_reap,
+	.release = local_release,
 };

@@ -638,10 +638,25 @@ static void run_flush(struct run *r)
 	run_flush_some(r, 1);
 }
 
-/* Step i settled: its state, end time, what it lets go next. */
+/* Step i's scratch is done with: for a later step (reuse) or to stay
+ * where a person can look at it (see executor.h). */
+static void release(struct run *r, size_t i, int reuse)
+{
+	struct srun *s = &r->s[i];
+	if (s->exec && s->exec->release)
+		s->exec->release(r, i, reuse);
+	else if (reuse)
+		workspace_recycle(r, i);
+}
+
+/* Step i settled: its state, end time, what it lets go next. A
+ * succeeded unit's scratch goes to the pool later (recycle_later); any
+ * other's is released now. */
 static void step_settle(struct run *r, size_t i, enum step_state st)
 {
 	struct srun *s = &r->s[i];
+	if (st != S_DONE)
+		release(r, i, 0);
 	if (!r->end)
 		mark_started(r);
 	s->state = st;
@@ -693,7 +708,7 @@ static int start_process(struct run *r, size_t i, int prepare)
 		if (s->attempts > 1)
 			steplog_note(&s->log, "attempt %d of %d", s->attempts, s->def->retries + 1);
 	}
-	const char *cwd = s->exec->enter ? s->exec->enter(r, i) : s->scratch;
+	const char *cwd = s->scratch;
 	char **env = workspace_env(r, i, cwd);
 	struct exec_spec spec = {
 		.cmd = s->in_when ? s->def->when : s->def->run, .cwd = cwd,
@@ -774,11 +789,12 @@ static void when_exited(struct run *r, size_t i, int code)
 	step_finish(r, i, S_FAILED, "failed");
 }
 
-/* A finished unit's scratch goes back to the pool after run_advance has
- * started what could start: emptying it (a rename per file) is then not
- * between one step's end and the next one's start. A run that ends first
- * (or has no step left to run) removes it with the rest: s->scratch is
- * still set. */
+/* A finished unit's scratch goes back to the pool (and its slot, when it
+ * has one, is free again) after run_advance has started what could
+ * start: emptying it (a rename per file) and the slot's clean-up are then
+ * not between one step's end and the next one's start. A run that ends
+ * first (or has no step left to run) lets it stay where its unit would
+ * keep it, and removes it with the rest: s->scratch is still set. */
 static void recycle_later(struct run *r, size_t i)
 {
 	GROW(r->recycle, r->recycle_cap, r->nrecycle);
@@ -787,12 +803,10 @@ static void recycle_later(struct run *r, size_t i)
 
 static void recycle_due(struct run *r)
 {
-	if (run_settled(r)) { /* no step left to take them: run_end removes them */
-		r->nrecycle = 0;
-		return;
-	}
+	/* With no step left to take them, run_end removes them. */
+	int reuse = !run_settled(r);
 	for (size_t k = 0; k < r->nrecycle; k++)
-		workspace_recycle(r, r->recycle[k]);
+		release(r, r->recycle[k], reuse);
 	r->nrecycle = 0;
 }
 
@@ -860,6 +874,7 @@ static void step_exited(struct run *r, size_t i)
 		s->error = NULL;
 		s->retry_at = util_now() + wait;
 		s->in_when = s->def->when != NULL;
+		release(r, i, 0); /* prepare lays it out afresh */
 		if (s->parent < 0)
 			cand_add(r, i);
 		return; /* pending again, with its key: run_advance restarts it */
@@ -1324,6 +1339,10 @@ void run_stop(struct run *r, const char *end, const char *why)
 void run_end(struct run *r)
 {
 	run_flush(r);
+	/* A run stopped before its recycling: those directories go too. */
+	for (size_t k = 0; k < r->nrecycle; k++)
+		release(r, r->recycle[k], 0);
+	r->nrecycle = 0;
 	size_t n = r->p->n_steps;
 	const char *end = r->end;
 	if (!end) {

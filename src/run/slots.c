@@ -1,8 +1,8 @@
 /*
  * slots.c - the local steps' slots (slots.h): a directory and a mount
- * namespace each, made when more steps run at once than ever before (or
- * again after the mount table changed), taken and given back around every
- * process.
+ * namespace each, made when more steps hold one at once than ever before
+ * (or again after the mount table changed), taken before a step's scratch
+ * is laid out and given back once it has gone to the pool or home.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -52,7 +52,6 @@ static void slot_free(struct slot *s)
 	exec_ns_close(&s->ns);
 	free(s->dir);
 	free(s->work);
-	free(s->home);
 	free(s);
 }
 
@@ -182,65 +181,47 @@ static struct slot *free_slot(struct slots *sl)
 	return sl->v[hole] = slot_make(sl, hole);
 }
 
-/* Drop slot s (it is made again when needed). */
-static void drop(struct slots *sl, struct slot *s)
-{
-	for (size_t i = 0; i < sl->n; i++)
-		if (sl->v[i] == s)
-			sl->v[i] = NULL;
-	slot_free(s);
-}
-
-struct slot *slots_take(struct slots *sl, const char *home)
+struct slot *slots_take(struct slots *sl)
 {
 	pthread_mutex_lock(&sl->lock);
 	struct slot *s = sl->off ? NULL : free_slot(sl);
-	struct stat st;
-	if (s && lstat(home, &st) < 0) {
-		log_error("cannot look at scratch %s: %s", home, strerror(errno));
-		s = NULL;
-	}
-	if (s && rename(home, s->work) < 0) {
-		log_error("cannot move scratch %s into %s (the step gets a namespace "
-		          "of its own): %s", home, s->dir, strerror(errno));
-		drop(sl, s);
-		s = NULL;
-	}
-	if (s) {
+	if (s)
 		s->busy = 1;
-		s->home = xstrdup(home);
-		s->dev = st.st_dev;
-		s->ino = st.st_ino;
-	}
 	pthread_mutex_unlock(&sl->lock);
 	return s;
 }
 
-int slots_give(struct slots *sl, struct slot *s, char **why)
+int slots_hold(struct slot *s)
 {
-	int rc = 0;
+	struct stat st;
+	if (lstat(s->work, &st) < 0)
+		return -errno;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	return 0;
+}
+
+int slots_check(const struct slot *s, char **why)
+{
 	struct stat st;
 	*why = NULL;
+	if (lstat(s->work, &st) == 0 && S_ISDIR(st.st_mode) && st.st_dev == s->dev &&
+	    st.st_ino == s->ino)
+		return 0;
+	*why = xstrdup("the step moved or replaced its own directory (it must stay where "
+	               "the step was started)");
+	return -EXDEV;
+}
+
+void slots_give(struct slots *sl, struct slot *s)
+{
 	pthread_mutex_lock(&sl->lock);
-	if (lstat(s->work, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_dev != s->dev ||
-	    st.st_ino != s->ino) {
-		rc = -EXDEV;
-		*why = xstrdup("the step moved or replaced its own directory (it must "
-		               "stay where the step was started)");
-	} else if (rename(s->work, s->home) < 0) {
-		rc = -errno;
-		log_error("cannot move scratch %s back to %s: %s", s->work, s->home,
-		          strerror(errno));
-	}
-	if (rc == -EXDEV || !rc)
-		empty_dir(s->dir); /* what the step left beside its directory */
-	free(s->home);
-	s->home = NULL;
+	/* What the step left beside its directory, and the directory itself
+	 * when it was not taken out (a replaced one: never followed). */
+	empty_dir(s->dir);
 	s->busy = 0;
-	if (rc && rc != -EXDEV)
-		drop(sl, s); /* the scratch stays in it until the daemon stops */
-	else
-		drop_stale(sl); /* made while the mount table changed */
+	s->dev = 0;
+	s->ino = 0;
+	drop_stale(sl); /* made while the mount table changed */
 	pthread_mutex_unlock(&sl->lock);
-	return rc;
 }

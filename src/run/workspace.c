@@ -208,16 +208,18 @@ static int make_scratch(struct run *r, struct srun *s, const char *base,
 /* Lay out step i's scratch below base: code files, in/ (links to the
  * inputs through the mount, or into objects) and an empty out/
  * (remembered, so a replaced one is noticed). */
-static int prepare(struct run *r, size_t i, const char *base, const char *objects,
-                   struct scratchpool *pool)
+static int prepare(struct run *r, size_t i, const char *base, const char *at,
+                   const char *objects, struct scratchpool *pool)
 {
 	struct srun *s = &r->s[i];
 	int rc, dfd = -1;
 	if (s->scratch) {
 		workspace_remove(s->scratch); /* a retry starts clean */
 		pool = NULL;
-	} else {
-		s->scratch = unit_path(s, base, "", 0711);
+	}
+	if (!s->scratch || at) {
+		free(s->scratch);
+		s->scratch = at ? xstrdup(at) : unit_path(s, base, "", 0711);
 	}
 	rc = make_scratch(r, s, base, pool);
 	if (!rc && (dfd = open(s->scratch, O_PATH | O_DIRECTORY | O_NOFOLLOW |
@@ -278,12 +280,17 @@ static int prepare(struct run *r, size_t i, const char *base, const char *object
 
 int workspace_prepare_at(struct run *r, size_t i, const char *base, const char *objects)
 {
-	return prepare(r, i, base, objects, NULL);
+	return prepare(r, i, base, NULL, objects, NULL);
 }
 
-int workspace_prepare(struct run *r, size_t i)
+int workspace_prepare(struct run *r, size_t i, const char *at)
 {
-	return prepare(r, i, r->scratch, NULL, &r->pool);
+	return prepare(r, i, r->scratch, at, NULL, &r->pool);
+}
+
+char *workspace_home(struct run *r, size_t i)
+{
+	return unit_path(&r->s[i], r->scratch, "", 0711);
 }
 
 void workspace_recycle(struct run *r, size_t i)

@@ -138,7 +138,7 @@ static int plain_reap(struct run *r, size_t i)
 
 static int plain_prepare(struct run *r, size_t i, char **err)
 {
-	int rc = workspace_prepare(r, i);
+	int rc = workspace_prepare(r, i, NULL);
 	if (rc < 0)
 		*err = xstrdup("cannot prepare scratch");
 	return rc;

@@ -388,72 +388,98 @@ TEST(namespace_made_once_serves_many_steps)
 	free(store);
 }
 
-TEST(slots_move_scratch_in_and_out_and_refuse_a_replaced_one)
+TEST(slots_hold_scratch_and_refuse_a_replaced_one)
 {
 	struct flowy f = {0};
 	f.store = at("sstore");
 	f.scratch_cover = at("sscr");
 	f.scratch_dir = at("sscr/store1");
-	char *home = at("sscr/store1/7/a"), *file = at("sscr/store1/7/a/out/x");
 	CHECK_INT(mkdir(f.store, 0700), 0);
-	CHECK_INT(util_mkdir_p(home, 0700), 0);
-	char *out = at("sscr/store1/7/a/out");
-	CHECK_INT(mkdir(out, 0700), 0);
+	CHECK_INT(util_mkdir_p(f.scratch_dir, 0700), 0);
 	struct slots *sl = slots_new(&f);
-	struct slot *s = slots_take(sl, home);
+	struct slot *s = slots_take(sl);
 	CHECK(s != NULL);
 	char *slot0 = at("sscr/store1/.slots/0"), *work = at("sscr/store1/.slots/0/work");
 	CHECK_STR(s->dir, slot0);
 	CHECK_STR(s->work, work);
-	CHECK_INT(access(home, F_OK), -1);
+	CHECK_INT(access(work, F_OK), -1); /* the caller lays it out */
+	char *out = at("sscr/store1/.slots/0/work/out");
+	CHECK_INT(util_mkdir_p(out, 0700), 0);
+	CHECK_INT(slots_hold(s), 0);
 	/* a step: writes an output, leaves a file beside its directory */
 	char *text = run_in(&s->ns, s->work, "echo x > out/x; echo junk > ../left; ls -A ..");
 	CHECK_STR(text, "left\nwork\n");
 	free(text);
 	char *why = NULL;
-	CHECK_INT(slots_give(sl, s, &why), 0);
+	CHECK_INT(slots_check(s, &why), 0);
 	CHECK(why == NULL);
+	/* its directory taken out (to a pool or home), the slot given back */
+	char *home = at("sscr/store1/a"), *file = at("sscr/store1/a/out/x");
+	CHECK_INT(rename(work, home), 0);
+	slots_give(sl, s);
 	CHECK_INT(access(file, F_OK), 0);
 	char *left = at("sscr/store1/.slots/0/left");
 	CHECK_INT(access(left, F_OK), -1);
 	/* taken again: the same slot (one at a time), nothing of the last */
-	struct slot *s2 = slots_take(sl, home);
+	struct slot *s2 = slots_take(sl);
 	CHECK(s2 == s);
+	CHECK_INT(mkdir(work, 0700), 0);
+	CHECK_INT(slots_hold(s2), 0);
+	text = run_in(&s2->ns, s2->work, "ls -A ..");
+	CHECK_STR(text, "work\n");
+	free(text);
 	/* a second at once gets a slot of its own */
-	char *home2 = at("sscr/store1/7/b");
-	CHECK_INT(mkdir(home2, 0700), 0);
-	struct slot *s3 = slots_take(sl, home2);
+	struct slot *s3 = slots_take(sl);
 	CHECK(s3 != NULL && s3 != s2);
 	char *slot1 = at("sscr/store1/.slots/1");
 	CHECK_STR(s3->dir, slot1);
+	CHECK_INT(mkdir(s3->work, 0700), 0);
+	CHECK_INT(slots_hold(s3), 0);
 	text = run_in(&s3->ns, s3->work, "ls -A ../..");
 	CHECK_STR(text, "1\n"); /* slot 0, busy, is not to be seen */
 	free(text);
-	CHECK_INT(slots_give(sl, s3, &why), 0);
+	/* a slot given back with its directory still in it: removed */
+	slots_give(sl, s3);
+	char *work1 = at("sscr/store1/.slots/1/work");
+	CHECK_INT(access(work1, F_OK), -1);
 	/* a step that swaps its directory for a link to the host */
+	char *secret = at("sscr/store1/secret");
+	CHECK_INT(util_put_file(secret, "keep\n", 5), 0);
 	text = run_in(&s2->ns, s2->work, "cd .. && mv work w && ln -s / work");
 	free(text);
-	CHECK_INT(slots_give(sl, s2, &why), -EXDEV);
+	CHECK_INT(slots_check(s2, &why), -EXDEV);
 	CHECK_CONTAINS(why, "moved or replaced its own directory");
 	free(why);
 	struct stat st;
-	CHECK_INT(lstat(home, &st), -1); /* nothing came back, the link least of all */
-	CHECK_INT(errno, ENOENT);
+	slots_give(sl, s2);
 	char *w = at("sscr/store1/.slots/0/w");
-	CHECK_INT(lstat(w, &st), -1);    /* and the slot is empty again */
+	CHECK_INT(lstat(w, &st), -1);    /* the slot is empty again */
 	CHECK_INT(lstat(work, &st), -1);
-	/* a scratch that is not there: no slot, the step gets its own namespace */
-	CHECK(slots_take(sl, home) == NULL);
+	CHECK_INT(access(secret, F_OK), 0); /* and the link was not followed */
+	/* so does one that moved it away and made another in its place */
+	s2 = slots_take(sl);
+	CHECK(s2 == s);
+	CHECK_INT(mkdir(work, 0700), 0);
+	CHECK_INT(slots_hold(s2), 0);
+	text = run_in(&s2->ns, s2->work, "cd .. && mv work w2 && mkdir work");
+	free(text);
+	CHECK_INT(slots_check(s2, &why), -EXDEV);
+	free(why);
+	slots_give(sl, s2);
+	char *w2 = at("sscr/store1/.slots/0/w2");
+	CHECK_INT(lstat(w2, &st), -1);
+	free(w2);
 	slots_free(sl);
+	free(secret);
 	free(w);
+	free(work1);
 	free(slot1);
-	free(home2);
 	free(left);
+	free(home);
 	free(work);
 	free(slot0);
 	free(out);
 	free(file);
-	free(home);
 	free(f.scratch_dir);
 	free(f.scratch_cover);
 	free(f.store);
@@ -470,19 +496,19 @@ TEST(slots_see_what_was_mounted_since)
 	f.store = at("mstore");
 	f.scratch_cover = at("mscr");
 	f.scratch_dir = at("mscr/store1");
-	char *home = at("mscr/store1/1/a"), *late = at("late"), *file = at("late/f");
+	char *late = at("late"), *file = at("late/f");
 	CHECK_INT(mkdir(f.store, 0700), 0);
-	CHECK_INT(util_mkdir_p(home, 0700), 0);
+	CHECK_INT(util_mkdir_p(f.scratch_dir, 0700), 0);
 	CHECK_INT(mkdir(late, 0755), 0);
 	struct slots *sl = slots_new(&f);
-	struct slot *s = slots_take(sl, home);
+	struct slot *s = slots_take(sl);
 	CHECK(s != NULL);
+	CHECK_INT(mkdir(s->work, 0700), 0);
 	char *cmd = xasprintf("cat %s 2>/dev/null || echo none", file);
 	char *text = run_in(&s->ns, s->work, cmd);
 	CHECK_STR(text, "none\n");
 	free(text);
-	char *why = NULL;
-	CHECK_INT(slots_give(sl, s, &why), 0);
+	slots_give(sl, s);
 	/* told of a change, the free slot goes at once (its namespace held
 	 * the old table's mounts) */
 	int old_ns = s->ns.fd;
@@ -492,19 +518,20 @@ TEST(slots_see_what_was_mounted_since)
 	CHECK_INT(errno, EBADF);
 	CHECK_INT(mount("late", late, "tmpfs", 0, "size=64k"), 0);
 	int put = util_put_file(file, "mounted\n", 8);
-	s = slots_take(sl, home);
+	s = slots_take(sl);
+	int made = s ? mkdir(s->work, 0700) : -1;
 	text = s ? run_in(&s->ns, s->work, cmd) : xstrdup("no slot");
-	int given = s ? slots_give(sl, s, &why) : 0;
+	if (s)
+		slots_give(sl, s);
 	slots_free(sl); /* its namespaces hold the tmpfs too */
 	CHECK_INT(umount(late), 0); /* before any check can return */
 	CHECK_INT(put, 0);
 	CHECK_STR(text, "mounted\n");
 	free(text);
-	CHECK_INT(given, 0);
+	CHECK_INT(made, 0);
 	free(cmd);
 	free(file);
 	free(late);
-	free(home);
 	free(f.scratch_dir);
 	free(f.scratch_cover);
 	free(f.store);
@@ -522,7 +549,7 @@ int main(void)
 	RUN(isolated_step_sees_no_store);
 	RUN(starts_from_two_threads_at_once);
 	RUN(namespace_made_once_serves_many_steps);
-	RUN(slots_move_scratch_in_and_out_and_refuse_a_replaced_one);
+	RUN(slots_hold_scratch_and_refuse_a_replaced_one);
 	RUN(slots_see_what_was_mounted_since);
 	util_rm_rf(dir);
 	return CHECK_DONE();
