@@ -33,10 +33,10 @@ struct scratchpool {
 
 /* An empty pool below base (nothing is made until a directory is given). */
 void scratchpool_init(struct scratchpool *p, const char *base);
-/* Rename a pooled directory to dst (whose parent exists), with mode
- * `mode` and its in/ and out/ empty: 1 when done, 0 when the pool is
- * empty, -errno (the pooled directory is then dropped from the pool). */
-int scratchpool_take(struct scratchpool *p, const char *dst, mode_t mode);
+/* Rename a pooled directory to dst (whose parent exists), mode 0700 (as
+ * given back) and its in/ and out/ empty: 1 when done, 0 when the pool
+ * is empty, -errno (the pooled directory is then dropped from the pool). */
+int scratchpool_take(struct scratchpool *p, const char *dst);
 /* Empty dir (into the trash), keeping in/ (mode 0755) and out/ (out_mode),
  * and keep it for the next take: 0, or -errno with dir left where it is
  * (perhaps partly emptied) and not pooled. */

@@ -135,14 +135,12 @@ int scratchpool_give(struct scratchpool *p, const char *dir, mode_t out_mode)
 	return rc;
 }
 
-int scratchpool_take(struct scratchpool *p, const char *dst, mode_t mode)
+int scratchpool_take(struct scratchpool *p, const char *dst)
 {
 	if (!p->nfree)
 		return 0;
 	char *from = p->free[--p->nfree];
 	int rc = rename(from, dst) < 0 ? -errno : 0;
 	free(from);
-	if (!rc && chmod(dst, mode) < 0)
-		rc = -errno;
 	return rc < 0 ? rc : 1;
 }

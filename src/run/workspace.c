@@ -186,7 +186,7 @@ static int make_scratch(struct run *r, struct srun *s, const char *base,
                         struct scratchpool *pool)
 {
 	int rc = util_mkdir_p(base, 0711);
-	if (!rc && pool && (rc = scratchpool_take(pool, s->scratch, 0700)) != 0)
+	if (!rc && pool && (rc = scratchpool_take(pool, s->scratch)) != 0)
 		return rc < 0 ? rc : 0;
 	if (!rc && mkdir(s->scratch, 0700) < 0)
 		rc = -errno;

@@ -60,15 +60,16 @@ TEST(given_dir_comes_back_empty_under_a_new_name)
 	struct scratchpool p;
 	scratchpool_init(&p, dir);
 	char *a = at("a"), *b = at("b"), *c = at("c");
-	CHECK_INT(scratchpool_take(&p, b, 0700), 0); /* nothing pooled yet */
+	CHECK_INT(scratchpool_take(&p, b), 0); /* nothing pooled yet */
 	CHECK_INT(make_step("a", 0), 0);
 	char *out = at("a/out");
 	CHECK_INT(chmod(out, 0), 0); /* a step took its own write permission */
+	CHECK_INT(chmod(a, 0755), 0); /* and opened its directory to all */
 	CHECK_INT(scratchpool_give(&p, a, 0755), 0);
 	struct stat st;
 	CHECK_INT(lstat(a, &st) < 0 && errno == ENOENT, 1);
 	CHECK_INT(entries(".trash"), 3);   /* out/o1, in/x, tmpfile */
-	CHECK_INT(scratchpool_take(&p, b, 0700), 1);
+	CHECK_INT(scratchpool_take(&p, b), 1);
 	CHECK_INT(entries("b"), 2);        /* in, out */
 	CHECK_INT(entries("b/in"), 0);
 	CHECK_INT(entries("b/out"), 0);
@@ -77,7 +78,7 @@ TEST(given_dir_comes_back_empty_under_a_new_name)
 	CHECK_INT(st.st_mode & 07777, 0755);
 	CHECK_INT(stat(b, &st), 0);
 	CHECK_INT(st.st_mode & 07777, 0700);
-	CHECK_INT(scratchpool_take(&p, c, 0700), 0); /* the one was taken */
+	CHECK_INT(scratchpool_take(&p, c), 0); /* the one was taken */
 	CHECK_INT(entries(".pool"), 0);
 	scratchpool_free(&p);
 	free(a); free(b); free(c); free(out); free(bout);
@@ -93,7 +94,7 @@ TEST(a_dir_whose_out_is_a_link_is_refused_and_left_alone)
 	CHECK_INT(scratchpool_give(&p, e, 0755), -ENOTDIR);
 	CHECK_INT(entries("evil"), 3);     /* in, out (the link), tmpfile */
 	CHECK_INT(entries(".trash"), before);
-	CHECK_INT(scratchpool_take(&p, x, 0700), 0);
+	CHECK_INT(scratchpool_take(&p, x), 0);
 	/* and the whole directory as a link */
 	char *ln = at("ln");
 	CHECK_INT(symlink(e, ln), 0);
