@@ -1336,6 +1336,25 @@ void run_stop(struct run *r, const char *end, const char *why)
 		}
 }
 
+/* Remove the run's scratch but the failed steps' (r->kept_scratch). */
+static void remove_scratch(struct run *r)
+{
+	if (r->kept_scratch) { /* the failed steps' stay; the rest and the pool go */
+		for (size_t i = 0; i < r->nunits; i++)
+			if (r->s[i].scratch && !(r->s[i].state == S_FAILED && !r->end))
+				workspace_remove(r->s[i].scratch);
+		for (size_t k = 0; k < 2; k++) {
+			char *d = xasprintf("%s/%s", r->scratch, k ? ".trash" : ".pool");
+			workspace_remove(d);
+			free(d);
+		}
+	} else {
+		workspace_remove(r->scratch);
+		if (r->shared_scratch)
+			workspace_remove(r->shared_scratch);
+	}
+}
+
 void run_end(struct run *r)
 {
 	run_flush(r);
@@ -1366,30 +1385,18 @@ void run_end(struct run *r)
 		                  "no space left on device" : strerror(-r->db_error));
 	}
 	/* A failed step's scratch stays (steps/<s>/workdir) until the
-	 * pipeline's next run; the rest goes first: it may be what fills the
-	 * disk, and then everything goes. Slurm steps' scratch is under the
-	 * shared dir, the same way. */
+	 * pipeline's next run. The rest goes once the end is recorded and
+	 * announced (what waits for the run, `wait`, hooks and the views,
+	 * need not wait for the removal of every directory its steps left),
+	 * or before that when a
+	 * record failed: it may be what fills the disk, and then everything
+	 * goes. Slurm steps' scratch is under the shared dir, the same way. */
 	int kept = 0;
-	for (size_t i = 0; i < r->nunits && r->db_error != -ENOSPC; i++) {
-		if (!r->s[i].scratch)
-			continue;
-		if (r->s[i].state == S_FAILED && !r->end)
-			kept = 1;
-		else
-			workspace_remove(r->s[i].scratch);
-	}
-	if (kept) { /* the failed steps' stay; the pool goes */
-		for (size_t k = 0; k < 2 && r->db_error != -ENOSPC; k++) {
-			char *d = xasprintf("%s/%s", r->scratch, k ? ".trash" : ".pool");
-			workspace_remove(d);
-			free(d);
-		}
-	} else {
-		workspace_remove(r->scratch);
-		if (r->shared_scratch)
-			workspace_remove(r->shared_scratch);
-	}
+	for (size_t i = 0; i < r->nunits && r->db_error != -ENOSPC; i++)
+		kept |= r->s[i].scratch && r->s[i].state == S_FAILED && !r->end;
 	r->kept_scratch = kept;
+	if (r->db_error)
+		remove_scratch(r);
 	int rc = record_end(r, end, error);
 	if (rc < 0)
 		log_error("run %lld: cannot record its end (%s): %s; a restart marks it "
@@ -1400,4 +1407,6 @@ void run_end(struct run *r)
 	events_emit(r->f, &(struct event){.kind = k, .pipeline = r->pipeline, .run = r->id,
 	                                  .status = end, .error = error});
 	free(error);
+	if (!r->db_error)
+		remove_scratch(r);
 }
