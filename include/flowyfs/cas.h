@@ -125,6 +125,14 @@ int cas_syncs_flush(struct cas_syncs *s);
 
 /* Create a temp object (t->fd open read-write); 0 or -errno. */
 int cas_tmp_create(cas *c, struct cas_tmp *t);
+/* Make a temp ahead (one at most is kept), for the next cas_tmp_take:
+ * its inode is then made off the path of whoever waits for that put.
+ * Nothing is kept where the file system has no O_TMPFILE. */
+void cas_tmp_stock(cas *c);
+/* The temp made ahead if there is one, else a new one (cas_tmp_create).
+ * Only for a temp that is then written to: the write gives it its time,
+ * which a gc takes as its birth (cas_gc.h). 0 or -errno. */
+int cas_tmp_take(cas *c, struct cas_tmp *t);
 /* Give the finished temp its final name hex+suffix: fsync it, then link
  * it in without ever replacing (an existing object of that kind wins,
  * unless its size says it is not this content: what a crash before its

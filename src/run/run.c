@@ -1175,7 +1175,10 @@ void run_advance(struct run *r, int *slots)
 	for (size_t t = r->p->n_steps; t < r->nunits; t++)
 		if (r->s[t].state == S_PENDING)
 			consider_task(r, t, slots);
+	int outputs_next = r->nrecycle > 0; /* steps are storing outputs */
 	recycle_due(r);
+	if (outputs_next && !run_settled(r))
+		cas_tmp_stock(r->f->cas); /* the next small output's temp */
 	run_flush_some(r, 0);
 }
 

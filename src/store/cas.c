@@ -42,6 +42,8 @@ struct cas {
 	int tmpfd;    /* <dir>/tmp */
 	struct lru *frames;  /* decoded frames of .zst objects (cas_reader.c) */
 	struct lru *trees;   /* indexed tree objects (tree_index.c) */
+	pthread_mutex_t spare_lock;
+	int spare;    /* an O_TMPFILE made ahead (cas_tmp_stock), or -1 */
 };
 
 /* ---- names and small I/O helpers -------------------------------------- */
@@ -140,7 +142,8 @@ int cas_open(cas **out, const char *dir)
 	c = calloc(1, sizeof *c);
 	if (!c)
 		return -ENOMEM;
-	c->dfd = c->tmpfd = -1;
+	c->dfd = c->tmpfd = c->spare = -1;
+	pthread_mutex_init(&c->spare_lock, NULL);
 	c->dir = strdup(dir);
 	c->frames = lru_new(CAS_FRAME_CACHE, free);
 	c->trees = lru_new(CAS_TREE_CACHE, tree_index_drop);
@@ -179,6 +182,9 @@ void cas_close(cas *c)
 {
 	if (!c)
 		return;
+	if (c->spare >= 0)
+		close(c->spare);
+	pthread_mutex_destroy(&c->spare_lock);
 	if (c->tmpfd >= 0)
 		close(c->tmpfd);
 	if (c->dfd >= 0)
@@ -337,6 +343,37 @@ int cas_tmp_create(cas *c, struct cas_tmp *t)
 	}
 	t->name[0] = '\0';
 	return -errno;
+}
+
+void cas_tmp_stock(cas *c)
+{
+	pthread_mutex_lock(&c->spare_lock);
+	int have = c->spare >= 0;
+	pthread_mutex_unlock(&c->spare_lock);
+	if (have)
+		return;
+	/* Only where O_TMPFILE works: a named temp left would be litter. */
+	int fd = openat(c->tmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return; /* the put makes its own */
+	pthread_mutex_lock(&c->spare_lock);
+	if (c->spare < 0) {
+		c->spare = fd;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&c->spare_lock);
+	if (fd >= 0)
+		close(fd);
+}
+
+int cas_tmp_take(cas *c, struct cas_tmp *t)
+{
+	pthread_mutex_lock(&c->spare_lock);
+	t->fd = c->spare;
+	c->spare = -1;
+	pthread_mutex_unlock(&c->spare_lock);
+	t->name[0] = '\0';
+	return t->fd >= 0 ? 0 : cas_tmp_create(c, t);
 }
 
 void cas_tmp_drop(cas *c, struct cas_tmp *t)

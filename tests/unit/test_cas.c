@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -894,6 +895,43 @@ TEST(test_removed_shard_is_made_again)
 	cas_close(c);
 }
 
+/* A temp made ahead is what the next take gives (unlinked, writable);
+ * the write that fills it gives the object its time, however old the
+ * temp (a gc counts an object's life from then). Without one, take makes
+ * a new temp. */
+TEST(test_temp_made_ahead)
+{
+	cas *c = NULL;
+	struct cas_tmp t = {.fd = -1}, u = {.fd = -1};
+	struct stat st, su;
+	char hex[CAS_HEX_LEN + 1], name[CAS_NAME_LEN], path[600];
+
+	CHECK_INT(cas_open(&c, store), 0);
+	cas_tmp_stock(c);
+	CHECK_INT(cas_tmp_take(c, &t), 0);
+	CHECK(t.fd >= 0);
+	CHECK_STR(t.name, "");
+	CHECK_INT(fstat(t.fd, &st), 0);
+	CHECK_INT(st.st_nlink, 0);
+	CHECK_INT(cas_tmp_take(c, &u), 0); /* the stock is one: a new temp */
+	CHECK_INT(fstat(u.fd, &su), 0);
+	CHECK(su.st_ino != st.st_ino);
+	cas_tmp_drop(c, &u);
+	/* made an hour ago, written now */
+	struct timespec old[2] = {{.tv_sec = time(NULL) - 3600}, {.tv_sec = time(NULL) - 3600}};
+	CHECK_INT(futimens(t.fd, old), 0);
+	time_t before = time(NULL);
+	CHECK_INT(cas_write_all(t.fd, "made ahead\n", 11), 0);
+	cas_hash_buf(hex, "made ahead\n", 11);
+	CHECK_INT(cas_tmp_commit(c, &t, hex, "", CAS_BLOB, NULL), 0);
+	cas_obj_name(name, hex, "");
+	snprintf(path, sizeof path, "%s/%s", store, name);
+	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(st.st_size, 11);
+	CHECK(st.st_mtime >= before);
+	cas_close(c);
+}
+
 int main(void)
 {
 	umask(022);
@@ -920,6 +958,7 @@ int main(void)
 	RUN(test_damaged_object_is_replaced);
 	RUN(test_open_makes_every_shard);
 	RUN(test_removed_shard_is_made_again);
+	RUN(test_temp_made_ahead);
 
 	rm_rf(base);
 	return CHECK_DONE();
