@@ -129,9 +129,9 @@ int cas_tmp_create(cas *c, struct cas_tmp *t);
  * its inode is then made off the path of whoever waits for that put.
  * Nothing is kept where the file system has no O_TMPFILE. */
 void cas_tmp_stock(cas *c);
-/* The temp made ahead if there is one, else a new one (cas_tmp_create).
- * Only for a temp that is then written to: the write gives it its time,
- * which a gc takes as its birth (cas_gc.h). 0 or -errno. */
+/* The temp made ahead if there is one (its time set to now, which a gc
+ * takes as its birth, cas_gc.h), else a new one (cas_tmp_create). 0 or
+ * -errno. */
 int cas_tmp_take(cas *c, struct cas_tmp *t);
 /* Give the finished temp its final name hex+suffix: fsync it, then link
  * it in without ever replacing (an existing object of that kind wins,

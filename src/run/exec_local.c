@@ -17,6 +17,23 @@
 #include "flowyfs/util.h"
 #include "flowyfs/workspace.h"
 
+/* Move step i's scratch from its slot to its home (it stays there for a
+ * person to look at); when it cannot be moved it is lost with the slot's
+ * clean-up (s->scratch NULL). */
+static void move_home(struct run *r, size_t i)
+{
+	struct srun *s = &r->s[i];
+	char *home = workspace_home(r, i);
+	if (rename(s->scratch, home) < 0) {
+		log_error("run %lld step %s: cannot move scratch %s to %s: %s",
+		          (long long)r->id, s->def->name, s->scratch, home, strerror(errno));
+		free(home);
+		home = NULL;
+	}
+	free(s->scratch);
+	s->scratch = home;
+}
+
 /* Step i's slot goes back: its scratch to the pool (reuse: it succeeded
  * and its outputs are stored) or home (it failed, or the pool refused
  * it); a directory that is not the one laid out there is left to
@@ -24,32 +41,21 @@
 static void local_release(struct run *r, size_t i, int reuse)
 {
 	struct srun *s = &r->s[i];
+	char *why = NULL;
 	if (!s->slot) {
 		if (reuse)
 			workspace_recycle(r, i);
 		return;
 	}
-	char *why = NULL;
-	int ours = s->scratch && slots_check(s->slot, &why) == 0;
-	free(why);
-	if (ours && reuse)
-		workspace_recycle(r, i); /* s->scratch NULL when it went */
-	if (ours && s->scratch) {
-		char *home = workspace_home(r, i);
-		if (rename(s->scratch, home) < 0) {
-			log_error("run %lld step %s: cannot move scratch %s to %s: %s",
-			          (long long)r->id, s->def->name, s->scratch, home,
-			          strerror(errno));
-			ours = 0;
-			free(home);
-		} else {
-			free(s->scratch);
-			s->scratch = home;
-		}
-	}
-	if (!ours) {
+	if (!s->scratch || slots_check(s->slot, &why) < 0) {
+		free(why);
 		free(s->scratch);
 		s->scratch = NULL;
+	} else {
+		if (reuse)
+			workspace_recycle(r, i); /* s->scratch NULL when it went */
+		if (s->scratch)
+			move_home(r, i);
 	}
 	slots_give(r->f->slots, s->slot);
 	s->slot = NULL;

@@ -805,6 +805,8 @@ static void recycle_due(struct run *r)
 {
 	/* With no step left to take them, run_end removes them. */
 	int reuse = !run_settled(r);
+	if (reuse && r->nrecycle) /* steps store outputs: the next one's temp */
+		cas_tmp_stock(r->f->cas);
 	for (size_t k = 0; k < r->nrecycle; k++)
 		release(r, r->recycle[k], reuse);
 	r->nrecycle = 0;
@@ -1175,10 +1177,7 @@ void run_advance(struct run *r, int *slots)
 	for (size_t t = r->p->n_steps; t < r->nunits; t++)
 		if (r->s[t].state == S_PENDING)
 			consider_task(r, t, slots);
-	int outputs_next = r->nrecycle > 0; /* steps are storing outputs */
 	recycle_due(r);
-	if (outputs_next && !run_settled(r))
-		cas_tmp_stock(r->f->cas); /* the next small output's temp */
 	run_flush_some(r, 0);
 }
 
@@ -1339,12 +1338,19 @@ void run_stop(struct run *r, const char *end, const char *why)
 		}
 }
 
+/* Does unit i's scratch stay after the run (a failed step's workdir)? */
+static int keeps_scratch(const struct run *r, size_t i)
+{
+	return r->s[i].scratch && r->s[i].state == S_FAILED && !r->end &&
+	       r->db_error != -ENOSPC;
+}
+
 /* Remove the run's scratch but the failed steps' (r->kept_scratch). */
 static void remove_scratch(struct run *r)
 {
 	if (r->kept_scratch) { /* the failed steps' stay; the rest and the pool go */
 		for (size_t i = 0; i < r->nunits; i++)
-			if (r->s[i].scratch && !(r->s[i].state == S_FAILED && !r->end))
+			if (r->s[i].scratch && !keeps_scratch(r, i))
 				workspace_remove(r->s[i].scratch);
 		for (size_t k = 0; k < 2; k++) {
 			char *d = xasprintf("%s/%s", r->scratch, k ? ".trash" : ".pool");
@@ -1361,10 +1367,7 @@ static void remove_scratch(struct run *r)
 void run_end(struct run *r)
 {
 	run_flush(r);
-	/* A run stopped before its recycling: those directories go too. */
-	for (size_t k = 0; k < r->nrecycle; k++)
-		release(r, r->recycle[k], 0);
-	r->nrecycle = 0;
+	recycle_due(r); /* a run stopped before its recycling: kept for removal */
 	size_t n = r->p->n_steps;
 	const char *end = r->end;
 	if (!end) {
@@ -1391,13 +1394,12 @@ void run_end(struct run *r)
 	 * pipeline's next run. The rest goes once the end is recorded and
 	 * announced (what waits for the run, `wait`, hooks and the views,
 	 * need not wait for the removal of every directory its steps left),
-	 * or before that when a
-	 * record failed: it may be what fills the disk, and then everything
-	 * goes. Slurm steps' scratch is under the shared dir, the same way. */
-	int kept = 0;
-	for (size_t i = 0; i < r->nunits && r->db_error != -ENOSPC; i++)
-		kept |= r->s[i].scratch && r->s[i].state == S_FAILED && !r->end;
-	r->kept_scratch = kept;
+	 * or before that when a record failed: it may be what fills the disk
+	 * (then everything goes). Slurm steps' scratch is under the shared
+	 * dir, the same way. */
+	r->kept_scratch = 0;
+	for (size_t i = 0; i < r->nunits; i++)
+		r->kept_scratch |= keeps_scratch(r, i);
 	if (r->db_error)
 		remove_scratch(r);
 	int rc = record_end(r, end, error);

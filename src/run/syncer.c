@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,7 +22,7 @@ struct syncer {
 	struct sync_job *head, **tail;
 	int stop;
 	int hurry;                  /* somebody waits: sync now */
-	long every_ns;              /* from the end of a sync to the next */
+	int64_t every_ns;           /* from the end of a sync to the next */
 	struct timespec next;       /* no sync before (CLOCK_MONOTONIC) */
 	unsigned long syncs;        /* syncfs calls made */
 	void (*wake)(void *);
@@ -31,25 +32,48 @@ struct syncer {
 /* Hold off until s->next, unless stopping or hurried (lock held). */
 static void wait_turn(struct syncer *s)
 {
-	while (!s->stop && !s->hurry) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec > s->next.tv_sec ||
-		    (now.tv_sec == s->next.tv_sec && now.tv_nsec >= s->next.tv_nsec))
+	while (!s->stop && !s->hurry)
+		if (pthread_cond_timedwait(&s->work, &s->lock, &s->next) == ETIMEDOUT)
 			return;
-		pthread_cond_timedwait(&s->work, &s->lock, &s->next);
-	}
 }
 
 static void set_next(struct syncer *s)
 {
 	clock_gettime(CLOCK_MONOTONIC, &s->next);
-	s->next.tv_sec += s->every_ns / 1000000000L;
-	s->next.tv_nsec += s->every_ns % 1000000000L;
+	s->next.tv_sec += (time_t)(s->every_ns / 1000000000);
+	s->next.tv_nsec += (long)(s->every_ns % 1000000000);
 	if (s->next.tv_nsec >= 1000000000L) {
 		s->next.tv_sec++;
 		s->next.tv_nsec -= 1000000000L;
 	}
+}
+
+/* Sync what the jobs of batch published: one syncfs per file system
+ * (jobs on one share its result). Returns the syncfs calls made. */
+static unsigned long sync_batch(struct sync_job *batch)
+{
+	struct { int fd, rc; } synced[8];
+	size_t nsynced = 0;
+	unsigned long made = 0;
+	for (struct sync_job *j = batch; j; j = j->next) {
+		size_t k = 0;
+		while (k < nsynced && synced[k].fd != j->pending.fd)
+			k++;
+		if (!j->pending.n) {
+			j->rc = 0;
+		} else if (k < nsynced) {
+			j->pending.n = 0; /* its file system was synced just now */
+			j->rc = synced[k].rc;
+		} else {
+			j->rc = cas_syncs_flush(&j->pending);
+			made++;
+			if (nsynced < sizeof synced / sizeof *synced) {
+				synced[nsynced].fd = j->pending.fd;
+				synced[nsynced++].rc = j->rc;
+			}
+		}
+	}
+	return made;
 }
 
 static void *syncer_main(void *arg)
@@ -68,27 +92,7 @@ static void *syncer_main(void *arg)
 		s->tail = &s->head;
 		s->hurry = 0;
 		pthread_mutex_unlock(&s->lock);
-		struct { int fd, rc; } done[8]; /* file systems synced in this batch */
-		size_t ndone = 0;
-		unsigned long made = 0;
-		for (struct sync_job *j = batch; j; j = j->next) {
-			size_t k = 0;
-			while (k < ndone && done[k].fd != j->pending.fd)
-				k++;
-			if (!j->pending.n) {
-				j->rc = 0;
-			} else if (k < ndone) {
-				j->pending.n = 0; /* its file system was synced just now */
-				j->rc = done[k].rc;
-			} else {
-				j->rc = cas_syncs_flush(&j->pending);
-				made++;
-				if (ndone < sizeof done / sizeof *done) {
-					done[ndone].fd = j->pending.fd;
-					done[ndone++].rc = j->rc;
-				}
-			}
-		}
+		unsigned long made = sync_batch(batch);
 		pthread_mutex_lock(&s->lock);
 		s->syncs += made;
 		set_next(s);
@@ -110,7 +114,7 @@ static void *syncer_main(void *arg)
 int syncer_start(struct syncer **out, double every, void (*wake)(void *), void *arg)
 {
 	struct syncer *s = xcalloc(1, sizeof *s);
-	s->every_ns = (long)(every * 1e9);
+	s->every_ns = (int64_t)(every * 1e9);
 	s->tail = &s->head;
 	s->wake = wake;
 	s->arg = arg;

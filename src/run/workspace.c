@@ -217,9 +217,11 @@ static int prepare(struct run *r, size_t i, const char *base, const char *at,
 		workspace_remove(s->scratch); /* a retry starts clean */
 		pool = NULL;
 	}
-	if (!s->scratch || at) {
+	if (at) {
 		free(s->scratch);
-		s->scratch = at ? xstrdup(at) : unit_path(s, base, "", 0711);
+		s->scratch = xstrdup(at);
+	} else if (!s->scratch) {
+		s->scratch = unit_path(s, base, "", 0711);
 	}
 	rc = make_scratch(r, s, base, pool);
 	if (!rc && (dfd = open(s->scratch, O_PATH | O_DIRECTORY | O_NOFOLLOW |

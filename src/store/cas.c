@@ -320,10 +320,16 @@ int cas_hash_file_stop(char out[CAS_HEX_LEN + 1], const char *path, const int *s
 
 static atomic_ulong tmp_seq;
 
+/* An anonymous temp in tmp/ (O_TMPFILE), or -1 with errno. */
+static int tmpfile_open(cas *c)
+{
+	return openat(c->tmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0444);
+}
+
 int cas_tmp_create(cas *c, struct cas_tmp *t)
 {
 	t->name[0] = '\0';
-	t->fd = openat(c->tmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0444);
+	t->fd = tmpfile_open(c);
 	if (t->fd >= 0)
 		return 0;
 	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
@@ -353,7 +359,7 @@ void cas_tmp_stock(cas *c)
 	if (have)
 		return;
 	/* Only where O_TMPFILE works: a named temp left would be litter. */
-	int fd = openat(c->tmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0444);
+	int fd = tmpfile_open(c);
 	if (fd < 0)
 		return; /* the put makes its own */
 	pthread_mutex_lock(&c->spare_lock);
@@ -373,7 +379,16 @@ int cas_tmp_take(cas *c, struct cas_tmp *t)
 	c->spare = -1;
 	pthread_mutex_unlock(&c->spare_lock);
 	t->name[0] = '\0';
-	return t->fd >= 0 ? 0 : cas_tmp_create(c, t);
+	if (t->fd < 0)
+		return cas_tmp_create(c, t);
+	/* Born now, as a new temp would be: a gc counts an object's life
+	 * from its time, and an empty content is never written. */
+	if (futimens(t->fd, NULL) < 0) {
+		int rc = -errno;
+		cas_tmp_drop(c, t);
+		return rc;
+	}
+	return 0;
 }
 
 void cas_tmp_drop(cas *c, struct cas_tmp *t)

@@ -107,7 +107,7 @@ static int put_small(cas *c, char out[CAS_HEX_LEN + 1], struct ingest_src *s,
 	int rc = 0;
 	if (!cas_obj_exists(c, out, kind)) {
 		struct cas_tmp t = { .fd = -1 };
-		rc = n ? cas_tmp_take(c, &t) : cas_tmp_create(c, &t);
+		rc = cas_tmp_take(c, &t);
 		if (!rc)
 			rc = cas_write_all(t.fd, p, n);
 		if (!rc)

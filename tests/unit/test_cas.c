@@ -896,9 +896,9 @@ TEST(test_removed_shard_is_made_again)
 }
 
 /* A temp made ahead is what the next take gives (unlinked, writable);
- * the write that fills it gives the object its time, however old the
- * temp (a gc counts an object's life from then). Without one, take makes
- * a new temp. */
+ * the object is of the time it was filled, however old the temp (a gc
+ * counts an object's life from then). Without one, take makes a new
+ * temp. */
 TEST(test_temp_made_ahead)
 {
 	cas *c = NULL;
