@@ -98,7 +98,39 @@ static int cmp_names(const void *a, const void *b)
 #define VCS_MAX_BLOB (64 << 20)
 #define VCS_READ_WHOLE (1 << 20) /* files up to this are read into memory */
 
-static int write_tree(git_repository *repo, git_oid *out, const char *dir)
+/* Where a tree's objects go: repo's object database, or (mem set, a
+ * mem_repo's) straight into its mempack. git_odb_write looks a new object
+ * up in every backend first and, on a miss, rescans the pack directory
+ * before it writes (libgit2's freshen): per blob of a pipeline seen for
+ * the first time, that rescan was half a commit's time. A pack-bound
+ * write looks once without the rescan (the packs were read at open). */
+struct tree_dst {
+	git_repository *repo;
+	git_odb *odb;
+	git_odb_backend *mem;
+	git_oid *fresh;   /* with mem: what the pack is to hold */
+	size_t nfresh, cap;
+};
+
+static void add_fresh(struct tree_dst *t, const git_oid *oid)
+{
+	GROW(t->fresh, t->cap, t->nfresh);
+	t->fresh[t->nfresh++] = *oid;
+}
+
+static int put_blob(struct tree_dst *t, git_oid *oid, const void *data, size_t len)
+{
+	if (!t->mem)
+		return git_blob_create_from_buffer(oid, t->repo, data, len);
+	if (git_odb_hash(oid, data, len, GIT_OBJECT_BLOB) < 0)
+		return -1;
+	if (git_odb_exists_ext(t->odb, oid, GIT_ODB_LOOKUP_NO_REFRESH))
+		return 0;
+	add_fresh(t, oid);
+	return t->mem->write(t->mem, oid, data, len, GIT_OBJECT_BLOB);
+}
+
+static int write_tree(struct tree_dst *t, git_oid *out, const char *dir)
 {
 	git_treebuilder *tb = NULL;
 	DIR *d = opendir(dir);
@@ -117,7 +149,7 @@ static int write_tree(git_repository *repo, git_oid *out, const char *dir)
 	closedir(d);
 	if (n)
 		qsort(names, n, sizeof *names, cmp_names);
-	if (git_treebuilder_new(&tb, repo, NULL) < 0) {
+	if (git_treebuilder_new(&tb, t->repo, NULL) < 0) {
 		rc = -EIO;
 		goto out;
 	}
@@ -126,7 +158,7 @@ static int write_tree(git_repository *repo, git_oid *out, const char *dir)
 		struct stat st;
 		git_oid oid;
 		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-			rc = write_tree(repo, &oid, path);
+			rc = write_tree(t, &oid, path);
 			if (!rc && git_treebuilder_insert(NULL, tb, names[i], &oid,
 			                                  GIT_FILEMODE_TREE) < 0)
 				rc = -EIO;
@@ -138,7 +170,7 @@ static int write_tree(git_repository *repo, git_oid *out, const char *dir)
 				char *note = xasprintf("flowyfs: %lld bytes, too large for the "
 				                       "history (over %d MiB); not kept\n",
 				                       (long long)st.st_size, VCS_MAX_BLOB >> 20);
-				made = git_blob_create_from_buffer(&oid, repo, note, strlen(note));
+				made = put_blob(t, &oid, note, strlen(note));
 				free(note);
 			} else if (st.st_size <= VCS_READ_WHOLE) {
 				/* Read here: libgit2's from_disk resolves the path
@@ -146,10 +178,10 @@ static int write_tree(git_repository *repo, git_oid *out, const char *dir)
 				char *data = NULL;
 				size_t len = 0;
 				made = util_read_file(path, &data, &len) < 0 ? -1
-				       : git_blob_create_from_buffer(&oid, repo, data, len);
+				       : put_blob(t, &oid, data, len);
 				free(data);
 			} else {
-				made = git_blob_create_from_disk(&oid, repo, path);
+				made = git_blob_create_from_disk(&oid, t->repo, path);
 			}
 			if (made < 0 ||
 			    git_treebuilder_insert(NULL, tb, names[i], &oid,
@@ -161,6 +193,8 @@ static int write_tree(git_repository *repo, git_oid *out, const char *dir)
 	}
 	if (!rc && git_treebuilder_write(out, tb) < 0)
 		rc = -EIO;
+	if (!rc && t->mem)
+		add_fresh(t, out);
 out:
 	git_treebuilder_free(tb);
 	for (size_t i = 0; i < n; i++)
@@ -210,17 +244,27 @@ static int mem_open(struct mem_repo *m, const char *path)
 	return 0;
 }
 
-static int mem_write_pack(struct mem_repo *m)
+/* One pack of the n objects (in m's memory, or already in the history:
+ * a tree that did not change), and only them: what the history has stays
+ * where it is (git_mempack_dump would pack every object the commit's tree
+ * reaches). */
+static int mem_write_pack(struct mem_repo *m, const git_oid *objs, size_t n)
 {
 	git_buf pack = {0};
 	git_odb_writepack *wp = NULL;
+	git_packbuilder *pb = NULL;
 	git_indexer_progress stats = {0};
-	int rc = git_mempack_dump(&pack, m->repo, m->mem) < 0 ||
+	int rc = git_packbuilder_new(&pb, m->repo) < 0 ? -EIO : 0;
+	for (size_t i = 0; !rc && i < n; i++)
+		if (git_packbuilder_insert(pb, &objs[i], NULL) < 0)
+			rc = -EIO;
+	rc = rc < 0 || git_packbuilder_write_buf(&pack, pb) < 0 ||
 	         git_odb_write_pack(&wp, m->odb, NULL, NULL) < 0 ||
 	         wp->append(wp, pack.ptr, pack.size, &stats) < 0 ||
 	         wp->commit(wp, &stats) < 0 ? -EIO : 0;
 	if (wp)
 		wp->free(wp);
+	git_packbuilder_free(pb);
 	git_buf_dispose(&pack);
 	return rc;
 }
@@ -240,6 +284,7 @@ int vcs_commit_dir(vcs *v, char out[41], const char *pipeline, const char *dir,
                    size_t nfiles, const char *message, char **err)
 {
 	struct mem_repo m = {0};
+	struct tree_dst dst = {0};
 	int packed = nfiles >= VCS_PACK_FROM;
 	git_repository *repo = v->repo;
 	git_commit *parent = NULL;
@@ -253,7 +298,8 @@ int vcs_commit_dir(vcs *v, char out[41], const char *pipeline, const char *dir,
 	if (packed)
 		repo = m.repo;
 	what = "cannot write the pipeline tree";
-	if ((rc = write_tree(repo, &tree_id, dir)) < 0)
+	dst = (struct tree_dst){.repo = repo, .odb = m.odb, .mem = m.mem};
+	if ((rc = write_tree(&dst, &tree_id, dir)) < 0)
 		goto out;
 	has_head = git_reference_name_to_id(&head, repo, ref) == 0;
 	if (has_head && git_commit_lookup(&parent, repo, &head) == 0 &&
@@ -265,8 +311,11 @@ int vcs_commit_dir(vcs *v, char out[41], const char *pipeline, const char *dir,
 	if ((rc = make_commit(repo, &commit_id, ref, &tree_id, parent, message, !packed)) < 0)
 		goto out;
 	what = "cannot write the history pack";
-	if (packed && (rc = mem_write_pack(&m)) < 0)
-		goto out;
+	if (packed) {
+		add_fresh(&dst, &commit_id);
+		if ((rc = mem_write_pack(&m, dst.fresh, dst.nfresh)) < 0)
+			goto out;
+	}
 	what = "cannot move the pipeline's branch";
 	if (packed && git_reference_create_matching(&moved, v->repo, ref, &commit_id, 1,
 	                                            has_head ? &head : NULL, message) < 0) {
@@ -283,6 +332,7 @@ out:
 		*err = git_err("cannot free the history's memory");
 		rc = -EIO;
 	}
+	free(dst.fresh);
 	free(ref);
 	return rc;
 }

@@ -151,6 +151,63 @@ TEST(many_new_files_land_as_one_pack)
 	free(err);
 }
 
+/* Objects in all packs of the history (each pack's header counts its). */
+static long packed_objects(void)
+{
+	char *p = at("history.git/objects/pack");
+	DIR *d = opendir(p);
+	long n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len < 5 || strcmp(e->d_name + len - 5, ".pack"))
+			continue;
+		char *f = xasprintf("%s/%s", p, e->d_name);
+		unsigned char h[12] = {0};
+		FILE *fp = fopen(f, "rb");
+		if (fp && fread(h, 1, sizeof h, fp) == sizeof h)
+			n += (long)h[8] << 24 | (long)h[9] << 16 | (long)h[10] << 8 | h[11];
+		if (fp)
+			fclose(fp);
+		free(f);
+	}
+	if (d)
+		closedir(d);
+	free(p);
+	return n;
+}
+
+TEST(a_packed_commit_holds_only_what_the_history_lacks)
+{
+	vcs *v = NULL;
+	char *err = NULL, *git = at("history.git"), *snap = at("snap4");
+	char c[41];
+	CHECK_INT(vcs_open(&v, git, &err), 0);
+	/* s0000..s0099 as the first test's pack has them, then 100 of its own
+	 * (and two files with one content: one blob). */
+	CHECK_INT(write_files("snap4", 200, "a"), 0);
+	for (int i = 100; i < 200; i++) {
+		char *f = xasprintf("%s/s%04d.json", snap, i);
+		char *body = xasprintf("new %d\n", i == 199 ? 198 : i);
+		CHECK_INT(util_put_file(f, body, strlen(body)), 0);
+		free(body);
+		free(f);
+	}
+	long before = packed_objects();
+	CHECK_INT(vcs_commit_dir(v, c, "n", snap, 200, "run 1 of n", &err), 0);
+	CHECK_INT(packed_objects() - before, 99 + 1 + 1); /* blobs, tree, commit */
+	char *b = blob_at(c, "s0042.json", NULL);
+	CHECK_STR(b, "{\"run\": \"echo a 42\"}\n");
+	free(b);
+	b = blob_at(c, "s0199.json", NULL);
+	CHECK_STR(b, "new 198\n");
+	free(b);
+	vcs_close(v);
+	free(snap);
+	free(git);
+	free(err);
+}
+
 TEST(files_of_every_size_keep_their_bytes)
 {
 	vcs *v = NULL;
@@ -245,6 +302,7 @@ int main(void)
 	git_libgit2_init();
 	RUN(many_new_files_land_as_one_pack);
 	RUN(a_packed_commit_follows_the_branch);
+	RUN(a_packed_commit_holds_only_what_the_history_lacks);
 	RUN(files_of_every_size_keep_their_bytes);
 	git_libgit2_shutdown();
 	util_rm_rf(dir);
