@@ -63,6 +63,12 @@ struct hooks {
 	int names_ok;
 	struct stat names_st;
 	double names_at;
+	/* What the last listing says no hook matches, for the subscriber
+	 * (lock): a bit per event kind, with the directory's state it holds
+	 * for (quiet 0: none known). */
+	uint32_t quiet;
+	struct stat quiet_st;
+	double quiet_at;
 	double timeout;
 	char *log_path, *out_dir;
 };
@@ -200,10 +206,39 @@ static void save_output(struct hooks *h, const char *hook, const char *text, siz
 
 /* ---- the subscriber ---------------------------------------------------- */
 
+static int same_dir(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+int hooks_listing_holds(const struct stat *listed, double at, const struct stat *st)
+{
+	return same_dir(st, listed) &&
+	       at - ((double)st->st_mtim.tv_sec + st->st_mtim.tv_nsec / 1e9) > 1 &&
+	       at - ((double)st->st_ctim.tv_sec + st->st_ctim.tv_nsec / 1e9) > 1;
+}
+
+/* An event no hook can take is dropped here, in the emitting thread, at
+ * the cost of a stat of hooks/: a run's thousand step events then wake
+ * the runner never (each wake-up took the scheduler's CPU from it in the
+ * middle of starting the next step). When hooks/ changed since the
+ * runner's listing, the event goes to the runner, which lists again. */
 static void on_event(struct flowy *f, const struct event *ev, void *arg)
 {
 	struct hooks *h = arg;
 	if (ev->kind == EV_METRIC)
+		return;
+	struct stat st;
+	int looked = stat(f->hooks_dir, &st) == 0;
+	pthread_mutex_lock(&h->lock);
+	int untaken = looked && (h->quiet & (1u << ev->kind)) &&
+	              hooks_listing_holds(&h->quiet_st, h->quiet_at, &st);
+	pthread_mutex_unlock(&h->lock);
+	if (untaken)
 		return;
 	struct hjob *j = xcalloc(1, sizeof *j);
 	j->ev = events_copy(ev);
@@ -279,6 +314,32 @@ static void job_free(struct hjob *j)
 	free(j);
 }
 
+_Static_assert(EV_KIND_END <= 32, "an event kind is a bit of hooks_untaken's mask");
+
+uint32_t hooks_untaken(char *const *names, size_t n)
+{
+	uint32_t untaken = 0;
+	for (int k = 1; k < EV_KIND_END; k++) {
+		size_t i = 0;
+		while (i < n && !hooks_match(names[i], events_name(k)))
+			i++;
+		if (i == n)
+			untaken |= 1u << k;
+	}
+	return untaken;
+}
+
+/* Tell the subscriber which events no hook of the listing takes. */
+static void publish_quiet(struct hooks *h)
+{
+	uint32_t quiet = h->names_ok ? hooks_untaken(h->names, h->nnames) : 0;
+	pthread_mutex_lock(&h->lock);
+	h->quiet = quiet;
+	h->quiet_st = h->names_st;
+	h->quiet_at = h->names_at;
+	pthread_mutex_unlock(&h->lock);
+}
+
 static void names_free(struct hooks *h)
 {
 	for (size_t i = 0; i < h->nnames; i++)
@@ -287,15 +348,7 @@ static void names_free(struct hooks *h)
 	h->names = NULL;
 	h->nnames = 0;
 	h->names_ok = 0;
-}
-
-static int same_dir(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
-	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+	publish_quiet(h);
 }
 
 /* The names in hooks/ (not directories), sorted, in h->names: read again
@@ -313,9 +366,7 @@ static int list_hooks(struct hooks *h, const char *event)
 		names_free(h);
 		return -1;
 	}
-	if (h->names_ok && same_dir(&st, &h->names_st) &&
-	    h->names_at - ((double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9) > 1 &&
-	    h->names_at - ((double)st.st_ctim.tv_sec + st.st_ctim.tv_nsec / 1e9) > 1)
+	if (h->names_ok && hooks_listing_holds(&h->names_st, h->names_at, &st))
 		return 0;
 	names_free(h);
 	DIR *d = opendir(h->f->hooks_dir);
@@ -351,6 +402,7 @@ static int list_hooks(struct hooks *h, const char *event)
 	h->names_ok = ok; /* a listing cut short is read again next time */
 	h->names_st = st;
 	h->names_at = now;
+	publish_quiet(h);
 	return 0;
 }
 

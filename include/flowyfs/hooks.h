@@ -19,6 +19,9 @@
 #ifndef FLOWYFS_HOOKS_H
 #define FLOWYFS_HOOKS_H
 
+#include <stdint.h>
+#include <sys/stat.h>
+
 #include <cJSON.h>
 
 #include "flowyfs/events.h"
@@ -41,6 +44,15 @@ void hooks_stop(struct flowy *f);
 /* Does the file name hook run for event (an events_name)? Dot files and
  * editor backups (ending in ~) never do. */
 int hooks_match(const char *hook, const char *event);
+/* The event kinds (bit 1 << kind) that none of the n hook file names
+ * takes. */
+uint32_t hooks_untaken(char *const *names, size_t n);
+/* Does a listing of a directory, made at time `at` (epoch seconds) when
+ * the directory's stat was listed, still hold for its stat st now? The
+ * same directory, unchanged, and listed more than a second after its last
+ * change (a change within a second of the listing may share its
+ * timestamp). */
+int hooks_listing_holds(const struct stat *listed, double at, const struct stat *st);
 /* The event as the JSON object a hook reads (malloc'd, one line with a
  * newline): event, time, pipeline, run, step, status, error, params
  * (params_json, the run's params as JSON text, or NULL for {}), outputs

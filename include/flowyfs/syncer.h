@@ -29,7 +29,7 @@ struct sync_job {
 };
 
 /* The daemon's time between syncs, in seconds. */
-#define SYNCER_EVERY 0.02
+#define SYNCER_EVERY 0.1
 
 /* Start the thread (syncs at least every seconds apart, unless hurried);
  * wake(arg) is called after every sync and the jobs it finished. */

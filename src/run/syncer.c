@@ -166,9 +166,14 @@ void syncer_submit(struct syncer *s, struct sync_job *j, struct cas_syncs *from)
 	j->rc = 0;
 	j->state = SYNC_QUEUED;
 	j->next = NULL;
+	/* Only a job into an empty queue wakes the thread: with jobs queued
+	 * it is syncing or waiting for its turn, and looks at the queue after
+	 * either (a wake-up per job took the scheduler's CPU once a step). */
+	int first = !s->head;
 	*s->tail = j;
 	s->tail = &j->next;
-	pthread_cond_signal(&s->work);
+	if (first)
+		pthread_cond_signal(&s->work);
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -100,6 +100,28 @@ run-failed	f	$id	-	failed"
 		"run-queued 0 run-started 0 step-started 0 step-succeeded 0 artifact-published 0 step-started 0 step-failed 0 run-failed 0 "
 }
 
+@test "a hook added after runs that no hook took gets the next run's events" {
+	pipeline_off q
+	write_step q make '{"run": "echo x > out/a", "outputs": ["a"]}'
+	# hooks/ unchanged for over a second: the runner's listing of it (no
+	# hooks) then holds, and the next runs' events are dropped where they
+	# are emitted, without waking it.
+	sleep 1.1
+	local id
+	for _ in 1 2; do
+		echo run >"$P/q/.ctl"
+		id=$(wait_new_run q)
+		expect_eq "$(run_status "$id")" succeeded
+	done
+	expect_eq "$(tail -n +2 "$H/.log")" ""
+	hook step-succeeded.sh 'echo "$FLOWY_EVENT $FLOWY_RUN $FLOWY_STEP" >> "$HOME/took"'
+	echo rerun make >"$P/q/.ctl"
+	id=$(wait_new_run q)
+	expect_eq "$(run_status "$id")" succeeded
+	wait_for "$RUN_WAIT" lines_of "$HOME/took" 1
+	expect_eq "$(cat "$HOME/took")" "step-succeeded $id make"
+}
+
 @test "a hook gets the event as JSON on stdin and FLOWY_* in its environment" {
 	hook step-succeeded.json 'cat >> "$HOME/ev.json"; echo "$FLOWY_EVENT|$FLOWY_RUN|$FLOWY_PIPELINE|$FLOWY_STEP|$FLOWY_HOOK" >> "$HOME/env"'
 	hook run-failed 'cat >> "$HOME/ev.json"; echo "$FLOWY_EVENT|$FLOWY_RUN|$FLOWY_PIPELINE|$FLOWY_STEP|$FLOWY_HOOK" >> "$HOME/env"'

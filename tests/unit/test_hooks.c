@@ -26,6 +26,36 @@ TEST(match_names)
 	CHECK(!hooks_match("", "run-failed"));
 }
 
+TEST(untaken_kinds)
+{
+	const uint32_t every = ((1u << EV_KIND_END) - 1) & ~1u;
+	CHECK_INT(hooks_untaken(NULL, 0), every);
+	char *one[] = {"step-succeeded.sh", ".run-failed", "run-failed.sh~"};
+	CHECK_INT(hooks_untaken(one, 3), every & ~(1u << EV_STEP_SUCCEEDED));
+	char *two[] = {"run-failed", "alert.notify"};
+	CHECK_INT(hooks_untaken(two, 2),
+	          every & ~(1u << EV_RUN_FAILED) & ~(1u << EV_ALERT));
+	char *any[] = {"zzz", "any.log"};
+	CHECK_INT(hooks_untaken(any, 2), 0);
+}
+
+TEST(a_listing_holds_only_for_the_same_directory_a_second_after_its_change)
+{
+	struct stat listed = {.st_dev = 3, .st_ino = 7};
+	listed.st_mtim.tv_sec = listed.st_ctim.tv_sec = 1000;
+	struct stat now = listed;
+	CHECK(hooks_listing_holds(&listed, 1001.5, &now));
+	CHECK(!hooks_listing_holds(&listed, 1000.9, &now)); /* too soon after */
+	now.st_mtim.tv_nsec = 1;                            /* changed since */
+	CHECK(!hooks_listing_holds(&listed, 1001.5, &now));
+	now = listed;
+	now.st_ctim.tv_sec = 1001;                          /* renamed into, say */
+	CHECK(!hooks_listing_holds(&listed, 1005, &now));
+	now = listed;
+	now.st_ino = 8;                                     /* another directory */
+	CHECK(!hooks_listing_holds(&listed, 1005, &now));
+}
+
 TEST(json_of_a_step_event)
 {
 	struct event ev = {.kind = EV_STEP_SUCCEEDED, .time = 86400.25, .pipeline = "p",
@@ -98,6 +128,8 @@ TEST(event_copy_owns_its_strings)
 int main(void)
 {
 	RUN(match_names);
+	RUN(untaken_kinds);
+	RUN(a_listing_holds_only_for_the_same_directory_a_second_after_its_change);
 	RUN(json_of_a_step_event);
 	RUN(json_of_a_run_event_without_extras);
 	RUN(json_of_artifact_and_alert);
