@@ -93,11 +93,12 @@ static char *blob_at(const char *hex, const char *path, char *parent_out)
 	return r;
 }
 
-static int write_files(const char *sub, int n, const char *tag)
+/* Files s<from>..s<to - 1>.json of sub, each with its tag and number. */
+static int write_range(const char *sub, int from, int to, const char *tag)
 {
 	char *d = at(sub);
 	int rc = mkdir(d, 0755) < 0 && errno != EEXIST;
-	for (int i = 0; !rc && i < n; i++) {
+	for (int i = from; !rc && i < to; i++) {
 		char *p = xasprintf("%s/s%04d.json", d, i);
 		char *body = xasprintf("{\"run\": \"echo %s %d\"}\n", tag, i);
 		rc = util_put_file(p, body, strlen(body));
@@ -106,6 +107,11 @@ static int write_files(const char *sub, int n, const char *tag)
 	}
 	free(d);
 	return rc;
+}
+
+static int write_files(const char *sub, int n, const char *tag)
+{
+	return write_range(sub, 0, n, tag);
 }
 
 TEST(many_new_files_land_as_one_pack)
@@ -185,14 +191,11 @@ TEST(a_packed_commit_holds_only_what_the_history_lacks)
 	CHECK_INT(vcs_open(&v, git, &err), 0);
 	/* s0000..s0099 as the first test's pack has them, then 100 of its own
 	 * (and two files with one content: one blob). */
-	CHECK_INT(write_files("snap4", 200, "a"), 0);
-	for (int i = 100; i < 200; i++) {
-		char *f = xasprintf("%s/s%04d.json", snap, i);
-		char *body = xasprintf("new %d\n", i == 199 ? 198 : i);
-		CHECK_INT(util_put_file(f, body, strlen(body)), 0);
-		free(body);
-		free(f);
-	}
+	CHECK_INT(write_files("snap4", 100, "a"), 0);
+	CHECK_INT(write_range("snap4", 100, 199, "n"), 0);
+	char *last = at("snap4/s0199.json"), *body = "{\"run\": \"echo n 198\"}\n";
+	CHECK_INT(util_put_file(last, body, strlen(body)), 0);
+	free(last);
 	long before = packed_objects();
 	CHECK_INT(vcs_commit_dir(v, c, "n", snap, 200, "run 1 of n", &err), 0);
 	CHECK_INT(packed_objects() - before, 99 + 1 + 1); /* blobs, tree, commit */
@@ -200,7 +203,7 @@ TEST(a_packed_commit_holds_only_what_the_history_lacks)
 	CHECK_STR(b, "{\"run\": \"echo a 42\"}\n");
 	free(b);
 	b = blob_at(c, "s0199.json", NULL);
-	CHECK_STR(b, "new 198\n");
+	CHECK_STR(b, body);
 	free(b);
 	vcs_close(v);
 	free(snap);
