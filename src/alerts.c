@@ -323,6 +323,7 @@ static void on_event(struct flowy *f, const struct event *ev, void *arg)
 
 static void *ticker_main(void *arg)
 {
+	log_thread_name("alerts");
 	struct alerts *al = arg;
 	pthread_mutex_lock(&al->lock);
 	while (!al->stop) {

@@ -651,6 +651,7 @@ static void drop_queued(struct hooks *h, struct hslot *s)
 
 static void *runner_main(void *arg)
 {
+	log_thread_name("hooks");
 	struct hooks *h = arg;
 	struct pollfd *pfd = NULL;
 	struct hslot **who = NULL;

@@ -3,7 +3,8 @@
  * while in the foreground, syslog once daemonized; debug lines only
  * with -d. Every line also goes, with its time, to the store's log file
  * (readable at the mount root as `log`), kept under LOG_FILE_CAP by
- * moving it to <file>.1 when it grows past the cap.
+ * moving it to <file>.1 when it grows past the cap. Threads are named
+ * here too, for the tools that show who is doing what.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -135,4 +136,13 @@ void log_debug(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(LOG_DEBUG, "debug: ", fmt, ap);
 	va_end(ap);
+}
+
+void log_thread_name(const char *role)
+{
+	char name[16];
+	snprintf(name, sizeof name, "flowyfs-%s", role);
+	int rc = pthread_setname_np(pthread_self(), name);
+	if (rc)
+		log_debug("thread name %s: %s", name, strerror(rc));
 }

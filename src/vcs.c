@@ -19,6 +19,7 @@
 #include <git2/sys/odb_backend.h>
 
 #include "flowyfs/cas.h"
+#include "flowyfs/log.h"
 #include "flowyfs/util.h"
 #include "flowyfs/vcs.h"
 
@@ -44,6 +45,7 @@ struct init_job {
  * its own (libgit2's error state is per thread, so the message too). */
 static void *init_repo(void *arg)
 {
+	log_thread_name("gitinit");
 	struct init_job *j = arg;
 	int rc = util_private_umask(022);
 	if (rc < 0)

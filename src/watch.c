@@ -153,6 +153,7 @@ static void check_mount(struct flowy *f, struct watch *ws)
 
 static void *watch_main(void *arg)
 {
+	log_thread_name("watch");
 	struct flowy *f = arg;
 	struct watch *ws = f->watch;
 	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));

@@ -16,4 +16,9 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Name the calling thread "flowyfs-" role, as top -H, ps -L and perf show
+ * it (15 bytes in all: role is cut to 7); a name that cannot be set is a
+ * debug line, and the thread keeps the process's name. */
+void log_thread_name(const char *role);
+
 #endif

@@ -39,6 +39,7 @@ static void job_free(struct job *j)
 
 static void *prerender_main(void *arg)
 {
+	log_thread_name("render");
 	struct prerender *pr = arg;
 	pthread_mutex_lock(&pr->lock);
 	for (;;) {

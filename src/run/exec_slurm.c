@@ -906,6 +906,7 @@ static void reclaim(void)
 
 static void *poller(void *arg)
 {
+	log_thread_name("slurm");
 	pthread_mutex_lock(&P.lock);
 	while (!P.stop) {
 		if (!P.work) {

@@ -96,6 +96,7 @@ struct stored_arg {
 
 static void *steps_stored(void *arg)
 {
+	log_thread_name("recheck");
 	struct stored_arg *a = arg;
 	a->ok = 1;
 	for (size_t i = a->from; a->ok && i < a->to; i++)

@@ -359,6 +359,7 @@ static void queue_later(struct sched *sc, char *pipeline, char *trigger)
 
 static void *capturer_main(void *arg)
 {
+	log_thread_name("capture");
 	struct flowy *f = arg;
 	struct sched *sc = f->sched;
 	int urc = util_private_umask(022);
@@ -469,6 +470,7 @@ static void end_settled(struct sched *sc)
 
 static void *sched_main(void *arg)
 {
+	log_thread_name("sched");
 	struct flowy *f = arg;
 	struct sched *sc = f->sched;
 	struct pollfd *pfd = NULL;

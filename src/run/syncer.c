@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "flowyfs/log.h"
 #include "flowyfs/syncer.h"
 #include "flowyfs/util.h"
 
@@ -78,6 +79,7 @@ static unsigned long sync_batch(struct sync_job *batch)
 
 static void *syncer_main(void *arg)
 {
+	log_thread_name("syncer");
 	struct syncer *s = arg;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {

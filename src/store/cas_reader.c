@@ -33,6 +33,7 @@
 #include <zstd.h>
 
 #include "flowyfs/cas.h"
+#include "flowyfs/log.h"
 #include "flowyfs/lru.h"
 #include "flowyfs/zseek.h"
 
@@ -235,6 +236,7 @@ static void fill_frame(cas_reader *r, uint32_t i, struct dec *d);
  * until the reader closes. */
 static void *helper_main(void *arg)
 {
+	log_thread_name("read");
 	cas_reader *r = arg;
 	struct dec *d = dec_get(r);  /* NULL: each frame fails with -ENOMEM */
 

@@ -28,6 +28,7 @@
 #include <zstd.h>
 
 #include "flowyfs/cas.h"
+#include "flowyfs/log.h"
 #include "flowyfs/ingest.h"
 #include "flowyfs/zseek.h"
 
@@ -227,6 +228,7 @@ static void pipe_claim(struct pipeline *p, ZSTD_CCtx **z)
 
 static void *pipe_worker(void *arg)
 {
+	log_thread_name("ingest");
 	struct pipeline *p = arg;
 	ZSTD_CCtx *z = NULL;
 

@@ -390,3 +390,15 @@ $((first + 6))	3	0.001	x	3")" "runs.tsv"
 	grep -q 'retrying in 0.5s' "$mnt/runs/$id/steps/s/log"
 	grep -q 'retrying in 1s' "$mnt/runs/$id/steps/s/log"
 }
+
+@test "the daemon's threads carry the names of what they do (top -H, ps -L, perf)" {
+	# Each thread names itself as it starts: poll until all have.
+	local want="flowyfs-alerts flowyfs-capture flowyfs-hooks flowyfs-render flowyfs-sched flowyfs-syncer flowyfs-watch "
+	local names i
+	for ((i = 0; i < 50; i++)); do
+		names=$(sort /proc/"$FLOWY_PID"/task/*/comm | grep -v '^flowyfs$' | tr '\n' ' ')
+		[ "$names" != "$want" ] || break
+		sleep 0.1
+	done
+	expect_eq "$names" "$want" "thread names"
+}
