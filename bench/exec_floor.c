@@ -8,13 +8,21 @@
  *   slot:     as the daemon starts a step as root: in a namespace made once
  *             for its slot (exec_ns_make), its dir renamed into the slot's
  *             bound directory before and back after;
+ *   stored:   slot, and after each exit what a content-addressed store
+ *             must do before the next step can start, and nothing more:
+ *             the output read and hashed (SHA-256), written to an
+ *             O_TMPFILE in the objects directory and linked under its hash
+ *             (no fsync: the daemon syncs later, off the critical path),
+ *             and the next step's in/ link made, its target the output's
+ *             name in a mount's artifacts/sha256/ (no database, log,
+ *             cache lookup or params: the floor of a scheduler like ours);
  * each waited for before the next; or (fsync) N small files written as
  * the store publishes an object: an O_TMPFILE, written, fsync'd and
  * linked under its name. Prints the milliseconds per process or file
  * (bench/run.sh shows them beside the chain, as what no scheduler can go
  * below on this machine).
  *
- *   exec_floor spawn|isolated|slot|fsync DIR N
+ *   exec_floor spawn|isolated|slot|stored|fsync DIR N
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +35,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "flowyfs/exec.h"
 
@@ -73,27 +83,74 @@ static int publish_files(const char *dir, long n)
 	return 0;
 }
 
+/* Store out/o<i> of the step directory at sfd as an object of objects_fd
+ * (hex name, no fsync) and link it as in/p<i> for the next step. */
+static int store_output(int sfd, int objects_fd, const char *dir, long i)
+{
+	char name[64], buf[4096], hex[2 * EVP_MAX_MD_SIZE + 1], proc[64];
+	snprintf(name, sizeof name, "out/o%ld", i);
+	int fd = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		perror(name);
+		return -1;
+	}
+	ssize_t len = read(fd, buf, sizeof buf);
+	close(fd);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	if (len < 0 || !EVP_Digest(buf, (size_t)len, md, &mdlen, EVP_sha256(), NULL)) {
+		fprintf(stderr, "exec_floor: cannot hash %s\n", name);
+		return -1;
+	}
+	for (unsigned k = 0; k < mdlen; k++)
+		snprintf(hex + 2 * k, 3, "%02x", md[k]);
+	int tfd = openat(objects_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444);
+	if (tfd < 0 || write(tfd, buf, (size_t)len) != len) {
+		perror("object");
+		return -1;
+	}
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", tfd);
+	if (linkat(AT_FDCWD, proc, objects_fd, hex, AT_SYMLINK_FOLLOW) < 0 &&
+	    errno != EEXIST) {
+		perror("linkat");
+		return -1;
+	}
+	close(tfd);
+	char target[4096];
+	snprintf(target, sizeof target, "%s/mnt/artifacts/sha256/%s", dir, hex);
+	snprintf(name, sizeof name, "in/p%ld", i);
+	if (symlinkat(target, sfd, name) < 0) {
+		perror(name);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 4 || (strcmp(argv[1], "spawn") && strcmp(argv[1], "isolated") &&
-	                  strcmp(argv[1], "slot") && strcmp(argv[1], "fsync"))) {
-		fprintf(stderr, "usage: exec_floor spawn|isolated|slot|fsync DIR N\n");
+	                  strcmp(argv[1], "slot") && strcmp(argv[1], "stored") &&
+	                  strcmp(argv[1], "fsync"))) {
+		fprintf(stderr, "usage: exec_floor spawn|isolated|slot|stored|fsync DIR N\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "fsync"))
 		return publish_files(argv[2], strtol(argv[3], NULL, 10));
-	int isolated = !strcmp(argv[1], "isolated"), slot = !strcmp(argv[1], "slot");
+	int isolated = !strcmp(argv[1], "isolated"), stored = !strcmp(argv[1], "stored");
+	int slot = stored || !strcmp(argv[1], "slot");
 	const char *dir = argv[2];
 	long n = strtol(argv[3], NULL, 10);
 	char store[4096], scratch[4096], step[4096], out[4096], cmd[128];
-	char slotdir[4096], work[4096];
+	char slotdir[4096], work[4096], objects[4096], in[4096];
 	snprintf(store, sizeof store, "%s/store", dir);
+	snprintf(objects, sizeof objects, "%s/store/objects", dir);
+	snprintf(in, sizeof in, "%s/scratch/step/in", dir);
 	snprintf(scratch, sizeof scratch, "%s/scratch", dir);
 	snprintf(step, sizeof step, "%s/scratch/step", dir);
 	snprintf(out, sizeof out, "%s/scratch/step/out", dir);
 	snprintf(slotdir, sizeof slotdir, "%s/scratch/slot", dir);
 	snprintf(work, sizeof work, "%s/scratch/slot/work", dir);
-	const char *mk[] = {dir, store, scratch, step, out, slotdir};
+	const char *mk[] = {dir, store, objects, scratch, step, in, out, slotdir};
 	for (size_t i = 0; i < sizeof mk / sizeof *mk; i++)
 		if (mkdir(mk[i], 0755) < 0 && errno != EEXIST) {
 			perror(mk[i]);
@@ -101,6 +158,12 @@ int main(int argc, char **argv)
 		}
 	if (chdir(step) < 0) {
 		perror(step);
+		return 1;
+	}
+	int objects_fd = open(objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int step_fd = open(step, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (objects_fd < 0 || step_fd < 0) {
+		perror(dir);
 		return 1;
 	}
 	struct exec_ns ns = {-1};
@@ -169,8 +232,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "exec_floor: step %ld exited %d\n", i, code);
 			return 1;
 		}
+		if (stored && store_output(step_fd, objects_fd, dir, i) < 0)
+			return 1;
 	}
 	printf("%.3f\n", (now() - t0) / (double)n * 1000);
 	exec_ns_close(&ns);
+	close(objects_fd);
+	close(step_fd);
 	return 0;
 }

@@ -16,7 +16,9 @@
 #      changed (vs `make -q`);
 #      beside them the floor of one step's start (build/bench/exec_floor:
 #      posix_spawn of sh, as make does, and the daemon's isolated starts:
-#      a namespace made for the step, and a slot's namespace entered).
+#      a namespace made for the step, and a slot's namespace entered; and
+#      the floor of a stored step, a slot's start plus the output's hash,
+#      publish and the next step's in/ link, as a ratio to posix_spawn).
 #      The daemon's store and scratch (--scratch) and make's directories
 #      are all in the bench directory, and nothing there is deleted before
 #      the daemon's run (see the chain part for why).
@@ -439,12 +441,20 @@ done
 # other, started as make does (posix_spawn) and as the daemon does (a
 # mount namespace of its own, store and scratch covered: exec.c; or, as
 # root, a slot's namespace made once and entered, the step's directory
-# renamed in and out: slots.c).
-floor_spawn="" floor_iso="" floor_slot="" floor_fsync=""
+# renamed in and out: slots.c); and, as root, the floor of a stored step:
+# a slot's start plus what a content-addressed store must do before the
+# next step can start (the output hashed, published as an object, the
+# next step's in/ link made; exec_floor.c). make's start and the stored
+# step are the best of reps, each rep a directory of its own.
+floor_spawn="" floor_iso="" floor_slot="" floor_stored="" floor_fsync=""
 if [ -x "$floor_tool" ]; then
 	mkdir -p "$dir/floor"
-	# Once each (a note, not a goal): each is chain_n processes.
-	floor_spawn=$("$floor_tool" spawn "$dir/floor/spawn" "$chain_n")
+	for r in $(seq 1 "$reps"); do
+		floor_spawn=$(min "$floor_spawn" "$("$floor_tool" spawn "$dir/floor/spawn$r" "$chain_n")")
+		[ "$(id -u)" != 0 ] || floor_stored=$(min "$floor_stored" \
+			"$("$floor_tool" stored "$dir/floor/stored$r" "$chain_n")")
+	done
+	# Once each (a note): each is chain_n processes.
 	floor_iso=$("$floor_tool" isolated "$dir/floor/iso" "$chain_n")
 	[ "$(id -u)" != 0 ] || floor_slot=$("$floor_tool" slot "$dir/floor/slot" "$chain_n")
 	floor_fsync=$("$floor_tool" fsync "$dir/floor/fsync" "$chain_n")
@@ -770,6 +780,11 @@ if part chain; then
 		"${floor_spawn} ms (what make pays), the daemon's isolated start ${floor_iso} ms" \
 		"${floor_slot:+(in a slot, as root: ${floor_slot} ms)};" \
 		"an fsync'd object of a few bytes ${floor_fsync} ms."
+	[ -z "$floor_stored" ] || echo "  floor of a stored step (a slot's start, the output hashed and" \
+		"published, the next in/ link; best of ${reps}): ${floor_stored} ms," \
+		"$(awk -v a="$floor_stored" -v b="$floor_spawn" 'BEGIN { printf "%.2f", a / b }')x" \
+		"posix_spawn's: no scheduler that isolates its steps and stores their outputs" \
+		"goes below that ratio here."
 fi
 
 if part views; then
