@@ -91,6 +91,9 @@ struct run {
 	char *pipeline;
 	char *rundir, *scratch;
 	char *shared_scratch;     /* its steps' scratch under --shared-dir, or NULL */
+	char **env_base;          /* the daemon's environment without FLOWY_*,
+	                             copied at the run's first start (workspace.c) */
+	size_t nenv_base;
 	struct scratchpool pool;  /* finished steps' scratch, emptied, for reuse */
 	size_t *recycle, nrecycle, recycle_cap; /* units whose scratch goes to
 	                          the pool once the next steps have started */

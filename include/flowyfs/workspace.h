@@ -31,11 +31,13 @@ int workspace_open_log(struct run *r, struct srun *s);
 /* The step's metrics file (fd 3) and params file (fd 4, returned in
  * *params_fd, the caller closes it). 0 or -errno. */
 int workspace_open_files(struct run *r, size_t i, int *params_fd);
-/* The step's environment: the daemon's without FLOWY_*, then FLOWY_*
- * ($FLOWY_IN and $FLOWY_OUT below cwd, where its process runs). Free with
- * workspace_env_free(). */
+/* The step's environment: its FLOWY_* ($FLOWY_IN and $FLOWY_OUT below
+ * cwd, where its process runs), then the daemon's without FLOWY_* (the
+ * run's copy, made once: r->env_base). Free with workspace_env_free(). */
 char **workspace_env(struct run *r, size_t i, const char *cwd);
-void workspace_env_free(char **env);
+void workspace_env_free(struct run *r, char **env);
+/* Drop the run's copy of the daemon's environment (run_free). */
+void workspace_env_base_free(struct run *r);
 /* Remove a scratch directory; a failure is logged (it only costs disk). */
 void workspace_remove(const char *dir);
 /* A new run of pipeline (id) was queued: remove the scratch its earlier

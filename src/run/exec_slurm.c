@@ -1276,7 +1276,9 @@ static int slurm_start(struct run *r, size_t i, const struct exec_spec *spec, ch
 	s->job = j;
 	rc = 0;
 out:
-	workspace_env_free(env);
+	for (char **e = env; e && *e; e++) /* all its own (workspace.c's are not) */
+		free(*e);
+	free(env);
 	free(path);
 	free(meta);
 	strbuf_release(&script);

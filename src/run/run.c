@@ -437,6 +437,7 @@ void run_free(struct run *r)
 		steplog_close(&s->log);
 	}
 	free(r->s);
+	workspace_env_base_free(r);
 	for (size_t i = 0; r->rdeps && i < r->p->n_steps; i++)
 		free(r->rdeps[i]);
 	free(r->rdeps);
@@ -721,7 +722,7 @@ static int start_process(struct run *r, size_t i, int prepare)
 	};
 	rc = s->exec->start(r, i, &spec, &why);
 	close(params_fd);
-	workspace_env_free(env);
+	workspace_env_free(r, env);
 	steplog_close_writer(&s->log);
 	if (rc < 0) {
 		s->error = why;
@@ -1104,9 +1105,11 @@ static void consider(struct run *r, size_t i, int *slots)
 			return;
 		}
 		step_key(r, s);
-		/* Look up and record a hit in one batch (one hold of the lock),
-		 * so a gc (gc.c) sees either the hit recorded or its source gone. */
-		batch_begin(r);
+		/* Look up and record a hit under one hold of the lock, so a gc
+		 * (gc.c) sees either the hit recorded or its source gone. A hit
+		 * joins the pass's batch (one transaction); a miss, the usual
+		 * case of a cold run, is two reads and begins none. */
+		db_lock(r->f->db);
 		if (s->reuse_run && reuse_outputs(r, i)) {
 			s->cached = 1;
 			s->from_run = s->reuse_run;
@@ -1114,6 +1117,7 @@ static void consider(struct run *r, size_t i, int *slots)
 			s->started = util_now();
 			batch_begin(r);
 			step_finish(r, i, S_DONE, "cached");
+			db_unlock(r->f->db);
 			return;
 		}
 		if (!s->forced && cachekey_lookup(r->f->db, r->f->cas, s->def, s->key,
@@ -1123,8 +1127,10 @@ static void consider(struct run *r, size_t i, int *slots)
 			s->started = util_now();
 			batch_begin(r);
 			step_finish(r, i, S_DONE, "cached");
+			db_unlock(r->f->db);
 			return;
 		}
+		db_unlock(r->f->db);
 		s->reason = s->forced ? xstrdup("forced")
 		                      : cachekey_explain(r->f->db, r->pipeline, s->def, NULL, r->id,
 		                                         s->key_parts);

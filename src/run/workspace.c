@@ -39,14 +39,28 @@ static void add_env(char ***env, size_t *n, char *kv)
 	(*env)[*n] = NULL;
 }
 
+/* The daemon's environment without FLOWY_*, once per run: it does not
+ * change while the daemon runs, and copying it was most of a step's
+ * environment. */
+static void env_base(struct run *r)
+{
+	if (r->env_base)
+		return;
+	size_t n = 0;
+	for (char **e = environ; *e; e++)
+		n += strncmp(*e, "FLOWY_", 6) != 0;
+	r->env_base = xcalloc(n + 1, sizeof *r->env_base);
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "FLOWY_", 6))
+			r->env_base[r->nenv_base++] = xstrdup(*e);
+}
+
 char **workspace_env(struct run *r, size_t i, const char *cwd)
 {
 	struct srun *s = &r->s[i];
 	char **env = NULL;
 	size_t n = 0;
-	for (char **e = environ; *e; e++)
-		if (strncmp(*e, "FLOWY_", 6))
-			add_env(&env, &n, xstrdup(*e));
+	env_base(r);
 	add_env(&env, &n, xasprintf("FLOWY_PIPELINE=%s", r->pipeline));
 	add_env(&env, &n, xasprintf("FLOWY_STEP=%s", s->def->name));
 	add_env(&env, &n, xasprintf("FLOWY_RUN=%lld", (long long)r->id));
@@ -74,14 +88,29 @@ char **workspace_env(struct run *r, size_t i, const char *cwd)
 			free(v);
 		}
 	}
+	/* The run's copy, borrowed: workspace_env_free leaves it. */
+	env = xrealloc(env, (n + r->nenv_base + 1) * sizeof *env);
+	memcpy(env + n, r->env_base, (r->nenv_base + 1) * sizeof *env);
 	return env;
 }
 
-void workspace_env_free(char **env)
+void workspace_env_free(struct run *r, char **env)
 {
-	for (char **e = env; e && *e; e++)
-		free(*e);
+	size_t n = 0;
+	while (env && env[n])
+		n++;
+	for (size_t k = 0; k + r->nenv_base < n; k++)
+		free(env[k]);
 	free(env);
+}
+
+void workspace_env_base_free(struct run *r)
+{
+	for (size_t k = 0; k < r->nenv_base; k++)
+		free(r->env_base[k]);
+	free(r->env_base);
+	r->env_base = NULL;
+	r->nenv_base = 0;
 }
 
 /* Where a file of step s lives below base: <base>/<step><suffix>, or for

@@ -361,6 +361,32 @@ TEST(run_then_cache_then_override)
 	store_close();
 }
 
+/* Every step sees the daemon's environment once, without its FLOWY_*
+ * (the run's copy of it, made at its first start), and its own FLOWY_*. */
+TEST(steps_see_the_daemons_environment_and_their_own_flowy_vars)
+{
+	store_open("env");
+	CHECK_INT(setenv("TEST_BASE", "kept", 1), 0);
+	CHECK_INT(setenv("FLOWY_STRAY", "leaked", 1), 0);
+	const char *check = "[ \\\"$TEST_BASE\\\" = kept ] && [ -z \\\"${FLOWY_STRAY+x}\\\" ] && "
+	                    "[ $(env | grep -c ^TEST_BASE=) = 1 ] && "
+	                    "[ $(env | grep -c ^FLOWY_STEP=) = 1 ] && [ \\\"$FLOWY_PARAM_v\\\" = 1 ]";
+	char def[512];
+	put("e", "pipeline.json", "{\"params\": {\"v\": 1}}");
+	snprintf(def, sizeof def, "{\"run\": \"%s && [ $FLOWY_STEP = a ] && echo 1 > out/a\", "
+	         "\"params\": [\"v\"], \"outputs\": [\"a\"]}", check);
+	put("e", "a.json", def);
+	snprintf(def, sizeof def, "{\"run\": \"%s && [ $FLOWY_STEP = b ] && echo 2 > out/b\", "
+	         "\"params\": [\"v\"], \"inputs\": [\"a\"], \"outputs\": [\"b\"]}", check);
+	put("e", "b.json", def);
+	int64_t id = drive("e", NULL, 1, NULL);
+	CHECK_STR(step_col(id, "a", "status"), "succeeded");
+	CHECK_STR(step_col(id, "b", "status"), "succeeded");
+	CHECK_INT(unsetenv("FLOWY_STRAY"), 0);
+	CHECK_INT(unsetenv("TEST_BASE"), 0);
+	store_close();
+}
+
 TEST(failure_skips_downstream_and_names_the_step)
 {
 	store_open("fail");
@@ -805,6 +831,7 @@ int main(void)
 	RUN(explain_names_what_changed);
 	RUN(step_code_by_prefix);
 	RUN(run_then_cache_then_override);
+	RUN(steps_see_the_daemons_environment_and_their_own_flowy_vars);
 	RUN(failure_skips_downstream_and_names_the_step);
 	RUN(chain_steps_start_clean_and_a_failure_keeps_only_its_scratch);
 	RUN(a_long_chain_holds_no_file_per_finished_step);
