@@ -160,6 +160,13 @@ int main(int argc, char **argv)
 		perror(step);
 		return 1;
 	}
+	/* As the daemon's scheduler thread: its steps inherit a bounding set
+	 * without the capabilities they may not have (exec.h). */
+	int brc = (isolated || slot) && geteuid() == 0 ? exec_bound_caps() : 0;
+	if (brc < 0) {
+		fprintf(stderr, "exec_floor: cannot bound capabilities: %s\n", strerror(-brc));
+		return 1;
+	}
 	int objects_fd = open(objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int step_fd = open(step, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (objects_fd < 0 || step_fd < 0) {

@@ -50,6 +50,16 @@ static const int dropped_caps[] = {
 	CAP_MAC_OVERRIDE, CAP_BPF, CAP_PERFMON, CAP_SETPCAP,
 };
 
+int exec_bound_caps(void)
+{
+	for (size_t i = 0; i < sizeof dropped_caps / sizeof *dropped_caps; i++) {
+		int in = prctl(PR_CAPBSET_READ, dropped_caps[i], 0, 0, 0);
+		if (in < 0 || (in == 1 && prctl(PR_CAPBSET_DROP, dropped_caps[i], 0, 0, 0) < 0))
+			return -errno;
+	}
+	return 0;
+}
+
 /* Everything the child needs, prepared by the parent (the child only
  * reads it, and writes err/stage on failure). */
 struct child {

@@ -24,6 +24,7 @@
 
 #include "flowyfs/catalog.h"
 #include "flowyfs/events.h"
+#include "flowyfs/exec.h"
 #include "flowyfs/log.h"
 #include "flowyfs/run.h"
 #include "flowyfs/sched.h"
@@ -481,6 +482,10 @@ static void *sched_main(void *arg)
 	int urc = util_private_umask(022);
 	if (urc < 0)
 		log_error("scheduler: no umask of its own: %s", strerror(-urc));
+	/* The steps it starts inherit this thread's bounding set. */
+	if (geteuid() == 0 && (urc = exec_bound_caps()) < 0)
+		log_error("scheduler: cannot bound its steps' capabilities (each step "
+		          "drops them itself): %s", strerror(-urc));
 	for (;;) {
 		double next = queue_due(f);
 		pthread_mutex_lock(&sc->lock);

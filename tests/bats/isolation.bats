@@ -215,6 +215,25 @@ cancel_run() {
 	[ "$(latest_run_of early)" = "$EARLY_ID" ]
 }
 
+@test "a root step holds none of the capabilities that would undo its namespace" {
+	[ "$(id -u)" = 0 ] || skip "the daemon drops capabilities as root only"
+	# CAP_SETPCAP, SYS_MODULE, SYS_RAWIO, SYS_CHROOT, SYS_PTRACE, SYS_ADMIN,
+	# SYS_BOOT, MKNOD, MAC_OVERRIDE, MAC_ADMIN, PERFMON, BPF: bits of
+	local dropped=$((0xc3086f0100)) id b e
+	write_step caps a "$(step_json 'grep -E "^Cap(Bnd|Eff):" /proc/self/status | tr -s "\t " " " > out/o; umount "$FLOWY_MOUNT" 2>/dev/null; echo "umount $?" >> out/o')"
+	id=$(wait_new_run caps)
+	[ "$(run_status "$id")" = succeeded ]
+	b=$(awk '$1 == "CapBnd:" { print $2 }' "$mnt/artifacts/caps/o")
+	e=$(awk '$1 == "CapEff:" { print $2 }' "$mnt/artifacts/caps/o")
+	[ -n "$b" ] && [ -n "$e" ]
+	expect_eq "$(printf '%x' $((0x$b & dropped)))" 0 "dropped capabilities in the bounding set ($b)"
+	expect_eq "$(printf '%x' $((0x$e & dropped)))" 0 "dropped capabilities in effect ($e)"
+	# The rest of root's stay (CAP_CHOWN, bit 0, for one).
+	expect_eq "$((0x$e & 1))" 1 "CAP_CHOWN in effect ($e)"
+	[ "$(tail -n 1 "$mnt/artifacts/caps/o")" != "umount 0" ]
+	grep -q " $mnt fuse" /proc/mounts
+}
+
 @test "a step still reads artifacts/ and runs/ through \$FLOWY_MOUNT" {
 	write_step rd a "{\"run\": \"cat \\\"\$FLOWY_MOUNT/artifacts/early/data\\\" > out/copy; cat \\\"\$FLOWY_MOUNT/runs/$EARLY_ID/status\\\" > out/st; cat in/data > out/viain\", \"inputs\": [\"early/data\"], \"outputs\": [\"copy\", \"st\", \"viain\"]}"
 	local id

@@ -3,7 +3,7 @@
  * hole-keeping copies (util_copy_fd), out/ walks that refuse escapes and
  * honour the stop flag (cas_put_at), the isolated start (exec), in a
  * namespace of its own or in one made for many steps, from two threads
- * at once, and the slots
+ * at once, from a thread that bounded its steps' capabilities, and the slots
  * built on the latter (slots.c). */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include "check.h"
 #include "flowyfs/cas.h"
@@ -331,6 +333,62 @@ TEST(starts_from_two_threads_at_once)
 	free(cwd);
 }
 
+/* What a thread that bounded its steps' capabilities saw. */
+struct bounded {
+	int rc, admin, chown, ns_rc;
+	char *caps;   /* a step's CapBnd line, from that thread */
+};
+
+static void *bound_and_start(void *arg)
+{
+	struct bounded *b = arg;
+	b->rc = exec_bound_caps();
+	b->admin = prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0);
+	b->chown = prctl(PR_CAPBSET_READ, CAP_CHOWN, 0, 0, 0);
+	/* Its own effective capabilities stay: it still makes a namespace. */
+	char *store = at("bstore"), *keep = at("bscratch/slot"), *cover = at("bscratch");
+	char *err = NULL;
+	struct exec_ns ns = {-1};
+	struct exec_spec made = {.hide = {store, cover}, .nhide = 2, .keep = keep};
+	if (mkdir(store, 0700) < 0 || util_mkdir_p(keep, 0700) < 0)
+		b->ns_rc = -errno;
+	else
+		b->ns_rc = exec_ns_make(&ns, &made, &err);
+	if (!b->ns_rc)
+		b->caps = run_in(&ns, keep, "grep ^CapBnd: /proc/self/status");
+	exec_ns_close(&ns);
+	free(err);
+	free(store);
+	free(keep);
+	free(cover);
+	return NULL;
+}
+
+/* A root thread that bounds its steps' capabilities keeps its own, and
+ * its steps start without them; the other threads keep theirs. */
+TEST(a_bounded_thread_starts_steps_without_the_dropped_capabilities)
+{
+	if (geteuid() != 0)
+		return; /* the bounding set is root's to drop from */
+	struct bounded b = {0};
+	pthread_t t;
+	CHECK_INT(pthread_create(&t, NULL, bound_and_start, &b), 0);
+	CHECK_INT(pthread_join(t, NULL), 0);
+	CHECK_INT(b.rc, 0);
+	CHECK_INT(b.admin, 0);
+	CHECK_INT(b.chown, 1);
+	CHECK_INT(b.ns_rc, 0);
+	CHECK(b.caps != NULL);
+	unsigned long long bnd = 0;
+	CHECK_INT(sscanf(b.caps, "CapBnd: %llx", &bnd), 1);
+	free(b.caps);
+	CHECK_INT(bnd & (1ULL << CAP_SYS_ADMIN), 0);
+	CHECK_INT(bnd & (1ULL << CAP_SYS_PTRACE), 0);
+	CHECK_INT(bnd & (1ULL << CAP_SETPCAP), 0);
+	CHECK(bnd & (1ULL << CAP_CHOWN));
+	CHECK_INT(prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0), 1); /* this thread's */
+}
+
 TEST(namespace_made_once_serves_many_steps)
 {
 	char *store = at("nstore"), *cover = at("nscratch"), *keep = at("nscratch/slot");
@@ -548,6 +606,7 @@ int main(void)
 	RUN(out_walk_refuses_escapes_and_stops);
 	RUN(isolated_step_sees_no_store);
 	RUN(starts_from_two_threads_at_once);
+	RUN(a_bounded_thread_starts_steps_without_the_dropped_capabilities);
 	RUN(namespace_made_once_serves_many_steps);
 	RUN(slots_hold_scratch_and_refuse_a_replaced_one);
 	RUN(slots_see_what_was_mounted_since);
