@@ -11,9 +11,10 @@
 #      fsync, publish) vs `cp` then `sha256sum`, both on the 1 GiB file,
 #      as whole processes (build/bench/store_tool).
 #   2. a 1,000-step chain pipeline vs an equivalent Makefile: cold run
-#      (vs `make -j1`; both the best of BENCH_REPS, the daemon's reps each
-#      a chain of its own with new content) and re-check with nothing
-#      changed (vs `make -q`);
+#      (vs `make -j1`; both the best of BENCH_REPS, make and the daemon
+#      taking turns, the daemon's reps each a chain of its own with new
+#      content) and re-check with nothing changed (vs `make -q`, in turns
+#      too);
 #      beside them the floor of one step's start (build/bench/exec_floor:
 #      posix_spawn of sh, as make does, and the daemon's isolated starts:
 #      a namespace made for the step, and a slot's namespace entered; and
@@ -425,17 +426,6 @@ done
 # measured right after another one's files were removed pays for them.
 # Each rep of make (and of the floor below) gets a directory of its own,
 # all next to the daemon's store and scratch, and all stay until the end.
-make_cold="" make_q=""
-for r in $(seq 1 "$reps"); do
-	mkdir "$mk/rep$r"
-	cp "$mk/chain.mk" "$mk/rep$r/"
-	t0=$(now); make -s -C "$mk/rep$r" -f chain.mk -j1 > /dev/null; t1=$(now)
-	make_cold=$(min "$make_cold" "$(sub "$t1" "$t0")")
-done
-for _ in $(seq 1 "$reps"); do
-	t0=$(now); make -q -C "$mk/rep1" -f chain.mk; t1=$(now)
-	make_q=$(min "$make_q" "$(sub "$t1" "$t0")")
-done
 
 # The floor: the same number of `sh -c 'echo > out/o'` one after the
 # other, started as make does (posix_spawn) and as the daemon does (a
@@ -460,10 +450,18 @@ if [ -x "$floor_tool" ]; then
 	floor_fsync=$("$floor_tool" fsync "$dir/floor/fsync" "$chain_n")
 fi
 
-# The daemon's cold run: best of reps as make's, each rep a chain of its
-# own (chain, chain2, ...), so each stores new content.
-chain_cold="" chain_run="" chain_wait=""
+# make and the daemon take turns, rep by rep (make's rep r, then the
+# daemon's chain r; make -q, then a re-check), so a machine whose speed
+# drifts (this kind's moves by a third within minutes) moves both sides
+# alike; each side keeps its best. Each daemon rep is a chain of its own
+# (chain, chain2, ...), so each stores new content.
+make_cold="" make_q="" chain_cold="" chain_run="" chain_wait=""
 for r in $(seq 1 "$reps"); do
+	mkdir "$mk/rep$r"
+	cp "$mk/chain.mk" "$mk/rep$r/"
+	sync
+	t0=$(now); make -s -C "$mk/rep$r" -f chain.mk -j1 > /dev/null; t1=$(now)
+	make_cold=$(min "$make_cold" "$(sub "$t1" "$t0")")
 	cname=chain$([ "$r" = 1 ] || echo "$r")
 	sync
 	read -r secs st chain_id chain_t0 < <(publish "$cname" 10800)
@@ -482,6 +480,8 @@ done
 
 chain_q="" chain_q_run="" chain_q_wait=""
 for _ in $(seq 1 "$reps"); do
+	t0=$(now); make -q -C "$mk/rep1" -f chain.mk; t1=$(now)
+	make_q=$(min "$make_q" "$(sub "$t1" "$t0")")
 	prev=$(latest_id)
 	t0=$(now)
 	echo run > "$mnt/pipelines/chain/.ctl"
