@@ -98,7 +98,7 @@ static int cmp_names(const void *a, const void *b)
 
 /* Write the tree of dir; symlinks and special files are not part of it. */
 #define VCS_MAX_BLOB (64 << 20)
-#define VCS_READ_WHOLE (1 << 20) /* files up to this are read into memory */
+#define VCS_READ_WHOLE (1 << 20) /* files up to this (all, in a packed commit) are read into memory */
 
 /* Where a tree's objects go: repo's object database, or (mem set, a
  * mem_repo's) straight into its mempack. git_odb_write looks a new object
@@ -174,9 +174,11 @@ static int write_tree(struct tree_dst *t, git_oid *out, const char *dir)
 				                       (long long)st.st_size, VCS_MAX_BLOB >> 20);
 				made = put_blob(t, &oid, note, strlen(note));
 				free(note);
-			} else if (st.st_size <= VCS_READ_WHOLE) {
+			} else if (st.st_size <= VCS_READ_WHOLE || t->mem) {
 				/* Read here: libgit2's from_disk resolves the path
-				 * (realpath, readlink) for every file first. */
+				 * (realpath, readlink) for every file first; and a
+				 * pack-bound blob must pass put_blob, which lists it
+				 * for the pack (its objects are in memory anyway). */
 				char *data = NULL;
 				size_t len = 0;
 				made = util_read_file(path, &data, &len) < 0 ? -1

@@ -267,6 +267,39 @@ TEST(files_of_every_size_keep_their_bytes)
 	free(err);
 }
 
+/* A file too big to read whole (it goes to libgit2 by its path) is in a
+ * packed commit's pack like the rest, and so is a subdirectory's tree. */
+TEST(a_packed_commit_keeps_big_files_and_subdirectories)
+{
+	vcs *v = NULL;
+	char *err = NULL, *git = at("history.git"), *snap = at("snap5");
+	char c[41];
+	CHECK_INT(vcs_open(&v, git, &err), 0);
+	CHECK_INT(write_files("snap5", 100, "big"), 0);
+	size_t big = (1 << 20) + 17;
+	char *data = malloc(big + 1);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (char)('A' + i % 23);
+	data[big] = '\0';
+	char *sub = at("snap5/lib"), *large = at("snap5/lib/model.bin");
+	CHECK_INT(mkdir(sub, 0755), 0);
+	CHECK_INT(util_put_file(large, data, big), 0);
+	long loose = count_loose();
+	CHECK_INT(vcs_commit_dir(v, c, "big", snap, 101, "run 1 of big", &err), 0);
+	CHECK_INT(count_loose(), loose); /* all in the pack */
+	char *b = blob_at(c, "lib/model.bin", NULL);
+	CHECK_INT(strlen(b), big);
+	CHECK(!strcmp(b, data));
+	free(b);
+	vcs_close(v);
+	free(large);
+	free(sub);
+	free(data);
+	free(snap);
+	free(git);
+	free(err);
+}
+
 TEST(a_packed_commit_follows_the_branch)
 {
 	vcs *v = NULL;
@@ -307,6 +340,7 @@ int main(void)
 	RUN(a_packed_commit_follows_the_branch);
 	RUN(a_packed_commit_holds_only_what_the_history_lacks);
 	RUN(files_of_every_size_keep_their_bytes);
+	RUN(a_packed_commit_keeps_big_files_and_subdirectories);
 	git_libgit2_shutdown();
 	util_rm_rf(dir);
 	return CHECK_DONE();
