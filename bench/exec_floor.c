@@ -49,6 +49,27 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Publish len bytes as the store does: an O_TMPFILE in dfd, written,
+ * fsync'd when durable is set, and linked as name (one already there is
+ * the same content). 0, or -1 with the reason printed. */
+static int publish(int dfd, const char *name, const void *buf, size_t len, int durable)
+{
+	char proc[64];
+	int fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444);
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len || (durable && fsync(fd) < 0)) {
+		perror("publish");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	int rc = linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST;
+	if (rc)
+		perror("linkat");
+	close(fd);
+	return rc ? -1 : 0;
+}
+
 /* N objects of a few bytes into dir, each fsync'd before it is linked. */
 static int publish_files(const char *dir, long n)
 {
@@ -63,20 +84,11 @@ static int publish_files(const char *dir, long n)
 	}
 	double t0 = now();
 	for (long i = 0; i < n; i++) {
-		char buf[32], name[32], proc[64];
+		char buf[32], name[32];
 		int len = snprintf(buf, sizeof buf, "s%04ld\n", i);
-		int fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444);
-		if (fd < 0 || write(fd, buf, (size_t)len) != len || fsync(fd) < 0) {
-			perror("publish");
-			return 1;
-		}
 		snprintf(name, sizeof name, "o%ld", i);
-		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-		if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) < 0) {
-			perror("linkat");
+		if (publish(dfd, name, buf, (size_t)len, 1) < 0)
 			return 1;
-		}
-		close(fd);
 	}
 	close(dfd);
 	printf("%.3f\n", (now() - t0) / (double)n * 1000);
@@ -87,7 +99,7 @@ static int publish_files(const char *dir, long n)
  * (hex name, no fsync) and link it as in/p<i> for the next step. */
 static int store_output(int sfd, int objects_fd, const char *dir, long i)
 {
-	char name[64], buf[4096], hex[2 * EVP_MAX_MD_SIZE + 1], proc[64];
+	char name[64], buf[4096], hex[2 * EVP_MAX_MD_SIZE + 1];
 	snprintf(name, sizeof name, "out/o%ld", i);
 	int fd = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
@@ -104,18 +116,8 @@ static int store_output(int sfd, int objects_fd, const char *dir, long i)
 	}
 	for (unsigned k = 0; k < mdlen; k++)
 		snprintf(hex + 2 * k, 3, "%02x", md[k]);
-	int tfd = openat(objects_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444);
-	if (tfd < 0 || write(tfd, buf, (size_t)len) != len) {
-		perror("object");
+	if (publish(objects_fd, hex, buf, (size_t)len, 0) < 0)
 		return -1;
-	}
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", tfd);
-	if (linkat(AT_FDCWD, proc, objects_fd, hex, AT_SYMLINK_FOLLOW) < 0 &&
-	    errno != EEXIST) {
-		perror("linkat");
-		return -1;
-	}
-	close(tfd);
 	char target[4096];
 	snprintf(target, sizeof target, "%s/mnt/artifacts/sha256/%s", dir, hex);
 	snprintf(name, sizeof name, "in/p%ld", i);

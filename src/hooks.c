@@ -469,13 +469,6 @@ static char **hook_env(struct hooks *h, const struct hslot *s, const struct even
 	return env;
 }
 
-static void env_free(char **env)
-{
-	for (char **e = env; e && *e; e++)
-		free(*e);
-	free(env);
-}
-
 /* Record a hook that could not start, with why as its output. */
 static void not_started(struct hooks *h, struct hslot *s, const char *exit,
                         const char *why)
@@ -536,7 +529,7 @@ static void slot_start(struct hooks *h, struct hslot *s)
 		.fds = {in_fd, hook_fd}, .nfds = 2,
 	};
 	rc = exec_start(&s->proc, &spec, &why);
-	env_free(env);
+	util_strv_free(env);
 out:
 	if (dfd >= 0)
 		close(dfd);

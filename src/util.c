@@ -550,6 +550,13 @@ int util_put_file(const char *path, const void *data, size_t len)
 	return rc;
 }
 
+void util_strv_free(char **v)
+{
+	for (char **e = v; e && *e; e++)
+		free(*e);
+	free(v);
+}
+
 int util_private_umask(unsigned mask)
 {
 	if (unshare(CLONE_FS) < 0)

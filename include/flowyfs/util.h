@@ -89,4 +89,8 @@ int util_put_file(const char *path, const void *data, size_t len);
  * the usual one. Threads this thread creates share it. 0 or -errno. */
 int util_private_umask(unsigned mask);
 
+/* Free a NULL-terminated array of malloc'd strings and the array (NULL
+ * is nothing). */
+void util_strv_free(char **v);
+
 #endif

@@ -1276,9 +1276,7 @@ static int slurm_start(struct run *r, size_t i, const struct exec_spec *spec, ch
 	s->job = j;
 	rc = 0;
 out:
-	for (char **e = env; e && *e; e++) /* all its own (workspace.c's are not) */
-		free(*e);
-	free(env);
+	util_strv_free(env);
 	free(path);
 	free(meta);
 	strbuf_release(&script);
